@@ -1,0 +1,151 @@
+# wsgw — one non-recursive Makefile. Outputs under build/<flavour>/.
+#   make run      install missing packages, build, start on embedded defaults
+#   make test     install missing packages, build, run every test (unit,
+#                 integration, the same under ASan+UBSan, short fuzz runs)
+#   make bench    benchmarks (bench/README.md)
+#   V=1           show command lines
+
+# Debian packages the build, the tests and the benchmarks need (versions
+# tested with: vendor/README.md).
+DEB_PKGS := gcc make pkg-config libssl-dev libnghttp2-dev libprotobuf-c-dev \
+	protobuf-c-compiler protobuf-compiler libcmocka-dev clang libclang-rt-14-dev \
+	python3 python3-websockets python3-grpcio python3-protobuf python3-pytest \
+	nghttp2-client curl libjansson-dev libyaml-dev libcurl4-openssl-dev \
+	wrk util-linux procps
+
+CC ?= cc
+FUZZ_CC ?= clang
+PKGS := libcrypto libnghttp2 libprotobuf-c jansson yaml-0.1 libcurl
+# Evaluated when a recipe runs (after `deps`), not while the Makefile is read.
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS = $(shell pkg-config --libs $(PKGS))
+TEST_LIBS = $(shell pkg-config --libs cmocka)
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla
+BASE_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) -Isrc -Ivendor $(PKG_CFLAGS) -MMD -MP
+RELEASE_CFLAGS = $(BASE_CFLAGS) -O2 -g
+ASAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+ASAN_CFLAGS = $(BASE_CFLAGS) -O1 -g $(ASAN_FLAGS)
+FUZZ_CFLAGS = $(BASE_CFLAGS) -O1 -g -fsanitize=fuzzer-no-link,address,undefined -DWSGW_FUZZ
+
+Q := $(if $(V),,@)
+
+SRC := $(wildcard src/*.c) $(wildcard vendor/*/*.pb-c.c)
+LIB_SRC := $(filter-out src/main.c,$(SRC))
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_NAMES := $(patsubst tests/unit/%.c,%,$(UNIT_SRC))
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_NAMES := $(patsubst tests/fuzz/%.c,%,$(FUZZ_SRC))
+BENCH_SRC := $(wildcard bench/*.c)
+BENCH_NAMES := $(patsubst bench/%.c,%,$(BENCH_SRC))
+
+obj = $(patsubst %.c,build/$(1)/obj/%.o,$(2))
+
+.PHONY: all deps build asan run test unit unit-asan integration integration-asan fuzz \
+	bench bench-build proto proto-check format clean
+
+all: build
+
+deps:
+	$(Q)missing=""; for p in $(DEB_PKGS); do \
+		dpkg -s "$$p" 2>/dev/null | grep -q '^Status: install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "make deps: installing$$missing"; \
+		if [ "$$(id -u)" != 0 ]; then echo "make deps: run as root to install:$$missing" >&2; exit 1; fi; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	fi
+
+# ---- release ---------------------------------------------------------------
+build: build/release/wsgw
+
+build/release/obj/%.o: %.c | deps
+	@mkdir -p $(@D)
+	$(if $(Q),@echo "  CC      $<")
+	$(Q)$(CC) $(RELEASE_CFLAGS) -c $< -o $@
+
+build/release/libwsgw.a: $(call obj,release,$(LIB_SRC))
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+build/release/wsgw: build/release/obj/src/main.o build/release/libwsgw.a
+	$(if $(Q),@echo "  LD      $@")
+	$(Q)$(CC) -o $@ $^ $(PKG_LIBS)
+
+build/release/tests/%: build/release/obj/tests/unit/%.o build/release/libwsgw.a
+	@mkdir -p $(@D)
+	$(Q)$(CC) -o $@ $^ $(TEST_LIBS) $(PKG_LIBS)
+
+# ---- ASan + UBSan ----------------------------------------------------------
+asan: build/asan/wsgw
+
+build/asan/obj/%.o: %.c | deps
+	@mkdir -p $(@D)
+	$(if $(Q),@echo "  CC asan $<")
+	$(Q)$(CC) $(ASAN_CFLAGS) -c $< -o $@
+
+build/asan/libwsgw.a: $(call obj,asan,$(LIB_SRC))
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+build/asan/wsgw: build/asan/obj/src/main.o build/asan/libwsgw.a
+	$(Q)$(CC) $(ASAN_FLAGS) -o $@ $^ $(PKG_LIBS)
+
+build/asan/tests/%: build/asan/obj/tests/unit/%.o build/asan/libwsgw.a
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(ASAN_FLAGS) -o $@ $^ $(TEST_LIBS) $(PKG_LIBS)
+
+# ---- libFuzzer (clang) -----------------------------------------------------
+build/fuzz/obj/%.o: %.c | deps
+	@mkdir -p $(@D)
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -c $< -o $@
+
+build/fuzz/libwsgw.a: $(call obj,fuzz,$(LIB_SRC))
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+build/fuzz/%: build/fuzz/obj/tests/fuzz/%.o build/fuzz/libwsgw.a
+	$(Q)$(FUZZ_CC) -fsanitize=fuzzer,address,undefined -o $@ $^ $(PKG_LIBS)
+
+# ---- tests -----------------------------------------------------------------
+UNIT_BINS := $(addprefix build/release/tests/,$(UNIT_NAMES))
+UNIT_ASAN_BINS := $(addprefix build/asan/tests/,$(UNIT_NAMES))
+FUZZ_BINS := $(addprefix build/fuzz/,$(FUZZ_NAMES))
+FUZZ_SECONDS ?= 10
+
+unit: $(UNIT_BINS)
+	$(Q)tests/run-unit.sh $(UNIT_BINS)
+
+unit-asan: $(UNIT_ASAN_BINS)
+	$(Q)tests/run-unit.sh $(UNIT_ASAN_BINS)
+
+integration: build/release/wsgw
+	$(Q)WSGW_BIN=build/release/wsgw tests/run-integration.sh
+
+integration-asan: build/asan/wsgw
+	$(Q)WSGW_BIN=build/asan/wsgw WSGW_ASAN=1 tests/run-integration.sh
+
+fuzz: $(FUZZ_BINS)
+	$(Q)tests/run-fuzz.sh $(FUZZ_SECONDS) $(FUZZ_BINS)
+
+# Everything, in order, with one summary line at the end.
+test: deps $(UNIT_BINS) $(UNIT_ASAN_BINS) build/release/wsgw build/asan/wsgw $(FUZZ_BINS)
+	$(Q)FUZZ_SECONDS=$(FUZZ_SECONDS) tests/run-all.sh
+
+run: build/release/wsgw
+	./build/release/wsgw $(ARGS)
+
+# ---- benchmarks ------------------------------------------------------------
+build/bench/%: bench/%.c | deps
+	@mkdir -p $(@D)
+	$(Q)$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -g -o $@ $< -lm
+
+bench-build: build/release/wsgw $(addprefix build/bench/,$(BENCH_NAMES))
+
+bench: bench-build
+	$(Q)bench/run.sh
+
+format:
+	clang-format -i src/*.c src/*.h tests/unit/*.c tests/fuzz/*.c bench/*.c
+
+clean:
+	rm -rf build
+
+-include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,0 +1,69 @@
+/* config.h — every setting of wsgw in one immutable struct, filled from
+ * defaults, then WSGW_* environment variables, then flags (flag wins).
+ * Pure: no sockets, no logging; errors come back as one-line messages.
+ */
+#ifndef WSGW_CONFIG_H
+#define WSGW_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/socket.h>
+
+#define CONFIG_MAX_PROTOCOLS 16
+
+enum log_level { LOG_ERROR = 0, LOG_WARN, LOG_INFO, LOG_DEBUG };
+
+struct config_addr {
+	struct sockaddr_storage sa;
+	socklen_t len;
+	char text[64]; /* as given, e.g. "127.0.0.1:8080" or "[::1]:8080" */
+};
+
+struct config {
+	struct config_addr listen;      /* --listen, WSGW_LISTEN */
+	struct config_addr mgmt_listen; /* --mgmt-listen, WSGW_MGMT_LISTEN */
+	char gateway_id[64];            /* --gateway-id, WSGW_GATEWAY_ID */
+	size_t max_message;             /* --max-message (bytes) */
+	size_t max_frame;               /* --max-frame (bytes; default = max_message) */
+	size_t max_head;                /* --max-head (HTTP request head cap) */
+	size_t max_out_queue;           /* --max-out-queue (per-connection outbound bytes) */
+	size_t max_user_agent;          /* --max-user-agent (bytes kept) */
+	unsigned max_connections;       /* --max-connections */
+	uint64_t handshake_timeout_ms;  /* --handshake-timeout */
+	uint64_t idle_timeout_ms;       /* --idle-timeout (0 = off) */
+	uint64_t ping_interval_ms;      /* --ping-interval (0 = off) */
+	uint64_t max_lifetime_ms;       /* --max-lifetime (0 = off) */
+	uint64_t close_timeout_ms;      /* --close-timeout: wait for the peer's close */
+	uint64_t drain_timeout_ms;      /* --drain-timeout on SIGTERM/SIGINT */
+	size_t num_protocols;           /* --subprotocols a,b,c */
+	char protocols[CONFIG_MAX_PROTOCOLS][64];
+	bool trust_proxy;               /* --trust-proxy: identity from X-Forwarded-For */
+	enum log_level log_level;       /* --log-level error|warn|info|debug */
+	/* management API (gRPC + REST) */
+	char auth_token[256];           /* --auth-token, WSGW_AUTH_TOKEN (empty = off) */
+	size_t grpc_max_body;           /* --grpc-max-body */
+	unsigned max_streams;           /* --max-streams (SETTINGS_MAX_CONCURRENT_STREAMS) */
+};
+
+enum { CONFIG_OK = 0, CONFIG_HELP = 1, CONFIG_VERSION = 2 };
+
+/* Fills *cfg from the built-in defaults, then from env (a NULL-terminated
+ * "NAME=value" array, normally environ), then from argv. Returns CONFIG_OK,
+ * CONFIG_HELP (--help/-h seen), CONFIG_VERSION (--version), or ERR_INVAL
+ * with a one-line message naming the flag written into err[errlen]. */
+int config_load(struct config *cfg, int argc, char *const *argv, char *const *env, char *err,
+		size_t errlen);
+
+/* Writes --help: every flag, its environment variable and its default. */
+void config_usage(FILE *out);
+
+/* Parsers shared with the flags (exposed for unit tests). Each returns 0 or
+ * ERR_INVAL. Sizes accept a K/M/G suffix (binary units); durations accept
+ * ms, s, m, h suffixes (no suffix = seconds) and "off" = 0. */
+int config_parse_addr(const char *text, struct config_addr *out);
+int config_parse_size(const char *text, size_t *out);
+int config_parse_duration(const char *text, uint64_t *out_ms);
+
+#endif

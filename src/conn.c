@@ -1,0 +1,506 @@
+/* conn.c — WebSocket-port connections: accept, the single read() and
+ * write() paths, the bounded outbound queue, deferred close, the sweep.
+ *
+ * Parses nothing: bytes read go to ws_conn_on_data. Output produced while
+ * handling one read is gathered in the loop-wide cork buffer and written
+ * with one write() at the end, so a read holding 16 frames costs one
+ * syscall each way. Only what the kernel refuses is copied into a
+ * per-connection queue, so an idle connection holds no buffer.
+ */
+#include "conn.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "err.h"
+#include "log.h"
+#include "server.h"
+#include "ws.h"
+#include "ws_conn.h"
+
+#define ACCEPT_BATCH 64
+#define HANDSHAKE_SLACK 1024 /* connections beyond the cap that may still get a 503 */
+#define OBUF_MIN 4096
+
+struct obuf {
+	size_t off, len, cap;
+	uint8_t data[];
+};
+
+static struct conn *conn_of(struct loop_io *io)
+{
+	return (struct conn *)((char *)io - offsetof(struct conn, io));
+}
+
+size_t conn_queued(const struct conn *c)
+{
+	size_t n = c->out ? c->out->len - c->out->off : 0;
+
+	if (c->srv->cork == c)
+		n += c->srv->cork_len;
+	return n;
+}
+
+/* Appends to *ob, growing it; NULL *ob allocates. Returns 0 or ERR_NOMEM. */
+static int obuf_append(struct obuf **ob, const uint8_t *p, size_t n)
+{
+	struct obuf *b = *ob;
+
+	if (b && b->off && b->len + n > b->cap) {
+		memmove(b->data, b->data + b->off, b->len - b->off);
+		b->len -= b->off;
+		b->off = 0;
+	}
+	if (!b || b->len + n > b->cap) {
+		size_t cap = b ? b->cap : OBUF_MIN;
+		size_t used = b ? b->len : 0;
+
+		while (cap < used + n)
+			cap *= 2;
+		b = realloc(b, sizeof *b + cap);
+		if (!b)
+			return ERR_NOMEM;
+		if (!*ob)
+			b->off = b->len = 0;
+		b->cap = cap;
+		*ob = b;
+	}
+	memcpy(b->data + b->len, p, n);
+	b->len += n;
+	return 0;
+}
+
+static void update_events(struct conn *c)
+{
+	uint32_t ev = 0;
+
+	/* While paused, leave out RDHUP too: level-triggered, it would wake
+	 * the loop forever once the peer half-closes. */
+	if (!(c->flags & CONN_F_READ_PAUSED))
+		ev |= EPOLLIN | EPOLLRDHUP;
+	if (c->out)
+		ev |= EPOLLOUT;
+	if (loop_mod(&c->srv->loop, &c->io, ev) < 0)
+		log_warn("conn %s: epoll_ctl: %s", c->id, strerror(errno));
+}
+
+static void close_now(struct conn *c)
+{
+	struct server *srv = c->srv;
+
+	if (c->state == CONN_ST_DEAD)
+		return;
+	if (c->state == CONN_ST_OPEN)
+		conntab_remove(&srv->table, &c->node);
+	ws_conn_on_closed(c);
+	c->state = CONN_ST_DEAD;
+	/* unlink from srv->all, push on srv->dead */
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		srv->all = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	c->prev = NULL;
+	c->next = srv->dead;
+	srv->dead = c;
+	srv->num_conns--;
+	loop_del(&srv->loop, &c->io);
+	close(c->io.fd);
+	c->io.fd = -1;
+	if (srv->cork == c) {
+		srv->cork = NULL;
+		srv->cork_len = 0;
+	}
+}
+
+/* Called whenever the queue may have changed size. */
+static void after_output(struct conn *c)
+{
+	const struct config *cfg = c->srv->cfg;
+	size_t queued = c->out ? c->out->len - c->out->off : 0;
+	uint8_t flags = c->flags;
+
+	if (queued == 0 && c->out) {
+		free(c->out);
+		c->out = NULL;
+	}
+	if (queued == 0 && (c->flags & CONN_F_CLOSE_AFTER_FLUSH)) {
+		close_now(c);
+		return;
+	}
+	if (queued == 0 && (c->flags & CONN_F_DISCARD) && !(c->flags & CONN_F_SHUT_WR)) {
+		/* Lingering close: our last bytes are out; FIN tells the peer,
+		 * and we keep draining its input so no RST destroys them. */
+		c->flags |= CONN_F_SHUT_WR;
+		shutdown(c->io.fd, SHUT_WR);
+	}
+	if (queued >= cfg->max_out_queue)
+		c->flags |= CONN_F_READ_PAUSED;
+	else if (queued <= cfg->max_out_queue / 2 && !(c->flags & CONN_F_CLOSE_AFTER_FLUSH))
+		c->flags &= ~CONN_F_READ_PAUSED;
+	if (flags != c->flags || !!(c->io.events & EPOLLOUT) != !!c->out)
+		update_events(c);
+}
+
+/* Writes iov to the socket, queues what the kernel did not take.
+ * Returns 0 or ERR_CLOSED. */
+static int send_or_queue(struct conn *c, struct iovec *iov, int iovcnt)
+{
+	size_t total = 0, done;
+	ssize_t w;
+
+	for (int i = 0; i < iovcnt; i++)
+		total += iov[i].iov_len;
+	w = writev(c->io.fd, iov, iovcnt);
+	if (w < 0 && errno != EAGAIN && errno != EINTR) {
+		log_debug("conn %s: write: %s", c->id, strerror(errno));
+		c->close_code = WS_CLOSE_ABNORMAL;
+		close_now(c);
+		return ERR_CLOSED;
+	}
+	done = w < 0 ? 0 : (size_t)w;
+	c->srv->stats.bytes_out += done;
+	if (done == total)
+		return 0;
+	for (int i = 0; i < iovcnt; i++) {
+		if (done >= iov[i].iov_len) {
+			done -= iov[i].iov_len;
+			continue;
+		}
+		if (obuf_append(&c->out, (uint8_t *)iov[i].iov_base + done,
+				iov[i].iov_len - done) < 0) {
+			log_error("conn %s: out of memory queueing output", c->id);
+			close_now(c);
+			return ERR_CLOSED;
+		}
+		done = 0;
+	}
+	after_output(c);
+	return 0;
+}
+
+static int cork_append(struct server *srv, const uint8_t *p, size_t n)
+{
+	if (srv->cork_len + n > srv->cork_cap) {
+		size_t cap = srv->cork_cap ? srv->cork_cap : 65536;
+		uint8_t *b;
+
+		while (cap < srv->cork_len + n)
+			cap *= 2;
+		b = realloc(srv->cork_buf, cap);
+		if (!b)
+			return ERR_NOMEM;
+		srv->cork_buf = b;
+		srv->cork_cap = cap;
+	}
+	memcpy(srv->cork_buf + srv->cork_len, p, n);
+	srv->cork_len += n;
+	return 0;
+}
+
+int conn_write_frame(struct conn *c, const uint8_t *hdr, size_t hdr_len, const uint8_t *payload,
+		     size_t len, bool enforce_limit)
+{
+	struct server *srv = c->srv;
+	struct iovec iov[2] = {{(void *)hdr, hdr_len}, {(void *)payload, len}};
+
+	if (c->state == CONN_ST_DEAD)
+		return ERR_CLOSED;
+	if (enforce_limit && conn_queued(c) + hdr_len + len > srv->cfg->max_out_queue)
+		return ERR_LIMIT;
+	if (srv->cork == c) {
+		if (cork_append(srv, hdr, hdr_len) == 0 && cork_append(srv, payload, len) == 0)
+			return 0;
+		log_error("conn %s: out of memory gathering output", c->id);
+		close_now(c);
+		return ERR_CLOSED;
+	}
+	if (c->out) {
+		if (obuf_append(&c->out, hdr, hdr_len) < 0 || obuf_append(&c->out, payload, len) < 0) {
+			log_error("conn %s: out of memory queueing output", c->id);
+			close_now(c);
+			return ERR_CLOSED;
+		}
+		after_output(c);
+		return 0;
+	}
+	return send_or_queue(c, iov, len ? 2 : 1);
+}
+
+static void uncork(struct conn *c)
+{
+	struct server *srv = c->srv;
+	struct iovec iov;
+
+	if (srv->cork != c)
+		return;
+	srv->cork = NULL;
+	if (srv->cork_len == 0)
+		return;
+	iov = (struct iovec){srv->cork_buf, srv->cork_len};
+	srv->cork_len = 0;
+	if (send_or_queue(c, &iov, 1) == 0)
+		after_output(c);
+	if (srv->cork_cap > (4u << 20)) { /* a huge burst: give the memory back */
+		free(srv->cork_buf);
+		srv->cork_buf = NULL;
+		srv->cork_cap = 0;
+	}
+}
+
+static void flush_queue(struct conn *c)
+{
+	struct obuf *b = c->out;
+	ssize_t w;
+
+	if (!b)
+		return;
+	w = write(c->io.fd, b->data + b->off, b->len - b->off);
+	if (w < 0) {
+		if (errno == EAGAIN || errno == EINTR)
+			return;
+		log_debug("conn %s: write: %s", c->id, strerror(errno));
+		c->close_code = WS_CLOSE_ABNORMAL;
+		close_now(c);
+		return;
+	}
+	c->srv->stats.bytes_out += (size_t)w;
+	b->off += (size_t)w;
+	after_output(c);
+}
+
+static void on_readable(struct conn *c)
+{
+	struct server *srv = c->srv;
+	ssize_t n = read(c->io.fd, srv->rbuf, srv->rbuf_size);
+
+	if (n <= 0) {
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return;
+		if (n < 0)
+			log_debug("conn %s: read: %s", c->id, strerror(errno));
+		/* RFC 6455 §7.1.5: no close frame seen → 1006 */
+		if (!(c->flags & CONN_F_CLOSE_RECEIVED) && c->close_code == 0)
+			c->close_code = WS_CLOSE_ABNORMAL;
+		conn_finish(c, c->state == CONN_ST_CLOSING);
+		return;
+	}
+	srv->stats.bytes_in += (size_t)n;
+	if (c->flags & CONN_F_DISCARD)
+		return;
+	if (!c->out)
+		srv->cork = c;
+	ws_conn_on_data(c, srv->rbuf, (size_t)n);
+	if (c->state != CONN_ST_DEAD)
+		uncork(c);
+}
+
+static void on_event(struct loop_io *io, uint32_t events)
+{
+	struct conn *c = conn_of(io);
+
+	if (c->state == CONN_ST_DEAD) /* closed earlier in this batch */
+		return;
+	if (events & EPOLLOUT)
+		flush_queue(c);
+	if (c->state != CONN_ST_DEAD && (events & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP)) &&
+	    !(c->flags & CONN_F_READ_PAUSED))
+		on_readable(c);
+	else if (c->state != CONN_ST_DEAD && (events & (EPOLLHUP | EPOLLERR)))
+		conn_finish(c, false); /* paused and the peer is gone */
+}
+
+static void accept_one(struct server *srv, int fd, const struct net_ip *ip)
+{
+	struct conn *c;
+
+	if (srv->num_conns >= srv->cfg->max_connections + HANDSHAKE_SLACK) {
+		srv->stats.rejected_full++;
+		close(fd);
+		return;
+	}
+	c = calloc(1, sizeof *c);
+	if (!c) {
+		log_error("accept: out of memory");
+		close(fd);
+		return;
+	}
+	c->srv = srv;
+	c->io = (struct loop_io){.fd = fd, .on_event = on_event};
+	c->ip = *ip;
+	c->protocol = -1;
+	c->state = CONN_ST_HANDSHAKE;
+	c->opened_ms = c->last_rx_ms = srv->loop.now_ms;
+	c->deadline_ms = srv->loop.now_ms + srv->cfg->handshake_timeout_ms;
+	c->connected_at_ns = c->last_active_ns = srv->loop.now_wall_ns;
+	if (srv->num_conns >= srv->cfg->max_connections)
+		c->flags |= CONN_F_REJECT_FULL;
+	if (loop_add(&srv->loop, &c->io, EPOLLIN | EPOLLRDHUP) < 0) {
+		log_error("accept: epoll_ctl: %s", strerror(errno));
+		close(fd);
+		free(c);
+		return;
+	}
+	c->next = srv->all;
+	if (srv->all)
+		srv->all->prev = c;
+	srv->all = c;
+	srv->num_conns++;
+	srv->stats.accepted++;
+}
+
+static void on_accept_resume(struct loop_timer *t)
+{
+	struct server *srv = (struct server *)((char *)t - offsetof(struct server, accept_timer));
+
+	if (!srv->draining && srv->ws_listener.fd >= 0)
+		loop_mod(&srv->loop, &srv->ws_listener, EPOLLIN);
+}
+
+void conn_on_accept(struct loop_io *listener, uint32_t events)
+{
+	struct server *srv = (struct server *)((char *)listener - offsetof(struct server, ws_listener));
+
+	(void)events;
+	for (int i = 0; i < ACCEPT_BATCH; i++) {
+		struct net_ip ip;
+		int fd = net_accept(listener->fd, &ip);
+
+		if (fd == ERR_AGAIN)
+			return;
+		if (fd < 0) {
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+				/* Out of descriptors: stop accepting for a moment
+				 * rather than spin on a level-triggered listener. */
+				log_warn("accept: %s; pausing accept for 100 ms", strerror(errno));
+				loop_mod(&srv->loop, listener, 0);
+				srv->accept_timer.on_fire = on_accept_resume;
+				loop_timer_arm(&srv->loop, &srv->accept_timer, srv->loop.now_ms + 100);
+				return;
+			}
+			continue; /* ECONNABORTED and friends: that one is gone */
+		}
+		accept_one(srv, fd, &ip);
+	}
+}
+
+void conn_set_open(struct conn *c)
+{
+	c->state = CONN_ST_OPEN;
+	c->deadline_ms = c->srv->loop.now_ms; /* last ping time: none yet */
+	c->connected_at_ns = c->last_active_ns = c->srv->loop.now_wall_ns;
+	conntab_insert(&c->srv->table, &c->node);
+}
+
+void conn_set_closing(struct conn *c)
+{
+	if (c->state == CONN_ST_OPEN)
+		conntab_remove(&c->srv->table, &c->node);
+	if (c->state == CONN_ST_DEAD)
+		return;
+	c->state = CONN_ST_CLOSING;
+	c->deadline_ms = c->srv->loop.now_ms + c->srv->cfg->close_timeout_ms;
+}
+
+void conn_linger(struct conn *c)
+{
+	if (c->state == CONN_ST_DEAD)
+		return;
+	c->flags |= CONN_F_DISCARD;
+	conn_set_closing(c);
+	if (c->srv->cork != c)
+		after_output(c);
+}
+
+void conn_finish(struct conn *c, bool flush)
+{
+	if (c->state == CONN_ST_DEAD)
+		return;
+	if (flush && conn_queued(c) > 0) {
+		if (c->state == CONN_ST_OPEN)
+			conntab_remove(&c->srv->table, &c->node);
+		if (c->state != CONN_ST_CLOSING)
+			c->state = CONN_ST_CLOSING;
+		c->flags |= CONN_F_CLOSE_AFTER_FLUSH | CONN_F_READ_PAUSED;
+		c->deadline_ms = c->srv->loop.now_ms + c->srv->cfg->close_timeout_ms;
+		if (c->srv->cork == c)
+			uncork(c);
+		else
+			update_events(c);
+		return;
+	}
+	close_now(c);
+}
+
+static void sweep_one(struct conn *c, const struct config *cfg, uint64_t now)
+{
+	switch (c->state) {
+	case CONN_ST_HANDSHAKE:
+		if (now >= c->deadline_ms)
+			ws_conn_http_error(c, 408, "handshake timeout");
+		break;
+	case CONN_ST_OPEN:
+		if (cfg->max_lifetime_ms && now - c->opened_ms >= cfg->max_lifetime_ms) {
+			ws_conn_close(c, WS_CLOSE_GOING_AWAY, "maximum connection lifetime reached");
+		} else if (cfg->idle_timeout_ms && now - c->last_rx_ms >= cfg->idle_timeout_ms) {
+			c->srv->stats.closed_idle++;
+			ws_conn_close(c, WS_CLOSE_GOING_AWAY, "idle timeout");
+		} else if (cfg->ping_interval_ms) {
+			uint64_t quiet_since = c->last_rx_ms > c->deadline_ms ? c->last_rx_ms
+									    : c->deadline_ms;
+
+			if (now - quiet_since >= cfg->ping_interval_ms) {
+				c->deadline_ms = now;
+				ws_conn_ping(c);
+			}
+		}
+		break;
+	case CONN_ST_CLOSING:
+		if (now >= c->deadline_ms) {
+			/* The peer never completed the close handshake. */
+			if (!(c->flags & CONN_F_CLOSE_RECEIVED) && c->close_code == 0)
+				c->close_code = WS_CLOSE_ABNORMAL;
+			conn_finish(c, false);
+		}
+		break;
+	default:
+		break;
+	}
+}
+
+void conn_sweep(struct server *srv)
+{
+	struct conn *c = srv->all, *next;
+
+	for (; c; c = next) {
+		next = c->next;
+		sweep_one(c, srv->cfg, srv->loop.now_ms);
+	}
+}
+
+void conn_reap(void *arg)
+{
+	struct server *srv = arg;
+
+	while (srv->dead) {
+		struct conn *c = srv->dead;
+
+		srv->dead = c->next;
+		ws_conn_rx_free(c->rx);
+		free(c->out);
+		free(c->user_agent);
+		free(c);
+	}
+	conntab_rehash_step(&srv->table, 16);
+}
+
+struct conn *conn_find(struct server *srv, const char *id, size_t len)
+{
+	struct conntab_node *n = conntab_find(&srv->table, id, len);
+
+	return n ? (struct conn *)((char *)n - offsetof(struct conn, node)) : NULL;
+}

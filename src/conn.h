@@ -1,0 +1,98 @@
+/* conn.h — a WebSocket-port connection: its lifecycle, the single read()
+ * and write() paths, the bounded outbound queue, the idle sweep.
+ */
+#ifndef WSGW_CONN_H
+#define WSGW_CONN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "conntab.h"
+#include "loop.h"
+#include "net.h"
+
+#define CONN_ID_LEN 33
+
+struct server;
+struct ws_rx;
+struct obuf;
+
+enum conn_state {
+	CONN_ST_HANDSHAKE, /* reading the HTTP upgrade request */
+	CONN_ST_OPEN,      /* in the table, exchanging messages */
+	CONN_ST_CLOSING,   /* close frame sent; waiting for the peer's close */
+	CONN_ST_DEAD,      /* on the deferred-free list; ignore its events */
+};
+
+enum conn_flag {
+	CONN_F_CLOSE_AFTER_FLUSH = 1 << 0, /* close the socket once output drains */
+	CONN_F_READ_PAUSED = 1 << 1,       /* backpressure: output queue is full */
+	CONN_F_PING_OUT = 1 << 2,          /* a server ping awaits its pong */
+	CONN_F_CLOSE_RECEIVED = 1 << 3,    /* the peer's close frame arrived */
+	CONN_F_DISCARD = 1 << 4,           /* closing after a protocol error: drop input */
+	CONN_F_REJECT_FULL = 1 << 5,       /* over --max-connections: answer 503 */
+	CONN_F_SHUT_WR = 1 << 6,           /* shutdown(SHUT_WR) done while lingering */
+};
+
+struct conn {
+	struct conntab_node node; /* in server.table while OPEN */
+	struct loop_io io;
+	struct server *srv;
+	struct conn *prev, *next; /* server.all, or server.dead once DEAD */
+	char id[CONN_ID_LEN + 1];
+	uint8_t state;            /* enum conn_state */
+	uint8_t flags;            /* enum conn_flag */
+	int8_t protocol;          /* index into cfg->protocols, -1 none */
+	uint16_t close_code;      /* code reported for the disconnect */
+	struct net_ip ip;
+	int64_t connected_at_ns;  /* wall clock */
+	int64_t last_active_ns;   /* wall clock: last frame in or message out */
+	uint64_t opened_ms;       /* monotonic: accept time */
+	uint64_t last_rx_ms;      /* monotonic: last frame from the client */
+	uint64_t deadline_ms;     /* handshake / close deadline, or next ping time */
+	char *user_agent;         /* NULL when absent */
+	struct ws_rx *rx;         /* NULL unless a frame or message is partial */
+	struct obuf *out;         /* NULL unless output is queued */
+};
+
+/* Listener callback: accepts every pending connection. */
+void conn_on_accept(struct loop_io *listener, uint32_t events);
+
+/* Queues frame bytes (header + payload) for c, writing at once when
+ * nothing is queued. With enforce_limit, refuses with ERR_LIMIT when the
+ * queue would exceed --max-out-queue (nothing queued); without it the
+ * queue may exceed the limit by one read's worth and reading pauses.
+ * Returns 0, ERR_LIMIT, or ERR_CLOSED if writing failed and c was closed. */
+int conn_write_frame(struct conn *c, const uint8_t *hdr, size_t hdr_len, const uint8_t *payload,
+		     size_t len, bool enforce_limit);
+
+/* Bytes currently queued for c. */
+size_t conn_queued(const struct conn *c);
+
+/* Registers c as OPEN in the table (after a successful handshake). */
+void conn_set_open(struct conn *c);
+
+/* Leaves the table and starts waiting (deadline = --close-timeout) for
+ * the close handshake to complete. */
+void conn_set_closing(struct conn *c);
+
+/* Lingering close after an error response or a protocol failure: input is
+ * discarded, queued output is flushed, then FIN is sent; the socket closes
+ * at the peer's EOF or the close deadline. */
+void conn_linger(struct conn *c);
+
+/* Ends c: socket closed once queued output is flushed (or at once with
+ * flush=false), state DEAD, freed after the current batch. */
+void conn_finish(struct conn *c, bool flush);
+
+/* The periodic sweep: handshake, idle, ping, lifetime, close deadlines. */
+void conn_sweep(struct server *srv);
+
+/* Frees every DEAD connection (the loop's after-batch hook). */
+void conn_reap(void *srv);
+
+/* Looks up an OPEN connection by id; NULL if unknown or not open. */
+struct conn *conn_find(struct server *srv, const char *id, size_t len);
+
+#endif

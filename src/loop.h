@@ -1,0 +1,62 @@
+/* loop.h — the event loop: the only caller of epoll_*, a small timer list,
+ * a cached clock, and the "after batch" hook that frees deferred closes.
+ * It knows no protocol.
+ */
+#ifndef WSGW_LOOP_H
+#define WSGW_LOOP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/epoll.h>
+
+struct loop_io;
+typedef void (*loop_io_fn)(struct loop_io *io, uint32_t events);
+
+/* Embedded in whatever owns an fd; epoll's data.ptr points here. */
+struct loop_io {
+	int fd;
+	uint32_t events; /* the mask currently registered */
+	loop_io_fn on_event;
+};
+
+struct loop_timer;
+typedef void (*loop_timer_fn)(struct loop_timer *t);
+
+/* Embedded one-shot timer; the few loop-wide timers live on a sorted list
+ * (per-connection deadlines are handled by a coarse sweep, not here). */
+struct loop_timer {
+	uint64_t deadline_ms;
+	loop_timer_fn on_fire;
+	struct loop_timer *next;
+	bool armed;
+};
+
+struct loop {
+	int epfd;
+	bool stop;
+	uint64_t now_ms;      /* monotonic, refreshed after every epoll_wait */
+	int64_t now_wall_ns;  /* CLOCK_REALTIME, refreshed with now_ms */
+	struct loop_timer *timers;
+	void (*after_batch)(void *arg); /* runs after each batch of events */
+	void *after_batch_arg;
+};
+
+int loop_init(struct loop *l);
+void loop_fini(struct loop *l);
+
+/* Register / change / remove io->fd. Return 0 or ERR_SYS. */
+int loop_add(struct loop *l, struct loop_io *io, uint32_t events);
+int loop_mod(struct loop *l, struct loop_io *io, uint32_t events);
+void loop_del(struct loop *l, struct loop_io *io);
+
+/* Arms t to fire at deadline_ms (monotonic ms); re-arming moves it. */
+void loop_timer_arm(struct loop *l, struct loop_timer *t, uint64_t deadline_ms);
+void loop_timer_disarm(struct loop *l, struct loop_timer *t);
+
+/* Refreshes the cached clocks. */
+void loop_update_time(struct loop *l);
+
+/* Runs until loop->stop is set. Returns 0, or ERR_SYS if epoll_wait fails. */
+int loop_run(struct loop *l);
+
+#endif

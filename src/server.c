@@ -1,0 +1,229 @@
+/* server.c — start-up and shutdown of the one server context: listeners,
+ * signals (signalfd, so handlers run on the loop), the sweep timer, the
+ * drain on SIGTERM/SIGINT, and the randomness pool.
+ */
+#include "server.h"
+
+#include <errno.h>
+#include <openssl/rand.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "err.h"
+#include "log.h"
+#include "net.h"
+#include "ws.h"
+#include "ws_conn.h"
+
+#define READ_BUF_SIZE (64 * 1024)
+#define LISTEN_BACKLOG 4096
+
+#define SERVER_OF(ptr, member) ((struct server *)((char *)(ptr) - offsetof(struct server, member)))
+
+int server_random(struct server *srv, uint8_t *out, size_t n)
+{
+	if (n > sizeof srv->rand_pool)
+		return RAND_bytes(out, (int)n) == 1 ? 0 : ERR_SYS;
+	if (srv->rand_left < n) {
+		if (RAND_bytes(srv->rand_pool, sizeof srv->rand_pool) != 1)
+			return ERR_SYS;
+		srv->rand_left = sizeof srv->rand_pool;
+	}
+	srv->rand_left -= n;
+	memcpy(out, srv->rand_pool + srv->rand_left, n);
+	/* Never hand out the same bytes twice. */
+	memset(srv->rand_pool + srv->rand_left, 0, n);
+	return 0;
+}
+
+static struct conntab_key conn_key(const struct conntab_node *node)
+{
+	const struct conn *c = (const struct conn *)((const char *)node - offsetof(struct conn, node));
+
+	return (struct conntab_key){c->id, CONN_ID_LEN};
+}
+
+static void after_batch(void *arg)
+{
+	struct server *srv = arg;
+
+	conn_reap(srv);
+	if (srv->draining && srv->num_conns == 0)
+		srv->loop.stop = true;
+}
+
+static void on_sweep(struct loop_timer *t)
+{
+	struct server *srv = SERVER_OF(t, sweep_timer);
+
+	conn_sweep(srv);
+	loop_timer_arm(&srv->loop, t, srv->loop.now_ms + srv->sweep_interval_ms);
+}
+
+static void on_drain_timeout(struct loop_timer *t)
+{
+	struct server *srv = SERVER_OF(t, drain_timer);
+	struct conn *c, *next;
+
+	log_warn("drain timeout: closing %u connection(s) without their close handshake",
+		 srv->num_conns);
+	for (c = srv->all; c; c = next) {
+		next = c->next;
+		conn_finish(c, false);
+	}
+	srv->loop.stop = true;
+}
+
+void server_begin_drain(struct server *srv)
+{
+	struct conn *c, *next;
+
+	if (srv->draining)
+		return;
+	srv->draining = 1;
+	log_info("shutting down: closing %u connection(s) with 1001", srv->num_conns);
+	if (srv->ws_listener.fd >= 0) {
+		loop_del(&srv->loop, &srv->ws_listener);
+		close(srv->ws_listener.fd);
+		srv->ws_listener.fd = -1;
+	}
+	for (c = srv->all; c; c = next) {
+		next = c->next;
+		if (c->state == CONN_ST_OPEN)
+			ws_conn_close(c, WS_CLOSE_GOING_AWAY, "server shutting down");
+		else if (c->state == CONN_ST_HANDSHAKE)
+			ws_conn_http_error(c, 503, "server is shutting down");
+	}
+	loop_timer_arm(&srv->loop, &srv->drain_timer, srv->loop.now_ms + srv->cfg->drain_timeout_ms);
+}
+
+static void on_signal(struct loop_io *io, uint32_t events)
+{
+	struct server *srv = SERVER_OF(io, signal_io);
+	struct signalfd_siginfo si;
+
+	(void)events;
+	while (read(io->fd, &si, sizeof si) == (ssize_t)sizeof si) {
+		if (srv->draining) {
+			log_warn("second signal: exiting now");
+			srv->loop.stop = true;
+			return;
+		}
+		log_info("received %s", si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+		server_begin_drain(srv);
+	}
+}
+
+static int setup_signals(struct server *srv)
+{
+	sigset_t set;
+
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+		return ERR_SYS;
+	srv->signal_io.fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	srv->signal_io.on_event = on_signal;
+	if (srv->signal_io.fd < 0 || loop_add(&srv->loop, &srv->signal_io, EPOLLIN) < 0)
+		return ERR_SYS;
+	return 0;
+}
+
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+static uint64_t sweep_interval(const struct config *cfg)
+{
+	uint64_t t[] = {cfg->handshake_timeout_ms, cfg->idle_timeout_ms, cfg->ping_interval_ms,
+			cfg->max_lifetime_ms, cfg->close_timeout_ms};
+	uint64_t best = 1000;
+
+	/* Deadlines are checked by a coarse sweep; keep its error under a
+	 * quarter of the shortest timeout. */
+	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+		if (t[i] && t[i] / 4 < best)
+			best = t[i] / 4;
+	return best < 10 ? 10 : best;
+}
+
+int server_init(struct server *srv, const struct config *cfg)
+{
+	uint64_t seed;
+
+	memset(srv, 0, sizeof *srv);
+	srv->cfg = cfg;
+	srv->ws_listener.fd = srv->signal_io.fd = -1;
+	if (loop_init(&srv->loop) < 0) {
+		log_error("epoll_create1: %s", strerror(errno));
+		return ERR_SYS;
+	}
+	srv->loop.after_batch = after_batch;
+	srv->loop.after_batch_arg = srv;
+	srv->rbuf_size = READ_BUF_SIZE;
+	srv->rbuf = malloc(srv->rbuf_size);
+	if (!srv->rbuf || server_random(srv, (uint8_t *)&seed, sizeof seed) < 0 ||
+	    conntab_init(&srv->table, 1024, seed, conn_key) < 0) {
+		log_error("start-up: out of memory or randomness");
+		return ERR_NOMEM;
+	}
+	raise_fd_limit();
+	if (setup_signals(srv) < 0) {
+		log_error("signals: %s", strerror(errno));
+		return ERR_SYS;
+	}
+	srv->ws_listener.fd = net_listen(&cfg->listen, LISTEN_BACKLOG);
+	if (srv->ws_listener.fd < 0) {
+		log_error("--listen %s: %s", cfg->listen.text, strerror(errno));
+		return ERR_SYS;
+	}
+	srv->ws_listener.on_event = conn_on_accept;
+	if (loop_add(&srv->loop, &srv->ws_listener, EPOLLIN) < 0)
+		return ERR_SYS;
+	srv->sweep_timer.on_fire = on_sweep;
+	srv->drain_timer.on_fire = on_drain_timeout;
+	srv->sweep_interval_ms = sweep_interval(cfg);
+	loop_timer_arm(&srv->loop, &srv->sweep_timer, srv->loop.now_ms + srv->sweep_interval_ms);
+	return 0;
+}
+
+int server_run(struct server *srv)
+{
+	if (loop_run(&srv->loop) < 0) {
+		log_error("epoll_wait: %s", strerror(errno));
+		return 1;
+	}
+	return srv->exit_code;
+}
+
+void server_fini(struct server *srv)
+{
+	struct conn *c, *next;
+
+	for (c = srv->all; c; c = next) {
+		next = c->next;
+		conn_finish(c, false);
+	}
+	conn_reap(srv);
+	if (srv->ws_listener.fd >= 0)
+		close(srv->ws_listener.fd);
+	if (srv->signal_io.fd >= 0)
+		close(srv->signal_io.fd);
+	conntab_fini(&srv->table);
+	free(srv->rbuf);
+	free(srv->cork_buf);
+	loop_fini(&srv->loop);
+}

@@ -1,0 +1,64 @@
+/* server.h — the one server context: configuration, loop, listeners, the
+ * connection table and the loop-wide buffers. Everything mutable lives here.
+ */
+#ifndef WSGW_SERVER_H
+#define WSGW_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "conntab.h"
+#include "loop.h"
+
+#define SERVER_MAX_LISTENERS 2
+
+struct conn;
+
+struct server_stats {
+	uint64_t accepted, handshakes_ok, handshakes_failed, rejected_full;
+	uint64_t msgs_in, msgs_out, bytes_in, bytes_out;
+	uint64_t closed_protocol, closed_idle, closed_abnormal;
+};
+
+struct server {
+	const struct config *cfg;
+	struct loop loop;
+	struct loop_io ws_listener;
+	struct loop_io signal_io;
+	struct loop_timer sweep_timer;
+	struct loop_timer drain_timer;
+	struct loop_timer accept_timer; /* re-enables accept after EMFILE */
+	uint64_t sweep_interval_ms;
+	struct conntab table;      /* open connections by id */
+	struct conn *all;          /* every WS connection, any state */
+	struct conn *dead;         /* closed, freed after the current batch */
+	unsigned num_conns;        /* every state */
+	unsigned num_open;
+	uint8_t *rbuf;             /* shared read buffer, loop-wide */
+	size_t rbuf_size;
+	struct conn *cork;         /* connection whose output is gathered in cork_buf */
+	uint8_t *cork_buf;
+	size_t cork_len, cork_cap;
+	uint8_t rand_pool[1024];   /* OS randomness, drawn in batches */
+	size_t rand_left;
+	int draining;              /* 1 after SIGTERM/SIGINT */
+	int exit_code;
+	struct server_stats stats;
+};
+
+/* Sets up listeners, signals and timers. Returns 0, or ERR_SYS / ERR_NOMEM
+ * after logging why. */
+int server_init(struct server *srv, const struct config *cfg);
+void server_fini(struct server *srv);
+
+/* Runs the loop until shutdown completes. Returns the exit code. */
+int server_run(struct server *srv);
+
+/* Starts the drain: stop accepting, close every connection with 1001. */
+void server_begin_drain(struct server *srv);
+
+/* Fills out with n bytes of OS randomness. Returns 0 or ERR_SYS. */
+int server_random(struct server *srv, uint8_t *out, size_t n);
+
+#endif

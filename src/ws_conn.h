@@ -1,0 +1,39 @@
+/* ws_conn.h — the WebSocket protocol on a connection: the opening
+ * handshake, message assembly, ping/pong and the close handshake
+ * (RFC 6455 §4, §5, §7). Does no I/O itself: conn.c reads and writes.
+ */
+#ifndef WSGW_WS_CONN_H
+#define WSGW_WS_CONN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct conn;
+struct ws_rx;
+
+/* Handles n bytes read from c; data is writable (unmasked in place). May
+ * close c: callers check c->state afterwards. */
+void ws_conn_on_data(struct conn *c, uint8_t *data, size_t n);
+
+/* Sends one message as a single frame (WS_OP_TEXT or WS_OP_BINARY).
+ * Returns 0, ERR_LIMIT (queue full; nothing queued, only with
+ * enforce_limit), or ERR_CLOSED. */
+int ws_conn_send(struct conn *c, uint8_t opcode, const uint8_t *p, size_t n, bool enforce_limit);
+
+/* Starts a server-initiated close handshake with code and reason. A
+ * connection still in its handshake is simply dropped. */
+void ws_conn_close(struct conn *c, uint16_t code, const char *reason);
+
+/* Sends a ping (keep-alive). */
+void ws_conn_ping(struct conn *c);
+
+/* Answers a handshake-phase connection with an HTTP error and closes it. */
+void ws_conn_http_error(struct conn *c, int status, const char *reason);
+
+/* Called once when c is closed for good: reports the disconnect. */
+void ws_conn_on_closed(struct conn *c);
+
+void ws_conn_rx_free(struct ws_rx *rx);
+
+#endif
