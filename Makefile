@@ -22,7 +22,7 @@ PKG_LIBS = $(shell pkg-config --libs $(PKGS))
 TEST_LIBS = $(shell pkg-config --libs cmocka)
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla
-BASE_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) -Isrc -Ivendor $(PKG_CFLAGS) -MMD -MP
+BASE_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) -Isrc -Ivendor/pb $(PKG_CFLAGS) -MMD -MP
 RELEASE_CFLAGS = $(BASE_CFLAGS) -O2 -g
 ASAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 ASAN_CFLAGS = $(BASE_CFLAGS) -O1 -g $(ASAN_FLAGS)
@@ -30,7 +30,7 @@ FUZZ_CFLAGS = $(BASE_CFLAGS) -O1 -g -fsanitize=fuzzer-no-link,address,undefined 
 
 Q := $(if $(V),,@)
 
-SRC := $(wildcard src/*.c) $(wildcard vendor/*/*.pb-c.c)
+SRC := $(wildcard src/*.c) $(shell find vendor/pb -name '*.pb-c.c' 2>/dev/null | sort)
 LIB_SRC := $(filter-out src/main.c,$(SRC))
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_NAMES := $(patsubst tests/unit/%.c,%,$(UNIT_SRC))
@@ -141,6 +141,18 @@ bench-build: build/release/wsgw $(addprefix build/bench/,$(BENCH_NAMES))
 
 bench: bench-build
 	$(Q)bench/run.sh
+
+# Generated protobuf-c code is committed under vendor/pb so a build needs only
+# the libraries; `make proto` regenerates it, `make proto-check` (part of
+# `make test`) proves the committed copy matches proto/.
+PROTO_FILES := $(shell find proto -name '*.proto' | sort) /usr/include/google/protobuf/timestamp.proto
+
+proto: deps
+	rm -rf vendor/pb && mkdir -p vendor/pb
+	protoc-c --c_out=vendor/pb -Iproto -I/usr/include $(PROTO_FILES)
+
+proto-check: deps
+	$(Q)tests/proto-check.sh $(PROTO_FILES)
 
 format:
 	clang-format -i src/*.c src/*.h tests/unit/*.c tests/fuzz/*.c bench/*.c

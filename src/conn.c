@@ -17,19 +17,13 @@
 
 #include "err.h"
 #include "log.h"
+#include "obuf.h"
 #include "server.h"
 #include "ws.h"
 #include "ws_conn.h"
 
 #define ACCEPT_BATCH 64
 #define HANDSHAKE_SLACK 1024 /* connections beyond the cap that may still get a 503 */
-#define OBUF_MIN 4096
-
-struct obuf {
-	size_t off, len, cap;
-	uint8_t data[];
-};
-
 static struct conn *conn_of(struct loop_io *io)
 {
 	return (struct conn *)((char *)io - offsetof(struct conn, io));
@@ -37,40 +31,11 @@ static struct conn *conn_of(struct loop_io *io)
 
 size_t conn_queued(const struct conn *c)
 {
-	size_t n = c->out ? c->out->len - c->out->off : 0;
+	size_t n = obuf_pending(c->out);
 
 	if (c->srv->cork == c)
 		n += c->srv->cork_len;
 	return n;
-}
-
-/* Appends to *ob, growing it; NULL *ob allocates. Returns 0 or ERR_NOMEM. */
-static int obuf_append(struct obuf **ob, const uint8_t *p, size_t n)
-{
-	struct obuf *b = *ob;
-
-	if (b && b->off && b->len + n > b->cap) {
-		memmove(b->data, b->data + b->off, b->len - b->off);
-		b->len -= b->off;
-		b->off = 0;
-	}
-	if (!b || b->len + n > b->cap) {
-		size_t cap = b ? b->cap : OBUF_MIN;
-		size_t used = b ? b->len : 0;
-
-		while (cap < used + n)
-			cap *= 2;
-		b = realloc(b, sizeof *b + cap);
-		if (!b)
-			return ERR_NOMEM;
-		if (!*ob)
-			b->off = b->len = 0;
-		b->cap = cap;
-		*ob = b;
-	}
-	memcpy(b->data + b->len, p, n);
-	b->len += n;
-	return 0;
 }
 
 static void update_events(struct conn *c)
@@ -121,13 +86,9 @@ static void close_now(struct conn *c)
 static void after_output(struct conn *c)
 {
 	const struct config *cfg = c->srv->cfg;
-	size_t queued = c->out ? c->out->len - c->out->off : 0;
+	size_t queued = obuf_pending(c->out);
 	uint8_t flags = c->flags;
 
-	if (queued == 0 && c->out) {
-		free(c->out);
-		c->out = NULL;
-	}
 	if (queued == 0 && (c->flags & CONN_F_CLOSE_AFTER_FLUSH)) {
 		close_now(c);
 		return;
@@ -254,12 +215,11 @@ static void uncork(struct conn *c)
 
 static void flush_queue(struct conn *c)
 {
-	struct obuf *b = c->out;
 	ssize_t w;
 
-	if (!b)
+	if (!c->out)
 		return;
-	w = write(c->io.fd, b->data + b->off, b->len - b->off);
+	w = write(c->io.fd, obuf_data(c->out), obuf_pending(c->out));
 	if (w < 0) {
 		if (errno == EAGAIN || errno == EINTR)
 			return;
@@ -269,7 +229,7 @@ static void flush_queue(struct conn *c)
 		return;
 	}
 	c->srv->stats.bytes_out += (size_t)w;
-	b->off += (size_t)w;
+	obuf_consume(&c->out, (size_t)w);
 	after_output(c);
 }
 
@@ -491,7 +451,7 @@ void conn_reap(void *arg)
 
 		srv->dead = c->next;
 		ws_conn_rx_free(c->rx);
-		free(c->out);
+		obuf_free(&c->out);
 		free(c->user_agent);
 		free(c);
 	}

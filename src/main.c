@@ -40,8 +40,10 @@ int main(int argc, char **argv)
 		server_fini(&srv);
 		return 1;
 	}
-	log_info("wsgw %s: WebSocket on %s (port %d), gateway id %s, echo route on every path",
-		 WSGW_VERSION, cfg.listen.text, net_local_port(srv.ws_listener.fd), cfg.gateway_id);
+	log_info("wsgw %s: WebSocket on %s (port %d), management on %s (port %d), gateway id %s, "
+		 "echo route on every path",
+		 WSGW_VERSION, cfg.listen.text, net_local_port(srv.ws_listener.fd),
+		 cfg.mgmt_listen.text, net_local_port(srv.mgmt_listener.fd), cfg.gateway_id);
 	rc = server_run(&srv);
 	server_fini(&srv);
 	log_info("wsgw: stopped");

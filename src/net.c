@@ -110,3 +110,10 @@ int net_ip_parse(const char *text, size_t len, struct net_ip *out)
 	}
 	return ERR_INVAL;
 }
+
+bool net_addr_is_loopback(const struct config_addr *addr)
+{
+	if (addr->sa.ss_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *)&addr->sa)->sin_addr.s_addr) >> 24) == 127;
+	return IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)&addr->sa)->sin6_addr);
+}

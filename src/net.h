@@ -2,6 +2,7 @@
 #ifndef WSGW_NET_H
 #define WSGW_NET_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
@@ -24,6 +25,9 @@ int net_local_port(int fd);
 /* accept4 with SOCK_NONBLOCK | SOCK_CLOEXEC and TCP_NODELAY; fills *ip.
  * Returns the fd, or ERR_AGAIN when none is pending, or ERR_SYS. */
 int net_accept(int listen_fd, struct net_ip *ip);
+
+/* True for 127.0.0.0/8 and ::1. */
+bool net_addr_is_loopback(const struct config_addr *addr);
 
 /* Formats ip into out[INET6_ADDRSTRLEN] ("127.0.0.1", "::1"). IPv4-mapped
  * IPv6 addresses are shown as IPv4. */

@@ -16,6 +16,7 @@
 #include "conn.h"
 #include "err.h"
 #include "log.h"
+#include "mgmt.h"
 #include "net.h"
 #include "ws.h"
 #include "ws_conn.h"
@@ -53,6 +54,7 @@ static void after_batch(void *arg)
 	struct server *srv = arg;
 
 	conn_reap(srv);
+	mgmt_reap(srv);
 	if (srv->draining && srv->num_conns == 0)
 		srv->loop.stop = true;
 }
@@ -62,6 +64,7 @@ static void on_sweep(struct loop_timer *t)
 	struct server *srv = SERVER_OF(t, sweep_timer);
 
 	conn_sweep(srv);
+	mgmt_sweep(srv);
 	loop_timer_arm(&srv->loop, t, srv->loop.now_ms + srv->sweep_interval_ms);
 }
 
@@ -99,6 +102,7 @@ void server_begin_drain(struct server *srv)
 		else if (c->state == CONN_ST_HANDSHAKE)
 			ws_conn_http_error(c, 503, "server is shutting down");
 	}
+	mgmt_drain(srv);
 	loop_timer_arm(&srv->loop, &srv->drain_timer, srv->loop.now_ms + srv->cfg->drain_timeout_ms);
 }
 
@@ -166,7 +170,7 @@ int server_init(struct server *srv, const struct config *cfg)
 
 	memset(srv, 0, sizeof *srv);
 	srv->cfg = cfg;
-	srv->ws_listener.fd = srv->signal_io.fd = -1;
+	srv->ws_listener.fd = srv->mgmt_listener.fd = srv->signal_io.fd = -1;
 	if (loop_init(&srv->loop) < 0) {
 		log_error("epoll_create1: %s", strerror(errno));
 		return ERR_SYS;
@@ -193,6 +197,19 @@ int server_init(struct server *srv, const struct config *cfg)
 	srv->ws_listener.on_event = conn_on_accept;
 	if (loop_add(&srv->loop, &srv->ws_listener, EPOLLIN) < 0)
 		return ERR_SYS;
+	srv->mgmt_listener.fd = net_listen(&cfg->mgmt_listen, LISTEN_BACKLOG);
+	if (srv->mgmt_listener.fd < 0) {
+		log_error("--mgmt-listen %s: %s", cfg->mgmt_listen.text, strerror(errno));
+		return ERR_SYS;
+	}
+	srv->mgmt_listener.on_event = mgmt_on_accept;
+	if (loop_add(&srv->loop, &srv->mgmt_listener, EPOLLIN) < 0)
+		return ERR_SYS;
+	if (!cfg->auth_token[0] && !net_addr_is_loopback(&cfg->mgmt_listen))
+		log_warn("WARNING: the management API listens on %s, beyond loopback, WITHOUT a token: "
+			 "anyone who can reach it can read, message and disconnect every client. "
+			 "Set --auth-token (WSGW_AUTH_TOKEN).",
+			 cfg->mgmt_listen.text);
 	srv->sweep_timer.on_fire = on_sweep;
 	srv->drain_timer.on_fire = on_drain_timeout;
 	srv->sweep_interval_ms = sweep_interval(cfg);
@@ -218,8 +235,11 @@ void server_fini(struct server *srv)
 		conn_finish(c, false);
 	}
 	conn_reap(srv);
+	mgmt_close_all(srv);
 	if (srv->ws_listener.fd >= 0)
 		close(srv->ws_listener.fd);
+	if (srv->mgmt_listener.fd >= 0)
+		close(srv->mgmt_listener.fd);
 	if (srv->signal_io.fd >= 0)
 		close(srv->signal_io.fd);
 	conntab_fini(&srv->table);

@@ -14,6 +14,7 @@
 #define SERVER_MAX_LISTENERS 2
 
 struct conn;
+struct mconn;
 
 struct server_stats {
 	uint64_t accepted, handshakes_ok, handshakes_failed, rejected_full;
@@ -25,6 +26,7 @@ struct server {
 	const struct config *cfg;
 	struct loop loop;
 	struct loop_io ws_listener;
+	struct loop_io mgmt_listener;
 	struct loop_io signal_io;
 	struct loop_timer sweep_timer;
 	struct loop_timer drain_timer;
@@ -33,6 +35,8 @@ struct server {
 	struct conntab table;      /* open connections by id */
 	struct conn *all;          /* every WS connection, any state */
 	struct conn *dead;         /* closed, freed after the current batch */
+	struct mconn *mgmt_all;    /* management connections */
+	struct mconn *mgmt_dead;
 	unsigned num_conns;        /* every state */
 	unsigned num_open;
 	uint8_t *rbuf;             /* shared read buffer, loop-wide */

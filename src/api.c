@@ -1,0 +1,139 @@
+/* api.c — Get / Send / Disconnect on the connection registry: the rules of
+ * shared/spec/API.md, once, for both transports (gRPC and REST). Knows no
+ * transport: callers decode, call, and encode the result or status.
+ */
+#include "api.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "conn.h"
+#include "err.h"
+#include "log.h"
+#include "net.h"
+#include "server.h"
+#include "utf8.h"
+#include "ws.h"
+#include "ws_conn.h"
+
+enum api_code api_fail(struct api_status *st, enum api_code code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(st->msg_buf, sizeof st->msg_buf, fmt, ap);
+	va_end(ap);
+	st->code = code;
+	st->message = st->msg_buf;
+	return code;
+}
+
+static enum api_code ok(struct api_status *st)
+{
+	st->code = API_OK;
+	st->message = "";
+	return API_OK;
+}
+
+/* Validates the id and finds an OPEN connection. */
+static struct conn *lookup(struct server *srv, const char *id, size_t len, struct api_status *st)
+{
+	struct conn *c;
+
+	if (srv->draining) {
+		api_fail(st, API_UNAVAILABLE, "gateway is shutting down");
+		return NULL;
+	}
+	if (len == 0) {
+		api_fail(st, API_INVALID_ARGUMENT, "connection_id is required");
+		return NULL;
+	}
+	if (len > API_MAX_ID_LEN) {
+		api_fail(st, API_INVALID_ARGUMENT,
+			 "connection_id is %zu characters long; at most %d are allowed", len,
+			 API_MAX_ID_LEN);
+		return NULL;
+	}
+	/* Only OPEN connections are in the table: one still in its handshake
+	 * or already closing is not found, as the spec asks. */
+	c = len == CONN_ID_LEN ? conn_find(srv, id, len) : NULL;
+	if (!c)
+		api_fail(st, API_NOT_FOUND, "connection %.*s not found", (int)len, id);
+	return c;
+}
+
+enum api_code api_get(struct server *srv, const char *id, size_t id_len, struct api_connection *out,
+		      struct api_status *st)
+{
+	struct conn *c = lookup(srv, id, id_len, st);
+
+	if (!c)
+		return st->code;
+	out->id = c->id;
+	out->gateway_id = srv->cfg->gateway_id;
+	net_ip_format(&c->ip, out->source_ip, sizeof out->source_ip);
+	out->user_agent = c->user_agent ? c->user_agent : "";
+	out->connected_at_ns = c->connected_at_ns;
+	out->last_active_at_ns = c->last_active_ns;
+	return ok(st);
+}
+
+enum api_code api_send(struct server *srv, const char *id, size_t id_len, const uint8_t *data,
+		       size_t len, int type, struct api_status *st)
+{
+	struct conn *c;
+	int rc;
+
+	if (type != API_DATA_UNSPECIFIED && type != API_DATA_BINARY && type != API_DATA_TEXT)
+		return api_fail(st, API_INVALID_ARGUMENT, "type %d is not BINARY or TEXT", type);
+	if (len > API_MAX_DATA)
+		return api_fail(st, API_INVALID_ARGUMENT,
+				"data is %zu bytes; at most %d bytes are allowed", len, API_MAX_DATA);
+	if (type == API_DATA_TEXT && !utf8_is_valid(data, len))
+		return api_fail(st, API_INVALID_ARGUMENT,
+				"TEXT data is not valid UTF-8 (send it as BINARY)");
+	c = lookup(srv, id, id_len, st);
+	if (!c)
+		return st->code;
+	/* DATA_TYPE_UNSPECIFIED is delivered as BINARY (README). */
+	rc = ws_conn_send(c, type == API_DATA_TEXT ? WS_OP_TEXT : WS_OP_BINARY, data, len, true);
+	if (rc == ERR_LIMIT)
+		return api_fail(st, API_RESOURCE_EXHAUSTED,
+				"connection %s: outbound queue is full (%zu bytes queued, limit %zu); "
+				"nothing was sent",
+				c->id, conn_queued(c), srv->cfg->max_out_queue);
+	if (rc < 0)
+		return api_fail(st, API_NOT_FOUND, "connection %.*s closed while sending",
+				(int)id_len, id);
+	return ok(st);
+}
+
+enum api_code api_disconnect(struct server *srv, const char *id, size_t id_len,
+			     struct api_status *st)
+{
+	struct conn *c = lookup(srv, id, id_len, st);
+
+	if (!c)
+		return st->code;
+	log_debug("conn %s: disconnect requested by the API", c->id);
+	ws_conn_close(c, WS_CLOSE_NORMAL, "");
+	return ok(st);
+}
+
+const char *api_code_name(enum api_code code)
+{
+	switch (code) {
+	case API_OK: return "OK";
+	case API_CANCELLED: return "CANCELLED";
+	case API_UNKNOWN: return "UNKNOWN";
+	case API_INVALID_ARGUMENT: return "INVALID_ARGUMENT";
+	case API_DEADLINE_EXCEEDED: return "DEADLINE_EXCEEDED";
+	case API_NOT_FOUND: return "NOT_FOUND";
+	case API_RESOURCE_EXHAUSTED: return "RESOURCE_EXHAUSTED";
+	case API_UNIMPLEMENTED: return "UNIMPLEMENTED";
+	case API_INTERNAL: return "INTERNAL";
+	case API_UNAVAILABLE: return "UNAVAILABLE";
+	case API_UNAUTHENTICATED: return "UNAUTHENTICATED";
+	}
+	return "UNKNOWN";
+}

@@ -1,0 +1,524 @@
+/* grpc.c — gRPC over HTTP/2 (PROTOCOL-HTTP2.md) on an nghttp2 server
+ * session fed from memory: request headers are checked as they arrive,
+ * DATA is reassembled by grpc_msg's deframer, and at END_STREAM the call
+ * is decoded (api_pb), run (api) and answered with headers, one message
+ * and trailers — or, for errors, the trailers-only form.
+ *
+ * Never touches a socket (mgmt.c does) and never uses nghttp2's socket
+ * callbacks. Every stream is unary; its body is capped by --grpc-max-body.
+ */
+#include "grpc.h"
+
+#include <nghttp2/nghttp2.h>
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "api_pb.h"
+#include "err.h"
+#include "grpc_msg.h"
+#include "log.h"
+#include "obuf.h"
+#include "server.h"
+
+#define SERVICE "/yandex.cloud.serverless.apigateway.websocket.v1.ConnectionService/"
+#define HEALTH "/grpc.health.v1.Health/Check"
+#define STREAM_WINDOW (1 << 20)
+#define CONN_WINDOW (16 << 20)
+
+enum call { CALL_UNKNOWN, CALL_GET, CALL_SEND, CALL_DISCONNECT, CALL_HEALTH };
+
+struct stream {
+	int32_t id;
+	enum call call;
+	bool post, grpc_ct, authorized, responded;
+	bool end_stream; /* the client finished sending */
+	uint64_t deadline_ms; /* 0 = none */
+	struct grpc_deframer body;
+	uint8_t *msg; /* the one request message */
+	size_t msg_len;
+	bool msg_compressed;
+	unsigned messages;
+	uint8_t *resp; /* prefix + response message */
+	size_t resp_len, resp_off;
+	int status;
+	struct stream *prev, *next; /* session's streams, for the deadline sweep */
+};
+
+struct grpc_session {
+	nghttp2_session *h2;
+	struct server *srv;
+	struct stream *streams;
+};
+
+static struct stream *stream_of(struct grpc_session *s, int32_t id)
+{
+	return nghttp2_session_get_stream_user_data(s->h2, id);
+}
+
+static void stream_free(struct grpc_session *s, struct stream *st)
+{
+	if (st->prev)
+		st->prev->next = st->next;
+	else
+		s->streams = st->next;
+	if (st->next)
+		st->next->prev = st->prev;
+	grpc_deframer_fini(&st->body);
+	free(st->msg);
+	free(st->resp);
+	free(st);
+}
+
+static nghttp2_nv nv(const char *name, const char *value, size_t value_len)
+{
+	return (nghttp2_nv){(uint8_t *)name, (uint8_t *)value, strlen(name), value_len,
+			    NGHTTP2_NV_FLAG_NONE};
+}
+
+#define NV_LIT(n, v) nv(n, v, sizeof(v) - 1)
+
+/* Trailers-only response: HEADERS with grpc-status and END_STREAM. If the
+ * client is still sending, RST_STREAM(NO_ERROR) tells it to stop. */
+static void respond_error(struct grpc_session *s, struct stream *st, enum api_code code,
+			  const char *message, int http_status)
+{
+	char status[12], enc[512], hs[4];
+	size_t enc_len = grpc_percent_encode(message, strlen(message), enc, sizeof enc);
+	nghttp2_nv hdrs[4];
+
+	snprintf(status, sizeof status, "%d", (int)code);
+	snprintf(hs, sizeof hs, "%d", http_status);
+	hdrs[0] = nv(":status", hs, strlen(hs));
+	hdrs[1] = NV_LIT("content-type", "application/grpc");
+	hdrs[2] = nv("grpc-status", status, strlen(status));
+	hdrs[3] = nv("grpc-message", enc, enc_len);
+	st->responded = true;
+	st->status = (int)code;
+	nghttp2_submit_response(s->h2, st->id, hdrs, 4, NULL);
+	if (!st->end_stream)
+		nghttp2_submit_rst_stream(s->h2, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_NO_ERROR);
+	log_debug("grpc stream %d: %s: %s", st->id, api_code_name(code), message);
+}
+
+static ssize_t read_resp(nghttp2_session *h2, int32_t id, uint8_t *buf, size_t len,
+			 uint32_t *flags, nghttp2_data_source *src, void *user)
+{
+	struct stream *st = src->ptr;
+	size_t n = st->resp_len - st->resp_off;
+	nghttp2_nv trailers[1] = {NV_LIT("grpc-status", "0")};
+
+	(void)user;
+	if (n > len)
+		n = len;
+	memcpy(buf, st->resp + st->resp_off, n);
+	st->resp_off += n;
+	if (st->resp_off == st->resp_len) {
+		*flags |= NGHTTP2_DATA_FLAG_EOF | NGHTTP2_DATA_FLAG_NO_END_STREAM;
+		if (nghttp2_submit_trailer(h2, id, trailers, 1) != 0)
+			return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+	}
+	return (ssize_t)n;
+}
+
+/* Sends headers, the message already in st->resp, then OK trailers. */
+static void respond_ok(struct grpc_session *s, struct stream *st)
+{
+	nghttp2_nv hdrs[2] = {NV_LIT(":status", "200"), NV_LIT("content-type", "application/grpc")};
+	nghttp2_data_provider prd = {.source.ptr = st, .read_callback = read_resp};
+
+	st->responded = true;
+	st->status = 0;
+	nghttp2_submit_response(s->h2, st->id, hdrs, 2, &prd);
+}
+
+static bool set_resp(struct stream *st, size_t len)
+{
+	st->resp = malloc(GRPC_PREFIX_LEN + len);
+	if (!st->resp)
+		return false;
+	grpc_prefix_encode(st->resp, (uint32_t)len);
+	st->resp_len = GRPC_PREFIX_LEN + len;
+	return true;
+}
+
+static enum api_code run_call(struct grpc_session *s, struct stream *st,
+			      const struct api_pb_request *req, struct api_status *as)
+{
+	struct api_connection conn;
+	size_t n;
+
+	switch (st->call) {
+	case CALL_GET:
+		if (api_get(s->srv, req->id, req->id_len, &conn, as) != API_OK)
+			return as->code;
+		n = api_pb_encode_connection(&conn, NULL, 0);
+		if (!set_resp(st, n))
+			return api_fail(as, API_RESOURCE_EXHAUSTED, "out of memory");
+		api_pb_encode_connection(&conn, st->resp + GRPC_PREFIX_LEN, n);
+		return API_OK;
+	case CALL_SEND:
+		api_send(s->srv, req->id, req->id_len, req->data, req->data_len, req->type, as);
+		break;
+	case CALL_DISCONNECT:
+		api_disconnect(s->srv, req->id, req->id_len, as);
+		break;
+	case CALL_HEALTH: {
+		uint8_t buf[8];
+		bool known = !req->service[0] ||
+			     !strcmp(req->service, "yandex.cloud.serverless.apigateway.websocket."
+						   "v1.ConnectionService");
+
+		if (!known)
+			return api_fail(as, API_NOT_FOUND, "unknown service %s", req->service);
+		n = api_pb_encode_health(s->srv->draining ? 2 : 1, buf, sizeof buf);
+		if (!set_resp(st, n))
+			return api_fail(as, API_RESOURCE_EXHAUSTED, "out of memory");
+		memcpy(st->resp + GRPC_PREFIX_LEN, buf, n);
+		return API_OK;
+	}
+	default:
+		return api_fail(as, API_UNIMPLEMENTED, "unknown method");
+	}
+	if (as->code == API_OK && !set_resp(st, 0)) /* empty response message */
+		return api_fail(as, API_RESOURCE_EXHAUSTED, "out of memory");
+	return as->code;
+}
+
+static const enum api_pb_kind kinds[] = {
+	[CALL_GET] = API_PB_GET,
+	[CALL_SEND] = API_PB_SEND,
+	[CALL_DISCONNECT] = API_PB_DISCONNECT,
+	[CALL_HEALTH] = API_PB_HEALTH_CHECK,
+};
+
+/* Why a complete request cannot be run, or NULL when it can. */
+static const char *request_problem(struct grpc_session *s, struct stream *st, enum api_code *code)
+{
+	*code = API_INVALID_ARGUMENT;
+	if (st->deadline_ms && s->srv->loop.now_ms >= st->deadline_ms) {
+		*code = API_DEADLINE_EXCEEDED;
+		return "deadline exceeded";
+	}
+	if (st->messages == 0)
+		return "request message missing";
+	if (st->messages != 1 || !grpc_deframer_is_idle(&st->body))
+		return "a unary call takes exactly one request message";
+	if (st->msg_compressed) {
+		*code = API_UNIMPLEMENTED;
+		return "compressed messages are not supported; use identity";
+	}
+	return NULL;
+}
+
+/* The request is complete: check, decode, run, answer. */
+static void dispatch(struct grpc_session *s, struct stream *st)
+{
+	struct api_pb_request req;
+	struct api_status as;
+	enum api_code code;
+	const char *problem = request_problem(s, st, &code);
+
+	if (problem) {
+		respond_error(s, st, code, problem, 200);
+		return;
+	}
+	if (api_pb_decode(kinds[st->call], st->msg, st->msg_len, &req) < 0) {
+		respond_error(s, st, API_INVALID_ARGUMENT,
+			      "request message is not a valid protobuf encoding", 200);
+		return;
+	}
+	if (run_call(s, st, &req, &as) == API_OK)
+		respond_ok(s, st);
+	else
+		respond_error(s, st, as.code, as.message, 200);
+	api_pb_request_free(&req);
+}
+
+/* Checks that can be made on the headers alone, before any DATA. */
+static bool check_headers(struct grpc_session *s, struct stream *st)
+{
+	const struct config *cfg = s->srv->cfg;
+
+	if (!st->post) {
+		respond_error(s, st, API_UNIMPLEMENTED, "gRPC requires POST", 405);
+		return false;
+	}
+	if (!st->grpc_ct) {
+		respond_error(s, st, API_UNKNOWN, "content-type must be application/grpc", 415);
+		return false;
+	}
+	if (st->call == CALL_UNKNOWN) {
+		respond_error(s, st, API_UNIMPLEMENTED, "unknown service or method", 200);
+		return false;
+	}
+	/* Health probes carry no credentials (as with Kubernetes' gRPC probe). */
+	if (cfg->auth_token[0] && !st->authorized && st->call != CALL_HEALTH) {
+		respond_error(s, st, API_UNAUTHENTICATED,
+			      "missing or invalid bearer token in authorization", 200);
+		return false;
+	}
+	if (s->srv->draining && st->call != CALL_HEALTH) {
+		respond_error(s, st, API_UNAVAILABLE, "gateway is shutting down", 200);
+		return false;
+	}
+	return true;
+}
+
+static int on_begin_headers(nghttp2_session *h2, const nghttp2_frame *frame, void *user)
+{
+	struct grpc_session *s = user;
+	struct stream *st;
+
+	if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
+		return 0;
+	st = calloc(1, sizeof *st);
+	if (!st)
+		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+	st->id = frame->hd.stream_id;
+	grpc_deframer_init(&st->body, s->srv->cfg->grpc_max_body);
+	st->next = s->streams;
+	if (s->streams)
+		s->streams->prev = st;
+	s->streams = st;
+	nghttp2_session_set_stream_user_data(h2, st->id, st);
+	return 0;
+}
+
+static bool is(const uint8_t *p, size_t n, const char *lit)
+{
+	return n == strlen(lit) && memcmp(p, lit, n) == 0;
+}
+
+static enum call call_of(const uint8_t *path, size_t n)
+{
+	size_t sl = sizeof SERVICE - 1;
+
+	if (n > sl && memcmp(path, SERVICE, sl) == 0) {
+		if (is(path + sl, n - sl, "Get"))
+			return CALL_GET;
+		if (is(path + sl, n - sl, "Send"))
+			return CALL_SEND;
+		if (is(path + sl, n - sl, "Disconnect"))
+			return CALL_DISCONNECT;
+		return CALL_UNKNOWN;
+	}
+	return is(path, n, HEALTH) ? CALL_HEALTH : CALL_UNKNOWN;
+}
+
+static bool bearer_ok(const struct config *cfg, const uint8_t *v, size_t n)
+{
+	size_t tl = strlen(cfg->auth_token);
+
+	if (n < 7 || strncasecmp((const char *)v, "bearer ", 7) != 0)
+		return false;
+	v += 7;
+	n -= 7;
+	/* Constant time in the token's bytes; only the length can leak. */
+	return n == tl && CRYPTO_memcmp(v, cfg->auth_token, tl) == 0;
+}
+
+static int on_header(nghttp2_session *h2, const nghttp2_frame *frame, const uint8_t *name,
+		     size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags, void *user)
+{
+	struct grpc_session *s = user;
+	struct stream *st = stream_of(s, frame->hd.stream_id);
+	uint64_t ns;
+
+	(void)h2;
+	(void)flags;
+	if (!st || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
+		return 0;
+	if (is(name, namelen, ":method"))
+		st->post = is(value, valuelen, "POST");
+	else if (is(name, namelen, ":path"))
+		st->call = call_of(value, valuelen);
+	else if (is(name, namelen, "content-type"))
+		st->grpc_ct = grpc_content_type_ok((const char *)value, valuelen);
+	else if (is(name, namelen, "authorization"))
+		st->authorized = bearer_ok(s->srv->cfg, value, valuelen);
+	else if (is(name, namelen, "grpc-timeout")) {
+		if (grpc_timeout_parse((const char *)value, valuelen, &ns) == 0)
+			st->deadline_ms = s->srv->loop.now_ms + (ns + 999999) / 1000000;
+	}
+	return 0;
+}
+
+static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *frame, void *user)
+{
+	struct grpc_session *s = user;
+	struct stream *st;
+
+	(void)h2;
+	if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA)
+		return 0;
+	st = stream_of(s, frame->hd.stream_id);
+	if (!st || st->responded)
+		return 0;
+	/* nghttp2 marks the stream half-closed only after this callback, so
+	 * remember END_STREAM ourselves. */
+	if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM)
+		st->end_stream = true;
+	if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST &&
+	    !check_headers(s, st))
+		return 0;
+	if (st->end_stream)
+		dispatch(s, st);
+	return 0;
+}
+
+static int on_data_chunk(nghttp2_session *h2, uint8_t flags, int32_t id, const uint8_t *p,
+			 size_t n, void *user)
+{
+	struct grpc_session *s = user;
+	struct stream *st = stream_of(s, id);
+
+	(void)h2;
+	(void)flags;
+	while (st && !st->responded && n > 0) {
+		int event = GRPC_DEFRAME_MORE;
+		int used = grpc_deframer_feed(&st->body, p, n, &event);
+
+		if (used < 0) {
+			respond_error(s, st, API_RESOURCE_EXHAUSTED,
+				      used == ERR_LIMIT ? "request message is larger than "
+							  "--grpc-max-body"
+							: "out of memory",
+				      200);
+			break;
+		}
+		p += used;
+		n -= (size_t)used;
+		if (event == GRPC_DEFRAME_MESSAGE) {
+			uint8_t *msg;
+			size_t len;
+			bool compressed;
+
+			grpc_deframer_take(&st->body, &msg, &len, &compressed);
+			if (st->messages++ == 0) {
+				st->msg = msg;
+				st->msg_len = len;
+				st->msg_compressed = compressed;
+			} else {
+				free(msg);
+			}
+		}
+	}
+	return 0;
+}
+
+static int on_stream_close(nghttp2_session *h2, int32_t id, uint32_t error_code, void *user)
+{
+	struct grpc_session *s = user;
+	struct stream *st = stream_of(s, id);
+
+	(void)h2;
+	(void)error_code;
+	if (st)
+		stream_free(s, st);
+	return 0;
+}
+
+static nghttp2_session_callbacks *callbacks(void)
+{
+	nghttp2_session_callbacks *cb;
+
+	if (nghttp2_session_callbacks_new(&cb) != 0)
+		return NULL;
+	nghttp2_session_callbacks_set_on_begin_headers_callback(cb, on_begin_headers);
+	nghttp2_session_callbacks_set_on_header_callback(cb, on_header);
+	nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
+	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
+	nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
+	return cb;
+}
+
+struct grpc_session *grpc_session_new(struct server *srv)
+{
+	struct grpc_session *s = calloc(1, sizeof *s);
+	nghttp2_session_callbacks *cb = callbacks();
+	nghttp2_settings_entry iv[] = {
+		{NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, srv->cfg->max_streams},
+		{NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, STREAM_WINDOW},
+	};
+	int rc = -1;
+
+	if (s && cb && nghttp2_session_server_new(&s->h2, cb, s) == 0) {
+		s->srv = srv;
+		rc = nghttp2_submit_settings(s->h2, NGHTTP2_FLAG_NONE, iv, 2);
+		if (rc == 0)
+			rc = nghttp2_session_set_local_window_size(s->h2, NGHTTP2_FLAG_NONE, 0,
+								   CONN_WINDOW);
+	}
+	if (cb)
+		nghttp2_session_callbacks_del(cb);
+	if (rc != 0) {
+		grpc_session_free(s);
+		return NULL;
+	}
+	return s;
+}
+
+void grpc_session_free(struct grpc_session *s)
+{
+	if (!s)
+		return;
+	if (s->h2)
+		nghttp2_session_del(s->h2); /* closes streams: on_stream_close frees them */
+	while (s->streams)
+		stream_free(s, s->streams);
+	free(s);
+}
+
+int grpc_session_feed(struct grpc_session *s, const uint8_t *p, size_t n)
+{
+	ssize_t rc = nghttp2_session_mem_recv(s->h2, p, n);
+
+	if (rc < 0) {
+		log_debug("h2 session: %s", nghttp2_strerror((int)rc));
+		if (rc != NGHTTP2_ERR_BAD_CLIENT_MAGIC)
+			nghttp2_session_terminate_session(s->h2, NGHTTP2_PROTOCOL_ERROR);
+		return ERR_PROTO;
+	}
+	return 0;
+}
+
+int grpc_session_flush(struct grpc_session *s, struct obuf **out, size_t max_pending)
+{
+	while (obuf_pending(*out) < max_pending) {
+		const uint8_t *data;
+		ssize_t n = nghttp2_session_mem_send(s->h2, &data);
+
+		if (n < 0)
+			return ERR_PROTO;
+		if (n == 0)
+			break;
+		if (obuf_append(out, data, (size_t)n) < 0)
+			return ERR_NOMEM;
+	}
+	return 0;
+}
+
+bool grpc_session_is_done(const struct grpc_session *s)
+{
+	return !nghttp2_session_want_read(s->h2) && !nghttp2_session_want_write(s->h2);
+}
+
+void grpc_session_goaway(struct grpc_session *s, bool final)
+{
+	if (!final) {
+		nghttp2_submit_shutdown_notice(s->h2);
+		return;
+	}
+	nghttp2_submit_goaway(s->h2, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(s->h2),
+			      NGHTTP2_NO_ERROR, NULL, 0);
+}
+
+void grpc_session_sweep(struct grpc_session *s, uint64_t now_ms)
+{
+	for (struct stream *st = s->streams; st; st = st->next)
+		if (!st->responded && st->deadline_ms && now_ms >= st->deadline_ms)
+			respond_error(s, st, API_DEADLINE_EXCEEDED, "deadline exceeded", 200);
+}

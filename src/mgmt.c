@@ -1,0 +1,250 @@
+/* mgmt.c — management-port connections: accept4, the read()/write() path,
+ * protocol detection by the HTTP/2 client preface (RFC 9113 §3.4), output
+ * backpressure, deferred free. The protocols themselves live in grpc.c.
+ */
+#include "mgmt.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "err.h"
+#include "grpc.h"
+#include "log.h"
+#include "net.h"
+#include "obuf.h"
+#include "server.h"
+
+#define H2_PREFACE "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+#define H2_PREFACE_LEN (sizeof H2_PREFACE - 1)
+#define MAX_PENDING (1u << 20) /* output queued before we stop reading */
+
+enum mconn_state { MCONN_ST_DETECT, MCONN_ST_H2, MCONN_ST_CLOSING, MCONN_ST_DEAD };
+
+struct mconn {
+	struct loop_io io;
+	struct server *srv;
+	struct mconn *prev, *next;
+	uint8_t state;
+	uint8_t head_len;
+	uint8_t head[H2_PREFACE_LEN]; /* first bytes, until the protocol is known */
+	struct grpc_session *h2;
+	struct obuf *out;
+};
+
+static struct mconn *mconn_of(struct loop_io *io)
+{
+	return (struct mconn *)((char *)io - offsetof(struct mconn, io));
+}
+
+static void close_now(struct mconn *m)
+{
+	struct server *srv = m->srv;
+
+	if (m->state == MCONN_ST_DEAD)
+		return;
+	m->state = MCONN_ST_DEAD;
+	if (m->prev)
+		m->prev->next = m->next;
+	else
+		srv->mgmt_all = m->next;
+	if (m->next)
+		m->next->prev = m->prev;
+	m->prev = NULL;
+	m->next = srv->mgmt_dead;
+	srv->mgmt_dead = m;
+	loop_del(&srv->loop, &m->io);
+	close(m->io.fd);
+	m->io.fd = -1;
+}
+
+/* Moves session output to the socket until either is exhausted, then sets
+ * the epoll interest: no EPOLLIN while MAX_PENDING bytes wait. */
+static void flush(struct mconn *m)
+{
+	uint32_t ev;
+
+	for (;;) {
+		ssize_t w;
+
+		if (m->h2 && grpc_session_flush(m->h2, &m->out, MAX_PENDING) < 0) {
+			close_now(m);
+			return;
+		}
+		if (!obuf_pending(m->out))
+			break;
+		w = write(m->io.fd, obuf_data(m->out), obuf_pending(m->out));
+		if (w < 0 && (errno == EAGAIN || errno == EINTR))
+			break;
+		if (w < 0) {
+			close_now(m);
+			return;
+		}
+		obuf_consume(&m->out, (size_t)w);
+	}
+	if (!obuf_pending(m->out) &&
+	    (m->state == MCONN_ST_CLOSING || (m->h2 && grpc_session_is_done(m->h2)))) {
+		close_now(m);
+		return;
+	}
+	ev = obuf_pending(m->out) ? EPOLLOUT : 0;
+	if (obuf_pending(m->out) < MAX_PENDING && m->state != MCONN_ST_CLOSING)
+		ev |= EPOLLIN;
+	loop_mod(&m->srv->loop, &m->io, ev);
+}
+
+static void reply_http1(struct mconn *m)
+{
+	static const char resp[] = "HTTP/1.1 505 HTTP Version Not Supported\r\n"
+				   "Content-Type: text/plain; charset=utf-8\r\n"
+				   "Content-Length: 56\r\nConnection: close\r\n\r\n"
+				   "this port speaks HTTP/2 (gRPC with prior knowledge) only\n";
+
+	m->state = MCONN_ST_CLOSING;
+	if (obuf_append(&m->out, resp, sizeof resp - 1) < 0)
+		close_now(m);
+}
+
+/* Collects the first bytes until they prove HTTP/2 or not. Returns bytes of
+ * p consumed into the head, or ERR_AGAIN while undecided. */
+static void detect(struct mconn *m, const uint8_t *p, size_t n)
+{
+	size_t take = H2_PREFACE_LEN - m->head_len < n ? H2_PREFACE_LEN - m->head_len : n;
+
+	memcpy(m->head + m->head_len, p, take);
+	m->head_len += (uint8_t)take;
+	if (memcmp(m->head, H2_PREFACE, m->head_len) != 0) {
+		reply_http1(m);
+		return;
+	}
+	if (m->head_len < H2_PREFACE_LEN)
+		return;
+	m->h2 = grpc_session_new(m->srv);
+	if (!m->h2) {
+		log_error("mgmt: out of memory for an HTTP/2 session");
+		close_now(m);
+		return;
+	}
+	m->state = MCONN_ST_H2;
+	if (grpc_session_feed(m->h2, m->head, m->head_len) < 0 ||
+	    (n > take && grpc_session_feed(m->h2, p + take, n - take) < 0))
+		m->state = MCONN_ST_CLOSING; /* GOAWAY queued: flush, then close */
+}
+
+static void on_event(struct loop_io *io, uint32_t events)
+{
+	struct mconn *m = mconn_of(io);
+	struct server *srv = m->srv;
+	ssize_t n;
+
+	if (m->state == MCONN_ST_DEAD)
+		return;
+	if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && m->state != MCONN_ST_CLOSING) {
+		n = read(io->fd, srv->rbuf, srv->rbuf_size);
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+			close_now(m);
+			return;
+		}
+		if (n > 0) {
+			if (m->state == MCONN_ST_DETECT)
+				detect(m, srv->rbuf, (size_t)n);
+			else if (grpc_session_feed(m->h2, srv->rbuf, (size_t)n) < 0)
+				m->state = MCONN_ST_CLOSING;
+		}
+	} else if (events & (EPOLLHUP | EPOLLERR)) {
+		close_now(m);
+		return;
+	}
+	if (m->state != MCONN_ST_DEAD)
+		flush(m);
+}
+
+void mgmt_on_accept(struct loop_io *listener, uint32_t events)
+{
+	struct server *srv = (struct server *)((char *)listener - offsetof(struct server, mgmt_listener));
+
+	(void)events;
+	for (int i = 0; i < 64; i++) {
+		struct net_ip ip;
+		struct mconn *m;
+		int fd = net_accept(listener->fd, &ip);
+
+		if (fd == ERR_AGAIN)
+			return;
+		if (fd < 0) {
+			if (errno == EMFILE || errno == ENFILE)
+				return; /* retried on the next wake-up; WS accept handles the pause */
+			continue;
+		}
+		m = calloc(1, sizeof *m);
+		if (!m) {
+			close(fd);
+			continue;
+		}
+		m->srv = srv;
+		m->io = (struct loop_io){.fd = fd, .on_event = on_event};
+		if (loop_add(&srv->loop, &m->io, EPOLLIN) < 0) {
+			close(fd);
+			free(m);
+			continue;
+		}
+		m->next = srv->mgmt_all;
+		if (srv->mgmt_all)
+			srv->mgmt_all->prev = m;
+		srv->mgmt_all = m;
+	}
+}
+
+void mgmt_drain(struct server *srv)
+{
+	struct mconn *m, *next;
+
+	for (m = srv->mgmt_all; m; m = next) {
+		next = m->next;
+		if (m->h2) {
+			grpc_session_goaway(m->h2, false);
+			flush(m);
+		}
+	}
+}
+
+void mgmt_sweep(struct server *srv)
+{
+	struct mconn *m, *next;
+
+	for (m = srv->mgmt_all; m; m = next) {
+		next = m->next;
+		if (m->h2) {
+			grpc_session_sweep(m->h2, srv->loop.now_ms);
+			flush(m);
+		}
+	}
+}
+
+void mgmt_reap(struct server *srv)
+{
+	while (srv->mgmt_dead) {
+		struct mconn *m = srv->mgmt_dead;
+
+		srv->mgmt_dead = m->next;
+		grpc_session_free(m->h2);
+		obuf_free(&m->out);
+		free(m);
+	}
+}
+
+void mgmt_close_all(struct server *srv)
+{
+	while (srv->mgmt_all) {
+		struct mconn *m = srv->mgmt_all;
+
+		if (m->h2) {
+			grpc_session_goaway(m->h2, true);
+			m->state = MCONN_ST_CLOSING;
+			flush(m); /* one best-effort pass; the socket is closed next */
+		}
+		close_now(m);
+	}
+	mgmt_reap(srv);
+}

@@ -1,0 +1,723 @@
+/* test_config.c — unit tests for defaults, flags, environment and --help.
+ *
+ * Flag and variable names are spelled out here rather than derived, so a
+ * renamed flag or a wrong variable name fails a test.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <cmocka.h>
+
+#include "config.h"
+#include "err.h"
+
+#define ARGS(...) ((const char *const[]){__VA_ARGS__, NULL})
+#define ENV(...) ((const char *const[]){__VA_ARGS__, NULL})
+
+static const char *const no_args[] = {NULL};
+
+static struct config cfg;
+static char err[256];
+
+/* Runs config_load with argv = "wsgw" + args and env (either may be empty). */
+static int load(const char *const *env, const char *const *args)
+{
+	const char *argv[64] = {"wsgw"};
+	int argc = 1;
+
+	while (args[argc - 1]) {
+		argv[argc] = args[argc - 1];
+		argc++;
+	}
+	memset(err, 'x', sizeof(err) - 1);
+	err[sizeof(err) - 1] = '\0';
+	return config_load(&cfg, argc, (char *const *)argv, (char *const *)env, err, sizeof(err));
+}
+
+static uint16_t port_of(const struct config_addr *a)
+{
+	if (a->sa.ss_family == AF_INET6)
+		return ntohs(((const struct sockaddr_in6 *)&a->sa)->sin6_port);
+	return ntohs(((const struct sockaddr_in *)&a->sa)->sin_port);
+}
+
+static void assert_ipv4(const struct config_addr *a, const char *ip, uint16_t port)
+{
+	struct in_addr want;
+
+	assert_int_equal(inet_pton(AF_INET, ip, &want), 1);
+	assert_int_equal(a->sa.ss_family, AF_INET);
+	assert_int_equal(a->len, sizeof(struct sockaddr_in));
+	assert_memory_equal(&((const struct sockaddr_in *)&a->sa)->sin_addr, &want, sizeof(want));
+	assert_int_equal(port_of(a), port);
+}
+
+static void test_defaults(void **state)
+{
+	(void)state;
+	assert_int_equal(load(NULL, no_args), CONFIG_OK);
+	assert_string_equal(err, "");
+	assert_string_equal(cfg.listen.text, "127.0.0.1:8080");
+	assert_ipv4(&cfg.listen, "127.0.0.1", 8080);
+	assert_string_equal(cfg.mgmt_listen.text, "127.0.0.1:9090");
+	assert_ipv4(&cfg.mgmt_listen, "127.0.0.1", 9090);
+	assert_string_equal(cfg.gateway_id, "d5dwsgw0000000000001");
+	assert_int_equal(cfg.max_message, 131072);
+	assert_int_equal(cfg.max_frame, 131072);
+	assert_int_equal(cfg.max_head, 8192);
+	assert_int_equal(cfg.max_out_queue, 1048576);
+	assert_int_equal(cfg.max_user_agent, 512);
+	assert_int_equal(cfg.max_connections, 100000);
+	assert_int_equal(cfg.handshake_timeout_ms, 10000);
+	assert_int_equal(cfg.idle_timeout_ms, 600000);
+	assert_int_equal(cfg.ping_interval_ms, 30000);
+	assert_int_equal(cfg.max_lifetime_ms, 0);
+	assert_int_equal(cfg.close_timeout_ms, 5000);
+	assert_int_equal(cfg.drain_timeout_ms, 5000);
+	assert_int_equal(cfg.num_protocols, 0);
+	assert_false(cfg.trust_proxy);
+	assert_int_equal(cfg.log_level, LOG_INFO);
+	assert_string_equal(cfg.auth_token, "");
+	assert_int_equal(cfg.grpc_max_body, 4 * 1048576);
+	assert_int_equal(cfg.max_streams, 1024);
+
+	/* no argv at all, no env */
+	assert_int_equal(config_load(&cfg, 0, NULL, NULL, NULL, 0), CONFIG_OK);
+	assert_int_equal(cfg.max_frame, 131072);
+}
+
+enum type { T_SIZE, T_UINT, T_MS, T_BOOL, T_LEVEL, T_STR, T_ADDR };
+
+struct flag_case {
+	const char *flag, *env, *value;
+	size_t off;
+	enum type type;
+	uint64_t num; /* numbers; the port for T_ADDR */
+	const char *str;
+};
+
+#define AT(m) offsetof(struct config, m)
+
+static const struct flag_case flag_cases[] = {
+    {"--listen", "WSGW_LISTEN", "[::1]:0", AT(listen), T_ADDR, 0, "[::1]:0"},
+    {"--mgmt-listen", "WSGW_MGMT_LISTEN", "0.0.0.0:19090", AT(mgmt_listen), T_ADDR, 19090,
+     "0.0.0.0:19090"},
+    {"--gateway-id", "WSGW_GATEWAY_ID", "gw-2.b_c", AT(gateway_id), T_STR, 0, "gw-2.b_c"},
+    {"--max-message", "WSGW_MAX_MESSAGE", "1M", AT(max_message), T_SIZE, 1048576, NULL},
+    {"--max-frame", "WSGW_MAX_FRAME", "4K", AT(max_frame), T_SIZE, 4096, NULL},
+    {"--max-head", "WSGW_MAX_HEAD", "16KiB", AT(max_head), T_SIZE, 16384, NULL},
+    {"--max-out-queue", "WSGW_MAX_OUT_QUEUE", "2M", AT(max_out_queue), T_SIZE, 2097152, NULL},
+    {"--max-user-agent", "WSGW_MAX_USER_AGENT", "100", AT(max_user_agent), T_SIZE, 100, NULL},
+    {"--max-connections", "WSGW_MAX_CONNECTIONS", "7", AT(max_connections), T_UINT, 7, NULL},
+    {"--handshake-timeout", "WSGW_HANDSHAKE_TIMEOUT", "250ms", AT(handshake_timeout_ms), T_MS, 250,
+     NULL},
+    {"--idle-timeout", "WSGW_IDLE_TIMEOUT", "off", AT(idle_timeout_ms), T_MS, 0, NULL},
+    {"--ping-interval", "WSGW_PING_INTERVAL", "2m", AT(ping_interval_ms), T_MS, 120000, NULL},
+    {"--max-lifetime", "WSGW_MAX_LIFETIME", "1h", AT(max_lifetime_ms), T_MS, 3600000, NULL},
+    {"--close-timeout", "WSGW_CLOSE_TIMEOUT", "3", AT(close_timeout_ms), T_MS, 3000, NULL},
+    {"--drain-timeout", "WSGW_DRAIN_TIMEOUT", "45s", AT(drain_timeout_ms), T_MS, 45000, NULL},
+    {"--trust-proxy", "WSGW_TRUST_PROXY", "yes", AT(trust_proxy), T_BOOL, 1, NULL},
+    {"--log-level", "WSGW_LOG_LEVEL", "debug", AT(log_level), T_LEVEL, LOG_DEBUG, NULL},
+    {"--auth-token", "WSGW_AUTH_TOKEN", "s3cr3t!", AT(auth_token), T_STR, 0, "s3cr3t!"},
+    {"--grpc-max-body", "WSGW_GRPC_MAX_BODY", "64K", AT(grpc_max_body), T_SIZE, 65536, NULL},
+    {"--max-streams", "WSGW_MAX_STREAMS", "2147483647", AT(max_streams), T_UINT, 2147483647, NULL},
+};
+
+static void check_case(const struct flag_case *c, const char *how)
+{
+	const char *p = (const char *)&cfg + c->off;
+	const struct config_addr *a = (const struct config_addr *)p;
+	bool ok = false;
+
+	switch (c->type) {
+	case T_SIZE:
+		ok = *(const size_t *)p == c->num;
+		break;
+	case T_UINT:
+		ok = *(const unsigned *)p == c->num;
+		break;
+	case T_MS:
+		ok = *(const uint64_t *)p == c->num;
+		break;
+	case T_BOOL:
+		ok = *(const bool *)p == (c->num != 0);
+		break;
+	case T_LEVEL:
+		ok = *(const enum log_level *)p == (enum log_level)c->num;
+		break;
+	case T_STR:
+		ok = strcmp(p, c->str) == 0;
+		break;
+	case T_ADDR:
+		ok = strcmp(a->text, c->str) == 0 && port_of(a) == c->num;
+		break;
+	}
+	if (!ok)
+		fail_msg("%s \"%s\" via %s: not applied", c->flag, c->value, how);
+}
+
+static void test_each_flag(void **state)
+{
+	(void)state;
+	char joined[128], envvar[128];
+	struct config defaults;
+
+	assert_int_equal(load(NULL, no_args), CONFIG_OK);
+	defaults = cfg;
+	for (size_t i = 0; i < sizeof(flag_cases) / sizeof(flag_cases[0]); i++) {
+		const struct flag_case *c = &flag_cases[i];
+		/* a boolean flag takes no separate value: bare means true */
+		if (c->type == T_BOOL)
+			assert_int_equal(load(NULL, ARGS(c->flag)), CONFIG_OK);
+		else
+			assert_int_equal(load(NULL, ARGS(c->flag, c->value)), CONFIG_OK);
+		check_case(c, "--flag value");
+		/* the case must change something, or it proves nothing */
+		assert_int_not_equal(memcmp(&cfg, &defaults, sizeof(cfg)), 0);
+		snprintf(joined, sizeof(joined), "%s=%s", c->flag, c->value);
+		assert_int_equal(load(NULL, ARGS(joined)), CONFIG_OK);
+		check_case(c, "--flag=value");
+		snprintf(envvar, sizeof(envvar), "%s=%s", c->env, c->value);
+		assert_int_equal(load(ENV("HOME=/root", envvar, "PATH=/bin"), no_args), CONFIG_OK);
+		check_case(c, "environment");
+	}
+}
+
+static void test_bool_flag(void **state)
+{
+	(void)state;
+	static const char *const yes[] = {"1", "true", "yes", "TRUE", "Yes"};
+	static const char *const no[] = {"0", "false", "no", "FALSE", "No"};
+	char var[64];
+
+	assert_int_equal(load(NULL, ARGS("--trust-proxy")), CONFIG_OK);
+	assert_true(cfg.trust_proxy);
+	/* a bare boolean flag does not swallow the next flag */
+	assert_int_equal(load(NULL, ARGS("--trust-proxy", "--max-head", "1K")), CONFIG_OK);
+	assert_true(cfg.trust_proxy);
+	assert_int_equal(cfg.max_head, 1024);
+	assert_int_equal(load(ENV("WSGW_TRUST_PROXY=1"), ARGS("--trust-proxy=false")), CONFIG_OK);
+	assert_false(cfg.trust_proxy);
+	for (int i = 0; i < 5; i++) {
+		snprintf(var, sizeof(var), "WSGW_TRUST_PROXY=%s", yes[i]);
+		assert_int_equal(load(ENV(var), no_args), CONFIG_OK);
+		assert_true(cfg.trust_proxy);
+		snprintf(var, sizeof(var), "WSGW_TRUST_PROXY=%s", no[i]);
+		assert_int_equal(load(ENV(var), no_args), CONFIG_OK);
+		assert_false(cfg.trust_proxy);
+	}
+	/* "--trust-proxy false" is a flag and a stray argument */
+	assert_int_equal(load(NULL, ARGS("--trust-proxy", "false")), ERR_INVAL);
+	assert_non_null(strstr(err, "false"));
+}
+
+static void test_flag_beats_env(void **state)
+{
+	(void)state;
+	const char *const *env =
+	    ENV("WSGW_MAX_MESSAGE=1M", "WSGW_LOG_LEVEL=warn", "WSGW_LISTEN=0.0.0.0:1");
+	assert_int_equal(load(env, no_args), CONFIG_OK);
+	assert_int_equal(cfg.max_message, 1048576);
+	assert_int_equal(cfg.log_level, LOG_WARN);
+	assert_string_equal(cfg.listen.text, "0.0.0.0:1");
+
+	assert_int_equal(load(env, ARGS("--max-message", "2M", "--listen=127.0.0.1:2")), CONFIG_OK);
+	assert_int_equal(cfg.max_message, 2097152);
+	assert_int_equal(cfg.log_level, LOG_WARN);
+	assert_string_equal(cfg.listen.text, "127.0.0.1:2");
+	assert_ipv4(&cfg.listen, "127.0.0.1", 2);
+
+	/* the last flag given wins among flags */
+	assert_int_equal(load(NULL, ARGS("--max-head", "1K", "--max-head", "2K")), CONFIG_OK);
+	assert_int_equal(cfg.max_head, 2048);
+	/* unknown WSGW_* variables belong to others (scripts, tests): ignored */
+	assert_int_equal(load(ENV("WSGW_BIN=/x", "WSGW_=1", "WSGW_LISTENX=1"), no_args), CONFIG_OK);
+	/* the first of duplicate variables wins, as with getenv */
+	assert_int_equal(load(ENV("WSGW_MAX_HEAD=1K", "WSGW_MAX_HEAD=2K"), no_args), CONFIG_OK);
+	assert_int_equal(cfg.max_head, 1024);
+	/* a prefix of a variable name is not the variable */
+	assert_int_equal(load(ENV("WSGW_MAX=1K", "WSGW_MAX_HEADX=2K"), no_args), CONFIG_OK);
+	assert_int_equal(cfg.max_head, 8192);
+}
+
+static void test_max_frame(void **state)
+{
+	(void)state;
+	assert_int_equal(load(NULL, ARGS("--max-message", "1M")), CONFIG_OK);
+	assert_int_equal(cfg.max_frame, 1048576);
+	assert_int_equal(load(ENV("WSGW_MAX_MESSAGE=64K"), no_args), CONFIG_OK);
+	assert_int_equal(cfg.max_frame, 65536);
+	assert_int_equal(load(NULL, ARGS("--max-frame", "16K")), CONFIG_OK);
+	assert_int_equal(cfg.max_frame, 16384);
+	assert_int_equal(cfg.max_message, 131072);
+	/* order of the flags does not matter: checked after all sources */
+	assert_int_equal(load(NULL, ARGS("--max-frame=1M", "--max-message=2M")), CONFIG_OK);
+	assert_int_equal(cfg.max_frame, 1048576);
+	assert_int_equal(load(NULL, ARGS("--max-frame=1M", "--max-message=1M")), CONFIG_OK);
+	assert_int_equal(cfg.max_frame, 1048576);
+
+	assert_int_equal(load(NULL, ARGS("--max-frame", "256K")), ERR_INVAL);
+	assert_string_equal(err, "--max-frame: 262144 is larger than --max-message (131072)");
+	assert_int_equal(load(ENV("WSGW_MAX_FRAME=256K"), no_args), ERR_INVAL);
+	assert_string_equal(err, "WSGW_MAX_FRAME: 262144 is larger than --max-message (131072)");
+	assert_int_equal(load(ENV("WSGW_MAX_MESSAGE=1K"), ARGS("--max-frame=2K")), ERR_INVAL);
+	assert_non_null(strstr(err, "--max-frame"));
+}
+
+struct err_case {
+	const char *args[4];
+	const char *names; /* the flag or variable the message must start with */
+};
+
+static const struct err_case err_cases[] = {
+    {{"--max-message", "12x"}, "--max-message"},
+    {{"--max-message", "0"}, "--max-message"},
+    {{"--max-message", "2G"}, "--max-message"},
+    {{"--max-message", "-1"}, "--max-message"},
+    {{"--max-message="}, "--max-message"},
+    {{"--max-message", "99999999999999999999999"}, "--max-message"},
+    {{"--max-message", "17179869184G"}, "--max-message"},
+    {{"--max-frame", "0"}, "--max-frame"},
+    {{"--max-head", "255"}, "--max-head"},
+    {{"--max-head", "2M"}, "--max-head"},
+    {{"--max-out-queue", "1023"}, "--max-out-queue"},
+    {{"--max-user-agent", "65537"}, "--max-user-agent"},
+    {{"--grpc-max-body", "2G"}, "--grpc-max-body"},
+    {{"--max-connections", "0"}, "--max-connections"},
+    {{"--max-connections", "1K"}, "--max-connections"},
+    {{"--max-connections", "-5"}, "--max-connections"},
+    {{"--max-streams", "0"}, "--max-streams"},
+    {{"--max-streams", "2147483648"}, "--max-streams"},
+    {{"--idle-timeout", "5x"}, "--idle-timeout"},
+    {{"--ping-interval", "1.5s"}, "--ping-interval"},
+    {{"--handshake-timeout", "0"}, "--handshake-timeout"},
+    {{"--handshake-timeout", "off"}, "--handshake-timeout"},
+    {{"--close-timeout", "0ms"}, "--close-timeout"},
+    {{"--drain-timeout", "off"}, "--drain-timeout"},
+    {{"--max-lifetime", "9000h"}, "--max-lifetime"},
+    {{"--listen", "localhost:99999"}, "--listen"},
+    {{"--listen", "1.2.3.4"}, "--listen"},
+    {{"--listen", "example.com:80"}, "--listen"},
+    {{"--mgmt-listen", "[::1]"}, "--mgmt-listen"},
+    {{"--mgmt-listen=::1:80"}, "--mgmt-listen"},
+    {{"--log-level", "verbose"}, "--log-level"},
+    {{"--trust-proxy=maybe"}, "--trust-proxy"},
+    {{"--subprotocols", "a,,b"}, "--subprotocols"},
+    {{"--subprotocols", "a b"}, "--subprotocols"},
+    {{"--subprotocols", ",a"}, "--subprotocols"},
+    {{"--subprotocols", "a,"}, "--subprotocols"},
+    {{"--subprotocols", "chat,chat"}, "--subprotocols"},
+    {{"--subprotocols", "x/y"}, "--subprotocols"},
+    {{"--gateway-id="}, "--gateway-id"},
+    {{"--gateway-id", "a b"}, "--gateway-id"},
+    {{"--gateway-id", "0123456789012345678901234567890123456789012345678901234567890123"},
+     "--gateway-id"},
+    {{"--auth-token", "two words"}, "--auth-token"},
+    {{"--bogus"}, "--bogus"},
+    {{"--bogus=1"}, "--bogus"},
+    {{"--listen-x", "1"}, "--listen-x"},
+    {{"-x"}, "-x"},
+    {{"--"}, "--"},
+    {{"--listen"}, "--listen"},
+    {{"--listen", "--max-message", "1K"}, "--listen"},
+    {{"--max-message", "1K", "--idle-timeout"}, "--idle-timeout"},
+    {{"stray"}, "stray"},
+    {{"--max-head", "1K", "stray"}, "stray"},
+    {{"-"}, "-"},
+};
+
+static void test_errors_name_the_flag(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(err_cases) / sizeof(err_cases[0]); i++) {
+		const struct err_case *c = &err_cases[i];
+		size_t n = strlen(c->names);
+		if (load(NULL, c->args) != ERR_INVAL || strncmp(err, c->names, n) != 0 ||
+		    err[n] != ':' || strchr(err, '\n') || strlen(err) < n + 5)
+			fail_msg("case %zu (%s %s): \"%s\"", i, c->args[0],
+			         c->args[1] ? c->args[1] : "", err);
+	}
+}
+
+static void test_error_messages(void **state)
+{
+	(void)state;
+	assert_int_equal(load(NULL, ARGS("--max-message", "12x")), ERR_INVAL);
+	assert_string_equal(err,
+	                    "--max-message: \"12x\" is not a size (bytes, or a number with K/M/G)");
+	assert_int_equal(load(NULL, ARGS("--max-message", "2G")), ERR_INVAL);
+	assert_string_equal(err, "--max-message: \"2G\" is out of range (1..1G)");
+	assert_int_equal(load(NULL, ARGS("--handshake-timeout=0")), ERR_INVAL);
+	assert_string_equal(err, "--handshake-timeout: \"0\" must be more than 0");
+	assert_int_equal(load(NULL, ARGS("--bogus")), ERR_INVAL);
+	assert_string_equal(err, "--bogus: unknown flag (see --help)");
+	assert_int_equal(load(NULL, ARGS("--listen")), ERR_INVAL);
+	assert_string_equal(err, "--listen: missing value");
+	assert_int_equal(load(NULL, ARGS("stray")), ERR_INVAL);
+	assert_string_equal(err, "stray: unexpected argument (flags start with --)");
+
+	/* from the environment, the message names the variable */
+	assert_int_equal(load(ENV("WSGW_MAX_MESSAGE=12x"), no_args), ERR_INVAL);
+	assert_string_equal(
+	    err, "WSGW_MAX_MESSAGE: \"12x\" is not a size (bytes, or a number with K/M/G)");
+	assert_int_equal(load(ENV("WSGW_TRUST_PROXY=maybe"), no_args), ERR_INVAL);
+	assert_memory_equal(err, "WSGW_TRUST_PROXY: ", 18);
+	assert_int_equal(load(ENV("WSGW_IDLE_TIMEOUT="), no_args), ERR_INVAL);
+	assert_memory_equal(err, "WSGW_IDLE_TIMEOUT: ", 19);
+	/* a bad variable is an error even when a flag would override it */
+	assert_int_equal(load(ENV("WSGW_MAX_HEAD=x"), ARGS("--max-head=1K")), ERR_INVAL);
+	assert_memory_equal(err, "WSGW_MAX_HEAD: ", 15);
+
+	/* no room for a message: still the code, no overflow */
+	assert_int_equal(config_load(&cfg, 2, (char *const *)ARGS("wsgw", "--x"), NULL, NULL, 0),
+	                 ERR_INVAL);
+	char tiny[8];
+	assert_int_equal(
+	    config_load(&cfg, 2, (char *const *)ARGS("wsgw", "--x"), NULL, tiny, sizeof(tiny)),
+	    ERR_INVAL);
+	assert_string_equal(tiny, "--x: un");
+}
+
+static void test_help_version(void **state)
+{
+	(void)state;
+	assert_int_equal(load(NULL, ARGS("--help")), CONFIG_HELP);
+	assert_int_equal(load(NULL, ARGS("-h")), CONFIG_HELP);
+	assert_int_equal(load(NULL, ARGS("--version")), CONFIG_VERSION);
+	assert_int_equal(load(NULL, ARGS("--max-head", "1K", "--help")), CONFIG_HELP);
+	/* help wins over mistakes anywhere, so a broken setup can still ask */
+	assert_int_equal(load(NULL, ARGS("--bogus", "--help")), CONFIG_HELP);
+	assert_int_equal(load(NULL, ARGS("--max-message", "12x", "-h")), CONFIG_HELP);
+	assert_int_equal(load(ENV("WSGW_MAX_MESSAGE=12x"), ARGS("--help")), CONFIG_HELP);
+	assert_int_equal(load(ENV("WSGW_LISTEN=nope"), ARGS("--version")), CONFIG_VERSION);
+	/* a flag's value is not a flag */
+	assert_int_equal(load(NULL, ARGS("--auth-token", "-h")), CONFIG_OK);
+	assert_string_equal(cfg.auth_token, "-h");
+	assert_int_equal(load(NULL, ARGS("--auth-token=--help")), CONFIG_OK);
+	assert_string_equal(cfg.auth_token, "--help");
+}
+
+static void test_subprotocols(void **state)
+{
+	(void)state;
+	char many[17 * 4 + 1] = "", name[8], longp[80];
+
+	assert_int_equal(load(NULL, ARGS("--subprotocols", "chat, superchat")), CONFIG_OK);
+	assert_int_equal(cfg.num_protocols, 2);
+	assert_string_equal(cfg.protocols[0], "chat");
+	assert_string_equal(cfg.protocols[1], "superchat");
+	assert_int_equal(load(ENV("WSGW_SUBPROTOCOLS=v1.json!#$%&'*+-.^_`|~"), no_args), CONFIG_OK);
+	assert_int_equal(cfg.num_protocols, 1);
+	assert_string_equal(cfg.protocols[0], "v1.json!#$%&'*+-.^_`|~");
+	assert_int_equal(load(ENV("WSGW_SUBPROTOCOLS=a,b"), ARGS("--subprotocols=")), CONFIG_OK);
+	assert_int_equal(cfg.num_protocols, 0);
+
+	for (int i = 0; i < 17; i++) {
+		snprintf(name, sizeof(name), "%sp%02d", i ? "," : "", i);
+		strcat(many, name);
+	}
+	assert_int_equal(load(NULL, ARGS("--subprotocols", many)), ERR_INVAL);
+	many[strlen(many) - 4] = '\0'; /* 16 */
+	assert_int_equal(load(NULL, ARGS("--subprotocols", many)), CONFIG_OK);
+	assert_int_equal(cfg.num_protocols, CONFIG_MAX_PROTOCOLS);
+	assert_string_equal(cfg.protocols[15], "p15");
+
+	memset(longp, 'a', 63);
+	longp[63] = '\0';
+	assert_int_equal(load(NULL, ARGS("--subprotocols", longp)), CONFIG_OK);
+	assert_string_equal(cfg.protocols[0], longp);
+	longp[63] = 'a';
+	longp[64] = '\0';
+	assert_int_equal(load(NULL, ARGS("--subprotocols", longp)), ERR_INVAL);
+}
+
+static void test_string_limits(void **state)
+{
+	(void)state;
+	char tok[300];
+
+	memset(tok, 'T', 255);
+	tok[255] = '\0';
+	assert_int_equal(load(NULL, ARGS("--auth-token", tok)), CONFIG_OK);
+	assert_string_equal(cfg.auth_token, tok);
+	tok[255] = 'T';
+	tok[256] = '\0';
+	assert_int_equal(load(NULL, ARGS("--auth-token", tok)), ERR_INVAL);
+	memset(tok, 'g', 63);
+	tok[63] = '\0';
+	assert_int_equal(load(NULL, ARGS("--gateway-id", tok)), CONFIG_OK);
+	assert_string_equal(cfg.gateway_id, tok);
+	assert_int_equal(load(ENV("WSGW_AUTH_TOKEN=abc"), ARGS("--auth-token=")), CONFIG_OK);
+	assert_string_equal(cfg.auth_token, "");
+}
+
+static void test_parse_size(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *text;
+		uint64_t want;
+	} good[] = {
+	    {"0", 0},
+	    {"1", 1},
+	    {"128K", 131072},
+	    {"128k", 131072},
+	    {"1M", 1048576},
+	    {"1m", 1048576},
+	    {"1G", 1073741824},
+	    {"1KiB", 1024},
+	    {"2MiB", 2097152},
+	    {"1GiB", 1073741824},
+	    {"1kib", 1024},
+	    {"007", 7},
+	    {"18446744073709551615", UINT64_MAX},
+	    {"17179869183G", UINT64_MAX - 1073741823},
+	};
+	static const char *const bad[] = {
+	    "",
+	    "K",
+	    "12x",
+	    "-1",
+	    "+1",
+	    " 1",
+	    "1 ",
+	    "1.5K",
+	    "1KB",
+	    "1Ki",
+	    "0x10",
+	    "1B",
+	    "1e3",
+	    "1T",
+	    "1KK",
+	    "18446744073709551616",
+	    "17179869184G",
+	    "99999999999999999999999",
+	};
+	size_t v;
+
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		v = 12345;
+		if (config_parse_size(good[i].text, &v) != 0 || v != good[i].want)
+			fail_msg("size \"%s\" -> %llu", good[i].text, (unsigned long long)v);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		v = 12345;
+		if (config_parse_size(bad[i], &v) != ERR_INVAL || v != 12345)
+			fail_msg("size \"%s\" accepted", bad[i]);
+	}
+}
+
+static void test_parse_duration(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *text;
+		uint64_t want;
+	} good[] = {
+	    {"10s", 10000}, {"500ms", 500},     {"2m", 120000}, {"1h", 3600000},
+	    {"off", 0},     {"0", 0},           {"0ms", 0},     {"7", 7000},
+	    {"1ms", 1},     {"48h", 172800000}, {"90s", 90000},
+	};
+	static const char *const bad[] = {"",
+	                                  "s",
+	                                  "10x",
+	                                  "1.5s",
+	                                  "-1",
+	                                  "10 s",
+	                                  "OFF",
+	                                  "10S",
+	                                  "1d",
+	                                  "ms",
+	                                  "off1",
+	                                  " 1s",
+	                                  "1s ",
+	                                  "1hh",
+	                                  "10sec",
+	                                  "18446744073709551615h",
+	                                  "18446744073709551616"};
+	uint64_t v;
+
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		v = 12345;
+		if (config_parse_duration(good[i].text, &v) != 0 || v != good[i].want)
+			fail_msg("duration \"%s\" -> %llu", good[i].text, (unsigned long long)v);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		v = 12345;
+		if (config_parse_duration(bad[i], &v) != ERR_INVAL || v != 12345)
+			fail_msg("duration \"%s\" accepted", bad[i]);
+	}
+}
+
+static void test_parse_addr(void **state)
+{
+	(void)state;
+	static const char *const bad[] = {
+	    "1.2.3.4:65536",
+	    "[::1]",
+	    "::1:80",
+	    "1.2.3.4",
+	    "1.2.3.4:",
+	    ":80",
+	    "1.2.3:80",
+	    "[::1]80",
+	    "[::1]:",
+	    "[1.2.3.4]:80",
+	    "example.com:80",
+	    "1.2.3.4:+80",
+	    "1.2.3.4:000080",
+	    "1.2.3.4:-1",
+	    "[fe80::1%lo]:80",
+	    "[::1]:80x",
+	    " 1.2.3.4:80",
+	    "1.2.3.4:80 ",
+	    "[]:80",
+	    "256.1.1.1:80",
+	    "",
+	    "localhost",
+	    "[::1:80",
+	    "::1]:80",
+	    "1.2.3.4:8:80",
+	    "[0000:0000:0000:0000:0000:0000:0000:0000:0000]:80",
+	    "[0000:0000:0000:0000:0000:0000:0000:0000]:8080000000000000000000000000000000",
+	};
+	struct config_addr a;
+	struct in6_addr any6 = IN6ADDR_ANY_INIT;
+
+	assert_int_equal(config_parse_addr("[::1]:8080", &a), 0);
+	assert_int_equal(a.sa.ss_family, AF_INET6);
+	assert_int_equal(a.len, sizeof(struct sockaddr_in6));
+	assert_memory_equal(&((struct sockaddr_in6 *)&a.sa)->sin6_addr, &in6addr_loopback, 16);
+	assert_int_equal(port_of(&a), 8080);
+	assert_string_equal(a.text, "[::1]:8080");
+
+	assert_int_equal(config_parse_addr("[::]:8080", &a), 0);
+	assert_memory_equal(&((struct sockaddr_in6 *)&a.sa)->sin6_addr, &any6, 16);
+	assert_int_equal(port_of(&a), 8080);
+
+	assert_int_equal(config_parse_addr("0.0.0.0:0", &a), 0);
+	assert_ipv4(&a, "0.0.0.0", 0);
+	assert_string_equal(a.text, "0.0.0.0:0");
+	assert_int_equal(config_parse_addr("0.0.0.0:8080", &a), 0);
+	assert_ipv4(&a, "0.0.0.0", 8080);
+	assert_int_equal(config_parse_addr("255.255.255.255:65535", &a), 0);
+	assert_ipv4(&a, "255.255.255.255", 65535);
+	assert_int_equal(config_parse_addr("localhost:8080", &a), 0);
+	assert_ipv4(&a, "127.0.0.1", 8080);
+	assert_string_equal(a.text, "localhost:8080");
+	assert_int_equal(config_parse_addr("1.2.3.4:080", &a), 0);
+	assert_ipv4(&a, "1.2.3.4", 80);
+	assert_int_equal(config_parse_addr("[::ffff:1.2.3.4]:1", &a), 0);
+	assert_int_equal(a.sa.ss_family, AF_INET6);
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (config_parse_addr(bad[i], &a) != ERR_INVAL)
+			fail_msg("addr \"%s\" accepted", bad[i]);
+	}
+}
+
+static const char *const all_flags[][2] = {
+    {"--listen", "WSGW_LISTEN"},
+    {"--mgmt-listen", "WSGW_MGMT_LISTEN"},
+    {"--gateway-id", "WSGW_GATEWAY_ID"},
+    {"--max-message", "WSGW_MAX_MESSAGE"},
+    {"--max-frame", "WSGW_MAX_FRAME"},
+    {"--max-head", "WSGW_MAX_HEAD"},
+    {"--max-out-queue", "WSGW_MAX_OUT_QUEUE"},
+    {"--max-user-agent", "WSGW_MAX_USER_AGENT"},
+    {"--max-connections", "WSGW_MAX_CONNECTIONS"},
+    {"--handshake-timeout", "WSGW_HANDSHAKE_TIMEOUT"},
+    {"--idle-timeout", "WSGW_IDLE_TIMEOUT"},
+    {"--ping-interval", "WSGW_PING_INTERVAL"},
+    {"--max-lifetime", "WSGW_MAX_LIFETIME"},
+    {"--close-timeout", "WSGW_CLOSE_TIMEOUT"},
+    {"--drain-timeout", "WSGW_DRAIN_TIMEOUT"},
+    {"--subprotocols", "WSGW_SUBPROTOCOLS"},
+    {"--trust-proxy", "WSGW_TRUST_PROXY"},
+    {"--log-level", "WSGW_LOG_LEVEL"},
+    {"--auth-token", "WSGW_AUTH_TOKEN"},
+    {"--grpc-max-body", "WSGW_GRPC_MAX_BODY"},
+    {"--max-streams", "WSGW_MAX_STREAMS"},
+};
+
+/* Every line of a group puts its variable in the same column. */
+static void check_env_column(const char *text)
+{
+	long col = -1;
+
+	for (const char *line = text; *line;) {
+		const char *end = strchr(line, '\n'), *env = strstr(line, "WSGW_");
+		assert_non_null(end);
+		if (env && env < end) {
+			if (col < 0)
+				col = env - line;
+			assert_int_equal(env - line, col);
+		}
+		line = end + 1;
+	}
+	assert_true(col > 0);
+}
+
+static void test_usage(void **state)
+{
+	(void)state;
+	char *text = NULL, word[64];
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+
+	assert_non_null(f);
+	config_usage(f);
+	assert_int_equal(fclose(f), 0);
+	assert_true(len > 500);
+	for (size_t i = 0; i < sizeof(all_flags) / sizeof(all_flags[0]); i++) {
+		snprintf(word, sizeof(word), "  %s ", all_flags[i][0]);
+		if (!strstr(text, word))
+			fail_msg("usage lacks %s", word);
+		snprintf(word, sizeof(word), " %s ", all_flags[i][1]);
+		if (!strstr(text, word))
+			fail_msg("usage lacks %s", word);
+	}
+	static const char *const also[] = {"--help",
+	                                   "--version",
+	                                   "127.0.0.1:8080",
+	                                   "127.0.0.1:9090",
+	                                   "d5dwsgw0000000000001",
+	                                   "128K",
+	                                   "8K",
+	                                   "1M",
+	                                   "4M",
+	                                   "600s",
+	                                   "off",
+	                                   "info",
+	                                   "WebSocket port",
+	                                   "Limits",
+	                                   "Timeouts",
+	                                   "Management API",
+	                                   "Logging"};
+	for (size_t i = 0; i < sizeof(also) / sizeof(also[0]); i++)
+		assert_non_null(strstr(text, also[i]));
+	check_env_column(text);
+	free(text);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_defaults),       cmocka_unit_test(test_each_flag),
+	    cmocka_unit_test(test_bool_flag),      cmocka_unit_test(test_flag_beats_env),
+	    cmocka_unit_test(test_max_frame),      cmocka_unit_test(test_errors_name_the_flag),
+	    cmocka_unit_test(test_error_messages), cmocka_unit_test(test_help_version),
+	    cmocka_unit_test(test_subprotocols),   cmocka_unit_test(test_string_limits),
+	    cmocka_unit_test(test_parse_size),     cmocka_unit_test(test_parse_duration),
+	    cmocka_unit_test(test_parse_addr),     cmocka_unit_test(test_usage),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
