@@ -44,18 +44,21 @@ static bool varint(const uint8_t *p, size_t n, size_t *i, uint64_t *v)
 	return false;
 }
 
-/* The byte length of the last occurrence of length-delimited field num (the
- * one protobuf-c keeps). protobuf-c hands strings over NUL-terminated and
- * without a length, so a NUL inside would otherwise shorten an id ("a\0b"
- * would name connection "a"). False when absent or not parseable. */
-static bool last_len_field(const uint8_t *p, size_t n, uint64_t num, size_t *out)
+/* Walks a message protobuf-c has accepted, for two things it does not do:
+ * - field number 0 is invalid (protobuf encoding guide), but protobuf-c
+ *   takes it when the tag is written in more than one byte ("81 00");
+ * - strings come back NUL-terminated without a length, so a NUL inside
+ *   would shorten an id ("a\0b" would name connection "a"): *len1 gets the
+ *   byte length of the last field 1 (the occurrence protobuf-c keeps), or
+ *   stays 0 when there is none.
+ * Returns false for bytes to refuse. */
+static bool walk(const uint8_t *p, size_t n, size_t *len1)
 {
 	size_t i = 0;
-	bool found = false;
 	uint64_t tag, v;
 
 	while (i < n) {
-		if (!varint(p, n, &i, &tag))
+		if (!varint(p, n, &i, &tag) || tag >> 3 == 0)
 			return false;
 		switch (tag & 7) {
 		case PROTOBUF_C_WIRE_TYPE_VARINT:
@@ -70,10 +73,8 @@ static bool last_len_field(const uint8_t *p, size_t n, uint64_t num, size_t *out
 		case PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED:
 			if (!varint(p, n, &i, &v) || v > n - i)
 				return false;
-			if (tag >> 3 == num) {
-				*out = (size_t)v;
-				found = true;
-			}
+			if (tag >> 3 == 1)
+				*len1 = (size_t)v;
 			i += (size_t)v;
 			break;
 		case PROTOBUF_C_WIRE_TYPE_32BIT:
@@ -85,16 +86,7 @@ static bool last_len_field(const uint8_t *p, size_t n, uint64_t num, size_t *out
 			return false;
 		}
 	}
-	return found;
-}
-
-static size_t str_len(const char *s, const uint8_t *buf, size_t len, uint64_t num)
-{
-	size_t n;
-
-	if (last_len_field(buf, len, num, &n))
-		return n;
-	return strlen(s);
+	return true;
 }
 
 /* protobuf-c allocates only through ProtobufCAllocator; NULL selects its
@@ -104,13 +96,13 @@ static void *unpack(enum api_pb_kind kind, const uint8_t *buf, size_t len)
 	switch (kind) {
 	case API_PB_GET:
 		return yandex__cloud__serverless__apigateway__websocket__v1__get_connection_request__unpack(
-			NULL, len, buf);
+		    NULL, len, buf);
 	case API_PB_SEND:
 		return yandex__cloud__serverless__apigateway__websocket__v1__send_to_connection_request__unpack(
-			NULL, len, buf);
+		    NULL, len, buf);
 	case API_PB_DISCONNECT:
 		return yandex__cloud__serverless__apigateway__websocket__v1__disconnect_request__unpack(
-			NULL, len, buf);
+		    NULL, len, buf);
 	case API_PB_HEALTH_CHECK:
 		return grpc__health__v1__health_check_request__unpack(NULL, len, buf);
 	}
@@ -120,7 +112,7 @@ static void *unpack(enum api_pb_kind kind, const uint8_t *buf, size_t len)
 int api_pb_decode(enum api_pb_kind kind, const uint8_t *buf, size_t len, struct api_pb_request *req)
 {
 	static const uint8_t empty[1];
-	const char *id = NULL;
+	size_t len1 = 0;
 
 	memset(req, 0, sizeof(*req));
 	if (len == 0)
@@ -129,14 +121,20 @@ int api_pb_decode(enum api_pb_kind kind, const uint8_t *buf, size_t len, struct 
 	if (req->msg == NULL)
 		return ERR_PROTO;
 	req->kind = kind;
+	if (!walk(buf, len, &len1)) {
+		api_pb_request_free(req);
+		return ERR_PROTO;
+	}
+	/* field 1 is the string in all four messages; protobuf-c copied all
+	 * len1 bytes of it and a NUL */
 	switch (kind) {
 	case API_PB_GET:
-		id = ((pb_get *)req->msg)->connection_id;
+		req->id = ((pb_get *)req->msg)->connection_id;
 		break;
 	case API_PB_SEND: {
 		pb_send *m = req->msg;
 
-		id = m->connection_id;
+		req->id = m->connection_id;
 		req->data = m->data.data;
 		req->data_len = m->data.len;
 		/* proto3 open enum: protobuf-c stores unknown numbers as they came */
@@ -144,16 +142,15 @@ int api_pb_decode(enum api_pb_kind kind, const uint8_t *buf, size_t len, struct 
 		break;
 	}
 	case API_PB_DISCONNECT:
-		id = ((pb_disconnect *)req->msg)->connection_id;
+		req->id = ((pb_disconnect *)req->msg)->connection_id;
 		break;
 	case API_PB_HEALTH_CHECK:
 		req->service = ((pb_health_req *)req->msg)->service;
-		req->service_len = str_len(req->service, buf, len, 1);
+		req->service_len = len1;
 		req->id = "";
 		return 0;
 	}
-	req->id = id;
-	req->id_len = str_len(id, buf, len, 1);
+	req->id_len = len1;
 	return 0;
 }
 
@@ -164,15 +161,15 @@ void api_pb_request_free(struct api_pb_request *req)
 	switch (req->kind) {
 	case API_PB_GET:
 		yandex__cloud__serverless__apigateway__websocket__v1__get_connection_request__free_unpacked(
-			req->msg, NULL);
+		    req->msg, NULL);
 		break;
 	case API_PB_SEND:
 		yandex__cloud__serverless__apigateway__websocket__v1__send_to_connection_request__free_unpacked(
-			req->msg, NULL);
+		    req->msg, NULL);
 		break;
 	case API_PB_DISCONNECT:
 		yandex__cloud__serverless__apigateway__websocket__v1__disconnect_request__free_unpacked(
-			req->msg, NULL);
+		    req->msg, NULL);
 		break;
 	case API_PB_HEALTH_CHECK:
 		grpc__health__v1__health_check_request__free_unpacked(req->msg, NULL);

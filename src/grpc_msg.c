@@ -10,6 +10,7 @@
 #include "grpc_msg.h"
 
 #include <assert.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -56,6 +57,8 @@ int grpc_deframer_feed(struct grpc_deframer *d, const uint8_t *p, size_t n, int 
 	int rc;
 
 	*event = GRPC_DEFRAME_MORE;
+	if (n > INT_MAX) /* the count must fit the int we return */
+		n = INT_MAX;
 	if (is_complete(d)) { /* the caller has not taken it yet */
 		*event = GRPC_DEFRAME_MESSAGE;
 		return 0;
@@ -74,7 +77,7 @@ int grpc_deframer_feed(struct grpc_deframer *d, const uint8_t *p, size_t n, int 
 		 * treated as compressed and refused by the caller. */
 		d->compressed = d->prefix[0] != 0;
 		d->msg_len = (uint32_t)d->prefix[1] << 24 | (uint32_t)d->prefix[2] << 16 |
-			     (uint32_t)d->prefix[3] << 8 | d->prefix[4];
+		             (uint32_t)d->prefix[3] << 8 | d->prefix[4];
 		d->msg_got = 0;
 	}
 	if (d->msg == NULL && d->msg_len > 0) {

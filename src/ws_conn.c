@@ -128,6 +128,12 @@ static void set_identity(struct conn *c, const struct ws_handshake *hs)
 		if (c->user_agent) {
 			memcpy(c->user_agent, hs->user_agent.p, n);
 			c->user_agent[n] = '\0';
+			/* Get returns it as a proto3 string, which must be UTF-8;
+			 * HTTP allows any obs-text, so mask what is not. */
+			if (!utf8_is_valid((const uint8_t *)c->user_agent, n))
+				for (size_t i = 0; i < n; i++)
+					if ((uint8_t)c->user_agent[i] >= 0x80)
+						c->user_agent[i] = '?';
 		}
 	}
 }

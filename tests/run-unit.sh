@@ -4,7 +4,7 @@
 passed=0; failed=0; status=0
 for t in "$@"; do
 	out=$("$t" 2>&1); rc=$?
-	echo "$out" | grep -E '^\[  (PASSED|FAILED|  OK  ) \]|^\[==========\]' | grep -v '  OK  ' | sed "s|^|$(basename "$t"): |"
+	echo "$out" | grep -E '^\[  (PASSED|FAILED)  \]' | sed "s|^|$(basename "$t"): |"
 	p=$(echo "$out" | sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' | awk '{s+=$1} END {print s+0}')
 	f=$(echo "$out" | sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' | awk '{s+=$1} END {print s+0}')
 	if [ "$rc" -ne 0 ]; then
