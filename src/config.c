@@ -19,7 +19,7 @@
 #include "err.h"
 
 enum kind { K_ADDR, K_STR, K_SIZE, K_UINT, K_DUR, K_PROTOS, K_BOOL, K_LEVEL };
-enum group { G_WS, G_LIMITS, G_TIMEOUTS, G_MGMT, G_LOG, G_COUNT };
+enum group { G_WS, G_LIMITS, G_TIMEOUTS, G_MGMT, G_INTEG, G_LOG, G_COUNT };
 enum { DUR_OFF_OK = 1, STR_ID = 2 }; /* opt.flags */
 
 struct opt {
@@ -82,13 +82,25 @@ static const struct opt opts[] = {
      "largest gRPC request message"},
     {"max-streams", K_UINT, G_MGMT, F(max_streams), 1, INT32_MAX, 0, "1024",
      "concurrent HTTP/2 streams per management connection"},
+    {"rest-max-body", K_SIZE, G_MGMT, F(rest_max_body), KIB, GIB, 0, "1M",
+     "largest REST request body"},
+    {"request-timeout", K_DUR, G_MGMT, F(request_timeout_ms), 1, 365 * DAY, 0, "30s",
+     "time to receive one REST request; also the keep-alive idle limit"},
+    {"spec", K_STR, G_INTEG, F(spec_path), 0, 0, 0, "",
+     "OpenAPI 3 YAML with the WebSocket routes (empty: echo on every path)"},
+    {"check-spec", K_STR, G_INTEG, F(check_spec_path), 0, 0, 0, "",
+     "validate this spec file, print the routes, exit (0 good, 2 bad)"},
+    {"max-inbound-queue", K_SIZE, G_INTEG, F(max_inbound_queue), KIB, GIB, 0, "1M",
+     "client messages waiting for the backend per connection; full: stop reading"},
+    {"integration-error-message", K_BOOL, G_INTEG, F(integration_error_message), 0, 0, 0, "false",
+     "on a failed message integration send an error message, not close 1011"},
     {"log-level", K_LEVEL, G_LOG, F(log_level), 0, 0, 0, "info", "error, warn, info or debug"},
 };
 
 enum { NOPTS = sizeof(opts) / sizeof(opts[0]) };
 
 static const char *const group_title[G_COUNT] = {"WebSocket port", "Limits", "Timeouts",
-                                                 "Management API", "Logging"};
+                                                 "Management API", "Integrations", "Logging"};
 static const char *const kind_meta[] = {"ADDR",     "STR",  "SIZE", "N",
                                         "DURATION", "LIST", "BOOL", "LEVEL"};
 static const char *const level_names[] = {"error", "warn", "info", "debug"};

@@ -41,10 +41,17 @@ struct config {
 	char protocols[CONFIG_MAX_PROTOCOLS][64];
 	bool trust_proxy;               /* --trust-proxy: identity from X-Forwarded-For */
 	enum log_level log_level;       /* --log-level error|warn|info|debug */
+	/* integrations */
+	char spec_path[1024];           /* --spec FILE (empty: default echo route) */
+	char check_spec_path[1024];     /* --check-spec FILE: validate and exit */
+	size_t max_inbound_queue;       /* --max-inbound-queue (bytes waiting per connection) */
+	bool integration_error_message; /* --integration-error-message */
 	/* management API (gRPC + REST) */
 	char auth_token[256];           /* --auth-token, WSGW_AUTH_TOKEN (empty = off) */
 	size_t grpc_max_body;           /* --grpc-max-body */
 	unsigned max_streams;           /* --max-streams (SETTINGS_MAX_CONCURRENT_STREAMS) */
+	size_t rest_max_body;           /* --rest-max-body (REST request body cap) */
+	uint64_t request_timeout_ms;    /* --request-timeout (HTTP/1.1 request, keep-alive idle) */
 };
 
 enum { CONFIG_OK = 0, CONFIG_HELP = 1, CONFIG_VERSION = 2 };

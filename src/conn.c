@@ -38,13 +38,15 @@ size_t conn_queued(const struct conn *c)
 	return n;
 }
 
-static void update_events(struct conn *c)
+#define CONN_F_NO_READ (CONN_F_READ_PAUSED | CONN_F_WAIT_CONNECT | CONN_F_BACKLOG_FULL)
+
+void conn_update_events(struct conn *c)
 {
 	uint32_t ev = 0;
 
 	/* While paused, leave out RDHUP too: level-triggered, it would wake
 	 * the loop forever once the peer half-closes. */
-	if (!(c->flags & CONN_F_READ_PAUSED))
+	if (!(c->flags & CONN_F_NO_READ))
 		ev |= EPOLLIN | EPOLLRDHUP;
 	if (c->out)
 		ev |= EPOLLOUT;
@@ -87,7 +89,7 @@ static void after_output(struct conn *c)
 {
 	const struct config *cfg = c->srv->cfg;
 	size_t queued = obuf_pending(c->out);
-	uint8_t flags = c->flags;
+	uint16_t flags = c->flags;
 
 	if (queued == 0 && (c->flags & CONN_F_CLOSE_AFTER_FLUSH)) {
 		close_now(c);
@@ -102,9 +104,9 @@ static void after_output(struct conn *c)
 	if (queued >= cfg->max_out_queue)
 		c->flags |= CONN_F_READ_PAUSED;
 	else if (queued <= cfg->max_out_queue / 2 && !(c->flags & CONN_F_CLOSE_AFTER_FLUSH))
-		c->flags &= ~CONN_F_READ_PAUSED;
+		c->flags &= (uint16_t)~CONN_F_READ_PAUSED;
 	if (flags != c->flags || !!(c->io.events & EPOLLOUT) != !!c->out)
-		update_events(c);
+		conn_update_events(c);
 }
 
 /* Writes iov to the socket, queues what the kernel did not take.
@@ -268,7 +270,7 @@ static void on_event(struct loop_io *io, uint32_t events)
 	if (events & EPOLLOUT)
 		flush_queue(c);
 	if (c->state != CONN_ST_DEAD && (events & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP)) &&
-	    !(c->flags & CONN_F_READ_PAUSED))
+	    !(c->flags & CONN_F_NO_READ))
 		on_readable(c);
 	else if (c->state != CONN_ST_DEAD && (events & (EPOLLHUP | EPOLLERR)))
 		conn_finish(c, false); /* paused and the peer is gone */
@@ -390,7 +392,7 @@ void conn_finish(struct conn *c, bool flush)
 		if (c->srv->cork == c)
 			uncork(c);
 		else
-			update_events(c);
+			conn_update_events(c);
 		return;
 	}
 	close_now(c);

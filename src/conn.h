@@ -17,6 +17,7 @@
 struct server;
 struct ws_rx;
 struct obuf;
+struct integ_state;
 
 enum conn_state {
 	CONN_ST_HANDSHAKE, /* reading the HTTP upgrade request */
@@ -33,6 +34,8 @@ enum conn_flag {
 	CONN_F_DISCARD = 1 << 4,           /* closing after a protocol error: drop input */
 	CONN_F_REJECT_FULL = 1 << 5,       /* over --max-connections: answer 503 */
 	CONN_F_SHUT_WR = 1 << 6,           /* shutdown(SHUT_WR) done while lingering */
+	CONN_F_WAIT_CONNECT = 1 << 7,      /* the connect integration decides the upgrade */
+	CONN_F_BACKLOG_FULL = 1 << 8,      /* inbound queue to the backend is full */
 };
 
 struct conn {
@@ -42,7 +45,7 @@ struct conn {
 	struct conn *prev, *next; /* server.all, or server.dead once DEAD */
 	char id[CONN_ID_LEN + 1];
 	uint8_t state;            /* enum conn_state */
-	uint8_t flags;            /* enum conn_flag */
+	uint16_t flags;           /* enum conn_flag */
 	int8_t protocol;          /* index into cfg->protocols, -1 none */
 	uint16_t close_code;      /* code reported for the disconnect */
 	struct net_ip ip;
@@ -54,6 +57,7 @@ struct conn {
 	char *user_agent;         /* NULL when absent */
 	struct ws_rx *rx;         /* NULL unless a frame or message is partial */
 	struct obuf *out;         /* NULL unless output is queued */
+	struct integ_state *integ; /* NULL for echo-only routes */
 };
 
 /* Listener callback: accepts every pending connection. */
@@ -69,6 +73,11 @@ int conn_write_frame(struct conn *c, const uint8_t *hdr, size_t hdr_len, const u
 
 /* Bytes currently queued for c. */
 size_t conn_queued(const struct conn *c);
+
+/* Re-registers c's epoll interest after its flags changed: no EPOLLIN
+ * while output is full, the connect integration runs, or the inbound
+ * queue is full. */
+void conn_update_events(struct conn *c);
 
 /* Registers c as OPEN in the table (after a successful handshake). */
 void conn_set_open(struct conn *c);

@@ -17,6 +17,7 @@
 
 #include "api.h"
 #include "api_pb.h"
+#include "rest.h"
 #include "err.h"
 #include "grpc_msg.h"
 #include "log.h"
@@ -33,6 +34,7 @@ enum call { CALL_UNKNOWN, CALL_GET, CALL_SEND, CALL_DISCONNECT, CALL_HEALTH };
 struct stream {
 	int32_t id;
 	enum call call;
+	bool rest; /* a REST request over h2, not a gRPC call */
 	bool post, grpc_ct, authorized, responded;
 	bool end_stream; /* the client finished sending */
 	uint64_t deadline_ms; /* 0 = none */
@@ -45,6 +47,11 @@ struct stream {
 	size_t resp_len, resp_off;
 	int status;
 	struct stream *prev, *next; /* session's streams, for the deadline sweep */
+	/* REST over h2: the request as rest_handle wants it */
+	char *method, *path, *authorization;
+	size_t method_len, path_len, authorization_len;
+	uint8_t *raw; /* body */
+	size_t raw_len;
 };
 
 struct grpc_session {
@@ -67,6 +74,10 @@ static void stream_free(struct grpc_session *s, struct stream *st)
 	if (st->next)
 		st->next->prev = st->prev;
 	grpc_deframer_fini(&st->body);
+	free(st->method);
+	free(st->path);
+	free(st->authorization);
+	free(st->raw);
 	free(st->msg);
 	free(st->resp);
 	free(st);
@@ -116,7 +127,10 @@ static ssize_t read_resp(nghttp2_session *h2, int32_t id, uint8_t *buf, size_t l
 	memcpy(buf, st->resp + st->resp_off, n);
 	st->resp_off += n;
 	if (st->resp_off == st->resp_len) {
-		*flags |= NGHTTP2_DATA_FLAG_EOF | NGHTTP2_DATA_FLAG_NO_END_STREAM;
+		*flags |= NGHTTP2_DATA_FLAG_EOF;
+		if (st->rest)
+			return (ssize_t)n;
+		*flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
 		if (nghttp2_submit_trailer(h2, id, trailers, 1) != 0)
 			return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
 	}
@@ -167,12 +181,15 @@ static enum api_code run_call(struct grpc_session *s, struct stream *st,
 		break;
 	case CALL_HEALTH: {
 		uint8_t buf[8];
-		bool known = !req->service[0] ||
-			     !strcmp(req->service, "yandex.cloud.serverless.apigateway.websocket."
-						   "v1.ConnectionService");
+		static const char svc[] = "yandex.cloud.serverless.apigateway.websocket.v1."
+					  "ConnectionService";
+		bool known = req->service_len == 0 ||
+			     (req->service_len == sizeof svc - 1 &&
+			      memcmp(req->service, svc, sizeof svc - 1) == 0);
 
 		if (!known)
-			return api_fail(as, API_NOT_FOUND, "unknown service %s", req->service);
+			return api_fail(as, API_NOT_FOUND, "unknown service %.*s",
+					(int)req->service_len, req->service);
 		n = api_pb_encode_health(s->srv->draining ? 2 : 1, buf, sizeof buf);
 		if (!set_resp(st, n))
 			return api_fail(as, API_RESOURCE_EXHAUSTED, "out of memory");
@@ -193,6 +210,55 @@ static const enum api_pb_kind kinds[] = {
 	[CALL_DISCONNECT] = API_PB_DISCONNECT,
 	[CALL_HEALTH] = API_PB_HEALTH_CHECK,
 };
+
+static void rest_respond(struct grpc_session *s, struct stream *st, struct rest_response *r)
+{
+	char status[4], len[24];
+	nghttp2_nv hdrs[5];
+	size_t n = 0;
+	bool head = st->method_len == 4 && memcmp(st->method, "HEAD", 4) == 0;
+	nghttp2_data_provider prd = {.source.ptr = st, .read_callback = read_resp};
+
+	snprintf(status, sizeof status, "%d", r->status);
+	snprintf(len, sizeof len, "%zu", r->body_len);
+	hdrs[n++] = nv(":status", status, strlen(status));
+	hdrs[n++] = NV_LIT("content-type", "application/json");
+	hdrs[n++] = nv("content-length", len, strlen(len));
+	if (r->allow)
+		hdrs[n++] = nv("allow", r->allow, strlen(r->allow));
+	if (r->www_authenticate)
+		hdrs[n++] = NV_LIT("www-authenticate", "Bearer");
+	st->responded = true;
+	st->status = r->status;
+	st->resp = (uint8_t *)r->body; /* handed over: freed with the stream */
+	st->resp_len = head ? 0 : r->body_len;
+	r->body = NULL;
+	nghttp2_submit_response(s->h2, st->id, hdrs, n, head || !st->resp_len ? NULL : &prd);
+	if (!st->end_stream)
+		nghttp2_submit_rst_stream(s->h2, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_NO_ERROR);
+}
+
+static void rest_dispatch(struct grpc_session *s, struct stream *st, bool too_big)
+{
+	struct rest_request req = {
+		.method = st->method ? st->method : "",
+		.method_len = st->method_len,
+		.target = st->path ? st->path : "",
+		.target_len = st->path_len,
+		.authorization = st->authorization,
+		.authorization_len = st->authorization_len,
+		.body = st->raw,
+		.body_len = st->raw_len,
+	};
+	struct rest_response r = {0};
+
+	if (too_big)
+		rest_error(&r, 413, API_RESOURCE_EXHAUSTED, "request body is larger than --rest-max-body");
+	else
+		rest_handle(s->srv, &req, &r);
+	rest_respond(s, st, &r);
+	rest_response_fini(&r);
+}
 
 /* Why a complete request cannot be run, or NULL when it can. */
 static const char *request_problem(struct grpc_session *s, struct stream *st, enum api_code *code)
@@ -320,6 +386,18 @@ static bool bearer_ok(const struct config *cfg, const uint8_t *v, size_t n)
 	return n == tl && CRYPTO_memcmp(v, cfg->auth_token, tl) == 0;
 }
 
+/* Copies a header value the REST path needs after the headers are gone. */
+static void keep(char **dst, size_t *dst_len, const uint8_t *v, size_t n)
+{
+	free(*dst);
+	*dst = malloc(n + 1);
+	*dst_len = *dst ? n : 0;
+	if (*dst) {
+		memcpy(*dst, v, n);
+		(*dst)[n] = '\0';
+	}
+}
+
 static int on_header(nghttp2_session *h2, const nghttp2_frame *frame, const uint8_t *name,
 		     size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags, void *user)
 {
@@ -331,14 +409,21 @@ static int on_header(nghttp2_session *h2, const nghttp2_frame *frame, const uint
 	(void)flags;
 	if (!st || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
 		return 0;
-	if (is(name, namelen, ":method"))
+	if (is(name, namelen, ":method")) {
 		st->post = is(value, valuelen, "POST");
-	else if (is(name, namelen, ":path"))
+		keep(&st->method, &st->method_len, value, valuelen);
+	} else if (is(name, namelen, ":path")) {
 		st->call = call_of(value, valuelen);
+		st->rest = valuelen >= 13 && memcmp(value, "/apigateways/", 13) == 0;
+		if (st->rest)
+			keep(&st->path, &st->path_len, value, valuelen);
+	}
 	else if (is(name, namelen, "content-type"))
 		st->grpc_ct = grpc_content_type_ok((const char *)value, valuelen);
-	else if (is(name, namelen, "authorization"))
+	else if (is(name, namelen, "authorization")) {
 		st->authorized = bearer_ok(s->srv->cfg, value, valuelen);
+		keep(&st->authorization, &st->authorization_len, value, valuelen);
+	}
 	else if (is(name, namelen, "grpc-timeout")) {
 		if (grpc_timeout_parse((const char *)value, valuelen, &ns) == 0)
 			st->deadline_ms = s->srv->loop.now_ms + (ns + 999999) / 1000000;
@@ -361,6 +446,11 @@ static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *frame, void *
 	 * remember END_STREAM ourselves. */
 	if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM)
 		st->end_stream = true;
+	if (st->rest) {
+		if (st->end_stream)
+			rest_dispatch(s, st, false);
+		return 0;
+	}
 	if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST &&
 	    !check_headers(s, st))
 		return 0;
@@ -377,6 +467,23 @@ static int on_data_chunk(nghttp2_session *h2, uint8_t flags, int32_t id, const u
 
 	(void)h2;
 	(void)flags;
+	if (st && st->rest && !st->responded) {
+		uint8_t *grown;
+
+		if (st->raw_len + n > s->srv->cfg->rest_max_body) {
+			rest_dispatch(s, st, true);
+			return 0;
+		}
+		grown = realloc(st->raw, st->raw_len + n);
+		if (!grown) {
+			nghttp2_submit_rst_stream(s->h2, NGHTTP2_FLAG_NONE, id, NGHTTP2_INTERNAL_ERROR);
+			return 0;
+		}
+		st->raw = grown;
+		memcpy(st->raw + st->raw_len, p, n);
+		st->raw_len += n;
+		return 0;
+	}
 	while (st && !st->responded && n > 0) {
 		int event = GRPC_DEFRAME_MORE;
 		int used = grpc_deframer_feed(&st->body, p, n, &event);

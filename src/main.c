@@ -11,10 +11,33 @@
 #include "log.h"
 #include "net.h"
 #include "server.h"
+#include "spec.h"
 
 #define WSGW_VERSION "0.1.0"
 
 extern char **environ;
+
+/* --check-spec FILE: validate, list the routes, exit 0 (good) or 2. */
+static int check_spec(const char *path)
+{
+	static const char *const types[] = {"-", "echo", "dummy", "http"};
+	struct spec spec;
+	char err[512];
+
+	if (spec_load_file(path, &spec, err, sizeof err) < 0) {
+		fprintf(stderr, "wsgw: %s\n", err);
+		return 2;
+	}
+	printf("%s: valid, %zu WebSocket route(s)\n", path, spec.num_routes);
+	for (size_t i = 0; i < spec.num_routes; i++) {
+		const struct route *r = &spec.routes[i];
+
+		printf("  %s (line %d): connect %s, message %s, disconnect %s\n", r->path, r->line,
+		       types[r->connect.type], types[r->message.type], types[r->disconnect.type]);
+	}
+	spec_free(&spec);
+	return 0;
+}
 
 int main(int argc, char **argv)
 {
@@ -36,14 +59,18 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	log_init(cfg.log_level);
-	if (server_init(&srv, &cfg) < 0) {
+	if (cfg.check_spec_path[0])
+		return check_spec(cfg.check_spec_path);
+	rc = server_init(&srv, &cfg);
+	if (rc < 0) {
 		server_fini(&srv);
-		return 1;
+		return rc == ERR_INVAL ? 2 : 1;
 	}
 	log_info("wsgw %s: WebSocket on %s (port %d), management on %s (port %d), gateway id %s, "
-		 "echo route on every path",
+		 "%s",
 		 WSGW_VERSION, cfg.listen.text, net_local_port(srv.ws_listener.fd),
-		 cfg.mgmt_listen.text, net_local_port(srv.mgmt_listener.fd), cfg.gateway_id);
+		 cfg.mgmt_listen.text, net_local_port(srv.mgmt_listener.fd), cfg.gateway_id,
+		 cfg.spec_path[0] ? "routes from --spec" : "echo route on every path");
 	rc = server_run(&srv);
 	server_fini(&srv);
 	log_info("wsgw: stopped");

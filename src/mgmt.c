@@ -1,6 +1,7 @@
 /* mgmt.c — management-port connections: accept4, the read()/write() path,
  * protocol detection by the HTTP/2 client preface (RFC 9113 §3.4), output
- * backpressure, deferred free. The protocols themselves live in grpc.c.
+ * backpressure, deferred free. The protocols themselves live in grpc.c
+ * (HTTP/2) and mgmt_h1.c (HTTP/1.1, anything without the preface).
  */
 #include "mgmt.h"
 
@@ -12,6 +13,7 @@
 #include "err.h"
 #include "grpc.h"
 #include "log.h"
+#include "mgmt_h1.h"
 #include "net.h"
 #include "obuf.h"
 #include "server.h"
@@ -20,7 +22,7 @@
 #define H2_PREFACE_LEN (sizeof H2_PREFACE - 1)
 #define MAX_PENDING (1u << 20) /* output queued before we stop reading */
 
-enum mconn_state { MCONN_ST_DETECT, MCONN_ST_H2, MCONN_ST_CLOSING, MCONN_ST_DEAD };
+enum mconn_state { MCONN_ST_DETECT, MCONN_ST_H2, MCONN_ST_H1, MCONN_ST_CLOSING, MCONN_ST_DEAD };
 
 struct mconn {
 	struct loop_io io;
@@ -30,6 +32,7 @@ struct mconn {
 	uint8_t head_len;
 	uint8_t head[H2_PREFACE_LEN]; /* first bytes, until the protocol is known */
 	struct grpc_session *h2;
+	struct h1_session *h1;
 	struct obuf *out;
 };
 
@@ -94,16 +97,20 @@ static void flush(struct mconn *m)
 	loop_mod(&m->srv->loop, &m->io, ev);
 }
 
-static void reply_http1(struct mconn *m)
+/* Not the HTTP/2 preface: HTTP/1.1 (REST). The bytes kept for detection
+ * come first, then the rest of this read. */
+static void start_http1(struct mconn *m, const uint8_t *p, size_t n)
 {
-	static const char resp[] = "HTTP/1.1 505 HTTP Version Not Supported\r\n"
-				   "Content-Type: text/plain; charset=utf-8\r\n"
-				   "Content-Length: 56\r\nConnection: close\r\n\r\n"
-				   "this port speaks HTTP/2 (gRPC with prior knowledge) only\n";
-
-	m->state = MCONN_ST_CLOSING;
-	if (obuf_append(&m->out, resp, sizeof resp - 1) < 0)
+	m->h1 = h1_session_new(m->srv);
+	if (!m->h1) {
+		log_error("mgmt: out of memory for an HTTP/1.1 session");
 		close_now(m);
+		return;
+	}
+	m->state = MCONN_ST_H1;
+	if (h1_session_feed(m->h1, m->head, m->head_len, &m->out) < 0 ||
+	    (n && h1_session_feed(m->h1, p, n, &m->out) < 0))
+		m->state = MCONN_ST_CLOSING; /* flush the last response, then close */
 }
 
 /* Collects the first bytes until they prove HTTP/2 or not. Returns bytes of
@@ -115,7 +122,7 @@ static void detect(struct mconn *m, const uint8_t *p, size_t n)
 	memcpy(m->head + m->head_len, p, take);
 	m->head_len += (uint8_t)take;
 	if (memcmp(m->head, H2_PREFACE, m->head_len) != 0) {
-		reply_http1(m);
+		start_http1(m, p + take, n - take);
 		return;
 	}
 	if (m->head_len < H2_PREFACE_LEN)
@@ -149,7 +156,9 @@ static void on_event(struct loop_io *io, uint32_t events)
 		if (n > 0) {
 			if (m->state == MCONN_ST_DETECT)
 				detect(m, srv->rbuf, (size_t)n);
-			else if (grpc_session_feed(m->h2, srv->rbuf, (size_t)n) < 0)
+			else if (m->state == MCONN_ST_H1 ?
+					 h1_session_feed(m->h1, srv->rbuf, (size_t)n, &m->out) < 0 :
+					 grpc_session_feed(m->h2, srv->rbuf, (size_t)n) < 0)
 				m->state = MCONN_ST_CLOSING;
 		}
 	} else if (events & (EPOLLHUP | EPOLLERR)) {
@@ -218,6 +227,10 @@ void mgmt_sweep(struct server *srv)
 		if (m->h2) {
 			grpc_session_sweep(m->h2, srv->loop.now_ms);
 			flush(m);
+		} else if (m->state == MCONN_ST_H1) {
+			if (h1_session_sweep(m->h1, srv->loop.now_ms, &m->out) < 0)
+				m->state = MCONN_ST_CLOSING; /* 408 (or nothing), then close */
+			flush(m);
 		}
 	}
 }
@@ -229,6 +242,7 @@ void mgmt_reap(struct server *srv)
 
 		srv->mgmt_dead = m->next;
 		grpc_session_free(m->h2);
+		h1_session_free(m->h1);
 		obuf_free(&m->out);
 		free(m);
 	}

@@ -18,6 +18,8 @@
 #include "log.h"
 #include "mgmt.h"
 #include "net.h"
+#include "spec.h"
+#include "upstream.h"
 #include "ws.h"
 #include "ws_conn.h"
 
@@ -55,7 +57,10 @@ static void after_batch(void *arg)
 
 	conn_reap(srv);
 	mgmt_reap(srv);
-	if (srv->draining && srv->num_conns == 0)
+	upstream_reap(srv->up);
+	/* Drain ends when every client is gone and every disconnect event
+	 * has reached the backend. */
+	if (srv->draining && srv->num_conns == 0 && upstream_pending(srv->up) == 0)
 		srv->loop.stop = true;
 }
 
@@ -73,8 +78,9 @@ static void on_drain_timeout(struct loop_timer *t)
 	struct server *srv = SERVER_OF(t, drain_timer);
 	struct conn *c, *next;
 
-	log_warn("drain timeout: closing %u connection(s) without their close handshake",
-		 srv->num_conns);
+	log_warn("drain timeout: closing %u connection(s) without their close handshake, "
+		 "abandoning %u backend call(s)",
+		 srv->num_conns, upstream_pending(srv->up));
 	for (c = srv->all; c; c = next) {
 		next = c->next;
 		conn_finish(c, false);
@@ -164,18 +170,50 @@ static uint64_t sweep_interval(const struct config *cfg)
 	return best < 10 ? 10 : best;
 }
 
+static int load_spec(struct server *srv, const struct config *cfg)
+{
+	char err[512];
+	int rc;
+
+	if (!cfg->spec_path[0])
+		rc = spec_default(&srv->spec);
+	else
+		rc = spec_load_file(cfg->spec_path, &srv->spec, err, sizeof err);
+	if (rc == ERR_INVAL) {
+		log_error("--spec: %s", err);
+		return ERR_INVAL;
+	}
+	if (rc < 0) {
+		log_error("--spec: out of memory");
+		return ERR_NOMEM;
+	}
+	if (cfg->spec_path[0])
+		log_info("spec %s: %zu WebSocket route(s)", cfg->spec_path, srv->spec.num_routes);
+	return 0;
+}
+
 int server_init(struct server *srv, const struct config *cfg)
 {
 	uint64_t seed;
+	int rc;
 
 	memset(srv, 0, sizeof *srv);
 	srv->cfg = cfg;
 	srv->ws_listener.fd = srv->mgmt_listener.fd = srv->signal_io.fd = -1;
+	srv->loop.epfd = -1; /* server_fini is safe after any failure below */
+	rc = load_spec(srv, cfg);
+	if (rc < 0)
+		return rc;
 	if (loop_init(&srv->loop) < 0) {
 		log_error("epoll_create1: %s", strerror(errno));
 		return ERR_SYS;
 	}
 	srv->loop.after_batch = after_batch;
+	srv->up = upstream_new(&srv->loop);
+	if (!srv->up) {
+		log_error("libcurl: cannot create the multi handle");
+		return ERR_NOMEM;
+	}
 	srv->loop.after_batch_arg = srv;
 	srv->rbuf_size = READ_BUF_SIZE;
 	srv->rbuf = malloc(srv->rbuf_size);
@@ -242,6 +280,9 @@ void server_fini(struct server *srv)
 		close(srv->mgmt_listener.fd);
 	if (srv->signal_io.fd >= 0)
 		close(srv->signal_io.fd);
+	upstream_free(srv->up);
+	srv->up = NULL;
+	spec_free(&srv->spec);
 	conntab_fini(&srv->table);
 	free(srv->rbuf);
 	free(srv->cork_buf);

@@ -10,16 +10,19 @@
 #include "config.h"
 #include "conntab.h"
 #include "loop.h"
+#include "spec.h"
 
 #define SERVER_MAX_LISTENERS 2
 
 struct conn;
 struct mconn;
+struct upstream;
 
 struct server_stats {
 	uint64_t accepted, handshakes_ok, handshakes_failed, rejected_full;
 	uint64_t msgs_in, msgs_out, bytes_in, bytes_out;
 	uint64_t closed_protocol, closed_idle, closed_abnormal;
+	uint64_t integration_errors;
 };
 
 struct server {
@@ -46,6 +49,9 @@ struct server {
 	size_t cork_len, cork_cap;
 	uint8_t rand_pool[1024];   /* OS randomness, drawn in batches */
 	size_t rand_left;
+	struct spec spec;          /* routes (the default echo route without --spec) */
+	struct upstream *up;       /* backend calls */
+	uint64_t last_msg_ns;      /* last message id's time, kept increasing */
 	int draining;              /* 1 after SIGTERM/SIGINT */
 	int exit_code;
 	struct server_stats stats;

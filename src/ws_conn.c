@@ -19,6 +19,7 @@
 #include "conn.h"
 #include "err.h"
 #include "http1.h"
+#include "integ.h"
 #include "log.h"
 #include "server.h"
 #include "utf8.h"
@@ -60,6 +61,7 @@ static const char *status_text(int status)
 {
 	switch (status) {
 	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
 	case 403: return "Forbidden";
 	case 404: return "Not Found";
 	case 405: return "Method Not Allowed";
@@ -67,27 +69,40 @@ static const char *status_text(int status)
 	case 426: return "Upgrade Required";
 	case 431: return "Request Header Fields Too Large";
 	case 500: return "Internal Server Error";
+	case 502: return "Bad Gateway";
 	case 503: return "Service Unavailable";
 	default: return "Error";
 	}
 }
 
-void ws_conn_http_error(struct conn *c, int status, const char *reason)
+void ws_conn_refuse(struct conn *c, int status, const char *content_type, const uint8_t *body,
+		    size_t len)
 {
-	char resp[512];
-	int n = snprintf(resp, sizeof resp,
-			 "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
-			 "Content-Length: %zu\r\nConnection: close\r\n%s%s\r\n%s\n",
-			 status, status_text(status), strlen(reason) + 1,
+	char head[512];
+	int n = snprintf(head, sizeof head,
+			 "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+			 "Connection: close\r\n%s%s\r\n",
+			 status, status_text(status),
+			 content_type ? content_type : "text/plain; charset=utf-8", len,
 			 status == 426 ? "Sec-WebSocket-Version: 13\r\n" : "",
-			 status == 405 ? "Allow: GET\r\n" : "", reason);
+			 status == 405 ? "Allow: GET\r\n" : "");
 
-	if (n < 0 || (size_t)n >= sizeof resp)
+	if (n < 0 || (size_t)n >= sizeof head)
 		n = 0;
 	c->srv->stats.handshakes_failed++;
-	log_debug("handshake refused: %d %s", status, reason);
-	if (conn_write_frame(c, (const uint8_t *)resp, (size_t)n, NULL, 0, false) == 0)
+	c->flags &= (uint16_t)~CONN_F_WAIT_CONNECT;
+	if (conn_write_frame(c, (const uint8_t *)head, (size_t)n, body, len, false) == 0)
 		conn_linger(c);
+}
+
+void ws_conn_http_error(struct conn *c, int status, const char *reason)
+{
+	char body[256];
+	int n = snprintf(body, sizeof body, "%s\n", reason);
+
+	log_debug("handshake refused: %d %s", status, reason);
+	ws_conn_refuse(c, status, NULL, (const uint8_t *)body,
+		       n > 0 && (size_t)n < sizeof body ? (size_t)n : 0);
 }
 
 /* 33 lowercase base32 characters from 168 random bits, like the cloud's ids. */
@@ -138,23 +153,15 @@ static void set_identity(struct conn *c, const struct ws_handshake *hs)
 	}
 }
 
-/* Completes the upgrade. Returns 0 when c is OPEN. */
-static int accept_upgrade(struct conn *c, const struct ws_handshake *hs)
+static int send_101(struct conn *c, const char *accept)
 {
 	const struct config *cfg = c->srv->cfg;
-	char accept[WS_ACCEPT_LEN + 1], resp[512], proto[96] = "";
+	char resp[512], proto[96] = "";
 	int n;
 
-	if (make_id(c->srv, c->id) < 0) {
-		ws_conn_http_error(c, 500, "no randomness for a connection id");
-		return ERR_SYS;
-	}
-	set_identity(c, hs);
-	c->protocol = (int8_t)hs->protocol;
-	if (hs->protocol >= 0)
+	if (c->protocol >= 0)
 		snprintf(proto, sizeof proto, "Sec-WebSocket-Protocol: %s\r\n",
-			 cfg->protocols[hs->protocol]);
-	ws_handshake_accept(hs->key, accept);
+			 cfg->protocols[c->protocol]);
 	n = snprintf(resp, sizeof resp,
 		     "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
 		     "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n%s"
@@ -164,8 +171,61 @@ static int accept_upgrade(struct conn *c, const struct ws_handshake *hs)
 		return ERR_CLOSED;
 	conn_set_open(c);
 	c->srv->stats.handshakes_ok++;
-	log_debug("conn %s: open (path %.*s)", c->id, (int)hs->path.len, hs->path.p);
+	log_debug("conn %s: open", c->id);
+	integ_after_upgrade(c);
 	return 0;
+}
+
+void ws_conn_upgrade(struct conn *c, const char *accept)
+{
+	uint8_t *early = NULL;
+	size_t early_len = 0;
+
+	c->flags &= (uint16_t)~CONN_F_WAIT_CONNECT;
+	if (c->rx) { /* bytes the client sent before it saw the 101 */
+		early = (uint8_t *)c->rx->head;
+		early_len = c->rx->head_len;
+		c->rx->head = NULL;
+		c->rx->head_len = 0;
+	}
+	if (send_101(c, accept) == 0) {
+		conn_update_events(c);
+		if (early_len)
+			ws_conn_on_data(c, early, early_len);
+	}
+	free(early);
+}
+
+/* Completes the upgrade, or hands it to the connect integration. Returns
+ * 0 when c is OPEN or waiting for the integration. */
+static int accept_upgrade(struct conn *c, const struct http1_request *req,
+			  const struct ws_handshake *hs)
+{
+	struct route_match m;
+	const struct route *route = spec_match(&c->srv->spec, hs->path.p, hs->path.len, &m);
+	char accept[WS_ACCEPT_LEN + 1];
+	int rc;
+
+	if (!route) {
+		ws_conn_http_error(c, 404, "no WebSocket route for this path");
+		return ERR_CLOSED;
+	}
+	if (make_id(c->srv, c->id) < 0) {
+		ws_conn_http_error(c, 500, "no randomness for a connection id");
+		return ERR_SYS;
+	}
+	set_identity(c, hs);
+	c->protocol = (int8_t)hs->protocol;
+	ws_handshake_accept(hs->key, accept);
+	rc = integ_connect(c, route, &m, req, accept);
+	if (rc == INTEG_CONNECT_PENDING) {
+		c->flags |= CONN_F_WAIT_CONNECT;
+		conn_update_events(c);
+		return 0;
+	}
+	if (rc < 0)
+		return ERR_CLOSED;
+	return send_101(c, accept);
 }
 
 /* Parses the request head in buf. Returns bytes consumed once c is OPEN,
@@ -203,7 +263,7 @@ static int handshake(struct conn *c, const char *buf, size_t len)
 							     : "too many connections");
 		return ERR_CLOSED;
 	}
-	if (accept_upgrade(c, &hs) < 0)
+	if (accept_upgrade(c, &req, &hs) < 0)
 		return ERR_CLOSED;
 	return consumed;
 }
@@ -254,6 +314,7 @@ void ws_conn_close(struct conn *c, uint16_t code, const char *reason)
 		return;
 	n = ws_close_encode(payload, code, reason, strlen(reason));
 	c->close_code = code;
+	integ_set_close_reason(c, payload + 2, n - 2);
 	send_control(c, WS_OP_CLOSE, payload, n);
 	conn_set_closing(c);
 }
@@ -269,8 +330,7 @@ void ws_conn_ping(struct conn *c)
 static void deliver(struct conn *c, uint8_t opcode, uint8_t *p, size_t n)
 {
 	c->srv->stats.msgs_in++;
-	/* The default route echoes; integrations take over here. */
-	ws_conn_send(c, opcode, p, n, false);
+	integ_message(c, opcode, p, n);
 }
 
 static void on_close_frame(struct conn *c, const uint8_t *p, size_t n)
@@ -292,6 +352,7 @@ static void on_close_frame(struct conn *c, const uint8_t *p, size_t n)
 
 		/* RFC 6455 §5.5.1: answer with a close, echoing the status code. */
 		c->close_code = code;
+		integ_set_close_reason(c, reason, reason_len);
 		send_control(c, WS_OP_CLOSE, echo, code == WS_CLOSE_NO_STATUS ? 0 : 2);
 		conn_set_closing(c);
 	}
@@ -544,6 +605,17 @@ void ws_conn_on_data(struct conn *c, uint8_t *data, size_t n)
 			n = used = 0;
 		data += used;
 		n -= used;
+		if (n && (c->flags & CONN_F_WAIT_CONNECT)) {
+			/* Frames before the 101: keep them for ws_conn_upgrade. */
+			rx->head = malloc(n);
+			if (!rx->head) {
+				conn_finish(c, false);
+				return;
+			}
+			memcpy(rx->head, data, n);
+			rx->head_len = n;
+			n = 0;
+		}
 	} else {
 		c->last_rx_ms = c->srv->loop.now_ms;
 		c->last_active_ns = c->srv->loop.now_wall_ns;
@@ -573,8 +645,9 @@ void ws_conn_on_data(struct conn *c, uint8_t *data, size_t n)
 
 void ws_conn_on_closed(struct conn *c)
 {
+	integ_closed(c);
 	if (!c->id[0])
-		return; /* never completed the handshake: no disconnect event */
+		return;
 	log_debug("conn %s: closed with %u", c->id,
 		  c->close_code ? c->close_code : WS_CLOSE_ABNORMAL);
 }

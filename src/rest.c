@@ -1,0 +1,492 @@
+/* rest.c — the REST face of ConnectionService (shared/spec/API.md, REST):
+ * routes, the bearer token, the protobuf JSON mapping (jansson) of the
+ * requests and of Connection, and JSON error bodies.
+ *
+ * Owns only the mapping: every rule about ids, data and connections is
+ * api.c's, reached through api_get / api_send / api_disconnect, and its
+ * gRPC codes are turned into HTTP statuses here. Transport-free: never
+ * touches a socket or an HTTP framing detail (mgmt_h1.c and grpc.c do).
+ * Implements the protobuf JSON mapping for bytes (RFC 4648 §4 and §5,
+ * padding optional), enums and google.protobuf.Timestamp (RFC 3339).
+ *
+ * Lenient where protobuf parsers differ: unknown JSON fields are ignored
+ * (some parsers reject them), null means "default", and a mix of standard
+ * and URL-safe base64 characters is accepted.
+ */
+#include "rest.h"
+
+#include <jansson.h>
+#include <limits.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "err.h"
+#include "server.h"
+#include "utf8.h"
+
+#define ALLOW_CONN "GET, HEAD, DELETE"
+#define ALLOW_SEND "POST"
+#define SEND_VERB ":send"
+
+enum rest_route { RR_NONE, RR_CONN, RR_SEND };
+
+/* ---- JSON helpers ------------------------------------------------------------ */
+
+/* A JSON string from arbitrary bytes: jansson wants UTF-8, while ids and
+ * user agents come from the network. Invalid input keeps its ASCII and
+ * gets '?' for every other byte. */
+static json_t *jstr(const char *p, size_t n)
+{
+	json_t *j;
+	char *copy;
+
+	if (utf8_is_valid((const uint8_t *)p, n))
+		return json_stringn(p, n);
+	copy = malloc(n ? n : 1);
+	if (!copy)
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		copy[i] = (unsigned char)p[i] < 0x80 ? p[i] : '?';
+	j = json_stringn(copy, n);
+	free(copy);
+	return j;
+}
+
+/* Dumps and releases obj into resp (body NULL, length 0 if out of memory). */
+static void take_body(struct rest_response *resp, json_t *obj)
+{
+	free(resp->body);
+	resp->body = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
+	resp->body_len = resp->body ? strlen(resp->body) : 0;
+	json_decref(obj);
+}
+
+void rest_error(struct rest_response *resp, int http_status, enum api_code code, const char *msg)
+{
+	json_t *o = json_object();
+
+	if (o) {
+		json_object_set_new(o, "code", json_integer(code));
+		json_object_set_new(o, "message", jstr(msg, strlen(msg)));
+		json_object_set_new(o, "details", json_array());
+	}
+	resp->status = http_status;
+	take_body(resp, o);
+}
+
+void rest_response_fini(struct rest_response *resp)
+{
+	free(resp->body);
+	resp->body = NULL;
+	resp->body_len = 0;
+}
+
+int rest_status_of(enum api_code code)
+{
+	switch (code) {
+	case API_OK: return 200;
+	case API_CANCELLED: return 499;
+	case API_UNKNOWN: return 500;
+	case API_INVALID_ARGUMENT: return 400;
+	case API_DEADLINE_EXCEEDED: return 504;
+	case API_NOT_FOUND: return 404;
+	case API_RESOURCE_EXHAUSTED: return 429;
+	case API_UNIMPLEMENTED: return 501;
+	case API_INTERNAL: return 500;
+	case API_UNAVAILABLE: return 503;
+	case API_UNAUTHENTICATED: return 401;
+	}
+	return 500;
+}
+
+/* ---- Timestamp and Connection ------------------------------------------------ */
+
+void rest_timestamp(int64_t ns, char *out, size_t outlen)
+{
+	/* Floor division, so times before 1970 keep nanos in [0, 1e9). */
+	int64_t secs = ns / 1000000000, nanos = ns % 1000000000;
+	time_t t;
+	struct tm tm;
+	char frac[11] = "";
+
+	if (nanos < 0) {
+		nanos += 1000000000;
+		secs--;
+	}
+	t = (time_t)secs;
+	if (!gmtime_r(&t, &tm)) {
+		snprintf(out, outlen, "1970-01-01T00:00:00Z");
+		return;
+	}
+	/* protobuf JSON mapping: 0, 3, 6 or 9 fractional digits, as needed */
+	if (nanos % 1000000 == 0 && nanos)
+		snprintf(frac, sizeof frac, ".%03d", (int)(nanos / 1000000));
+	else if (nanos % 1000 == 0 && nanos)
+		snprintf(frac, sizeof frac, ".%06d", (int)(nanos / 1000));
+	else if (nanos)
+		snprintf(frac, sizeof frac, ".%09d", (int)nanos);
+	snprintf(out, outlen, "%04d-%02d-%02dT%02d:%02d:%02d%sZ", tm.tm_year + 1900, tm.tm_mon + 1,
+		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
+}
+
+static json_t *jtime(int64_t ns)
+{
+	char buf[40];
+
+	rest_timestamp(ns, buf, sizeof buf);
+	return json_string(buf);
+}
+
+static json_t *jcstr(const char *s)
+{
+	return jstr(s, strlen(s));
+}
+
+char *rest_connection_json(const struct api_connection *c, size_t *len)
+{
+	json_t *o = json_object(), *id = json_object();
+	char *s = NULL;
+
+	if (o && id) {
+		json_object_set_new(o, "id", jcstr(c->id));
+		json_object_set_new(o, "gatewayId", jcstr(c->gateway_id));
+		json_object_set_new(id, "sourceIp", jcstr(c->source_ip));
+		json_object_set_new(id, "userAgent", jcstr(c->user_agent));
+		json_object_set(o, "identity", id);
+		json_object_set_new(o, "connectedAt", jtime(c->connected_at_ns));
+		json_object_set_new(o, "lastActiveAt", jtime(c->last_active_at_ns));
+		s = json_dumps(o, JSON_COMPACT);
+	}
+	json_decref(id);
+	json_decref(o);
+	*len = s ? strlen(s) : 0;
+	return s;
+}
+
+/* ---- Send body --------------------------------------------------------------- */
+
+static int fail(char *err, size_t errlen, const char *msg)
+{
+	snprintf(err, errlen, "%s", msg);
+	return ERR_INVAL;
+}
+
+/* RFC 4648 §4 (standard) and §5 (URL-safe) alphabets; '=' only as the
+ * padding that completes the last quantum, which may also be left out. */
+static int base64_decode(const char *s, size_t n, uint8_t **out, size_t *out_len, char *err,
+			 size_t errlen)
+{
+	size_t pad = 0, full;
+	unsigned char *tmp;
+	uint8_t *dec;
+	int got;
+
+	while (pad < n && pad < 2 && s[n - 1 - pad] == '=')
+		pad++;
+	if (pad && n % 4)
+		return fail(err, errlen, "data: base64 padding is misplaced");
+	n -= pad; /* the padding is re-added below from the length alone */
+	if (n % 4 == 1)
+		return fail(err, errlen, "data: base64 length is impossible");
+	if (n > INT_MAX - 4)
+		return fail(err, errlen, "data: too long");
+	full = (n + 3) / 4 * 4;
+	tmp = malloc(full + 1);
+	dec = malloc(full / 4 * 3 + 1);
+	if (!tmp || !dec) {
+		free(tmp);
+		free(dec);
+		return fail(err, errlen, "out of memory");
+	}
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+
+		if (c == '-')
+			c = '+';
+		else if (c == '_')
+			c = '/';
+		else if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+			   (c >= '0' && c <= '9') || c == '+' || c == '/')) {
+			free(tmp);
+			free(dec);
+			return fail(err, errlen, "data: not base64 (bad character)");
+		}
+		tmp[i] = (unsigned char)c;
+	}
+	memset(tmp + n, '=', full - n);
+	got = full ? EVP_DecodeBlock(dec, tmp, (int)full) : 0;
+	free(tmp);
+	if (got < 0) {
+		free(dec);
+		return fail(err, errlen, "data: not base64");
+	}
+	/* EVP_DecodeBlock counts the bytes of the '=' positions as zeros. */
+	*out = dec;
+	*out_len = (size_t)got - (full - n);
+	return 0;
+}
+
+static int parse_type(const json_t *t, int *type, char *err, size_t errlen)
+{
+	static const char *const names[] = {"DATA_TYPE_UNSPECIFIED", "BINARY", "TEXT"};
+
+	if (!t || json_is_null(t)) {
+		*type = API_DATA_UNSPECIFIED;
+		return 0;
+	}
+	if (json_is_integer(t)) {
+		json_int_t v = json_integer_value(t);
+
+		if (v < API_DATA_UNSPECIFIED || v > API_DATA_TEXT)
+			return fail(err, errlen, "type: unknown enum number");
+		*type = (int)v;
+		return 0;
+	}
+	if (json_is_string(t)) {
+		for (int i = 0; i < 3; i++) {
+			if (strcmp(json_string_value(t), names[i]) == 0) {
+				*type = i;
+				return 0;
+			}
+		}
+		return fail(err, errlen, "type: must be \"TEXT\", \"BINARY\" or \"DATA_TYPE_UNSPECIFIED\"");
+	}
+	return fail(err, errlen, "type: must be an enum name or number");
+}
+
+int rest_parse_send(const uint8_t *body, size_t len, uint8_t **data, size_t *data_len, int *type,
+		    char *err, size_t errlen)
+{
+	json_error_t jerr;
+	json_t *root, *d;
+	int rc;
+
+	*data = NULL;
+	*data_len = 0;
+	root = json_loadb((const char *)body, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!root) {
+		snprintf(err, errlen, "malformed JSON: %s (line %d, column %d)", jerr.text, jerr.line,
+			 jerr.column);
+		return ERR_INVAL;
+	}
+	if (!json_is_object(root)) {
+		json_decref(root);
+		return fail(err, errlen, "the body must be a JSON object");
+	}
+	rc = parse_type(json_object_get(root, "type"), type, err, errlen);
+	d = json_object_get(root, "data");
+	if (rc == 0 && d && !json_is_null(d) && !json_is_string(d))
+		rc = fail(err, errlen, "data: must be a base64 string");
+	if (rc == 0 && d && json_is_string(d))
+		rc = base64_decode(json_string_value(d), json_string_length(d), data, data_len, err,
+				   errlen);
+	if (rc == 0 && !*data) {
+		/* absent or null: empty bytes; api.c decides whether that is allowed */
+		*data = malloc(1);
+		if (!*data)
+			rc = fail(err, errlen, "out of memory");
+	}
+	json_decref(root);
+	return rc;
+}
+
+/* ---- routing ----------------------------------------------------------------- */
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int rest_percent_decode(const char *s, size_t len, char *out, size_t outlen)
+{
+	size_t o = 0;
+
+	/* RFC 3986 §2.1: "%" HEXDIG HEXDIG; '+' is a literal in a path */
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i];
+
+		if (c == '%') {
+			int hi = i + 2 < len ? hexval(s[i + 1]) : -1;
+			int lo = hi >= 0 ? hexval(s[i + 2]) : -1;
+
+			if (lo < 0)
+				return ERR_INVAL;
+			c = (char)(hi << 4 | lo);
+			i += 2;
+		}
+		if (o == outlen || o == INT_MAX)
+			return ERR_INVAL;
+		out[o++] = c;
+	}
+	return (int)o;
+}
+
+/* Finds the route and the raw (still percent-encoded) id in the target:
+ * origin-form or absolute-form (RFC 9112 §3.2), query ignored. */
+static enum rest_route route_of(const char *t, size_t n, const char **id, size_t *id_len)
+{
+	static const char prefix[] = REST_PREFIX;
+	const size_t pl = sizeof prefix - 1, vl = sizeof SEND_VERB - 1;
+	const char *q;
+	enum rest_route r = RR_CONN;
+
+	if (n > 8 && (strncasecmp(t, "http://", 7) == 0 || strncasecmp(t, "https://", 8) == 0)) {
+		const char *host = t + (t[4] == ':' ? 7 : 8);
+		const char *slash = memchr(host, '/', n - (size_t)(host - t));
+
+		if (!slash)
+			return RR_NONE;
+		n -= (size_t)(slash - t);
+		t = slash;
+	}
+	if ((q = memchr(t, '?', n)) != NULL)
+		n = (size_t)(q - t);
+	if (n < pl || memcmp(t, prefix, pl) != 0)
+		return RR_NONE;
+	t += pl;
+	n -= pl;
+	/* Custom method (google.api.http): {id}:send, and {id}/:send as some
+	 * clients write it. */
+	if (n >= vl && memcmp(t + n - vl, SEND_VERB, vl) == 0) {
+		r = RR_SEND;
+		n -= vl;
+		if (n && t[n - 1] == '/')
+			n--;
+	}
+	if (memchr(t, '/', n))
+		return RR_NONE;
+	*id = t;
+	*id_len = n;
+	return r;
+}
+
+static bool method_is(const struct rest_request *req, const char *m)
+{
+	return req->method_len == strlen(m) && memcmp(req->method, m, req->method_len) == 0;
+}
+
+/* RFC 6750 §2.1: "Bearer" (case-insensitive, RFC 9110 §11.1) SP token. */
+static bool bearer_ok(const struct config *cfg, const char *v, size_t n)
+{
+	size_t tl = strlen(cfg->auth_token);
+
+	if (!v || n < 7 || strncasecmp(v, "bearer ", 7) != 0)
+		return false;
+	v += 7;
+	n -= 7;
+	/* Constant time in the token's bytes; only the length can leak. */
+	return n == tl && CRYPTO_memcmp(v, cfg->auth_token, tl) == 0;
+}
+
+/* Fills resp from an api status: the mapped error, or 200 with body. */
+static void finish(struct rest_response *resp, const struct api_status *st, char *ok_body,
+		   size_t ok_len)
+{
+	if (st->code != API_OK) {
+		free(ok_body);
+		rest_error(resp, rest_status_of(st->code), st->code, st->message);
+		return;
+	}
+	if (!ok_body) {
+		rest_error(resp, 500, API_INTERNAL, "out of memory");
+		return;
+	}
+	resp->status = 200;
+	resp->body = ok_body;
+	resp->body_len = ok_len;
+}
+
+static void do_send(struct server *srv, const struct rest_request *req, const char *id,
+		    size_t id_len, struct rest_response *resp)
+{
+	struct api_status st;
+	char err[192];
+	uint8_t *data;
+	size_t len;
+	int type;
+
+	if (rest_parse_send(req->body, req->body_len, &data, &len, &type, err, sizeof err) < 0) {
+		free(data);
+		rest_error(resp, 400, API_INVALID_ARGUMENT, err);
+		return;
+	}
+	api_send(srv, id, id_len, data, len, type, &st);
+	free(data);
+	finish(resp, &st, st.code == API_OK ? strdup("{}") : NULL, 2);
+}
+
+static void dispatch(struct server *srv, const struct rest_request *req, enum rest_route r,
+		     const char *id, size_t id_len, struct rest_response *resp)
+{
+	struct api_status st;
+	struct api_connection c;
+	char *body;
+	size_t len = 0;
+
+	if (r == RR_SEND) {
+		do_send(srv, req, id, id_len, resp);
+	} else if (method_is(req, "DELETE")) {
+		api_disconnect(srv, id, id_len, &st);
+		finish(resp, &st, st.code == API_OK ? strdup("{}") : NULL, 2);
+	} else {
+		api_get(srv, id, id_len, &c, &st);
+		body = st.code == API_OK ? rest_connection_json(&c, &len) : NULL;
+		finish(resp, &st, body, len);
+	}
+}
+
+void rest_handle(struct server *srv, const struct rest_request *req, struct rest_response *resp)
+{
+	const char *raw;
+	size_t raw_len;
+	char msg[160], *id;
+	enum rest_route r;
+	int id_len;
+
+	memset(resp, 0, sizeof *resp);
+	r = route_of(req->target, req->target_len, &raw, &raw_len);
+	if (r == RR_NONE) {
+		rest_error(resp, 404, API_NOT_FOUND, "no such path (see " REST_PREFIX "{id})");
+		return;
+	}
+	if (r == RR_CONN ? !(method_is(req, "GET") || method_is(req, "HEAD") ||
+				method_is(req, "DELETE"))
+			    : !method_is(req, "POST")) {
+		resp->allow = r == RR_CONN ? ALLOW_CONN : ALLOW_SEND;
+		snprintf(msg, sizeof msg, "method %.*s is not allowed here; allowed: %s",
+			 (int)(req->method_len > 16 ? 16 : req->method_len), req->method,
+			 resp->allow);
+		rest_error(resp, 405, API_UNIMPLEMENTED, msg);
+		return;
+	}
+	if (srv->cfg->auth_token[0] &&
+	    !bearer_ok(srv->cfg, req->authorization, req->authorization_len)) {
+		resp->www_authenticate = true;
+		rest_error(resp, 401, API_UNAUTHENTICATED,
+			   "missing or invalid bearer token in authorization");
+		return;
+	}
+	id = malloc(raw_len + 1);
+	if (!id) {
+		rest_error(resp, 500, API_INTERNAL, "out of memory");
+		return;
+	}
+	id_len = rest_percent_decode(raw, raw_len, id, raw_len);
+	if (id_len < 0)
+		rest_error(resp, 400, API_INVALID_ARGUMENT,
+			   "connection id: bad percent-encoding (RFC 3986 §2.1)");
+	else
+		dispatch(srv, req, r, id, (size_t)id_len, resp);
+	free(id);
+}

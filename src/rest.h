@@ -1,0 +1,73 @@
+/* rest.h — the REST face of ConnectionService (shared/spec/API.md, REST):
+ * routes, protobuf-JSON mapping (jansson) and error bodies, on top of api.c.
+ * Transport-free: HTTP/1.1 (mgmt_h1.c) and HTTP/2 (grpc.c) both call
+ * rest_handle with a complete request and write the response it fills.
+ */
+#ifndef WSGW_REST_H
+#define WSGW_REST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "api.h"
+
+#define REST_PREFIX "/apigateways/websocket/v1/connections/"
+
+struct server;
+
+struct rest_request {
+	const char *method; /* "GET", "POST", "DELETE", "HEAD", ... */
+	size_t method_len;
+	const char *target; /* raw request target, query string included */
+	size_t target_len;
+	const char *authorization; /* NULL when absent */
+	size_t authorization_len;
+	const uint8_t *body;
+	size_t body_len;
+};
+
+struct rest_response {
+	int status;           /* HTTP status */
+	const char *allow;    /* "GET, HEAD, DELETE" etc. for 405, else NULL */
+	bool www_authenticate; /* 401: add "WWW-Authenticate: Bearer" */
+	char *body;           /* JSON, heap (rest_response_fini frees) */
+	size_t body_len;      /* for HEAD the transport sends headers only */
+};
+
+/* Runs one request: routes it (GET/HEAD/DELETE .../connections/{id},
+ * POST .../connections/{id}:send and .../{id}/:send), checks the bearer
+ * token, decodes the percent-encoded id, parses the JSON body, calls api.c
+ * and maps the result to the HTTP status and JSON body of API.md. Never
+ * fails: errors become JSON {"code","message","details":[]} bodies. */
+void rest_handle(struct server *srv, const struct rest_request *req, struct rest_response *resp);
+void rest_response_fini(struct rest_response *resp);
+
+/* Pure pieces, exposed for unit tests and fuzzing. */
+
+/* HTTP status for a gRPC code (API.md: 400, 401, 404, 429, 501, 503, ...). */
+int rest_status_of(enum api_code code);
+
+/* Fills resp with {"code": code, "message": msg, "details": []}. */
+void rest_error(struct rest_response *resp, int http_status, enum api_code code, const char *msg);
+
+/* Connection → JSON per the protobuf JSON mapping (lowerCamelCase,
+ * RFC 3339 UTC timestamps with 0, 3, 6 or 9 fractional digits). Heap. */
+char *rest_connection_json(const struct api_connection *c, size_t *len);
+
+/* Formats ns since the epoch as RFC 3339 UTC into out[40]. */
+void rest_timestamp(int64_t ns, char *out, size_t outlen);
+
+/* Parses a Send body {"data": base64 (standard or URL-safe, padding
+ * optional), "type": "TEXT"|"BINARY"|"DATA_TYPE_UNSPECIFIED" or its
+ * number}. On success returns 0 with *data heap-allocated (caller frees).
+ * Otherwise ERR_INVAL and a message in err. */
+int rest_parse_send(const uint8_t *body, size_t len, uint8_t **data, size_t *data_len, int *type,
+		    char *err, size_t errlen);
+
+/* Percent-decodes s into out[outlen] (no '+' → space: this is a path).
+ * Returns the decoded length, or ERR_INVAL for a bad escape or when it
+ * does not fit. */
+int rest_percent_decode(const char *s, size_t len, char *out, size_t outlen);
+
+#endif

@@ -1,0 +1,56 @@
+/* upstream.h — HTTP calls to backends through libcurl's multi-socket
+ * interface, driven by our epoll loop and a loop timer: no threads, no
+ * blocking, connections to a backend reused across calls.
+ */
+#ifndef WSGW_UPSTREAM_H
+#define WSGW_UPSTREAM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct loop;
+struct upstream;
+struct upstream_req;
+struct curl_slist;
+
+struct upstream_result {
+	long status;              /* HTTP status, or 0 when the call failed */
+	const char *error;        /* why it failed (status 0), else NULL */
+	const uint8_t *body;      /* response body (valid during the callback) */
+	size_t body_len;
+	const char *content_type; /* NULL when absent */
+};
+
+typedef void (*upstream_done_fn)(void *arg, const struct upstream_result *res);
+
+struct upstream_call {
+	const char *url;
+	const char *method;         /* "GET", "POST", ... */
+	struct curl_slist *headers; /* taken over by upstream_start (freed later) */
+	const uint8_t *body;        /* copied */
+	size_t body_len;
+	uint64_t connect_timeout_ms;
+	uint64_t timeout_ms;        /* whole call */
+	size_t max_response;        /* larger bodies fail the call */
+};
+
+/* Creates the multi handle on loop. NULL on failure. */
+struct upstream *upstream_new(struct loop *loop);
+void upstream_free(struct upstream *u);
+
+/* Starts a call; done(arg, result) runs exactly once from the loop, never
+ * from inside upstream_start. Returns the request or NULL (ENOMEM; the
+ * headers are freed and done is not called). */
+struct upstream_req *upstream_start(struct upstream *u, const struct upstream_call *call,
+				    upstream_done_fn done, void *arg);
+
+/* Forgets the caller: the call runs on but done will not be called. */
+void upstream_detach(struct upstream_req *r);
+
+/* Frees socket records curl dropped during the last epoll batch. */
+void upstream_reap(struct upstream *u);
+
+/* Calls started and not yet finished. */
+unsigned upstream_pending(const struct upstream *u);
+
+#endif
