@@ -107,7 +107,7 @@ static bool is_null(const struct ctx *c, uint32_t i)
 
 	return n->kind == Y_SCALAR && n->plain &&
 	       (n->len == 0 || !strcmp(s, "~") || !strcmp(s, "null") || !strcmp(s, "Null") ||
-		!strcmp(s, "NULL"));
+	        !strcmp(s, "NULL"));
 }
 
 static bool key_is(const struct ctx *c, uint32_t k, const char *want)
@@ -142,7 +142,7 @@ static int dup_scalar(struct ctx *c, uint32_t i, const char *what, char **out)
 
 	if (n->kind != Y_SCALAR)
 		return fail(c, n->line, "%s must be a string, not a %s", what,
-			    n->kind == Y_MAP ? "mapping" : "sequence");
+		            n->kind == Y_MAP ? "mapping" : "sequence");
 	if (memchr(S(c, i), '\0', n->len))
 		return fail(c, n->line, "%s contains a NUL byte", what);
 	if (!(*out = strdup(is_null(c, i) ? "" : S(c, i))))
@@ -188,7 +188,7 @@ enum { KV_HEADER = 1, KV_MEDIA = 2 };
 
 /* headers / query / http_headers / content: a mapping of names to values. */
 static int parse_kvs(struct ctx *c, uint32_t m, const char *what, const char *sep, int kind,
-		     struct spec_kv **out, size_t *num)
+                     struct spec_kv **out, size_t *num)
 {
 	char w[128];
 	int rc;
@@ -209,29 +209,29 @@ static int parse_kvs(struct ctx *c, uint32_t m, const char *what, const char *se
 		name = kv->name;
 		snprintf(w, sizeof(w), "%s.%s", what, name);
 		if ((rc = kind == KV_MEDIA ? dup_scalar(c, VAL(c, k), w, &kv->value)
-					   : kv_value(c, VAL(c, k), w, sep, &kv->value)))
+		                           : kv_value(c, VAL(c, k), w, sep, &kv->value)))
 			return rc;
 		if (!*name)
 			return fail(c, N(c, k)->line, "%s: an empty name", what);
 		if (!strcmp(name, "*")) {
 			if (kind != KV_MEDIA && strcmp(kv->value, "*"))
 				return fail(c, N(c, k)->line,
-					    "%s: only '*': '*' (forward the client's) may use the "
-					    "name '*'",
-					    what);
+				            "%s: only '*': '*' (forward the client's) may use the "
+				            "name '*'",
+				            what);
 			continue;
 		}
 		for (const char *p = name; kind == KV_HEADER && *p; p++)
 			if (!is_tchar((unsigned char)*p))
 				return fail(c, N(c, k)->line, "%s: %s is not a valid header name",
-					    what, q(c, name, strlen(name)));
+				            what, q(c, name, strlen(name)));
 		if (kind == KV_HEADER && strpbrk(kv->value, "\r\n"))
 			return fail(c, N(c, VAL(c, k))->line,
-				    "%s: a header value may not contain line breaks", w);
+			            "%s: a header value may not contain line breaks", w);
 		if (kind == KV_MEDIA && !strchr(name, '/'))
 			return fail(c, N(c, k)->line,
-				    "%s: %s is not a media type (use type/subtype or '*')", what,
-				    q(c, name, strlen(name)));
+			            "%s: %s is not a media type (use type/subtype or '*')", what,
+			            q(c, name, strlen(name)));
 	}
 	return 0;
 }
@@ -257,12 +257,12 @@ static int parse_seconds(struct ctx *c, uint32_t v, const char *what, uint64_t *
 	}
 	if (!digits || *s || s != S(c, v) + N(c, v)->len)
 		return fail(c, N(c, v)->line, "%s: %s is not a number of seconds", what,
-			    q(c, S(c, v), N(c, v)->len));
+		            q(c, S(c, v), N(c, v)->len));
 	*ms = ip * 1000 + frac + rest;
 	if (*ms == 0 || *ms > 3600 * 1000)
 		return fail(c, N(c, v)->line,
-			    "%s: %s is out of range (more than 0, at most 3600 seconds)", what,
-			    q(c, S(c, v), N(c, v)->len));
+		            "%s: %s is out of range (more than 0, at most 3600 seconds)", what,
+		            q(c, S(c, v), N(c, v)->len));
 	return 0;
 }
 
@@ -270,14 +270,14 @@ static int parse_bool(struct ctx *c, uint32_t v, const char *what, bool *out)
 {
 	const char *s = S(c, v);
 
-	if (N(c, v)->kind == Y_SCALAR && (!strcmp(s, "true") || !strcmp(s, "True") ||
-					  !strcmp(s, "TRUE") || !strcmp(s, "false") ||
-					  !strcmp(s, "False") || !strcmp(s, "FALSE"))) {
+	if (N(c, v)->kind == Y_SCALAR &&
+	    (!strcmp(s, "true") || !strcmp(s, "True") || !strcmp(s, "TRUE") ||
+	     !strcmp(s, "false") || !strcmp(s, "False") || !strcmp(s, "FALSE"))) {
 		*out = (s[0] | 0x20) == 't';
 		return 0;
 	}
 	return fail(c, N(c, v)->line, "%s: %s is not a boolean (use true or false)", what,
-		    N(c, v)->kind == Y_SCALAR ? q(c, s, N(c, v)->len) : "a collection");
+	            N(c, v)->kind == Y_SCALAR ? q(c, s, N(c, v)->len) : "a collection");
 }
 
 static int parse_timeouts(struct ctx *c, uint32_t m, struct integration *in)
@@ -289,13 +289,14 @@ static int parse_timeouts(struct ctx *c, uint32_t m, struct integration *in)
 	EACH_KEY(c, m, k)
 	{
 		if (key_is(c, k, "connect"))
-			rc = parse_seconds(c, VAL(c, k), "timeouts.connect", &in->connect_timeout_ms);
+			rc = parse_seconds(c, VAL(c, k), "timeouts.connect",
+			                   &in->connect_timeout_ms);
 		else if (key_is(c, k, "read"))
 			rc = parse_seconds(c, VAL(c, k), "timeouts.read", &in->read_timeout_ms);
 		else
 			rc = fail(c, N(c, k)->line,
-				  "timeouts: unknown key %s (known: connect, read)",
-				  q(c, kname(c, k), strlen(kname(c, k))));
+			          "timeouts: unknown key %s (known: connect, read)",
+			          q(c, kname(c, k), strlen(kname(c, k))));
 		if (rc)
 			return rc;
 	}
@@ -306,18 +307,20 @@ static int parse_timeouts(struct ctx *c, uint32_t m, struct integration *in)
  * parameters of the route. */
 static int check_url(struct ctx *c, uint32_t v, const struct route *r, const char *url)
 {
-	size_t skip = !strncasecmp(url, "http://", 7) ? 7 : !strncasecmp(url, "https://", 8) ? 8 : 0;
+	size_t skip = !strncasecmp(url, "http://", 7)    ? 7
+	              : !strncasecmp(url, "https://", 8) ? 8
+	                                                 : 0;
 	int line = N(c, v)->line;
 
 	if (!skip)
 		return fail(c, line, "url: %s must start with http:// or https://",
-			    q(c, url, strlen(url)));
+		            q(c, url, strlen(url)));
 	if (!url[skip] || strchr("/?#", url[skip]))
 		return fail(c, line, "url: %s has no host", q(c, url, strlen(url)));
 	for (const char *p = url; *p; p++)
 		if ((unsigned char)*p <= ' ' || *p == 0x7f)
 			return fail(c, line, "url: %s contains a blank or a control character",
-				    q(c, url, strlen(url)));
+			            q(c, url, strlen(url)));
 	for (const char *p = strchr(url, '{'); p; p = strchr(p + 1, '{')) {
 		const char *e = strchr(p, '}');
 		size_t n;
@@ -325,22 +328,23 @@ static int check_url(struct ctx *c, uint32_t v, const struct route *r, const cha
 		if (!e)
 			return fail(c, line, "url: \"{\" without a closing \"}\"");
 		n = (size_t)(e - p - 1);
-		if (n && p[n] == '+')
-			n--;
 		for (size_t i = 0; i < r->num_segs && !ok; i++)
 			ok = r->segs[i].kind != SEG_LITERAL && strlen(r->segs[i].text) == n &&
 			     !memcmp(r->segs[i].text, p + 1, n);
+		if (!ok && n > 1 && p[n] == '+') /* {path+} names the parameter "path" */
+			return fail(c, line, "url: write %s as \"{%.*s}\"",
+			            q(c, p, (size_t)(e - p + 1)), (int)(n - 1), p + 1);
 		if (!ok)
 			return fail(c, line, "url: %s is not a parameter of this path",
-				    q(c, p, (size_t)(e - p + 1)));
+			            q(c, p, (size_t)(e - p + 1)));
 	}
 	return 0;
 }
 
 static int http_field(struct ctx *c, uint32_t k, const struct route *r, struct integration *in)
 {
-	static const char *const methods[] = {"GET",  "POST", "PUT",    "PATCH",
-					      "DELETE", "HEAD", "OPTIONS"};
+	static const char *const methods[] = {"GET",    "POST", "PUT",    "PATCH",
+	                                      "DELETE", "HEAD", "OPTIONS"};
 	uint32_t v = VAL(c, k);
 	int rc;
 
@@ -356,9 +360,9 @@ static int http_field(struct ctx *c, uint32_t k, const struct route *r, struct i
 			if (!strcasecmp(in->method, methods[i]))
 				return strcpy(in->method, methods[i]), 0;
 		return fail(c, N(c, v)->line,
-			    "method: %s is not supported (use GET, POST, PUT, PATCH, DELETE, HEAD "
-			    "or OPTIONS)",
-			    q(c, in->method, strlen(in->method)));
+		            "method: %s is not supported (use GET, POST, PUT, PATCH, DELETE, HEAD "
+		            "or OPTIONS)",
+		            q(c, in->method, strlen(in->method)));
 	}
 	if (key_is(c, k, "headers"))
 		return parse_kvs(c, v, "headers", ", ", KV_HEADER, &in->headers, &in->num_headers);
@@ -371,9 +375,9 @@ static int http_field(struct ctx *c, uint32_t k, const struct route *r, struct i
 	if (key_is(c, k, "omitEmptyQueryParameters"))
 		return parse_bool(c, v, "omitEmptyQueryParameters", &in->omit_empty_query);
 	return fail(c, N(c, k)->line,
-		    "unknown key %s in an http integration (known: url, method, headers, query, "
-		    "timeouts, omitEmptyHeaders, omitEmptyQueryParameters)",
-		    q(c, kname(c, k), strlen(kname(c, k))));
+	            "unknown key %s in an http integration (known: url, method, headers, query, "
+	            "timeouts, omitEmptyHeaders, omitEmptyQueryParameters)",
+	            q(c, kname(c, k), strlen(kname(c, k))));
 }
 
 static int dummy_field(struct ctx *c, uint32_t k, struct integration *in)
@@ -384,27 +388,26 @@ static int dummy_field(struct ctx *c, uint32_t k, struct integration *in)
 	if (key_is(c, k, "http_code")) {
 		if (N(c, v)->kind != Y_SCALAR || N(c, v)->len != 3 || s[0] < '1' || s[0] > '5' ||
 		    s[1] < '0' || s[1] > '9' || s[2] < '0' || s[2] > '9')
-			return fail(c, N(c, v)->line,
-				    "http_code: %s is not an HTTP status code (100..599)",
-				    N(c, v)->kind == Y_SCALAR ? q(c, s, N(c, v)->len)
-							      : "a collection");
+			return fail(
+			    c, N(c, v)->line, "http_code: %s is not an HTTP status code (100..599)",
+			    N(c, v)->kind == Y_SCALAR ? q(c, s, N(c, v)->len) : "a collection");
 		in->http_code = atoi(s);
 		return 0;
 	}
 	if (key_is(c, k, "http_headers"))
 		return parse_kvs(c, v, "http_headers", ", ", KV_HEADER, &in->http_headers,
-				 &in->num_http_headers);
+		                 &in->num_http_headers);
 	if (key_is(c, k, "content"))
 		return parse_kvs(c, v, "content", "", KV_MEDIA, &in->content, &in->num_content);
 	return fail(c, N(c, k)->line,
-		    "unknown key %s in a dummy integration (known: http_code, http_headers, "
-		    "content)",
-		    q(c, kname(c, k), strlen(kname(c, k))));
+	            "unknown key %s in a dummy integration (known: http_code, http_headers, "
+	            "content)",
+	            q(c, kname(c, k), strlen(kname(c, k))));
 }
 
 /* ik: the x-yc-apigateway-integration key; m: its value. */
 static int parse_integ(struct ctx *c, uint32_t ik, uint32_t m, const struct route *r,
-		       struct integration *in)
+                       struct integration *in)
 {
 	uint32_t t;
 	const char *ts;
@@ -426,8 +429,8 @@ static int parse_integ(struct ctx *c, uint32_t ik, uint32_t m, const struct rout
 		in->type = INTEG_ECHO;
 	else
 		return fail(c, N(c, t)->line,
-			    "integration type %s is not supported (use http, dummy or echo)",
-			    q(c, ts, N(c, t)->len));
+		            "integration type %s is not supported (use http, dummy or echo)",
+		            q(c, ts, N(c, t)->len));
 	EACH_KEY(c, m, k)
 	{
 		if (key_is(c, k, "type"))
@@ -438,8 +441,8 @@ static int parse_integ(struct ctx *c, uint32_t ik, uint32_t m, const struct rout
 			rc = dummy_field(c, k, in);
 		else
 			rc = fail(c, N(c, k)->line,
-				  "unknown key %s in an echo integration (it takes only \"type\")",
-				  q(c, kname(c, k), strlen(kname(c, k))));
+			          "unknown key %s in an echo integration (it takes only \"type\")",
+			          q(c, kname(c, k), strlen(kname(c, k))));
 		if (rc)
 			return rc;
 	}
@@ -450,7 +453,7 @@ static int parse_integ(struct ctx *c, uint32_t ik, uint32_t m, const struct rout
 
 /* One x-yc-apigateway-websocket-* operation: k its key, v its value. */
 static int parse_op(struct ctx *c, uint32_t k, uint32_t v, const struct route *r,
-		    struct integration *in)
+                    struct integration *in)
 {
 	uint32_t ik = 0, m, sec;
 	int rc;
@@ -461,14 +464,14 @@ static int parse_op(struct ctx *c, uint32_t k, uint32_t v, const struct route *r
 	sec = get(c, v, "security", NULL);
 	if (sec && !is_null(c, sec) && !(N(c, sec)->kind == Y_SEQ && N(c, sec)->count == 0))
 		return fail(c, N(c, sec)->line,
-			    "security (authorizers) is not supported by wsgw; remove it or use "
-			    "\"security: []\"");
+		            "security (authorizers) is not supported by wsgw; remove it or use "
+		            "\"security: []\"");
 	if (!sec && c->security_line)
 		return fail(c, N(c, k)->line,
-			    "the top-level \"security\" (line %d) applies here, and wsgw does not "
-			    "support authorizers; add \"security: []\" to this operation or remove "
-			    "it",
-			    c->security_line);
+		            "the top-level \"security\" (line %d) applies here, and wsgw does not "
+		            "support authorizers; add \"security: []\" to this operation or remove "
+		            "it",
+		            c->security_line);
 	if (!(m = get(c, v, INTEG_KEY, &ik)))
 		return fail(c, N(c, k)->line, "missing \"" INTEG_KEY "\"");
 	if ((rc = parse_integ(c, ik, m, r, in)))
@@ -479,18 +482,49 @@ static int parse_op(struct ctx *c, uint32_t k, uint32_t v, const struct route *r
 
 /* ---- paths and the document ------------------------------------------------------- */
 
+/* Appends the route for template key pk to sp, its segments parsed. */
+static int add_route(struct ctx *c, struct spec *sp, uint32_t pk, struct route **out)
+{
+	int rc, line = N(c, pk)->line;
+	char why[128];
+	struct route *r;
+
+	if (memchr(S(c, pk), '\0', N(c, pk)->len))
+		return fail(c, line, "a path may not contain a NUL byte");
+	if (!(sp->num_routes & (sp->num_routes + 1))) { /* 0, 1, 3, 7, ...: grow */
+		void *p = realloc(sp->routes, (sp->num_routes * 2 + 1) * sizeof(*sp->routes));
+		if (!p)
+			return nomem(c);
+		sp->routes = p;
+	}
+	r = *out = &sp->routes[sp->num_routes++];
+	memset(r, 0, sizeof(*r));
+	r->line = line;
+	if (!(r->path = strdup(S(c, pk))))
+		return nomem(c);
+	if ((rc = spec_tmpl_parse(r, why, sizeof(why))))
+		return rc == ERR_NOMEM ? nomem(c) : fail(c, line, "%s", why);
+	for (size_t i = 0; i + 1 < sp->num_routes; i++)
+		if (spec_tmpl_same(&sp->routes[i], r))
+			return fail(c, line,
+			            "same as %s (line %d) but for parameter names; one of them "
+			            "could never match",
+			            q(c, sp->routes[i].path, strlen(sp->routes[i].path)),
+			            sp->routes[i].line);
+	return 0;
+}
+
 /* One entry of `paths`: pk the template key, pv the path item. */
 static int parse_path(struct ctx *c, struct spec *sp, uint32_t pk, uint32_t pv)
 {
-	uint32_t ops[3] = {0, 0, 0}, keys[3] = {0, 0, 0};
 	static const char *const names[3] = {OP_PREFIX "connect", OP_PREFIX "message",
-					     OP_PREFIX "disconnect"};
-	struct route *r;
-	char why[128];
-	int rc, line = N(c, pk)->line;
+	                                     OP_PREFIX "disconnect"};
+	uint32_t ops[3] = {0, 0, 0}, keys[3] = {0, 0, 0};
+	struct route *r = NULL;
+	int rc;
 
 	if (N(c, pk)->kind != Y_SCALAR)
-		return fail(c, line, "path templates must be strings");
+		return fail(c, N(c, pk)->line, "path templates must be strings");
 	snprintf(c->pathq, sizeof(c->pathq), "%s", q(c, S(c, pk), N(c, pk)->len));
 	c->path = c->pathq;
 	if (is_null(c, pv))
@@ -503,40 +537,21 @@ static int parse_path(struct ctx *c, struct spec *sp, uint32_t pk, uint32_t pv)
 		for (int i = 0; i < 3; i++)
 			if (key_is(c, k, names[i]))
 				ops[i] = VAL(c, k), keys[i] = k, known = true;
-		if (!known && N(c, k)->kind == Y_SCALAR && !strncmp(S(c, k), OP_PREFIX, sizeof(OP_PREFIX) - 1))
+		if (!known && N(c, k)->kind == Y_SCALAR &&
+		    !strncmp(S(c, k), OP_PREFIX, sizeof(OP_PREFIX) - 1))
 			return fail(c, N(c, k)->line,
-				    "unknown WebSocket operation %s (use " OP_PREFIX
-				    "connect, -message or -disconnect)",
-				    q(c, S(c, k), N(c, k)->len));
+			            "unknown WebSocket operation %s (use " OP_PREFIX
+			            "connect, -message or -disconnect)",
+			            q(c, S(c, k), N(c, k)->len));
 	}
 	if (!ops[0] && !ops[1] && !ops[2])
 		goto out; /* plain HTTP operations: not wsgw's */
 	if (!ops[1])
-		return fail(c, line, "%s without " OP_PREFIX "message (a WebSocket path needs one)",
-			    ops[0] ? names[0] : names[2]);
-	if (memchr(S(c, pk), '\0', N(c, pk)->len))
-		return fail(c, line, "a path may not contain a NUL byte");
-	if (!(sp->num_routes & (sp->num_routes + 1))) { /* 0, 1, 3, 7, ...: grow */
-		void *p = realloc(sp->routes, (sp->num_routes * 2 + 1) * sizeof(*sp->routes));
-		if (!p)
-			return nomem(c);
-		sp->routes = p;
-	}
-	r = &sp->routes[sp->num_routes++];
-	memset(r, 0, sizeof(*r));
-	r->line = line;
-	if (!(r->path = strdup(S(c, pk))))
-		return nomem(c);
-	if ((rc = spec_tmpl_parse(r, why, sizeof(why))))
-		return rc == ERR_NOMEM ? nomem(c) : fail(c, line, "%s", why);
-	for (size_t i = 0; i + 1 < sp->num_routes; i++)
-		if (spec_tmpl_same(&sp->routes[i], r))
-			return fail(c, line,
-				    "same as %s (line %d) but for parameter names; one of them "
-				    "could never match",
-				    q(c, sp->routes[i].path, strlen(sp->routes[i].path)),
-				    sp->routes[i].line);
-	if ((ops[0] && (rc = parse_op(c, keys[0], ops[0], r, &r->connect))) ||
+		return fail(c, N(c, pk)->line,
+		            "%s without " OP_PREFIX "message (a WebSocket path needs one)",
+		            ops[0] ? names[0] : names[2]);
+	if ((rc = add_route(c, sp, pk, &r)) ||
+	    (ops[0] && (rc = parse_op(c, keys[0], ops[0], r, &r->connect))) ||
 	    (rc = parse_op(c, keys[1], ops[1], r, &r->message)) ||
 	    (ops[2] && (rc = parse_op(c, keys[2], ops[2], r, &r->disconnect))))
 		return rc;
@@ -554,16 +569,17 @@ static int parse_doc(struct ctx *c, uint32_t root, struct spec *sp)
 		return fail(c, 1, "empty document (expected an OpenAPI 3 mapping)");
 	if (N(c, root)->kind != Y_MAP)
 		return fail(c, N(c, root)->line,
-			    "the document must be a mapping with \"openapi\" and \"paths\"");
+		            "the document must be a mapping with \"openapi\" and \"paths\"");
 	if (get(c, root, "swagger", &k))
-		return fail(c, N(c, k)->line,
-			    "this is a Swagger 2.0 document; wsgw reads OpenAPI 3 (openapi: 3.0.0)");
+		return fail(
+		    c, N(c, k)->line,
+		    "this is a Swagger 2.0 document; wsgw reads OpenAPI 3 (openapi: 3.0.0)");
 	if (!(v = get(c, root, "openapi", NULL)))
 		return fail(c, N(c, root)->line, "missing \"openapi\" (e.g. openapi: 3.0.0)");
 	if (N(c, v)->kind != Y_SCALAR || strncmp(S(c, v), "3.", 2))
 		return fail(c, N(c, v)->line, "openapi: %s is not supported (wsgw reads 3.x)",
-			    N(c, v)->kind == Y_SCALAR ? q(c, S(c, v), N(c, v)->len)
-						      : "a collection");
+		            N(c, v)->kind == Y_SCALAR ? q(c, S(c, v), N(c, v)->len)
+		                                      : "a collection");
 	v = get(c, root, "security", &k);
 	if (v && N(c, v)->kind == Y_SEQ && N(c, v)->count)
 		c->security_line = N(c, k)->line;
@@ -579,13 +595,13 @@ static int parse_doc(struct ctx *c, uint32_t root, struct spec *sp)
 		}
 	if (!sp->num_routes)
 		return fail(c, N(c, k)->line,
-			    "no path has " OP_PREFIX "message, so wsgw would accept no WebSocket "
-			    "connection");
+		            "no path has " OP_PREFIX "message, so wsgw would accept no WebSocket "
+		            "connection");
 	return 0;
 }
 
 int spec_parse(const char *name, const char *text, size_t len, struct spec *out, char *err,
-	       size_t errlen)
+               size_t errlen)
 {
 	struct ctx c = {.name = name ? name : "spec", .err = err, .errlen = errlen};
 	struct spec sp = {0};
@@ -597,8 +613,7 @@ int spec_parse(const char *name, const char *text, size_t len, struct spec *out,
 		err[0] = '\0';
 	if (len > SPEC_MAX_SIZE)
 		return fail(&c, 1, "larger than %u bytes", SPEC_MAX_SIZE);
-	rc = spec_yaml_load(&c.t, text ? text : "", text ? len : 0, &root, &line, why,
-			    sizeof(why));
+	rc = spec_yaml_load(&c.t, text ? text : "", text ? len : 0, &root, &line, why, sizeof(why));
 	if (rc == ERR_INVAL)
 		rc = fail(&c, line, "%s", why);
 	else if (rc == 0)

@@ -22,8 +22,8 @@ enum ykind { Y_SCALAR, Y_SEQ, Y_MAP };
  * NUL-terminated; a collection's text is the empty string at offset 0. */
 struct ynode {
 	enum ykind kind;
-	bool plain; /* unquoted, not a block scalar: may mean null */
-	int line;   /* 1-based */
+	bool plain;                        /* unquoted, not a block scalar: may mean null */
+	int line;                          /* 1-based */
 	uint32_t next, first, last, count; /* sibling; children */
 	size_t off, len;                   /* scalar text in the pool */
 };
@@ -41,7 +41,7 @@ struct ytree {
  * for an empty document. Returns 0; ERR_INVAL with *line (1-based) and why
  * (one line, no "NAME:LINE:"); ERR_NOMEM. Call spec_yaml_free in every case. */
 int spec_yaml_load(struct ytree *t, const char *text, size_t len, uint32_t *root, int *line,
-		   char *why, size_t whylen);
+                   char *why, size_t whylen);
 
 void spec_yaml_free(struct ytree *t);
 

@@ -33,13 +33,14 @@ static int why_is(char *why, size_t whylen, const char *msg)
 
 /* A {param} or {greedy+} segment s[0..n), braces included. */
 static int parse_param(struct route *r, struct route_seg *g, const char *s, size_t n, bool last,
-		       char *why, size_t whylen)
+                       char *why, size_t whylen)
 {
 	size_t params = 0;
 
 	if (n < 3 || s[0] != '{' || s[n - 1] != '}' || memchr(s + 1, '{', n - 2) ||
 	    memchr(s + 1, '}', n - 2))
-		return why_is(why, whylen, "a parameter must fill a whole segment, as in \"/{name}\"");
+		return why_is(why, whylen,
+		              "a parameter must fill a whole segment, as in \"/{name}\"");
 	s++, n -= 2;
 	g->kind = s[n - 1] == '+' ? SEG_GREEDY : SEG_PARAM;
 	n -= g->kind == SEG_GREEDY;
@@ -48,11 +49,11 @@ static int parse_param(struct route *r, struct route_seg *g, const char *s, size
 	for (size_t i = 0; i < n; i++)
 		if (!is_name_char(s[i]))
 			return why_is(why, whylen,
-				      "parameter names may only use letters, digits, \"_\", \".\" "
-				      "and \"-\"");
+			              "parameter names may only use letters, digits, \"_\", \".\" "
+			              "and \"-\"");
 	if (g->kind == SEG_GREEDY && !last) {
 		snprintf(why, whylen, "greedy parameter \"{%.*s+}\" must be the last segment",
-			 (int)n, s);
+		         (int)n, s);
 		return ERR_INVAL;
 	}
 	for (size_t i = 0; i < r->num_segs; i++) {
@@ -74,8 +75,7 @@ static int parse_param(struct route *r, struct route_seg *g, const char *s, size
 }
 
 /* One segment s[0..n) of the template; last: it ends the template. */
-static int parse_seg(struct route *r, const char *s, size_t n, bool last, char *why,
-		     size_t whylen)
+static int parse_seg(struct route *r, const char *s, size_t n, bool last, char *why, size_t whylen)
 {
 	struct route_seg *g = &r->segs[r->num_segs];
 	int rc;
@@ -88,10 +88,11 @@ static int parse_seg(struct route *r, const char *s, size_t n, bool last, char *
 		if (!n && !last)
 			return why_is(why, whylen, "empty segment (\"//\")");
 		for (size_t i = 0; i < n; i++)
-			if ((unsigned char)s[i] <= ' ' || s[i] == 0x7f || s[i] == '?' || s[i] == '#')
+			if ((unsigned char)s[i] <= ' ' || s[i] == 0x7f || s[i] == '?' ||
+			    s[i] == '#')
 				return why_is(why, whylen,
-					      "a path may not contain blanks, control characters, "
-					      "\"?\" or \"#\"");
+				              "a path may not contain blanks, control characters, "
+				              "\"?\" or \"#\"");
 		g->kind = SEG_LITERAL;
 		if (!(g->text = strndup(s, n)))
 			return ERR_NOMEM;
@@ -195,7 +196,7 @@ static bool beats(const struct route *a, const struct route *b)
 }
 
 const struct route *spec_match(const struct spec *s, const char *path, size_t len,
-			       struct route_match *m)
+                               struct route_match *m)
 {
 	const struct route *best = NULL;
 	struct route_match tmp;

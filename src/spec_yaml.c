@@ -84,14 +84,14 @@ static int grow_pool(struct yctx *y, size_t need)
 
 /* Appends a node for ev under parent (0: it is the root). */
 static int add(struct yctx *y, uint32_t parent, enum ykind kind, const yaml_event_t *ev,
-	       uint32_t *idx)
+               uint32_t *idx)
 {
 	struct ytree *t = y->t;
 	struct ynode *nd;
 
 	if (t->num >= SPEC_MAX_NODES)
 		return yfail(y, (int)ev->start_mark.line + 1, "more than %d YAML nodes",
-			     SPEC_MAX_NODES);
+		             SPEC_MAX_NODES);
 	if (t->num == t->cap) {
 		void *p = realloc(t->n, t->cap * 2 * sizeof(*t->n));
 		if (!p)
@@ -142,19 +142,19 @@ static int syntax_error(struct yctx *y, const yaml_parser_t *p, const char *text
 			line += text[i] == '\n';
 		if (p->problem_value != -1)
 			return yfail(y, line, "YAML: %s (byte 0x%02x)", problem,
-				     (unsigned)p->problem_value & 0xff);
+			             (unsigned)p->problem_value & 0xff);
 		return yfail(y, line, "YAML: %s", problem);
 	}
 	if (at < len && text[at] == '\t')
 		return yfail(y, line, "YAML: %s (a tab; indent with spaces)", problem);
 	if (p->context)
 		return yfail(y, line, "YAML: %s (%s that starts at line %d)", problem, p->context,
-			     (int)p->context_mark.line + 1);
+		             (int)p->context_mark.line + 1);
 	return yfail(y, line, "YAML: %s", problem);
 }
 
 static int on_event(struct yctx *y, const yaml_event_t *ev, uint32_t *stack, size_t *depth,
-		    int *docs, uint32_t *root)
+                    int *docs, uint32_t *root)
 {
 	int line = (int)ev->start_mark.line + 1, rc = 0;
 	uint32_t idx = 0, parent = *depth ? stack[*depth - 1] : 0;
@@ -165,8 +165,9 @@ static int on_event(struct yctx *y, const yaml_event_t *ev, uint32_t *stack, siz
 			return yfail(y, line, "a second YAML document (a spec is one document)");
 		return 0;
 	case YAML_ALIAS_EVENT:
-		return yfail(y, line, "YAML aliases (*%.40s) are not supported; write the value out",
-			     (const char *)ev->data.alias.anchor);
+		return yfail(y, line,
+		             "YAML aliases (*%.40s) are not supported; write the value out",
+		             (const char *)ev->data.alias.anchor);
 	case YAML_SCALAR_EVENT:
 		rc = add(y, parent, Y_SCALAR, ev, &idx);
 		break;
@@ -232,22 +233,22 @@ static int check_dup_keys(struct yctx *y)
 		for (uint32_t k = t->n[m].first; k; k = t->n[t->n[k].next].next)
 			if (t->n[k].kind == Y_SCALAR)
 				keys[nk] = (struct keyref){t->pool + t->n[k].off, t->n[k].len,
-							   t->n[k].line, (uint32_t)nk},
+				                           t->n[k].line, (uint32_t)nk},
 				nk++;
 		qsort(keys, nk, sizeof(*keys), keycmp);
 		for (size_t i = 1; i < nk && rc == 0; i++)
 			if (keys[i].len == keys[i - 1].len &&
 			    !memcmp(keys[i].s, keys[i - 1].s, keys[i].len))
 				rc = yfail(y, keys[i].line, "duplicate key %s (first at line %d)",
-					   spec_quote(qb, sizeof(qb), keys[i].s, keys[i].len),
-					   keys[i - 1].line);
+				           spec_quote(qb, sizeof(qb), keys[i].s, keys[i].len),
+				           keys[i - 1].line);
 	}
 	free(keys);
 	return rc;
 }
 
 int spec_yaml_load(struct ytree *t, const char *text, size_t len, uint32_t *root, int *line,
-		   char *why, size_t whylen)
+                   char *why, size_t whylen)
 {
 	struct yctx y = {t, line, why, whylen};
 	uint32_t stack[SPEC_MAX_DEPTH];
