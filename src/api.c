@@ -35,6 +35,16 @@ static enum api_code ok(struct api_status *st)
 	return API_OK;
 }
 
+/* Code points in valid UTF-8: every byte that is not a continuation. */
+static size_t utf8_count(const char *p, size_t len)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < len; i++)
+		n += ((uint8_t)p[i] & 0xC0) != 0x80;
+	return n;
+}
+
 /* Validates the id and finds an OPEN connection. */
 static struct conn *lookup(struct server *srv, const char *id, size_t len, struct api_status *st)
 {
@@ -48,15 +58,19 @@ static struct conn *lookup(struct server *srv, const char *id, size_t len, struc
 		api_fail(st, API_INVALID_ARGUMENT, "connection_id is required");
 		return NULL;
 	}
-	if (len > API_MAX_ID_LEN) {
+	if (!utf8_is_valid((const uint8_t *)id, len)) {
+		api_fail(st, API_INVALID_ARGUMENT, "connection_id is not valid UTF-8");
+		return NULL;
+	}
+	if (utf8_count(id, len) > API_MAX_ID_LEN) {
 		api_fail(st, API_INVALID_ARGUMENT,
-			 "connection_id is %zu characters long; at most %d are allowed", len,
-			 API_MAX_ID_LEN);
+			 "connection_id is %zu characters long; at most %d are allowed",
+			 utf8_count(id, len), API_MAX_ID_LEN);
 		return NULL;
 	}
 	/* Only OPEN connections are in the table: one still in its handshake
 	 * or already closing is not found, as the spec asks. */
-	c = len == CONN_ID_LEN ? conn_find(srv, id, len) : NULL;
+	c = len == CONN_ID_LEN ? conn_find(srv, id, len) : NULL; /* ids have one length */
 	if (!c)
 		api_fail(st, API_NOT_FOUND, "connection %.*s not found", (int)len, id);
 	return c;

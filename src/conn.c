@@ -148,6 +148,8 @@ static int send_or_queue(struct conn *c, struct iovec *iov, int iovcnt)
 
 static int cork_append(struct server *srv, const uint8_t *p, size_t n)
 {
+	if (n == 0)
+		return 0;
 	if (srv->cork_len + n > srv->cork_cap) {
 		size_t cap = srv->cork_cap ? srv->cork_cap : 65536;
 		uint8_t *b;

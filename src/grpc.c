@@ -109,8 +109,6 @@ static void respond_error(struct grpc_session *s, struct stream *st, enum api_co
 	st->responded = true;
 	st->status = (int)code;
 	nghttp2_submit_response(s->h2, st->id, hdrs, 4, NULL);
-	if (!st->end_stream)
-		nghttp2_submit_rst_stream(s->h2, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_NO_ERROR);
 	log_debug("grpc stream %d: %s: %s", st->id, api_code_name(code), message);
 }
 
@@ -234,8 +232,6 @@ static void rest_respond(struct grpc_session *s, struct stream *st, struct rest_
 	st->resp_len = head ? 0 : r->body_len;
 	r->body = NULL;
 	nghttp2_submit_response(s->h2, st->id, hdrs, n, head || !st->resp_len ? NULL : &prd);
-	if (!st->end_stream)
-		nghttp2_submit_rst_stream(s->h2, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_NO_ERROR);
 }
 
 static void rest_dispatch(struct grpc_session *s, struct stream *st, bool too_big)
@@ -516,6 +512,23 @@ static int on_data_chunk(nghttp2_session *h2, uint8_t flags, int32_t id, const u
 	return 0;
 }
 
+/* Answered before the client finished sending: once our last frame is
+ * out, RST_STREAM(NO_ERROR) tells it to stop (PROTOCOL-HTTP2.md). Sent
+ * from here, not with the response, or it would overtake the response. */
+static int on_frame_send(nghttp2_session *h2, const nghttp2_frame *frame, void *user)
+{
+	struct grpc_session *s = user;
+	struct stream *st;
+
+	if ((frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA) ||
+	    !(frame->hd.flags & NGHTTP2_FLAG_END_STREAM))
+		return 0;
+	st = stream_of(s, frame->hd.stream_id);
+	if (st && st->responded && !st->end_stream)
+		nghttp2_submit_rst_stream(h2, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_NO_ERROR);
+	return 0;
+}
+
 static int on_stream_close(nghttp2_session *h2, int32_t id, uint32_t error_code, void *user)
 {
 	struct grpc_session *s = user;
@@ -539,6 +552,7 @@ static nghttp2_session_callbacks *callbacks(void)
 	nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
 	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
 	nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
+	nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_frame_send);
 	return cb;
 }
 

@@ -139,6 +139,10 @@ static void set_identity(struct conn *c, const struct ws_handshake *hs)
 		size_t n = hs->user_agent.len < cfg->max_user_agent ? hs->user_agent.len
 								   : cfg->max_user_agent;
 
+		/* Cut on a code point boundary: back off continuation bytes. */
+		if (n < hs->user_agent.len)
+			while (n > 0 && ((uint8_t)hs->user_agent.p[n] & 0xC0) == 0x80)
+				n--;
 		c->user_agent = malloc(n + 1);
 		if (c->user_agent) {
 			memcpy(c->user_agent, hs->user_agent.p, n);
