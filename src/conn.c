@@ -356,6 +356,7 @@ void conn_set_open(struct conn *c)
 {
 	c->state = CONN_ST_OPEN;
 	c->deadline_ms = c->srv->loop.now_ms; /* last ping time: none yet */
+	c->last_rx_ms = c->srv->loop.now_ms;  /* idle time counts from the 101 */
 	c->connected_at_ns = c->last_active_ns = c->srv->loop.now_wall_ns;
 	conntab_insert(&c->srv->table, &c->node);
 }

@@ -84,6 +84,7 @@ static void drop_request(struct h1_session *s)
 	s->head_len = s->head_cap = s->body_len = s->body_cap = 0;
 	s->eoh = EOH_START;
 	s->begun = false;
+	s->head_only = false;
 	s->remaining = 0;
 	s->line_len = 0;
 }
@@ -156,7 +157,6 @@ static int refuse(struct h1_session *s, int status, enum api_code code, const ch
 
 	rest_error(&r, status, code, msg);
 	s->keep_alive = s->keep_alive && keep;
-	s->head_only = false;
 	rc = respond(s, &r, out);
 	rest_response_fini(&r);
 	return rc;
@@ -182,8 +182,9 @@ static int dispatch(struct h1_session *s, struct obuf **out)
 	const struct http1_header *auth;
 	int rc;
 
+	/* parsed once already (take_head): this only renews the views */
 	if (http1_parse_request(s->head, s->head_len, &req) != (int)s->head_len)
-		return bad_request(s, "malformed request head", out); /* parsed before: unreachable */
+		return bad_request(s, "malformed request head", out);
 	auth = http1_count(&req, "authorization") == 1 ? http1_find(&req, "authorization") : NULL;
 	rr.method = req.method.p;
 	rr.method_len = req.method.len;
@@ -223,6 +224,11 @@ static int body_append(struct h1_session *s, const uint8_t *p, size_t n)
 	memcpy(s->body + s->body_len, p, n);
 	s->body_len += n;
 	return 0;
+}
+
+static bool is_ows(char c)
+{
+	return c == ' ' || c == '\t';
 }
 
 static int hexval(uint8_t c)
@@ -280,7 +286,8 @@ static int size_line_byte(struct h1_session *s, uint8_t c, struct obuf **out)
 static int trailer_byte(struct h1_session *s, uint8_t c, struct obuf **out)
 {
 	if (s->line_len > s->srv->cfg->max_head)
-		return refuse(s, 431, API_RESOURCE_EXHAUSTED, "trailer section too large", false, out);
+		return refuse(s, 431, API_RESOURCE_EXHAUSTED, "trailer section too large", false,
+			      out);
 	switch (s->state) {
 	case H1_ST_TRAILER: /* at a line start: the empty line ends the body */
 		if (c == '\n')
@@ -388,15 +395,17 @@ static int content_length(const struct http1_request *req, uint64_t *cl, bool *p
 			uint64_t v = 0;
 			const char *d;
 
-			while (p < end && (*p == ' ' || *p == '\t'))
+			while (p < end && is_ows(*p))
 				p++;
+			/* saturates: any huge value is over the cap anyway */
 			for (d = p; p < end && *p >= '0' && *p <= '9'; p++)
-				v = v > (UINT64_MAX - 9) / 10 ? UINT64_MAX : v * 10 + (uint64_t)(*p - '0');
+				v = v > (UINT64_MAX - 9) / 10 ? UINT64_MAX
+							       : v * 10 + (uint64_t)(*p - '0');
 			if (p == d || (seen && v != *cl))
 				return ERR_PROTO;
 			*cl = v;
 			seen = true;
-			while (p < end && (*p == ' ' || *p == '\t'))
+			while (p < end && is_ows(*p))
 				p++;
 		} while (p < end && *p++ == ',');
 		if (p != end)
@@ -426,9 +435,9 @@ static int transfer_encoding(const struct http1_request *req)
 			const char *e = comma ? comma : end;
 			struct http1_str item = {p, (size_t)(e - p)};
 
-			while (item.len && (*item.p == ' ' || *item.p == '\t'))
+			while (item.len && is_ows(item.p[0]))
 				item.p++, item.len--;
-			while (item.len && (item.p[item.len - 1] == ' ' || item.p[item.len - 1] == '\t'))
+			while (item.len && is_ows(item.p[item.len - 1]))
 				item.len--;
 			if (item.len) {
 				items++;
@@ -482,8 +491,8 @@ static int start_body(struct h1_session *s, const struct http1_request *req, siz
 	if (te == ERR_PROTO)
 		return bad_request(s, "chunked is not the final transfer coding", out);
 	if (te == ERR_LIMIT)
-		return refuse(s, 501, API_UNIMPLEMENTED, "only the chunked transfer coding is supported",
-			      false, out);
+		return refuse(s, 501, API_UNIMPLEMENTED,
+			      "only the chunked transfer coding is supported", false, out);
 	if (te == 0 && content_length(req, &cl, &has_cl) < 0)
 		return bad_request(s, "invalid Content-Length", out);
 	if (cl > s->srv->cfg->rest_max_body)

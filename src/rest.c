@@ -254,7 +254,8 @@ static int parse_type(const json_t *t, int *type, char *err, size_t errlen)
 				return 0;
 			}
 		}
-		return fail(err, errlen, "type: must be \"TEXT\", \"BINARY\" or \"DATA_TYPE_UNSPECIFIED\"");
+		return fail(err, errlen,
+			    "type: must be \"TEXT\", \"BINARY\" or \"DATA_TYPE_UNSPECIFIED\"");
 	}
 	return fail(err, errlen, "type: must be an enum name or number");
 }
@@ -270,8 +271,8 @@ int rest_parse_send(const uint8_t *body, size_t len, uint8_t **data, size_t *dat
 	*data_len = 0;
 	root = json_loadb((const char *)body, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!root) {
-		snprintf(err, errlen, "malformed JSON: %s (line %d, column %d)", jerr.text, jerr.line,
-			 jerr.column);
+		snprintf(err, errlen, "malformed JSON: %s (line %d, column %d)", jerr.text,
+			 jerr.line, jerr.column);
 		return ERR_INVAL;
 	}
 	if (!json_is_object(root)) {

@@ -245,7 +245,8 @@ static int handshake(struct conn *c, const char *buf, size_t len)
 
 	if (consumed == ERR_AGAIN && len <= cfg->max_head)
 		return ERR_AGAIN;
-	if (consumed == ERR_AGAIN || consumed == ERR_LIMIT || (size_t)consumed > cfg->max_head) {
+	if (consumed == ERR_AGAIN || consumed == ERR_LIMIT ||
+	    (consumed > 0 && (size_t)consumed > cfg->max_head)) {
 		ws_conn_http_error(c, 431, "request header too large");
 		return ERR_CLOSED;
 	}
@@ -513,8 +514,10 @@ static int next_header(struct conn *c, struct ws_rx *rx, const uint8_t *p, size_
 	}
 	if (h == ERR_AGAIN || h >= 0)
 		return h;
+	/* Either way the frame's end is unknown (1009 may be decided before
+	 * the length is complete), so the rest of the stream is dropped. */
 	fail(c, code, code == WS_CLOSE_TOO_BIG ? "frame too big" : "protocol error in frame header",
-	     code != WS_CLOSE_TOO_BIG);
+	     true);
 	return ERR_PROTO;
 }
 

@@ -71,6 +71,15 @@ class Server:
         self.log.close()
         return self.proc.returncode
 
+    def proc_status_kib(self, field):
+        """A /proc/<pid>/status size field (e.g. "VmRSS", "VmHWM") in KiB."""
+        with open("/proc/%d/status" % self.proc.pid) as f:
+            for line in f:
+                name, _, value = line.partition(":")
+                if name == field:
+                    return int(value.split()[0])
+        raise KeyError(field)
+
     def assert_clean(self):
         text = self.read_log()
         for mark in SANITIZER_MARKS:
