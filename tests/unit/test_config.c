@@ -88,6 +88,8 @@ static void test_defaults(void **state)
 	assert_string_equal(cfg.auth_token, "");
 	assert_int_equal(cfg.grpc_max_body, 4 * 1048576);
 	assert_int_equal(cfg.max_streams, 1024);
+	assert_int_equal(cfg.rest_max_body, 1048576);
+	assert_int_equal(cfg.request_timeout_ms, 30000);
 
 	/* no argv at all, no env */
 	assert_int_equal(config_load(&cfg, 0, NULL, NULL, NULL, 0), CONFIG_OK);
@@ -129,6 +131,9 @@ static const struct flag_case flag_cases[] = {
     {"--auth-token", "WSGW_AUTH_TOKEN", "s3cr3t!", AT(auth_token), T_STR, 0, "s3cr3t!"},
     {"--grpc-max-body", "WSGW_GRPC_MAX_BODY", "64K", AT(grpc_max_body), T_SIZE, 65536, NULL},
     {"--max-streams", "WSGW_MAX_STREAMS", "2147483647", AT(max_streams), T_UINT, 2147483647, NULL},
+    {"--rest-max-body", "WSGW_REST_MAX_BODY", "1K", AT(rest_max_body), T_SIZE, 1024, NULL},
+    {"--request-timeout", "WSGW_REQUEST_TIMEOUT", "1500ms", AT(request_timeout_ms), T_MS, 1500,
+     NULL},
 };
 
 static void check_case(const struct flag_case *c, const char *how)
@@ -296,6 +301,12 @@ static const struct err_case err_cases[] = {
     {{"--max-connections", "-5"}, "--max-connections"},
     {{"--max-streams", "0"}, "--max-streams"},
     {{"--max-streams", "2147483648"}, "--max-streams"},
+    {{"--rest-max-body", "1023"}, "--rest-max-body"},
+    {{"--rest-max-body", "2G"}, "--rest-max-body"},
+    {{"--rest-max-body", "1KB"}, "--rest-max-body"},
+    {{"--request-timeout", "0"}, "--request-timeout"},
+    {{"--request-timeout", "off"}, "--request-timeout"},
+    {{"--request-timeout", "9000h"}, "--request-timeout"},
     {{"--idle-timeout", "5x"}, "--idle-timeout"},
     {{"--ping-interval", "1.5s"}, "--ping-interval"},
     {{"--handshake-timeout", "0"}, "--handshake-timeout"},
@@ -384,6 +395,31 @@ static void test_error_messages(void **state)
 	    config_load(&cfg, 2, (char *const *)ARGS("wsgw", "--x"), NULL, tiny, sizeof(tiny)),
 	    ERR_INVAL);
 	assert_string_equal(tiny, "--x: un");
+}
+
+/* The REST limits: both edges of each range, and the error texts. */
+static void test_rest_limits(void **state)
+{
+	(void)state;
+	assert_int_equal(load(NULL, ARGS("--rest-max-body", "1024")), CONFIG_OK);
+	assert_int_equal(cfg.rest_max_body, 1024);
+	assert_int_equal(load(NULL, ARGS("--rest-max-body=1G")), CONFIG_OK);
+	assert_int_equal(cfg.rest_max_body, 1073741824);
+	assert_int_equal(load(NULL, ARGS("--rest-max-body", "1023")), ERR_INVAL);
+	assert_string_equal(err, "--rest-max-body: \"1023\" is out of range (1K..1G)");
+	assert_int_equal(load(ENV("WSGW_REST_MAX_BODY=1073741825"), no_args), ERR_INVAL);
+	assert_string_equal(err, "WSGW_REST_MAX_BODY: \"1073741825\" is out of range (1K..1G)");
+
+	assert_int_equal(load(NULL, ARGS("--request-timeout", "1ms")), CONFIG_OK);
+	assert_int_equal(cfg.request_timeout_ms, 1);
+	assert_int_equal(load(ENV("WSGW_REQUEST_TIMEOUT=2m"), no_args), CONFIG_OK);
+	assert_int_equal(cfg.request_timeout_ms, 120000);
+	assert_int_equal(load(ENV("WSGW_REQUEST_TIMEOUT=2m"), ARGS("--request-timeout=5")), CONFIG_OK);
+	assert_int_equal(cfg.request_timeout_ms, 5000);
+	assert_int_equal(load(NULL, ARGS("--request-timeout", "0s")), ERR_INVAL);
+	assert_string_equal(err, "--request-timeout: \"0s\" must be more than 0");
+	assert_int_equal(load(NULL, ARGS("--request-timeout", "off")), ERR_INVAL);
+	assert_string_equal(err, "--request-timeout: \"off\" must be more than 0");
 }
 
 static void test_help_version(void **state)
@@ -646,6 +682,8 @@ static const char *const all_flags[][2] = {
     {"--auth-token", "WSGW_AUTH_TOKEN"},
     {"--grpc-max-body", "WSGW_GRPC_MAX_BODY"},
     {"--max-streams", "WSGW_MAX_STREAMS"},
+    {"--rest-max-body", "WSGW_REST_MAX_BODY"},
+    {"--request-timeout", "WSGW_REQUEST_TIMEOUT"},
 };
 
 /* Every line of a group puts its variable in the same column. */
@@ -694,6 +732,7 @@ static void test_usage(void **state)
 	                                   "8K",
 	                                   "1M",
 	                                   "4M",
+	                                   "30s",
 	                                   "600s",
 	                                   "off",
 	                                   "info",
@@ -718,6 +757,7 @@ int main(void)
 	    cmocka_unit_test(test_subprotocols),   cmocka_unit_test(test_string_limits),
 	    cmocka_unit_test(test_parse_size),     cmocka_unit_test(test_parse_duration),
 	    cmocka_unit_test(test_parse_addr),     cmocka_unit_test(test_usage),
+	    cmocka_unit_test(test_rest_limits),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
