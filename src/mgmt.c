@@ -22,7 +22,14 @@
 #define H2_PREFACE_LEN (sizeof H2_PREFACE - 1)
 #define MAX_PENDING (1u << 20) /* output queued before we stop reading */
 
-enum mconn_state { MCONN_ST_DETECT, MCONN_ST_H2, MCONN_ST_H1, MCONN_ST_CLOSING, MCONN_ST_DEAD };
+enum mconn_state {
+	MCONN_ST_DETECT,
+	MCONN_ST_H2,
+	MCONN_ST_H1,
+	MCONN_ST_CLOSING, /* last response queued: flush it */
+	MCONN_ST_LINGER,  /* flushed and FIN sent: drain input until EOF or deadline */
+	MCONN_ST_DEAD,
+};
 
 struct mconn {
 	struct loop_io io;
@@ -34,6 +41,7 @@ struct mconn {
 	struct grpc_session *h2;
 	struct h1_session *h1;
 	struct obuf *out;
+	uint64_t linger_until;
 };
 
 static struct mconn *mconn_of(struct loop_io *io)
@@ -88,7 +96,12 @@ static void flush(struct mconn *m)
 	}
 	if (!obuf_pending(m->out) &&
 	    (m->state == MCONN_ST_CLOSING || (m->h2 && grpc_session_is_done(m->h2)))) {
-		close_now(m);
+		/* Lingering close: a client still sending (a refused upload)
+		 * would otherwise get an RST that can destroy our response. */
+		shutdown(m->io.fd, SHUT_WR);
+		m->state = MCONN_ST_LINGER;
+		m->linger_until = m->srv->loop.now_ms + m->srv->cfg->close_timeout_ms;
+		loop_mod(&m->srv->loop, &m->io, EPOLLIN);
 		return;
 	}
 	ev = obuf_pending(m->out) ? EPOLLOUT : 0;
@@ -147,6 +160,12 @@ static void on_event(struct loop_io *io, uint32_t events)
 
 	if (m->state == MCONN_ST_DEAD)
 		return;
+	if (m->state == MCONN_ST_LINGER) {
+		n = read(io->fd, srv->rbuf, srv->rbuf_size);
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+			close_now(m);
+		return;
+	}
 	if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && m->state != MCONN_ST_CLOSING) {
 		n = read(io->fd, srv->rbuf, srv->rbuf_size);
 		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
@@ -224,6 +243,11 @@ void mgmt_sweep(struct server *srv)
 
 	for (m = srv->mgmt_all; m; m = next) {
 		next = m->next;
+		if (m->state == MCONN_ST_LINGER) {
+			if (srv->loop.now_ms >= m->linger_until)
+				close_now(m);
+			continue;
+		}
 		if (m->h2) {
 			grpc_session_sweep(m->h2, srv->loop.now_ms);
 			flush(m);

@@ -159,7 +159,7 @@ static void raise_fd_limit(void)
 static uint64_t sweep_interval(const struct config *cfg)
 {
 	uint64_t t[] = {cfg->handshake_timeout_ms, cfg->idle_timeout_ms, cfg->ping_interval_ms,
-			cfg->max_lifetime_ms, cfg->close_timeout_ms};
+			cfg->max_lifetime_ms, cfg->close_timeout_ms, cfg->request_timeout_ms};
 	uint64_t best = 1000;
 
 	/* Deadlines are checked by a coarse sweep; keep its error under a
