@@ -1,8 +1,14 @@
 /* integ.c — connect / message / disconnect events to the backend
  * (shared/spec/INTEGRATIONS.md), with the cloud's X-Yc-Apigateway-Websocket-*
- * headers. Everything a later event needs from the upgrade request (URL
- * with path parameters, forwarded headers and query) is computed once at
- * connect, so no request head is kept per connection.
+ * headers.
+ *
+ * Per connection, one message call at a time, in order; the rest wait in
+ * a queue bounded by --max-inbound-queue, and a full queue stops reading
+ * from the client. The state outlives its connection: messages the client
+ * sent before it closed still reach the backend, then the disconnect
+ * event goes, after them. Everything later events need from the upgrade
+ * request (URL, forwarded headers and query) is computed once at connect,
+ * so no request head is kept.
  */
 #include "integ.h"
 
@@ -11,9 +17,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "conn.h"
 #include "err.h"
+#include "integ_http.h"
 #include "log.h"
 #include "server.h"
 #include "spec.h"
@@ -22,7 +30,6 @@
 #include "ws.h"
 #include "ws_conn.h"
 
-#define HDR "X-Yc-Apigateway-Websocket-"
 #define CONNECT_TIMEOUT_MS 5000
 #define READ_TIMEOUT_MS 30000
 #define DISCONNECT_RETRIES 2
@@ -35,204 +42,37 @@ struct pending_msg {
 	uint8_t data[];
 };
 
-/* What one event's call needs beyond the per-call headers. */
+/* A prepared call: the URL and the headers every call of an event gets. */
 struct prepared {
 	char *url;
-	struct curl_slist *headers; /* configured + forwarded + User-Agent */
+	struct curl_slist *headers;
 };
 
 struct integ_state {
+	struct server *srv;
+	struct conn *conn; /* NULL once the connection closed */
 	const struct route *route;
+	char id[CONN_ID_LEN + 1];
 	char accept[WS_ACCEPT_LEN + 1];
 	bool opened;
 	int64_t connected_at_ms;
-	struct upstream_req *inflight; /* connect or message call */
+	struct upstream_req *inflight; /* the connect or message call */
 	struct pending_msg *q_head, *q_tail;
 	size_t q_bytes;
 	uint8_t *first_msg; /* connect response body, sent after the 101 */
 	size_t first_len;
 	uint8_t first_opcode;
 	struct prepared msg, disc;
+	uint16_t close_code;
 	char reason[WS_MAX_CONTROL_PAYLOAD];
 	size_t reason_len;
+	int disc_tries;
+	bool busy; /* inside a callback: integ_closed must not free st */
 };
 
-/* A disconnect call outlives its connection: it owns its copies. */
-struct disc_call {
-	struct server *srv;
-	const struct integration *in;
-	char *url;
-	struct curl_slist *base;
-	char id[CONN_ID_LEN + 1];
-	char extra[3][160];
-	int tries;
-};
-
-static bool is_hop_header(struct http1_str name)
+static uint64_t timeout_or(uint64_t v, uint64_t dflt)
 {
-	static const char *const skip[] = {"host", "connection", "upgrade", "content-length",
-					   "transfer-encoding", "keep-alive", "te", "trailer",
-					   "proxy-authorization", "proxy-connection",
-					   "sec-websocket-key", "sec-websocket-version",
-					   "sec-websocket-extensions", "expect"};
-
-	for (size_t i = 0; i < sizeof skip / sizeof skip[0]; i++)
-		if (http1_str_eq_ci(name, skip[i]))
-			return true;
-	return false;
-}
-
-static struct curl_slist *add_header(struct curl_slist *l, const char *name, size_t nlen,
-				     const char *value, size_t vlen, bool omit_empty, bool *ok)
-{
-	char line[1024];
-	struct curl_slist *n;
-
-	if (!vlen && omit_empty)
-		return l;
-	/* "Name;" is curl's spelling of a header with an empty value */
-	if (vlen)
-		snprintf(line, sizeof line, "%.*s: %.*s", (int)nlen, name, (int)vlen, value);
-	else
-		snprintf(line, sizeof line, "%.*s;", (int)nlen, name);
-	n = curl_slist_append(l, line);
-	if (!n)
-		*ok = false;
-	return n ? n : l;
-}
-
-/* Configured headers, '*': '*' forwarding of the client's, the client's
- * User-Agent (sent by default, as in the cloud). */
-static struct curl_slist *base_headers(const struct integration *in, const struct http1_request *req,
-				       const struct conn *c, bool *ok)
-{
-	struct curl_slist *l = NULL;
-	bool forward = false, has_ua = false;
-
-	for (size_t i = 0; i < in->num_headers; i++) {
-		const struct spec_kv *kv = &in->headers[i];
-
-		if (!strcmp(kv->name, "*")) {
-			forward = true;
-			continue;
-		}
-		has_ua |= !strcasecmp(kv->name, "User-Agent");
-		l = add_header(l, kv->name, strlen(kv->name), kv->value, strlen(kv->value),
-			       in->omit_empty_headers, ok);
-	}
-	for (size_t i = 0; forward && req && i < req->num_headers; i++) {
-		const struct http1_header *h = &req->headers[i];
-
-		if (is_hop_header(h->name) || http1_str_eq_ci(h->name, "user-agent"))
-			continue;
-		l = add_header(l, h->name.p, h->name.len, h->value.p, h->value.len,
-			       in->omit_empty_headers, ok);
-	}
-	if (!has_ua && c->user_agent)
-		l = add_header(l, "User-Agent", 10, c->user_agent, strlen(c->user_agent), false, ok);
-	return l;
-}
-
-static const char *query_of(const struct http1_request *req, size_t *len)
-{
-	const char *q = req ? memchr(req->target.p, '?', req->target.len) : NULL;
-
-	*len = q ? req->target.len - (size_t)(q + 1 - req->target.p) : 0;
-	return q ? q + 1 : "";
-}
-
-/* url with {param} replaced by the matched values, plus the query. Heap. */
-static char *build_url(const struct integration *in, const struct route_match *m,
-		       const struct http1_request *req)
-{
-	char buf[4096];
-	size_t o = 0, qlen;
-	const char *q = query_of(req, &qlen);
-	char sep = strchr(in->url, '?') ? '&' : '?';
-
-	for (const char *p = in->url; *p && o < sizeof buf - 1;) {
-		const char *end = *p == '{' ? strchr(p, '}') : NULL;
-		size_t i;
-
-		for (i = 0; end && m && i < m->num_params; i++)
-			if (strlen(m->params[i].name) == (size_t)(end - p - 1) &&
-			    !memcmp(m->params[i].name, p + 1, (size_t)(end - p - 1)))
-				break;
-		if (end && m && i < m->num_params) {
-			o += (size_t)snprintf(buf + o, sizeof buf - o, "%.*s",
-					      (int)m->params[i].value_len, m->params[i].value);
-			p = end + 1;
-		} else {
-			buf[o++] = *p++;
-		}
-	}
-	for (size_t i = 0; i < in->num_query && o < sizeof buf - 1; i++) {
-		const struct spec_kv *kv = &in->query[i];
-		char *ev;
-
-		if (!strcmp(kv->name, "*")) {
-			if (qlen)
-				o += (size_t)snprintf(buf + o, sizeof buf - o, "%c%.*s", sep, (int)qlen, q);
-			sep = '&';
-			continue;
-		}
-		if (!kv->value[0] && in->omit_empty_query)
-			continue;
-		ev = curl_easy_escape(NULL, kv->value, 0);
-		o += (size_t)snprintf(buf + o, sizeof buf - o, "%c%s=%s", sep, kv->name, ev ? ev : "");
-		curl_free(ev);
-		sep = '&';
-	}
-	if (o >= sizeof buf)
-		o = sizeof buf - 1;
-	buf[o] = '\0';
-	return strdup(buf);
-}
-
-static bool prepare(struct prepared *pr, const struct integration *in, const struct route_match *m,
-		    const struct http1_request *req, const struct conn *c)
-{
-	bool ok = true;
-
-	if (in->type != INTEG_HTTP)
-		return true;
-	pr->url = build_url(in, m, req);
-	pr->headers = base_headers(in, req, c, &ok);
-	return pr->url && ok;
-}
-
-static void prepared_fini(struct prepared *pr)
-{
-	free(pr->url);
-	curl_slist_free_all(pr->headers);
-	pr->url = NULL;
-	pr->headers = NULL;
-}
-
-static struct curl_slist *copy_list(const struct curl_slist *l, bool *ok)
-{
-	struct curl_slist *out = NULL, *n;
-
-	for (; l; l = l->next) {
-		n = curl_slist_append(out, l->data);
-		if (!n) {
-			*ok = false;
-			break;
-		}
-		out = n;
-	}
-	return out;
-}
-
-static struct curl_slist *event_headers(struct curl_slist *l, const char *id, const char *event,
-					int64_t connected_ms, bool *ok)
-{
-	char v[64];
-
-	l = add_header(l, HDR "Connection-Id", sizeof HDR + 12, id, strlen(id), false, ok);
-	l = add_header(l, HDR "Event-Type", sizeof HDR + 9, event, strlen(event), false, ok);
-	snprintf(v, sizeof v, "%" PRId64, connected_ms);
-	return add_header(l, HDR "Connected-At", sizeof HDR + 11, v, strlen(v), false, ok);
+	return v ? v : dflt;
 }
 
 static const char *method_of(const struct integration *in, const char *dflt)
@@ -249,14 +89,38 @@ static uint8_t opcode_for(const char *content_type, const uint8_t *body, size_t 
 	return text && utf8_is_valid(body, len) ? WS_OP_TEXT : WS_OP_BINARY;
 }
 
-static void integration_failed(struct conn *c, const char *what, const char *why)
+static void prepared_fini(struct prepared *pr)
 {
-	struct server *srv = c->srv;
+	free(pr->url);
+	curl_slist_free_all(pr->headers);
+	pr->url = NULL;
+	pr->headers = NULL;
+}
 
-	srv->stats.integration_errors++;
-	log_warn("conn %s: %s integration failed: %s", c->id, what, why);
-	if (srv->cfg->integration_error_message) {
-		char msg[256];
+static void state_free(struct integ_state *st)
+{
+	while (st->q_head) {
+		struct pending_msg *m = st->q_head;
+
+		st->q_head = m->next;
+		free(m);
+	}
+	prepared_fini(&st->msg);
+	prepared_fini(&st->disc);
+	free(st->first_msg);
+	free(st);
+}
+
+static void integration_failed(struct integ_state *st, const char *what, const char *why)
+{
+	struct conn *c = st->conn;
+
+	st->srv->stats.integration_errors++;
+	log_warn("conn %s: %s integration failed: %s", st->id, what, why);
+	if (!c || c->state != CONN_ST_OPEN)
+		return;
+	if (st->srv->cfg->integration_error_message) {
+		char msg[96];
 		int n = snprintf(msg, sizeof msg, "{\"error\":\"%s integration failed\"}", what);
 
 		ws_conn_send(c, WS_OP_TEXT, (const uint8_t *)msg, (size_t)n, false);
@@ -265,13 +129,72 @@ static void integration_failed(struct conn *c, const char *what, const char *why
 	ws_conn_close(c, WS_CLOSE_INTERNAL, "integration failed");
 }
 
-static uint64_t timeout_or(uint64_t v, uint64_t dflt)
+/* ---- disconnect ------------------------------------------------------ */
+
+static void on_disconnect_done(void *arg, const struct upstream_result *res);
+
+/* Sends the disconnect event; st is freed when it is done. */
+static void start_disconnect(struct integ_state *st)
 {
-	return v ? v : dflt;
+	const struct integration *in = &st->route->disconnect;
+	bool ok = true;
+	char code[8];
+	struct curl_slist *h = integ_http_copy(st->disc.headers, &ok);
+	struct upstream_call call = {
+		.url = st->disc.url,
+		.method = method_of(in, "POST"),
+		.connect_timeout_ms = timeout_or(in->connect_timeout_ms, CONNECT_TIMEOUT_MS),
+		.timeout_ms = timeout_or(in->read_timeout_ms, READ_TIMEOUT_MS),
+		.max_response = 64 * 1024,
+	};
+
+	snprintf(code, sizeof code, "%u", st->close_code);
+	h = integ_http_event(h, st->id, "DISCONNECT", st->connected_at_ms, &ok);
+	h = integ_http_add(h, INTEG_HDR "Disconnect-Status-Code", sizeof INTEG_HDR + 21, code,
+			   strlen(code), false, &ok);
+	h = integ_http_add(h, INTEG_HDR "Disconnect-Reason", sizeof INTEG_HDR + 16, st->reason,
+			   st->reason_len, false, &ok);
+	call.headers = h;
+	if (!ok) {
+		curl_slist_free_all(h);
+	} else if (upstream_start(st->srv->up, &call, on_disconnect_done, st)) {
+		return;
+	}
+	log_warn("conn %s: cannot start the disconnect call", st->id);
+	st->srv->stats.integration_errors++;
+	state_free(st);
 }
 
+static void on_disconnect_done(void *arg, const struct upstream_result *res)
+{
+	struct integ_state *st = arg;
+
+	if (res->status == 0 && ++st->disc_tries <= DISCONNECT_RETRIES && !st->srv->stopping) {
+		log_debug("conn %s: disconnect call failed (%s); retrying", st->id, res->error);
+		start_disconnect(st);
+		return;
+	}
+	if (res->status == 0 || res->status >= 500) {
+		st->srv->stats.integration_errors++;
+		log_warn("conn %s: disconnect integration failed: %s", st->id,
+			 res->status ? "the backend answered 5xx" : res->error);
+	}
+	state_free(st);
+}
+
+/* The connection is gone and nothing waits: report it, then free. */
+static void finish(struct integ_state *st)
+{
+	if (st->opened && st->route->disconnect.type == INTEG_HTTP && !st->srv->stopping)
+		start_disconnect(st);
+	else
+		state_free(st);
+}
+
+/* ---- messages -------------------------------------------------------- */
+
 /* Message ids: 16 hex digits of a strictly increasing wall-clock ns count,
- * then 8 random hex digits, so they are unique and sort in time order. */
+ * then 8 random hex digits: unique, and they sort in time order. */
 static void message_id(struct server *srv, char *out, size_t outlen)
 {
 	uint64_t ns = (uint64_t)srv->loop.now_wall_ns;
@@ -286,14 +209,13 @@ static void message_id(struct server *srv, char *out, size_t outlen)
 
 static void on_message_done(void *arg, const struct upstream_result *res);
 
-static void start_message(struct conn *c, uint8_t opcode, const uint8_t *p, size_t n)
+/* Starts the message call. Returns false (and reports) if it cannot. */
+static bool start_message(struct integ_state *st, uint8_t opcode, const uint8_t *p, size_t n)
 {
-	struct integ_state *st = c->integ;
 	const struct integration *in = &st->route->message;
-	struct server *srv = c->srv;
 	char id[32];
-	bool ok = true;
-	struct curl_slist *h = copy_list(st->msg.headers, &ok);
+	bool text = opcode == WS_OP_TEXT, ok = true;
+	struct curl_slist *h = integ_http_copy(st->msg.headers, &ok);
 	struct upstream_call call = {
 		.url = st->msg.url,
 		.method = method_of(in, "POST"),
@@ -301,32 +223,37 @@ static void start_message(struct conn *c, uint8_t opcode, const uint8_t *p, size
 		.body_len = n,
 		.connect_timeout_ms = timeout_or(in->connect_timeout_ms, CONNECT_TIMEOUT_MS),
 		.timeout_ms = timeout_or(in->read_timeout_ms, READ_TIMEOUT_MS),
-		.max_response = srv->cfg->max_message,
+		.max_response = st->srv->cfg->max_message,
 	};
 
-	message_id(srv, id, sizeof id);
-	h = event_headers(h, c->id, "MESSAGE", st->connected_at_ms, &ok);
-	h = add_header(h, HDR "Message-Id", sizeof HDR + 9, id, strlen(id), false, &ok);
-	h = add_header(h, "Content-Type", 12,
-		       opcode == WS_OP_TEXT ? "application/json" : "application/octet-stream",
-		       opcode == WS_OP_TEXT ? 16 : 24, false, &ok);
+	message_id(st->srv, id, sizeof id);
+	h = integ_http_event(h, st->id, "MESSAGE", st->connected_at_ms, &ok);
+	h = integ_http_add(h, INTEG_HDR "Message-Id", sizeof INTEG_HDR + 9, id, strlen(id), false,
+			   &ok);
+	h = integ_http_add(h, "Content-Type", 12,
+			   text ? "application/json" : "application/octet-stream", text ? 16 : 24,
+			   false, &ok);
 	call.headers = h;
 	if (!ok) {
 		curl_slist_free_all(h);
-		integration_failed(c, "message", "out of memory");
-		return;
+		integration_failed(st, "message", "out of memory");
+		return false;
 	}
-	st->inflight = upstream_start(srv->up, &call, on_message_done, c);
+	st->inflight = upstream_start(st->srv->up, &call, on_message_done, st);
 	if (!st->inflight)
-		integration_failed(c, "message", "cannot start the call");
+		integration_failed(st, "message", "cannot start the call");
+	return st->inflight != NULL;
 }
 
-static void update_backlog(struct conn *c)
+static void update_backlog(struct integ_state *st)
 {
-	struct integ_state *st = c->integ;
-	size_t limit = c->srv->cfg->max_inbound_queue;
-	uint16_t before = c->flags;
+	struct conn *c = st->conn;
+	size_t limit = st->srv->cfg->max_inbound_queue;
+	uint16_t before;
 
+	if (!c)
+		return;
+	before = c->flags;
 	/* Full queue: stop reading, so TCP pushes back on the client. */
 	if (st->q_bytes >= limit)
 		c->flags |= CONN_F_BACKLOG_FULL;
@@ -336,80 +263,60 @@ static void update_backlog(struct conn *c)
 		conn_update_events(c);
 }
 
-static void next_message(struct conn *c)
+/* Starts the next queued message; once the connection is gone and the
+ * queue is empty, finishes the state. */
+static void next_message(struct integ_state *st)
 {
-	struct integ_state *st = c->integ;
-	struct pending_msg *m = st->q_head;
+	while (!st->inflight && st->q_head) {
+		struct pending_msg *m = st->q_head;
 
-	if (!m || c->state != CONN_ST_OPEN)
-		return;
-	st->q_head = m->next;
-	if (!st->q_head)
-		st->q_tail = NULL;
-	st->q_bytes -= m->len;
-	start_message(c, m->opcode, m->data, m->len);
-	free(m);
-	update_backlog(c);
+		st->q_head = m->next;
+		if (!st->q_head)
+			st->q_tail = NULL;
+		st->q_bytes -= m->len;
+		if (!st->srv->stopping)
+			start_message(st, m->opcode, m->data, m->len);
+		free(m);
+	}
+	if (st->conn)
+		update_backlog(st);
+	else if (!st->inflight)
+		finish(st);
 }
 
 static void on_message_done(void *arg, const struct upstream_result *res)
 {
-	struct conn *c = arg;
-	struct integ_state *st = c->integ;
-	char why[96];
+	struct integ_state *st = arg;
+	char why[64];
 
 	st->inflight = NULL;
+	st->busy = true; /* sending the reply may close the connection */
 	if (res->status == 0 || res->status >= 500) {
 		if (res->status)
-			snprintf(why, sizeof why, "backend answered %ld", res->status);
-		integration_failed(c, "message", res->status ? why : res->error);
-	} else if (res->body_len) {
-		ws_conn_send(c, opcode_for(res->content_type, res->body, res->body_len), res->body,
-			     res->body_len, false);
+			snprintf(why, sizeof why, "the backend answered %ld", res->status);
+		integration_failed(st, "message", res->status ? why : res->error);
+	} else if (res->body_len && st->conn) {
+		ws_conn_send(st->conn, opcode_for(res->content_type, res->body, res->body_len),
+			     res->body, res->body_len, false);
 	}
-	next_message(c);
+	st->busy = false;
+	next_message(st);
 }
 
-static const struct spec_kv *dummy_content(const struct integration *in, const char *type)
+static const struct spec_kv *dummy_content(const struct integration *in)
 {
-	const struct spec_kv *star = NULL;
-
-	for (size_t i = 0; i < in->num_content; i++) {
-		if (type && !strcasecmp(in->content[i].name, type))
-			return &in->content[i];
+	for (size_t i = 0; i < in->num_content; i++)
 		if (!strcmp(in->content[i].name, "*"))
-			star = &in->content[i];
-	}
-	return star ? star : (in->num_content ? &in->content[0] : NULL);
+			return &in->content[i];
+	return in->num_content ? &in->content[0] : NULL;
 }
 
-void integ_message(struct conn *c, uint8_t opcode, const uint8_t *p, size_t n)
+static void enqueue(struct integ_state *st, uint8_t opcode, const uint8_t *p, size_t n)
 {
-	struct integ_state *st = c->integ;
-	const struct integration *in;
-	struct pending_msg *m;
+	struct pending_msg *m = malloc(sizeof *m + n);
 
-	if (!st || st->route->message.type == INTEG_ECHO) {
-		ws_conn_send(c, opcode, p, n, false);
-		return;
-	}
-	in = &st->route->message;
-	if (in->type == INTEG_DUMMY) {
-		const struct spec_kv *kv = dummy_content(in, NULL);
-
-		if (kv && kv->value[0])
-			ws_conn_send(c, opcode_for(kv->name, (const uint8_t *)kv->value,
-						   strlen(kv->value)),
-				     (const uint8_t *)kv->value, strlen(kv->value), false);
-		return;
-	}
-	if (!st->inflight) {
-		start_message(c, opcode, p, n);
-		return;
-	}
-	m = malloc(sizeof *m + n);
 	if (!m) {
-		integration_failed(c, "message", "out of memory queueing a message");
+		integration_failed(st, "message", "out of memory queueing a message");
 		return;
 	}
 	m->next = NULL;
@@ -422,8 +329,31 @@ void integ_message(struct conn *c, uint8_t opcode, const uint8_t *p, size_t n)
 		st->q_head = m;
 	st->q_tail = m;
 	st->q_bytes += n;
-	update_backlog(c);
+	update_backlog(st);
 }
+
+void integ_message(struct conn *c, uint8_t opcode, const uint8_t *p, size_t n)
+{
+	struct integ_state *st = c->integ;
+	const struct integration *in = st ? &st->route->message : NULL;
+
+	if (!st || in->type == INTEG_ECHO) {
+		ws_conn_send(c, opcode, p, n, false);
+	} else if (in->type == INTEG_DUMMY) {
+		const struct spec_kv *kv = dummy_content(in);
+		size_t len = kv ? strlen(kv->value) : 0;
+
+		if (len)
+			ws_conn_send(c, opcode_for(kv->name, (const uint8_t *)kv->value, len),
+				     (const uint8_t *)kv->value, len, false);
+	} else if (st->inflight || st->q_head) {
+		enqueue(st, opcode, p, n);
+	} else {
+		start_message(st, opcode, p, n);
+	}
+}
+
+/* ---- connect --------------------------------------------------------- */
 
 static bool keep_first(struct integ_state *st, const char *type, const uint8_t *body, size_t len)
 {
@@ -438,25 +368,37 @@ static bool keep_first(struct integ_state *st, const char *type, const uint8_t *
 	return true;
 }
 
+static void refuse_text(struct conn *c, int status, const char *text)
+{
+	ws_conn_refuse(c, status, NULL, NULL, (const uint8_t *)text, strlen(text));
+}
+
 static void on_connect_done(void *arg, const struct upstream_result *res)
 {
-	struct conn *c = arg;
-	struct integ_state *st = c->integ;
+	struct integ_state *st = arg;
+	struct conn *c = st->conn;
 
 	st->inflight = NULL;
+	if (!c) { /* closed while waiting (handshake timeout): never opened */
+		state_free(st);
+		return;
+	}
+	st->busy = true;
 	if (res->status == 0) {
-		c->srv->stats.integration_errors++;
-		log_warn("conn %s: connect integration failed: %s", c->id, res->error);
-		ws_conn_refuse(c, 502, "text/plain; charset=utf-8",
-			       (const uint8_t *)"connect integration failed\n", 27);
+		st->srv->stats.integration_errors++;
+		log_warn("conn %s: connect integration failed: %s", st->id, res->error);
+		refuse_text(c, 502, "connect integration failed\n");
 	} else if (res->status < 200 || res->status > 299) {
-		ws_conn_refuse(c, (int)res->status, res->content_type, res->body, res->body_len);
+		ws_conn_refuse(c, (int)res->status, res->content_type, NULL, res->body,
+			       res->body_len);
 	} else if (!keep_first(st, res->content_type, res->body, res->body_len)) {
-		ws_conn_refuse(c, 500, "text/plain; charset=utf-8", (const uint8_t *)"out of memory\n",
-			       14);
+		refuse_text(c, 500, "out of memory\n");
 	} else {
 		ws_conn_upgrade(c, st->accept);
 	}
+	st->busy = false;
+	if (!st->conn) /* closed while answering */
+		next_message(st);
 }
 
 static int connect_http(struct conn *c, const struct integration *in, const struct route_match *m,
@@ -464,8 +406,8 @@ static int connect_http(struct conn *c, const struct integration *in, const stru
 {
 	struct integ_state *st = c->integ;
 	bool ok = true;
-	char *url = build_url(in, m, req);
-	struct curl_slist *h = base_headers(in, req, c, &ok);
+	char *url = integ_http_url(in, m, req);
+	struct curl_slist *h = integ_http_headers(in, req, m, c->user_agent, &ok);
 	struct upstream_call call = {
 		.url = url,
 		.method = method_of(in, "GET"),
@@ -474,21 +416,20 @@ static int connect_http(struct conn *c, const struct integration *in, const stru
 		.max_response = MAX_CONNECT_BODY,
 	};
 
-	h = event_headers(h, c->id, "CONNECT", st->connected_at_ms, &ok);
+	h = integ_http_event(h, c->id, "CONNECT", st->connected_at_ms, &ok);
 	/* The client's Sec-WebSocket-Protocol is passed on, as in the cloud. */
 	for (size_t i = 0; i < req->num_headers; i++)
 		if (http1_str_eq_ci(req->headers[i].name, "sec-websocket-protocol"))
-			h = add_header(h, "Sec-WebSocket-Protocol", 22, req->headers[i].value.p,
-				       req->headers[i].value.len, false, &ok);
+			h = integ_http_add(h, "Sec-WebSocket-Protocol", 22, req->headers[i].value.p,
+					   req->headers[i].value.len, false, &ok);
 	call.headers = h;
 	if (ok && url)
-		st->inflight = upstream_start(c->srv->up, &call, on_connect_done, c);
+		st->inflight = upstream_start(c->srv->up, &call, on_connect_done, st);
 	else
 		curl_slist_free_all(h);
 	free(url);
 	if (!st->inflight) {
-		ws_conn_refuse(c, 500, "text/plain; charset=utf-8",
-			       (const uint8_t *)"cannot start the connect integration\n", 37);
+		refuse_text(c, 500, "cannot start the connect integration\n");
 		return ERR_CLOSED;
 	}
 	return INTEG_CONNECT_PENDING;
@@ -496,20 +437,27 @@ static int connect_http(struct conn *c, const struct integration *in, const stru
 
 static int connect_dummy(struct conn *c, const struct integration *in)
 {
-	const struct spec_kv *kv = dummy_content(in, NULL);
+	const struct spec_kv *kv = dummy_content(in);
 	const uint8_t *body = kv ? (const uint8_t *)kv->value : (const uint8_t *)"";
 	size_t len = kv ? strlen(kv->value) : 0;
 	int code = in->http_code ? in->http_code : 200;
+	char extra[2048];
+	size_t o = 0;
 
-	if (code < 200 || code > 299) {
-		ws_conn_refuse(c, code, kv ? kv->name : NULL, body, len);
+	if (code >= 200 && code <= 299) {
+		if (keep_first(c->integ, kv ? kv->name : NULL, body, len))
+			return INTEG_CONNECT_NOW;
+		refuse_text(c, 500, "out of memory\n");
 		return ERR_CLOSED;
 	}
-	if (!keep_first(c->integ, kv ? kv->name : NULL, body, len)) {
-		ws_conn_refuse(c, 500, "text/plain", (const uint8_t *)"out of memory\n", 14);
-		return ERR_CLOSED;
-	}
-	return INTEG_CONNECT_NOW;
+	extra[0] = '\0';
+	for (size_t i = 0; i < in->num_http_headers && o < sizeof extra; i++)
+		o += (size_t)snprintf(extra + o, sizeof extra - o, "%s: %s\r\n",
+				      in->http_headers[i].name, in->http_headers[i].value);
+	if (o >= sizeof extra)
+		extra[0] = '\0'; /* too many to fit: send none rather than half */
+	ws_conn_refuse(c, code, kv && strcmp(kv->name, "*") ? kv->name : NULL, extra, body, len);
+	return ERR_CLOSED;
 }
 
 static bool echo_only(const struct route *r)
@@ -517,6 +465,18 @@ static bool echo_only(const struct route *r)
 	return (r->connect.type == INTEG_NONE || r->connect.type == INTEG_ECHO) &&
 	       r->message.type == INTEG_ECHO &&
 	       (r->disconnect.type == INTEG_NONE || r->disconnect.type == INTEG_ECHO);
+}
+
+static bool prepare(struct prepared *pr, const struct integration *in, const struct route_match *m,
+		    const struct http1_request *req, const struct conn *c)
+{
+	bool ok = true;
+
+	if (in->type != INTEG_HTTP)
+		return true;
+	pr->url = integ_http_url(in, m, req);
+	pr->headers = integ_http_headers(in, req, m, c->user_agent, &ok);
+	return pr->url && ok;
 }
 
 int integ_connect(struct conn *c, const struct route *route, const struct route_match *m,
@@ -528,16 +488,19 @@ int integ_connect(struct conn *c, const struct route *route, const struct route_
 		return INTEG_CONNECT_NOW; /* no state at all: the lean path */
 	st = calloc(1, sizeof *st);
 	if (!st) {
-		ws_conn_refuse(c, 500, "text/plain", (const uint8_t *)"out of memory\n", 14);
+		refuse_text(c, 500, "out of memory\n");
 		return ERR_CLOSED;
 	}
 	c->integ = st;
+	st->srv = c->srv;
+	st->conn = c;
 	st->route = route;
+	memcpy(st->id, c->id, sizeof st->id);
 	memcpy(st->accept, accept, sizeof st->accept);
 	st->connected_at_ms = c->srv->loop.now_wall_ns / 1000000;
 	if (!prepare(&st->msg, &route->message, m, req, c) ||
 	    !prepare(&st->disc, &route->disconnect, m, req, c)) {
-		ws_conn_refuse(c, 500, "text/plain", (const uint8_t *)"out of memory\n", 14);
+		refuse_text(c, 500, "out of memory\n");
 		return ERR_CLOSED;
 	}
 	if (route->connect.type == INTEG_HTTP)
@@ -567,114 +530,27 @@ void integ_set_close_reason(struct conn *c, const uint8_t *reason, size_t len)
 
 	if (!st)
 		return;
-	if (len > sizeof st->reason - 1)
-		len = sizeof st->reason - 1;
+	if (len > sizeof st->reason)
+		len = sizeof st->reason;
 	/* It travels as a header value: no control characters. */
 	for (size_t i = 0; i < len; i++)
 		st->reason[i] = reason[i] < 0x20 || reason[i] == 0x7f ? ' ' : (char)reason[i];
 	st->reason_len = len;
 }
 
-static void on_disconnect_done(void *arg, const struct upstream_result *res);
-
-static void start_disconnect(struct disc_call *dc)
-{
-	bool ok = true;
-	struct curl_slist *h = copy_list(dc->base, &ok);
-	struct upstream_call call = {
-		.url = dc->url,
-		.method = method_of(dc->in, "POST"),
-		.connect_timeout_ms = timeout_or(dc->in->connect_timeout_ms, CONNECT_TIMEOUT_MS),
-		.timeout_ms = timeout_or(dc->in->read_timeout_ms, READ_TIMEOUT_MS),
-		.max_response = 64 * 1024,
-	};
-
-	for (int i = 0; i < 3; i++)
-		if (dc->extra[i][0] && ok) {
-			struct curl_slist *n = curl_slist_append(h, dc->extra[i]);
-
-			ok = n != NULL;
-			h = n ? n : h;
-		}
-	call.headers = h;
-	if (ok && upstream_start(dc->srv->up, &call, on_disconnect_done, dc))
-		return;
-	if (!ok)
-		curl_slist_free_all(h);
-	log_warn("conn %s: cannot start the disconnect call", dc->id);
-	on_disconnect_done(dc, &(struct upstream_result){.error = "cannot start"});
-}
-
-static void on_disconnect_done(void *arg, const struct upstream_result *res)
-{
-	struct disc_call *dc = arg;
-
-	if (res->status == 0 && res->error && strcmp(res->error, "cannot start") &&
-	    ++dc->tries <= DISCONNECT_RETRIES) {
-		log_debug("conn %s: disconnect call failed (%s); retrying", dc->id, res->error);
-		start_disconnect(dc);
-		return;
-	}
-	if (res->status == 0 || res->status >= 500) {
-		dc->srv->stats.integration_errors++;
-		log_warn("conn %s: disconnect integration failed: %s", dc->id,
-			 res->status ? "backend error status" : res->error);
-	}
-	free(dc->url);
-	curl_slist_free_all(dc->base);
-	free(dc);
-}
-
-static void send_disconnect(struct conn *c, struct integ_state *st)
-{
-	struct disc_call *dc = calloc(1, sizeof *dc);
-	uint16_t code = c->close_code ? c->close_code : WS_CLOSE_ABNORMAL;
-	bool ok = true;
-
-	if (!dc) {
-		log_warn("conn %s: out of memory for the disconnect call", c->id);
-		return;
-	}
-	dc->srv = c->srv;
-	dc->in = &st->route->disconnect;
-	dc->url = st->disc.url;
-	dc->base = event_headers(st->disc.headers, c->id, "DISCONNECT", st->connected_at_ms, &ok);
-	st->disc.url = NULL; /* handed over */
-	st->disc.headers = NULL;
-	memcpy(dc->id, c->id, sizeof dc->id);
-	snprintf(dc->extra[0], sizeof dc->extra[0], HDR "Disconnect-Status-Code: %u", code);
-	if (st->reason_len)
-		snprintf(dc->extra[1], sizeof dc->extra[1], HDR "Disconnect-Reason: %.*s",
-			 (int)st->reason_len, st->reason);
-	else
-		snprintf(dc->extra[1], sizeof dc->extra[1], HDR "Disconnect-Reason;");
-	start_disconnect(dc);
-}
-
 void integ_closed(struct conn *c)
 {
 	struct integ_state *st = c->integ;
-	unsigned dropped = 0;
 
 	if (!st)
 		return;
-	if (st->inflight) /* its result has no one to go to */
-		upstream_detach(st->inflight);
-	while (st->q_head) {
-		struct pending_msg *m = st->q_head;
-
-		st->q_head = m->next;
-		free(m);
-		dropped++;
-	}
-	if (dropped)
-		log_info("conn %s: closed with %u message(s) not yet sent to the backend", c->id,
-			 dropped);
-	if (st->opened && st->route->disconnect.type == INTEG_HTTP)
-		send_disconnect(c, st);
-	prepared_fini(&st->msg);
-	prepared_fini(&st->disc);
-	free(st->first_msg);
-	free(st);
 	c->integ = NULL;
+	st->conn = NULL;
+	st->close_code = c->close_code ? c->close_code : WS_CLOSE_ABNORMAL;
+	if (!st->opened && st->inflight) {
+		/* the connect call: on_connect_done frees st when it ends */
+		return;
+	}
+	if (!st->inflight && !st->busy) /* else the callback goes on with the queue */
+		next_message(st);
 }

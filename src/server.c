@@ -268,6 +268,7 @@ void server_fini(struct server *srv)
 {
 	struct conn *c, *next;
 
+	srv->stopping = 1;
 	for (c = srv->all; c; c = next) {
 		next = c->next;
 		conn_finish(c, false);

@@ -53,6 +53,7 @@ struct server {
 	struct upstream *up;       /* backend calls */
 	uint64_t last_msg_ns;      /* last message id's time, kept increasing */
 	int draining;              /* 1 after SIGTERM/SIGINT */
+	int stopping;              /* 1 once the loop ended: start no backend call */
 	int exit_code;
 	struct server_stats stats;
 };

@@ -32,6 +32,7 @@ struct upstream {
 	unsigned pending;
 	struct upstream_sock *dead;
 	struct upstream_req *reqs; /* calls under way */
+	bool closing;
 };
 
 struct upstream_req {
@@ -48,7 +49,7 @@ struct upstream_req {
 	char error[CURL_ERROR_SIZE];
 };
 
-static void finish(struct upstream_req *r, CURLcode code)
+static void finish(struct upstream_req *r, CURLcode code, const char *why)
 {
 	struct upstream_result res = {0};
 	char *ct = NULL;
@@ -60,7 +61,8 @@ static void finish(struct upstream_req *r, CURLcode code)
 		res.body = r->resp;
 		res.body_len = r->resp_len;
 	} else {
-		res.error = r->too_big ? "response body too large"
+		res.error = why ? why
+			  : r->too_big ? "response body too large"
 				       : (r->error[0] ? r->error : curl_easy_strerror(code));
 	}
 	if (r->done)
@@ -95,7 +97,7 @@ static void check_done(struct upstream *u)
 		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&r);
 		curl_multi_remove_handle(u->multi, msg->easy_handle);
 		u->pending--;
-		finish(r, msg->data.result);
+		finish(r, msg->data.result, NULL);
 		free_req(r);
 	}
 }
@@ -239,9 +241,16 @@ void upstream_free(struct upstream *u)
 {
 	if (!u)
 		return;
+	/* Every caller hears of its call, so nothing it owns leaks; calls
+	 * started from these callbacks are refused. */
+	u->closing = true;
 	while (u->reqs) {
-		curl_multi_remove_handle(u->multi, u->reqs->easy);
-		free_req(u->reqs);
+		struct upstream_req *r = u->reqs;
+
+		curl_multi_remove_handle(u->multi, r->easy);
+		u->pending--;
+		finish(r, CURLE_ABORTED_BY_CALLBACK, "gateway stopped");
+		free_req(r);
 	}
 	curl_multi_cleanup(u->multi);
 	loop_timer_disarm(u->loop, &u->timer);
@@ -295,7 +304,7 @@ static bool has_header(const struct curl_slist *l, const char *name)
 struct upstream_req *upstream_start(struct upstream *u, const struct upstream_call *call,
 				    upstream_done_fn done, void *arg)
 {
-	struct upstream_req *r = calloc(1, sizeof *r);
+	struct upstream_req *r = u->closing ? NULL : calloc(1, sizeof *r);
 
 	if (!r) {
 		curl_slist_free_all(call->headers);

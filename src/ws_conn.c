@@ -75,17 +75,17 @@ static const char *status_text(int status)
 	}
 }
 
-void ws_conn_refuse(struct conn *c, int status, const char *content_type, const uint8_t *body,
-		    size_t len)
+void ws_conn_refuse(struct conn *c, int status, const char *content_type, const char *extra,
+		    const uint8_t *body, size_t len)
 {
-	char head[512];
+	char head[3072];
 	int n = snprintf(head, sizeof head,
 			 "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-			 "Connection: close\r\n%s%s\r\n",
+			 "Connection: close\r\n%s%s%s\r\n",
 			 status, status_text(status),
 			 content_type ? content_type : "text/plain; charset=utf-8", len,
 			 status == 426 ? "Sec-WebSocket-Version: 13\r\n" : "",
-			 status == 405 ? "Allow: GET\r\n" : "");
+			 status == 405 ? "Allow: GET\r\n" : "", extra ? extra : "");
 
 	if (n < 0 || (size_t)n >= sizeof head)
 		n = 0;
@@ -101,7 +101,7 @@ void ws_conn_http_error(struct conn *c, int status, const char *reason)
 	int n = snprintf(body, sizeof body, "%s\n", reason);
 
 	log_debug("handshake refused: %d %s", status, reason);
-	ws_conn_refuse(c, status, NULL, (const uint8_t *)body,
+	ws_conn_refuse(c, status, NULL, NULL, (const uint8_t *)body,
 		       n > 0 && (size_t)n < sizeof body ? (size_t)n : 0);
 }
 

@@ -31,10 +31,11 @@ void ws_conn_ping(struct conn *c);
 /* Answers a handshake-phase connection with an HTTP error and closes it. */
 void ws_conn_http_error(struct conn *c, int status, const char *reason);
 
-/* Answers a handshake-phase connection with status, content type and
- * body (a refused connect integration's response) and closes it. */
-void ws_conn_refuse(struct conn *c, int status, const char *content_type, const uint8_t *body,
-		    size_t len);
+/* Answers a handshake-phase connection with status, content type, extra
+ * header lines ("Name: value\r\n"..., or NULL) and body — a refused
+ * connect integration's response — and closes it. */
+void ws_conn_refuse(struct conn *c, int status, const char *content_type, const char *extra,
+		    const uint8_t *body, size_t len);
 
 /* The connect integration accepted: sends the 101 and starts the
  * WebSocket session (handles frames the client sent early). */

@@ -1,0 +1,173 @@
+/* integ_http.c — backend request pieces for http integrations
+ * (shared/spec/INTEGRATIONS.md: url, headers and query maps, '*': '*'
+ * forwarding, omitEmpty*, User-Agent by default). Pure.
+ */
+#include "integ_http.h"
+
+#include <curl/curl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static bool is_hop_header(struct http1_str name)
+{
+	static const char *const skip[] = {"host", "connection", "upgrade", "content-length",
+					   "transfer-encoding", "keep-alive", "te", "trailer",
+					   "proxy-authorization", "proxy-connection",
+					   "sec-websocket-key", "sec-websocket-version",
+					   "sec-websocket-extensions", "expect", "user-agent"};
+
+	for (size_t i = 0; i < sizeof skip / sizeof skip[0]; i++)
+		if (http1_str_eq_ci(name, skip[i]))
+			return true;
+	return false;
+}
+
+struct curl_slist *integ_http_add(struct curl_slist *l, const char *name, size_t nlen,
+				  const char *value, size_t vlen, bool omit_empty, bool *ok)
+{
+	char line[1024];
+	struct curl_slist *n;
+
+	if (!vlen && omit_empty)
+		return l;
+	if (vlen)
+		snprintf(line, sizeof line, "%.*s: %.*s", (int)nlen, name, (int)vlen, value);
+	else
+		snprintf(line, sizeof line, "%.*s;", (int)nlen, name);
+	n = curl_slist_append(l, line);
+	if (!n)
+		*ok = false;
+	return n ? n : l;
+}
+
+size_t integ_http_substitute(const char *tmpl, const struct route_match *m, char *out,
+			     size_t outlen)
+{
+	size_t o = 0;
+
+	if (!outlen)
+		return 0;
+	for (const char *p = tmpl; *p && o < outlen - 1;) {
+		const char *end = *p == '{' ? strchr(p, '}') : NULL;
+		size_t i, nlen = end ? (size_t)(end - p - 1) : 0;
+
+		for (i = 0; end && m && i < m->num_params; i++)
+			if (strlen(m->params[i].name) == nlen && !memcmp(m->params[i].name, p + 1, nlen))
+				break;
+		if (!end || !m || i == m->num_params) {
+			out[o++] = *p++;
+			continue;
+		}
+		for (size_t k = 0; k < m->params[i].value_len && o < outlen - 1; k++)
+			out[o++] = m->params[i].value[k];
+		p = end + 1;
+	}
+	out[o] = '\0';
+	return o;
+}
+
+struct curl_slist *integ_http_headers(const struct integration *in, const struct http1_request *req,
+				      const struct route_match *m, const char *user_agent, bool *ok)
+{
+	struct curl_slist *l = NULL;
+	bool forward = false, has_ua = false;
+	char value[1024];
+
+	for (size_t i = 0; i < in->num_headers; i++) {
+		const struct spec_kv *kv = &in->headers[i];
+		size_t n;
+
+		if (!strcmp(kv->name, "*")) {
+			forward = true;
+			continue;
+		}
+		has_ua |= !strcasecmp(kv->name, "User-Agent");
+		n = integ_http_substitute(kv->value, m, value, sizeof value);
+		l = integ_http_add(l, kv->name, strlen(kv->name), value, n, in->omit_empty_headers,
+				   ok);
+	}
+	for (size_t i = 0; forward && req && i < req->num_headers; i++) {
+		const struct http1_header *h = &req->headers[i];
+
+		if (!is_hop_header(h->name))
+			l = integ_http_add(l, h->name.p, h->name.len, h->value.p, h->value.len,
+					   in->omit_empty_headers, ok);
+	}
+	if (!has_ua && user_agent)
+		l = integ_http_add(l, "User-Agent", 10, user_agent, strlen(user_agent), false, ok);
+	return l;
+}
+
+static const char *query_of(const struct http1_request *req, size_t *len)
+{
+	const char *q = req ? memchr(req->target.p, '?', req->target.len) : NULL;
+
+	*len = q ? req->target.len - (size_t)(q + 1 - req->target.p) : 0;
+	return q ? q + 1 : "";
+}
+
+char *integ_http_url(const struct integration *in, const struct route_match *m,
+		     const struct http1_request *req)
+{
+	char buf[8192], value[1024];
+	size_t o = integ_http_substitute(in->url, m, buf, sizeof buf), qlen;
+	const char *q = query_of(req, &qlen);
+	char sep = strchr(in->url, '?') ? '&' : '?';
+
+	for (size_t i = 0; i < in->num_query && o < sizeof buf - 1; i++) {
+		const struct spec_kv *kv = &in->query[i];
+		char *ev;
+
+		if (!strcmp(kv->name, "*")) {
+			if (qlen)
+				o += (size_t)snprintf(buf + o, sizeof buf - o, "%c%.*s", sep, (int)qlen,
+						      q);
+			sep = '&';
+			continue;
+		}
+		integ_http_substitute(kv->value, m, value, sizeof value);
+		if (!value[0] && in->omit_empty_query)
+			continue;
+		ev = curl_easy_escape(NULL, value, 0);
+		if (!ev)
+			return NULL;
+		o += (size_t)snprintf(buf + o, sizeof buf - o, "%c%s=%s", sep, kv->name, ev);
+		curl_free(ev);
+		sep = '&';
+	}
+	if (o >= sizeof buf)
+		buf[sizeof buf - 1] = '\0';
+	return strdup(buf);
+}
+
+struct curl_slist *integ_http_copy(const struct curl_slist *l, bool *ok)
+{
+	struct curl_slist *out = NULL, *n;
+
+	for (; l; l = l->next) {
+		n = curl_slist_append(out, l->data);
+		if (!n) {
+			*ok = false;
+			break;
+		}
+		out = n;
+	}
+	return out;
+}
+
+struct curl_slist *integ_http_event(struct curl_slist *l, const char *id, const char *event,
+				    int64_t connected_ms, bool *ok)
+{
+	char v[32];
+
+	l = integ_http_add(l, INTEG_HDR "Connection-Id", sizeof INTEG_HDR + 12, id, strlen(id),
+			   false, ok);
+	l = integ_http_add(l, INTEG_HDR "Event-Type", sizeof INTEG_HDR + 9, event, strlen(event),
+			   false, ok);
+	snprintf(v, sizeof v, "%" PRId64, connected_ms);
+	return integ_http_add(l, INTEG_HDR "Connected-At", sizeof INTEG_HDR + 11, v, strlen(v),
+			      false, ok);
+}

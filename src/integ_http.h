@@ -1,0 +1,52 @@
+/* integ_http.h — builds the pieces of a backend call from an http
+ * integration's settings and the client's upgrade request: the URL (path
+ * parameters substituted, query forwarded or configured), the headers
+ * (configured, '*' forwarding, User-Agent) and the event headers. Pure:
+ * strings and curl_slists in, strings and curl_slists out.
+ */
+#ifndef WSGW_INTEG_HTTP_H
+#define WSGW_INTEG_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "http1.h"
+#include "spec.h"
+
+struct curl_slist;
+
+#define INTEG_HDR "X-Yc-Apigateway-Websocket-"
+
+/* Appends "name: value" (or "name;" for an empty value, curl's spelling;
+ * nothing when empty and omit_empty). Clears *ok on ENOMEM. */
+struct curl_slist *integ_http_add(struct curl_slist *l, const char *name, size_t nlen,
+				  const char *value, size_t vlen, bool omit_empty, bool *ok);
+
+/* Copies tmpl into out[outlen] with each {name} of a matched path
+ * parameter replaced by its value; other text is kept. Returns the length
+ * (truncated to fit, NUL-terminated). */
+size_t integ_http_substitute(const char *tmpl, const struct route_match *m, char *out,
+			     size_t outlen);
+
+/* The configured headers (values with path parameters substituted), the
+ * client's own headers when '*': '*' is configured (hop-by-hop and
+ * handshake headers left out), and User-Agent (the client's, unless
+ * configured). req may be NULL. */
+struct curl_slist *integ_http_headers(const struct integration *in, const struct http1_request *req,
+				      const struct route_match *m, const char *user_agent, bool *ok);
+
+/* The URL: in->url with path parameters, then the configured query
+ * (values substituted and escaped) and, with '*': '*', the client's own
+ * query string. Heap, NULL on ENOMEM. */
+char *integ_http_url(const struct integration *in, const struct route_match *m,
+		     const struct http1_request *req);
+
+/* A copy of l. */
+struct curl_slist *integ_http_copy(const struct curl_slist *l, bool *ok);
+
+/* Appends the …-Connection-Id, …-Event-Type and …-Connected-At headers. */
+struct curl_slist *integ_http_event(struct curl_slist *l, const char *id, const char *event,
+				    int64_t connected_ms, bool *ok);
+
+#endif
