@@ -1,6 +1,6 @@
 #!/bin/sh
 # `make test`: unit tests (release, then ASan+UBSan), integration tests
-# (ASan+UBSan, then release), then short fuzz runs. Each phase prints its own
+# (ASan+UBSan, then release), the generated-code check, then short fuzz runs. Each phase prints its own
 # summary; the last line, "N passed, N failed", counts everything.
 total_p=0; total_f=0; status=0
 count() { # count WORD FILE: the number before WORD on the phase's last summary line
@@ -25,6 +25,7 @@ phase "unit tests (release)" sh -c 'tests/run-unit.sh build/release/tests/*'
 phase "unit tests (ASan+UBSan)" sh -c 'tests/run-unit.sh build/asan/tests/*'
 phase "integration tests (ASan+UBSan)" env WSGW_BIN=build/asan/wsgw WSGW_ASAN=1 tests/run-integration.sh
 phase "integration tests (release)" env WSGW_BIN=build/release/wsgw tests/run-integration.sh
+phase "generated protobuf-c code matches proto/" sh -c "tests/proto-check.sh \$(find proto -name '*.proto' | sort) /usr/include/google/protobuf/timestamp.proto"
 phase "fuzz (${FUZZ_SECONDS}s per target)" sh -c "tests/run-fuzz.sh $FUZZ_SECONDS build/fuzz/fuzz_*"
 echo
 echo "$total_p passed, $total_f failed"

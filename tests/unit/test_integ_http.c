@@ -1,0 +1,165 @@
+/* test_integ_http — backend request pieces: path-parameter substitution,
+ * URL with configured and forwarded query, headers with '*' forwarding,
+ * omitEmpty*, User-Agent, event headers. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <curl/curl.h>
+
+#include "http1.h"
+#include "integ_http.h"
+#include "spec.h"
+
+static struct route_match match_room(void)
+{
+	struct route_match m = {.num_params = 2};
+
+	m.params[0] = (struct route_param){"room", "lobby", 5};
+	m.params[1] = (struct route_param){"path", "a/b%20c", 7};
+	return m;
+}
+
+static void test_substitute(void **state)
+{
+	struct route_match m = match_room();
+	char out[64];
+
+	(void)state;
+	assert_int_equal(integ_http_substitute("/m/{room}/x", &m, out, sizeof out), 10);
+	assert_string_equal(out, "/m/lobby/x");
+	integ_http_substitute("{path}-{room}{unknown}", &m, out, sizeof out);
+	assert_string_equal(out, "a/b%20c-lobby{unknown}");
+	integ_http_substitute("{room", &m, out, sizeof out); /* unterminated: kept */
+	assert_string_equal(out, "{room");
+	integ_http_substitute("/{room}", NULL, out, sizeof out); /* no match at all */
+	assert_string_equal(out, "/{room}");
+	assert_int_equal(integ_http_substitute("{room}{room}", &m, out, 8), 7); /* truncated */
+	assert_string_equal(out, "lobbylo");
+}
+
+static int parse(const char *head, struct http1_request *req)
+{
+	return http1_parse_request(head, strlen(head), req);
+}
+
+static void test_url(void **state)
+{
+	struct route_match m = match_room();
+	struct http1_request req;
+	struct spec_kv q[] = {{"*", "*"}, {"r", "{room}"}, {"e", ""}, {"s", "a b&c"}};
+	struct integration in = {.type = INTEG_HTTP, .url = "http://b/m/{room}", .query = q,
+				 .num_query = 4};
+	char *url;
+
+	(void)state;
+	assert_true(parse("GET /chat/lobby?x=1&y=2 HTTP/1.1\r\nHost: h\r\n\r\n", &req) > 0);
+	url = integ_http_url(&in, &m, &req);
+	assert_string_equal(url, "http://b/m/lobby?x=1&y=2&r=lobby&e=&s=a%20b%26c");
+	free(url);
+	in.omit_empty_query = true;
+	in.url = "http://b/m?k=v";
+	url = integ_http_url(&in, &m, &req);
+	assert_string_equal(url, "http://b/m?k=v&x=1&y=2&r=lobby&s=a%20b%26c");
+	free(url);
+	in.num_query = 0;
+	url = integ_http_url(&in, &m, NULL);
+	assert_string_equal(url, "http://b/m?k=v");
+	free(url);
+}
+
+static size_t count(const struct curl_slist *l)
+{
+	size_t n = 0;
+
+	for (; l; l = l->next)
+		n++;
+	return n;
+}
+
+static bool has(const struct curl_slist *l, const char *line)
+{
+	for (; l; l = l->next)
+		if (!strcmp(l->data, line))
+			return true;
+	return false;
+}
+
+static void test_headers_forward(void **state)
+{
+	struct route_match m = match_room();
+	struct http1_request req;
+	struct spec_kv h[] = {{"X-Room", "{room}"}, {"*", "*"}, {"X-Empty", ""}};
+	struct integration in = {.type = INTEG_HTTP, .url = "http://b/", .headers = h,
+				 .num_headers = 3};
+	bool ok = true;
+	struct curl_slist *l;
+
+	(void)state;
+	assert_true(parse("GET / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+			  "Sec-WebSocket-Key: k\r\nX-Client: 1\r\nUser-Agent: ua\r\n\r\n",
+			  &req) > 0);
+	l = integ_http_headers(&in, &req, &m, "ua", &ok);
+	assert_true(ok);
+	assert_true(has(l, "X-Room: lobby"));
+	assert_true(has(l, "X-Empty;"));
+	assert_true(has(l, "X-Client: 1"));
+	assert_true(has(l, "User-Agent: ua"));
+	/* hop-by-hop and handshake headers are never forwarded */
+	assert_int_equal(count(l), 4);
+	curl_slist_free_all(l);
+	in.omit_empty_headers = true;
+	in.num_headers = 1; /* no forwarding */
+	l = integ_http_headers(&in, &req, &m, NULL, &ok);
+	assert_int_equal(count(l), 1);
+	assert_true(has(l, "X-Room: lobby"));
+	curl_slist_free_all(l);
+}
+
+static void test_configured_user_agent_wins(void **state)
+{
+	struct spec_kv h[] = {{"user-agent", "backend-ua"}};
+	struct integration in = {.type = INTEG_HTTP, .url = "http://b/", .headers = h,
+				 .num_headers = 1};
+	bool ok = true;
+	struct curl_slist *l = integ_http_headers(&in, NULL, NULL, "client-ua", &ok);
+
+	(void)state;
+	assert_int_equal(count(l), 1);
+	assert_true(has(l, "user-agent: backend-ua"));
+	curl_slist_free_all(l);
+}
+
+static void test_event_and_copy(void **state)
+{
+	bool ok = true;
+	struct curl_slist *l = integ_http_event(NULL, "abc", "MESSAGE", 1700000000123, &ok);
+	struct curl_slist *c = integ_http_copy(l, &ok);
+
+	(void)state;
+	assert_true(ok);
+	assert_int_equal(count(c), 3);
+	assert_string_equal(c->data, "X-Yc-Apigateway-Websocket-Connection-Id: abc");
+	assert_string_equal(c->next->data, "X-Yc-Apigateway-Websocket-Event-Type: MESSAGE");
+	assert_string_equal(c->next->next->data,
+			    "X-Yc-Apigateway-Websocket-Connected-At: 1700000000123");
+	curl_slist_free_all(l);
+	curl_slist_free_all(c);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_substitute),
+		cmocka_unit_test(test_url),
+		cmocka_unit_test(test_headers_forward),
+		cmocka_unit_test(test_configured_user_agent_wins),
+		cmocka_unit_test(test_event_and_copy),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
