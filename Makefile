@@ -46,6 +46,10 @@ obj = $(patsubst %.c,build/$(1)/obj/%.o,$(2))
 
 all: build
 
+# Keep objects of the test and fuzz binaries (they are intermediate files
+# of chained pattern rules, which make would otherwise delete).
+.SECONDARY:
+
 deps:
 	$(Q)missing=""; for p in $(DEB_PKGS); do \
 		dpkg -s "$$p" 2>/dev/null | grep -q '^Status: install ok installed' || missing="$$missing $$p"; \
