@@ -19,6 +19,7 @@
 #include "log.h"
 #include "obuf.h"
 #include "server.h"
+#include "strpool.h"
 #include "ws.h"
 #include "ws_conn.h"
 
@@ -457,7 +458,7 @@ void conn_reap(void *arg)
 		srv->dead = c->next;
 		ws_conn_rx_free(c->rx);
 		obuf_free(&c->out);
-		free(c->user_agent);
+		strpool_put(&srv->user_agents, c->user_agent);
 		free(c);
 	}
 	conntab_rehash_step(&srv->table, 16);

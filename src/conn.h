@@ -54,7 +54,7 @@ struct conn {
 	uint64_t opened_ms;       /* monotonic: accept time */
 	uint64_t last_rx_ms;      /* monotonic: last frame from the client */
 	uint64_t deadline_ms;     /* handshake / close deadline, or next ping time */
-	char *user_agent;         /* NULL when absent */
+	const char *user_agent;   /* NULL when absent; shared (server.user_agents) */
 	struct ws_rx *rx;         /* NULL unless a frame or message is partial */
 	struct obuf *out;         /* NULL unless output is queued */
 	struct integ_state *integ; /* NULL for echo-only routes */

@@ -218,7 +218,8 @@ int server_init(struct server *srv, const struct config *cfg)
 	srv->rbuf_size = READ_BUF_SIZE;
 	srv->rbuf = malloc(srv->rbuf_size);
 	if (!srv->rbuf || server_random(srv, (uint8_t *)&seed, sizeof seed) < 0 ||
-	    conntab_init(&srv->table, 1024, seed, conn_key) < 0) {
+	    conntab_init(&srv->table, 1024, seed, conn_key) < 0 ||
+	    strpool_init(&srv->user_agents, seed ^ 0x9e3779b97f4a7c15u) < 0) {
 		log_error("start-up: out of memory or randomness");
 		return ERR_NOMEM;
 	}
@@ -285,6 +286,7 @@ void server_fini(struct server *srv)
 	srv->up = NULL;
 	spec_free(&srv->spec);
 	conntab_fini(&srv->table);
+	strpool_fini(&srv->user_agents);
 	free(srv->rbuf);
 	free(srv->cork_buf);
 	loop_fini(&srv->loop);

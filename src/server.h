@@ -11,6 +11,7 @@
 #include "conntab.h"
 #include "loop.h"
 #include "spec.h"
+#include "strpool.h"
 
 #define SERVER_MAX_LISTENERS 2
 
@@ -36,6 +37,7 @@ struct server {
 	struct loop_timer accept_timer; /* re-enables accept after EMFILE */
 	uint64_t sweep_interval_ms;
 	struct conntab table;      /* open connections by id */
+	struct strpool user_agents; /* interned User-Agent strings */
 	struct conn *all;          /* every WS connection, any state */
 	struct conn *dead;         /* closed, freed after the current batch */
 	struct mconn *mgmt_all;    /* management connections */

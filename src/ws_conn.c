@@ -22,6 +22,7 @@
 #include "integ.h"
 #include "log.h"
 #include "server.h"
+#include "strpool.h"
 #include "utf8.h"
 #include "ws.h"
 #include "ws_handshake.h"
@@ -136,24 +137,25 @@ static void set_identity(struct conn *c, const struct ws_handshake *hs)
 	    net_ip_parse(hs->forwarded_for.p, hs->forwarded_for.len, &fwd) == 0)
 		c->ip = fwd;
 	if (hs->user_agent.len) {
+		const char *ua = hs->user_agent.p;
 		size_t n = hs->user_agent.len < cfg->max_user_agent ? hs->user_agent.len
 								   : cfg->max_user_agent;
+		char *masked = NULL;
 
 		/* Cut on a code point boundary: back off continuation bytes. */
 		if (n < hs->user_agent.len)
-			while (n > 0 && ((uint8_t)hs->user_agent.p[n] & 0xC0) == 0x80)
+			while (n > 0 && ((uint8_t)ua[n] & 0xC0) == 0x80)
 				n--;
-		c->user_agent = malloc(n + 1);
-		if (c->user_agent) {
-			memcpy(c->user_agent, hs->user_agent.p, n);
-			c->user_agent[n] = '\0';
-			/* Get returns it as a proto3 string, which must be UTF-8;
-			 * HTTP allows any obs-text, so mask what is not. */
-			if (!utf8_is_valid((const uint8_t *)c->user_agent, n))
-				for (size_t i = 0; i < n; i++)
-					if ((uint8_t)c->user_agent[i] >= 0x80)
-						c->user_agent[i] = '?';
+		/* Get returns it as a proto3 string, which must be UTF-8; HTTP
+		 * allows any obs-text, so mask what is not. */
+		if (!utf8_is_valid((const uint8_t *)ua, n) && (masked = malloc(n))) {
+			for (size_t i = 0; i < n; i++)
+				masked[i] = (uint8_t)ua[i] >= 0x80 ? '?' : ua[i];
+			ua = masked;
 		}
+		/* Shared: most clients of one deployment send the same few. */
+		c->user_agent = strpool_get(&c->srv->user_agents, ua, n);
+		free(masked);
 	}
 }
 
