@@ -257,3 +257,14 @@ bool http1_has_token(struct http1_str value, const char *token)
 	}
 	return false;
 }
+
+int http1_hex_digit(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}

@@ -50,6 +50,10 @@ size_t http1_count(const struct http1_request *req, const char *name);
  * contains `token`, compared case-insensitively. */
 bool http1_has_token(struct http1_str value, const char *token);
 
+/* The value of a hex digit (0-9, a-f, A-F), or -1. Shared by the chunked
+ * body decoder and percent-decoding. */
+int http1_hex_digit(int c);
+
 /* Case-insensitive equality of s with the NUL-terminated lit. */
 bool http1_str_eq_ci(struct http1_str s, const char *lit);
 

@@ -231,17 +231,6 @@ static bool is_ows(char c)
 	return c == ' ' || c == '\t';
 }
 
-static int hexval(uint8_t c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* The size line ended: data next, or the trailer section after the
  * last chunk (size 0). */
 static int size_line_done(struct h1_session *s)
@@ -258,7 +247,7 @@ static int size_line_byte(struct h1_session *s, uint8_t c, struct obuf **out)
 
 	if (s->line_len > MAX_CHUNK_LINE)
 		return bad_request(s, "chunk-size line too long", out);
-	if (s->state == H1_ST_CHUNK_SIZE && (h = hexval(c)) >= 0) {
+	if (s->state == H1_ST_CHUNK_SIZE && (h = http1_hex_digit(c)) >= 0) {
 		s->remaining = s->remaining * 16 + (uint64_t)h;
 		if (s->remaining > s->srv->cfg->rest_max_body - s->body_len)
 			return too_large(s, out);

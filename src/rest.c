@@ -26,6 +26,7 @@
 #include <time.h>
 
 #include "err.h"
+#include "http1.h"
 #include "server.h"
 #include "utf8.h"
 
@@ -298,17 +299,6 @@ int rest_parse_send(const uint8_t *body, size_t len, uint8_t **data, size_t *dat
 
 /* ---- routing ----------------------------------------------------------------- */
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 int rest_percent_decode(const char *s, size_t len, char *out, size_t outlen)
 {
 	size_t o = 0;
@@ -318,8 +308,8 @@ int rest_percent_decode(const char *s, size_t len, char *out, size_t outlen)
 		char c = s[i];
 
 		if (c == '%') {
-			int hi = i + 2 < len ? hexval(s[i + 1]) : -1;
-			int lo = hi >= 0 ? hexval(s[i + 2]) : -1;
+			int hi = i + 2 < len ? http1_hex_digit(s[i + 1]) : -1;
+			int lo = hi >= 0 ? http1_hex_digit(s[i + 2]) : -1;
 
 			if (lo < 0)
 				return ERR_INVAL;

@@ -17,17 +17,12 @@
 
 #include <protobuf-c/protobuf-c.h>
 
+#include "fuzz.h"
 #include "api_pb.h"
 #include "err.h"
 #include "grpc_msg.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define CHECK(x)                                                                                   \
-	do {                                                                                       \
-		if (!(x))                                                                          \
-			abort();                                                                   \
-	} while (0)
 
 #define MAX_REF 4096
 

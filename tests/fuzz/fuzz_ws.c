@@ -10,17 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz.h"
 #include "err.h"
 #include "utf8.h"
 #include "ws.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define CHECK(x)                                                                                   \
-	do {                                                                                       \
-		if (!(x))                                                                          \
-			abort();                                                                   \
-	} while (0)
 
 /* Small limits (0..127) around the 125 control boundary, or 2^k - 1. */
 static uint64_t pick_max(uint8_t b)
