@@ -116,7 +116,8 @@ static void integration_failed(struct integ_state *st, const char *what, const c
 	struct conn *c = st->conn;
 
 	st->srv->stats.integration_errors++;
-	log_warn("conn %s: %s integration failed: %s", st->id, what, why);
+	log_warn("conn %s: %s integration failed: %s (%" PRIu64 " integration failures so far)",
+		 st->id, what, why, st->srv->stats.integration_errors);
 	if (!c || c->state != CONN_ST_OPEN)
 		return;
 	if (st->srv->cfg->integration_error_message) {

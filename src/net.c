@@ -21,8 +21,10 @@ int net_listen(const struct config_addr *addr, int backlog)
 		return ERR_SYS;
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0)
 		goto out_close;
+	/* Dual stack: "[::]:8080" also takes IPv4 clients (seen as mapped
+	 * addresses, which net_accept turns back into IPv4). */
 	if (addr->sa.ss_family == AF_INET6 &&
-	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) < 0)
+	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &(int){0}, sizeof(int)) < 0)
 		goto out_close;
 	if (bind(fd, (const struct sockaddr *)&addr->sa, addr->len) < 0)
 		goto out_close;

@@ -15,7 +15,7 @@ struct net_ip {
 };
 
 /* Creates a non-blocking, close-on-exec listening socket bound to addr with
- * SO_REUSEADDR (IPV6_V6ONLY for "[::]" so an IPv4 listener can coexist).
+ * SO_REUSEADDR; an IPv6 wildcard ("[::]") is dual-stack and takes IPv4 too.
  * Returns the fd, or ERR_SYS with errno set. */
 int net_listen(const struct config_addr *addr, int backlog);
 

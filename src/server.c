@@ -5,6 +5,7 @@
 #include "server.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <openssl/rand.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -256,12 +257,25 @@ int server_init(struct server *srv, const struct config *cfg)
 	return 0;
 }
 
+static void log_stats(const struct server *srv)
+{
+	const struct server_stats *s = &srv->stats;
+
+	log_info("totals: %" PRIu64 " accepted, %" PRIu64 " upgraded, %" PRIu64
+		 " refused, %" PRIu64 " over the connection cap, %" PRIu64 " messages in, %" PRIu64
+		 " messages out, %" PRIu64 " protocol failures, %" PRIu64 " idle closes, %" PRIu64
+		 " integration failures",
+		 s->accepted, s->handshakes_ok, s->handshakes_failed, s->rejected_full, s->msgs_in,
+		 s->msgs_out, s->closed_protocol, s->closed_idle, s->integration_errors);
+}
+
 int server_run(struct server *srv)
 {
 	if (loop_run(&srv->loop) < 0) {
 		log_error("epoll_wait: %s", strerror(errno));
 		return 1;
 	}
+	log_stats(srv);
 	return srv->exit_code;
 }
 
