@@ -92,6 +92,8 @@ static const struct opt opts[] = {
      "validate this spec file, print the routes, exit (0 good, 2 bad)"},
     {"max-inbound-queue", K_SIZE, G_INTEG, F(max_inbound_queue), KIB, GIB, 0, "1M",
      "client messages waiting for the backend per connection; full: stop reading"},
+    {"backend-connections", K_UINT, G_INTEG, F(backend_connections), 1, 65536, 0, "256",
+     "keep-alive connections to one backend host; more calls wait for a free one"},
     {"integration-error-message", K_BOOL, G_INTEG, F(integration_error_message), 0, 0, 0, "false",
      "on a failed message integration send an error message, not close 1011"},
     {"log-level", K_LEVEL, G_LOG, F(log_level), 0, 0, 0, "info", "error, warn, info or debug"},

@@ -45,6 +45,7 @@ struct config {
 	char spec_path[1024];           /* --spec FILE (empty: default echo route) */
 	char check_spec_path[1024];     /* --check-spec FILE: validate and exit */
 	size_t max_inbound_queue;       /* --max-inbound-queue (bytes waiting per connection) */
+	unsigned backend_connections;   /* --backend-connections (per backend host) */
 	bool integration_error_message; /* --integration-error-message */
 	/* management API (gRPC + REST) */
 	char auth_token[256];           /* --auth-token, WSGW_AUTH_TOKEN (empty = off) */

@@ -210,7 +210,7 @@ int server_init(struct server *srv, const struct config *cfg)
 		return ERR_SYS;
 	}
 	srv->loop.after_batch = after_batch;
-	srv->up = upstream_new(&srv->loop);
+	srv->up = upstream_new(&srv->loop, cfg->backend_connections);
 	if (!srv->up) {
 		log_error("libcurl: cannot create the multi handle");
 		return ERR_NOMEM;

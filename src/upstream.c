@@ -205,7 +205,7 @@ static size_t on_body(char *p, size_t size, size_t n, void *arg)
 	return len;
 }
 
-struct upstream *upstream_new(struct loop *loop)
+struct upstream *upstream_new(struct loop *loop, unsigned per_host)
 {
 	struct upstream *u = calloc(1, sizeof *u);
 
@@ -220,7 +220,11 @@ struct upstream *upstream_new(struct loop *loop)
 	curl_multi_setopt(u->multi, CURLMOPT_SOCKETDATA, u);
 	curl_multi_setopt(u->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
 	curl_multi_setopt(u->multi, CURLMOPT_TIMERDATA, u);
-	curl_multi_setopt(u->multi, CURLMOPT_MAXCONNECTS, 256L);
+	/* More calls than connections wait inside curl for a free one, so
+	 * connections are reused instead of opened and closed per call (the
+	 * cache keeps every one of them, for a few hosts). */
+	curl_multi_setopt(u->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)per_host);
+	curl_multi_setopt(u->multi, CURLMOPT_MAXCONNECTS, (long)per_host * 4);
 	return u;
 out_free:
 	free(u);

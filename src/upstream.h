@@ -34,8 +34,9 @@ struct upstream_call {
 	size_t max_response;        /* larger bodies fail the call */
 };
 
-/* Creates the multi handle on loop. NULL on failure. */
-struct upstream *upstream_new(struct loop *loop);
+/* Creates the multi handle on loop, with at most per_host connections to
+ * one backend host. NULL on failure. */
+struct upstream *upstream_new(struct loop *loop, unsigned per_host);
 void upstream_free(struct upstream *u);
 
 /* Starts a call; done(arg, result) runs exactly once from the loop, never
