@@ -1,0 +1,575 @@
+#!/usr/bin/env bash
+# bench/run-api.sh — wsgw's management API and message-integration
+# benchmarks, server pinned to CPU 0, every load generator (and the test
+# backend) to CPU 1, each scenario RUNS times; prints every run, then a
+# summary table of medians with the machine, the date and the commands.
+# What each scenario measures: bench/API.md.
+#
+#   make -o deps bench-build && bench/run-api.sh
+#   RUNS=1 DUR=2 bench/run-api.sh              (a one-minute smoke run)
+#   WSGW=/path/to/other/wsgw bench/run-api.sh  (another build of wsgw)
+#
+# Scenarios: (1) gRPC Get requests/s with h2load; (2) gRPC Send → client
+# delivery latency at fixed rates (sendlat); (3) REST Send requests/s over
+# HTTP/1.1 (wrk) and h2 (h2load); (4) message → http backend → reply round
+# trips (msgload + fastbackend) at several concurrencies.
+#
+# Exit status: 0, or 1 if something is missing, a server does not start,
+# or any run reported errors (the summary is printed either way).
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+
+RUNS=${RUNS:-5}                      # runs per scenario (median reported)
+DUR=${DUR:-5}                        # measured seconds per run
+WARMUP_S=${WARMUP_S:-1}              # sendlat / msgload traffic before the window
+SEND_RATES=${SEND_RATES:-"10000 50000"} # (2) target Send rates
+SEND_CONNS=${SEND_CONNS:-1000}       # (2) WebSocket connections Sends go to
+H2_CONNS=${H2_CONNS:-1}              # (2) h2c connections carrying the Sends
+MSG_POINTS=${MSG_POINTS:-"10x1 100x1 250x1 1000x1 2000x1"} # (4) conns x in flight
+SCENARIOS=${SCENARIOS:-"api send msg"} # api = (1)+(3), send = (2), msg = (4)
+WAIT_QUIET=${WAIT_QUIET:-30}         # seconds to wait for a busy machine to go quiet
+RETRIES=${RETRIES:-8}                # repeats allowed for runs disturbed by others
+SERVER_CPU=${SERVER_CPU:-0}          # wsgw alone here
+CLIENT_CPU=${CLIENT_CPU:-1}          # load generators, reader, fastbackend here
+
+WSGW=${WSGW:-build/release/wsgw}
+SENDLAT=build/bench/sendlat
+MSGLOAD=build/bench/msgload
+FASTBACKEND=build/bench/fastbackend
+WSGW_FLAGS=(--listen 127.0.0.1:0 --mgmt-listen 127.0.0.1:0 --idle-timeout off
+	--ping-interval off --max-connections 25000 --log-level info)
+GRPC_SVC=/yandex.cloud.serverless.apigateway.websocket.v1.ConnectionService
+
+die() {
+	echo "bench/run-api.sh: $*" >&2
+	exit 1
+}
+
+for b in "$WSGW" "$SENDLAT" "$MSGLOAD" "$FASTBACKEND"; do
+	[ -x "$b" ] || die "missing $b — build it first: make -o deps bench-build"
+done
+for t in taskset h2load wrk awk; do
+	command -v "$t" >/dev/null || die "$t not found (Debian: util-linux, nghttp2-client, wrk)"
+done
+if [ "$(nproc)" -lt 2 ]; then
+	echo "bench/run-api.sh: warning: only $(nproc) CPU; everything shares CPU 0" >&2
+	CLIENT_CPU=0
+fi
+ulimit -n "$(ulimit -Hn)"
+
+TMP=$(mktemp -d /tmp/wsgw-bench-api.XXXXXX)
+PIDS=()  # every process this script started and may still have to end
+ERRORS=0
+ODD=()   # wsgw log lines above info, runs with errors, failed checks
+CMDS=()  # one example command per kind of run, for the summary
+
+cleanup() {
+	local p
+	for p in "${PIDS[@]}"; do
+		kill -TERM "$p" 2>/dev/null || true
+	done
+	for p in "${PIDS[@]}"; do
+		wait "$p" 2>/dev/null || true
+	done
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+WSGW_ID="$WSGW: sha256 $(sha256sum "$WSGW" | cut -c1-16), built $(date -u -r "$WSGW" '+%F %T UTC')"
+WSGW_SHOWN=$WSGW SENDLAT_SHOWN=$SENDLAT MSGLOAD_SHOWN=$MSGLOAD FASTBACKEND_SHOWN=$FASTBACKEND
+# Copies, so a rebuild during the run does not mix two versions in one table.
+cp "$WSGW" "$TMP/wsgw" && cp "$SENDLAT" "$TMP/sendlat" && cp "$MSGLOAD" "$TMP/msgload" &&
+	cp "$FASTBACKEND" "$TMP/fastbackend"
+WSGW=$TMP/wsgw SENDLAT=$TMP/sendlat MSGLOAD=$TMP/msgload FASTBACKEND=$TMP/fastbackend
+
+shown() { # the command as printed: real binary names, not the copies
+	local s="$*"
+	s=${s//$TMP\/wsgw/$WSGW_SHOWN}
+	s=${s//$TMP\/sendlat/$SENDLAT_SHOWN}
+	s=${s//$TMP\/msgload/$MSGLOAD_SHOWN}
+	s=${s//$TMP\/fastbackend/$FASTBACKEND_SHOWN}
+	echo "${s//$TMP/\$TMP}"
+}
+
+note_cmd() { # note_cmd KEY COMMAND... — keeps the first command of each kind
+	local key=$1 c
+	shift
+	for c in "${CMDS[@]+"${CMDS[@]}"}"; do
+		[ "${c%%|*}" != "$key" ] || return 0
+	done
+	CMDS+=("$key|$(shown "$@")")
+	echo "  \$ $(shown "$@")"
+}
+
+forget() {
+	local p keep=()
+	for p in "${PIDS[@]}"; do
+		[ "$p" = "$1" ] || keep+=("$p")
+	done
+	PIDS=("${keep[@]+"${keep[@]}"}")
+}
+
+# start_bg NAME CPU CMD... — starts CMD on CPU in the background, output to
+# $TMP/NAME.log; sets BG_PID.
+start_bg() {
+	local name=$1 cpu=$2
+	shift 2
+	note_cmd "start-$name" taskset -c "$cpu" "$@"
+	taskset -c "$cpu" "$@" >"$TMP/$name.log" 2>&1 &
+	BG_PID=$!
+	PIDS+=("$BG_PID")
+}
+
+# wait_log NAME PID REGEX [TIMEOUT_S] — waits until the log has a line
+# matching REGEX; dies with the log if the process exits or time runs out.
+wait_log() {
+	local name=$1 pid=$2 re=$3 i limit=$((${4:-10} * 20))
+	for i in $(seq "$limit"); do
+		grep -Eq "$re" "$TMP/$name.log" && return 0
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.05
+	done
+	cat "$TMP/$name.log" >&2
+	die "$name did not print /$re/"
+}
+
+# start_wsgw NAME [FLAGS...] — wsgw on SERVER_CPU; sets WS_PID, WS_PORT, MG_PORT.
+start_wsgw() {
+	local name=$1
+	shift
+	start_bg "$name" "$SERVER_CPU" "$WSGW" "${WSGW_FLAGS[@]}" "$@"
+	WS_PID=$BG_PID
+	wait_log "$name" "$WS_PID" 'management on .*\(port [0-9]+\)'
+	WS_PORT=$(grep -o -m1 'WebSocket on [^ ]* (port [0-9]*)' "$TMP/$name.log" | sed 's/.*port //; s/)//')
+	MG_PORT=$(grep -o -m1 'management on [^ ]* (port [0-9]*)' "$TMP/$name.log" | sed 's/.*port //; s/)//')
+	[ -n "$WS_PORT" ] && [ -n "$MG_PORT" ] || die "cannot read the ports from $TMP/$name.log"
+}
+
+# stop_proc NAME PID — SIGTERM, SIGKILL after 10 s; keeps odd wsgw log lines.
+stop_proc() {
+	local name=$1 pid=$2 i line
+	kill -TERM "$pid" 2>/dev/null || true
+	for i in $(seq 200); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.05
+	done
+	kill -KILL "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+	forget "$pid"
+	while IFS= read -r line; do
+		ODD+=("$name: $line")
+	done < <(grep -E ' (warn|error) |AddressSanitizer|runtime error' "$TMP/$name.log" | head -n 20 || true)
+}
+
+ticks() { # utime + stime of PID in clock ticks (0 if gone)
+	awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0
+}
+busy_ticks() { # the machine's non-idle ticks, all CPUs
+	awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat
+}
+now_s() { date +%s.%N; }
+TCK=$(getconf CLK_TCK)
+
+field() { # field KEY < line
+	tr ' ' '\n' | sed -n "s/^$1=//p" | head -n1
+}
+
+median() {
+	sort -g | awk '{ v[NR] = $1 } END {
+		if (NR == 0) { print "n/a"; exit }
+		if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+med() { # med TAG KEY — median of KEY over TAG's runs
+	grep "^$1 " "$TMP/results" 2>/dev/null | while IFS= read -r l; do field "$2" <<<"$l"; done | median
+}
+
+quiet_check() { # waits up to $1 s (WAIT_QUIET) for other processes to stop using CPU
+	local b0 b1 pct waited=0 limit=${1:-$WAIT_QUIET}
+	while :; do
+		b0=$(busy_ticks)
+		sleep 1
+		b1=$(busy_ticks)
+		pct=$(((b1 - b0) * 100 / TCK))
+		[ "$pct" -gt 10 ] || return 0
+		[ "$waited" -lt "$limit" ] || break
+		[ "$waited" -gt 0 ] || echo "bench/run-api.sh: the machine is busy (${pct}% of a core);" \
+			"waiting up to ${limit} s for it to go quiet" >&2
+		waited=$((waited + 1))
+	done
+	echo "bench/run-api.sh: warning: the machine is still busy (${pct}% of a core)" >&2
+	ODD+=("other processes used ${pct}% of a core before a scenario (figures low and noisy)")
+}
+
+# record TAG LINE — keeps a result line under TAG and notes its errors.
+record() {
+	local tag=$1 line=$2 e
+	[ -n "$line" ] || { ERRORS=$((ERRORS + 1)); ODD+=("$tag: no result line"); return; }
+	echo "$tag $line" >>"$TMP/results"
+	echo "  $line"
+	e=$(field errors <<<"$line")
+	if [ "${e:-0}" != 0 ]; then
+		ERRORS=$((ERRORS + 1))
+		ODD+=("$tag: errors=$e: $line")
+	fi
+	e=$(field other_cpu_pct <<<"$line")
+	if awk -v o="${e:-0}" 'BEGIN { exit !(o > 10) }'; then
+		ODD+=("$tag: other processes used ${e}% of a core during this run")
+	fi
+}
+
+# measure TAG FN ARGS... — runs FN ARGS (which prints one result line on
+# stdout); a run during which other processes took more than 10% of a
+# core is repeated while the RETRIES budget lasts.
+measure() {
+	local tag=$1 line other
+	shift
+	while :; do
+		line=$("$@" || true)
+		other=$(field other_cpu_pct <<<"$line")
+		awk -v o="${other:-0}" 'BEGIN { exit !(o > 10) }' && [ "$RETRIES" -gt 0 ] || break
+		RETRIES=$((RETRIES - 1))
+		echo "  (other processes used ${other}% of a core: run repeated)"
+		quiet_check 10
+	done
+	record "$tag" "$line"
+}
+
+# ext_run KIND EXTRA_PID CMD... — runs an external load tool on CLIENT_CPU
+# and prints a result line: its own figures (parsed from its output) plus
+# the server's CPU over the run. EXTRA_PID: another process on the client
+# side (the reading WebSocket client) whose CPU is not "other".
+ext_run() {
+	local kind=$1 extra=$2 out="$TMP/ext.out" tf="$TMP/ext.time"
+	shift 2
+	local s0 x0 b0 t0 s1 x1 b1 t1 wall tu ts reqs rps bad ok srv line
+	s0=$(ticks "$WS_PID") x0=$(ticks "$extra") b0=$(busy_ticks) t0=$(now_s)
+	TIMEFORMAT='%3U %3S'
+	{ time taskset -c "$CLIENT_CPU" "$@" >"$out" 2>&1; } 2>"$tf" || true
+	s1=$(ticks "$WS_PID") x1=$(ticks "$extra") b1=$(busy_ticks) t1=$(now_s)
+	read -r tu ts <"$tf" || true
+	case $kind in
+	h2load)
+		rps=$(sed -n 's/^finished in [^,]*, \([0-9.]*\) req\/s.*/\1/p' "$out")
+		reqs=$(sed -n 's/^requests: .* \([0-9]*\) succeeded.*/\1/p' "$out")
+		local failed errored timeout s3 s4 s5
+		failed=$(sed -n 's/^requests: .* \([0-9]*\) failed.*/\1/p' "$out")
+		errored=$(sed -n 's/^requests: .* \([0-9]*\) errored.*/\1/p' "$out")
+		timeout=$(sed -n 's/^requests: .* \([0-9]*\) timeout.*/\1/p' "$out")
+		s3=$(sed -n 's/^status codes: [0-9]* 2xx, \([0-9]*\) 3xx.*/\1/p' "$out")
+		s4=$(sed -n 's/^status codes: .* \([0-9]*\) 4xx.*/\1/p' "$out")
+		s5=$(sed -n 's/^status codes: .* \([0-9]*\) 5xx.*/\1/p' "$out")
+		ok=$(sed -n 's/^status codes: \([0-9]*\) 2xx.*/\1/p' "$out")
+		bad=$((${s3:-0} + ${s4:-0} + ${s5:-0}))
+		line="requests=${reqs:-0} ok_2xx=${ok:-0} non_2xx=$bad status_4xx=${s4:-0} status_5xx=${s5:-0}"
+		line="$line failed=${failed:-0} errored=${errored:-0} timeout=${timeout:-0}"
+		bad=$((bad + ${failed:-0} + ${errored:-0} + ${timeout:-0}))
+		[ -n "$rps" ] || bad=$((bad + 1))
+		;;
+	wrk)
+		rps=$(sed -n 's/^Requests\/sec: *\([0-9.]*\).*/\1/p' "$out")
+		reqs=$(sed -n 's/^ *\([0-9]*\) requests in .*/\1/p' "$out")
+		local non2 sock
+		non2=$(sed -n 's/^ *Non-2xx or 3xx responses: *\([0-9]*\).*/\1/p' "$out")
+		sock=$(sed -n 's/^ *Socket errors: connect \([0-9]*\), read \([0-9]*\), write \([0-9]*\), timeout \([0-9]*\).*/\1 \2 \3 \4/p' "$out" |
+			awk '{ print $1 + $2 + $3 + $4 }')
+		ok=$((${reqs:-0} - ${non2:-0}))
+		line="requests=${reqs:-0} ok_2xx=$ok non_2xx=${non2:-0} socket_errors=${sock:-0}"
+		bad=$((${non2:-0} + ${sock:-0}))
+		[ -n "$rps" ] || bad=$((bad + 1))
+		;;
+	esac
+	[ "$bad" = 0 ] || { echo "  ($kind output:)" >&2; sed 's/^/    /' "$out" >&2; }
+	awk -v rps="${rps:-0}" -v reqs="${reqs:-0}" -v s0="$s0" -v s1="$s1" -v x0="$x0" -v x1="$x1" \
+		-v b0="$b0" -v b1="$b1" -v t0="$t0" -v t1="$t1" -v tu="${tu:-0}" -v ts="${ts:-0}" \
+		-v tck="$TCK" -v rest="$line" -v bad="$bad" -v kind="$kind" 'BEGIN {
+		wall = t1 - t0; srv = (s1 - s0) / tck; ext = (x1 - x0) / tck; tool = tu + ts
+		other = (b1 - b0) / tck - srv - ext - tool; if (other < 0) other = 0
+		printf "tool=%s req_per_s=%.0f %s server_cpu_s=%.2f server_cpu_pct=%.1f", kind, rps, rest, srv, 100 * srv / wall
+		printf " server_busy_us_per_req=%.2f tool_cpu_pct=%.1f reader_cpu_pct=%.1f other_cpu_pct=%.1f errors=%d\n",
+			(reqs > 0 ? srv * 1e6 / reqs : -1), 100 * tool / wall, 100 * ext / wall, 100 * other / wall, bad }'
+}
+
+# ---- (1) gRPC Get requests/s, and (3) REST Send requests/s -----------------
+# One wsgw (echo routes), one WebSocket connection held open by
+# `sendlat hold` on CLIENT_CPU, reading and discarding what it receives.
+api_rps_scenarios() {
+	local hold_pid id i url body_get body_json lua
+	start_wsgw wsgw-api
+	start_bg hold "$CLIENT_CPU" "$SENDLAT" hold --ws "127.0.0.1:$WS_PORT" --conns 1
+	hold_pid=$BG_PID
+	wait_log hold "$hold_pid" '^ready '
+	id=$(awk '/^id / { print $2; exit }' "$TMP/hold.log")
+	[ -n "$id" ] || die "sendlat hold printed no connection id"
+	echo "== live connection $id (held by sendlat hold, pid $hold_pid, CPU $CLIENT_CPU)"
+
+	body_get=$TMP/get.bin
+	"$SENDLAT" body --method Get --id "$id" >"$body_get"
+	note_cmd body-get "$SENDLAT" body --method Get --id "$id" ">$body_get"
+	echo "  check: one gRPC Get with that body:"
+	note_cmd call-get "$SENDLAT" call --mgmt "127.0.0.1:$MG_PORT" --method Get --id "$id"
+	if ! "$SENDLAT" call --mgmt "127.0.0.1:$MG_PORT" --method Get --id "$id" | sed 's/^/  /'; then
+		ERRORS=$((ERRORS + 1))
+		ODD+=("(1): the gRPC Get body did not get grpc-status 0")
+	fi
+
+	url="http://127.0.0.1:$MG_PORT$GRPC_SVC/Get"
+	echo "== (1) gRPC Get: h2load -c 4 -m 100, ${DUR} s, ${RUNS} runs"
+	note_cmd h2load-get taskset -c "$CLIENT_CPU" h2load -c 4 -m 100 -D "$DUR" -d "$body_get" \
+		-H "'content-type: application/grpc'" -H "'te: trailers'" "$url"
+	for i in $(seq "$RUNS"); do
+		measure grpc-get ext_run h2load "$hold_pid" h2load -c 4 -m 100 -D "$DUR" -d "$body_get" \
+			-H 'content-type: application/grpc' -H 'te: trailers' "$url"
+	done
+
+	# (3) REST Send: 11 bytes of TEXT per call to the held connection.
+	body_json=$TMP/send.json
+	printf '{"data":"aGVsbG8gd29ybGQ=","type":"TEXT"}' >"$body_json"
+	lua=$TMP/send.lua
+	cat >"$lua" <<'EOF'
+wrk.method = "POST"
+wrk.body = '{"data":"aGVsbG8gd29ybGQ=","type":"TEXT"}'
+wrk.headers["Content-Type"] = "application/json"
+EOF
+	url="http://127.0.0.1:$MG_PORT/apigateways/websocket/v1/connections/$id:send"
+	echo "== (3a) REST Send over HTTP/1.1 keep-alive: wrk -t 1 -c 100, ${DUR} s, ${RUNS} runs"
+	note_cmd wrk-send taskset -c "$CLIENT_CPU" wrk -t 1 -c 100 -d "$DUR" -s "$lua" "$url"
+	for i in $(seq "$RUNS"); do
+		measure rest-h1 ext_run wrk "$hold_pid" wrk -t 1 -c 100 -d "$DUR" -s "$lua" "$url"
+	done
+	echo "== (3b) REST Send over h2c: h2load -c 4 -m 100, ${DUR} s, ${RUNS} runs"
+	note_cmd h2load-send taskset -c "$CLIENT_CPU" h2load -c 4 -m 100 -D "$DUR" -d "$body_json" \
+		-H "'content-type: application/json'" "$url"
+	for i in $(seq "$RUNS"); do
+		measure rest-h2 ext_run h2load "$hold_pid" h2load -c 4 -m 100 -D "$DUR" -d "$body_json" \
+			-H 'content-type: application/json' "$url"
+	done
+
+	sleep 0.5 # the last messages reach the reader
+	stop_proc hold "$hold_pid"
+	HOLD_LINE=$(grep '^RESULT' "$TMP/hold.log" || true)
+	echo "  reader: $HOLD_LINE"
+	stop_proc wsgw-api "$WS_PID"
+}
+
+# ---- (2) gRPC Send → WebSocket delivery latency ------------------------------
+sendlat_run() {
+	taskset -c "$CLIENT_CPU" "$SENDLAT" send --ws "127.0.0.1:$WS_PORT" --mgmt "127.0.0.1:$MG_PORT" \
+		--conns "$SEND_CONNS" --rate "$1" --h2-conns "$H2_CONNS" --duration "$DUR" \
+		--warmup "$WARMUP_S" --server-pid "$WS_PID" | grep '^RESULT' | sed 's/^RESULT //'
+}
+
+send_scenario() {
+	local rate i
+	start_wsgw wsgw-send
+	for rate in $SEND_RATES; do
+		echo "== (2) gRPC Send → delivery, $SEND_CONNS connections, $rate sends/s over" \
+			"$H2_CONNS h2c connection(s), ${DUR} s, ${RUNS} runs"
+		note_cmd "sendlat-$rate" taskset -c "$CLIENT_CPU" "$SENDLAT" send --ws "127.0.0.1:$WS_PORT" \
+			--mgmt "127.0.0.1:$MG_PORT" --conns "$SEND_CONNS" --rate "$rate" --h2-conns "$H2_CONNS" \
+			--duration "$DUR" --warmup "$WARMUP_S" --server-pid "$WS_PID"
+		for i in $(seq "$RUNS"); do
+			measure "send$rate" sendlat_run "$rate"
+		done
+	done
+	stop_proc wsgw-send "$WS_PID"
+}
+
+# ---- (4) message → http backend → reply ------------------------------------
+backend_conns() { # connections fastbackend accepted so far
+	local n before
+	before=$(grep -c '^STATS' "$TMP/fastbackend.log" || true)
+	kill -USR1 "$FB_PID"
+	for n in $(seq 40); do
+		[ "$(grep -c '^STATS' "$TMP/fastbackend.log" || true)" -gt "$before" ] && break
+		sleep 0.025
+	done
+	grep '^STATS' "$TMP/fastbackend.log" | tail -n1 | field conns
+}
+
+msgload_run() {
+	local conns=$1 inflight=$2 c0 c1 line src=1
+	[ "$conns" -le 20000 ] || src=$((conns / 20000 + 1))
+	c0=$(backend_conns)
+	line=$(taskset -c "$CLIENT_CPU" "$MSGLOAD" --target "127.0.0.1:$WS_PORT" --path /bench \
+		--conns "$conns" --inflight "$inflight" --size 32 --duration "$DUR" --warmup "$WARMUP_S" \
+		--server-pid "$WS_PID" --backend-pid "$FB_PID" --src-addrs "$src" | grep '^RESULT' |
+		sed 's/^RESULT //' || true)
+	c1=$(backend_conns)
+	[ -n "$line" ] && echo "$line backend_new_conns=$((c1 - c0))"
+}
+
+msg_scenario() {
+	local spec=$TMP/bench-spec.yaml fb_port p conns inflight i
+	start_bg fastbackend "$CLIENT_CPU" "$FASTBACKEND" --listen 127.0.0.1:0
+	FB_PID=$BG_PID
+	wait_log fastbackend "$FB_PID" '\(port [0-9]+\)'
+	fb_port=$(grep -o -m1 '(port [0-9]*)' "$TMP/fastbackend.log" | tr -dc 0-9)
+	cat >"$spec" <<EOF
+openapi: 3.0.0
+info: {title: wsgw bench, version: 1.0.0}
+paths:
+  /bench:
+    x-yc-apigateway-websocket-message:
+      x-yc-apigateway-integration:
+        type: http
+        url: http://127.0.0.1:$fb_port/bench
+EOF
+	echo "== spec $spec:"
+	sed 's/^/    /' "$spec"
+	start_wsgw wsgw-msg --spec "$spec"
+	for p in $MSG_POINTS; do
+		conns=${p%x*} inflight=${p#*x}
+		echo "== (4) message → backend → reply, $conns conns x $inflight in flight x 32 B," \
+			"${DUR} s, ${RUNS} runs"
+		note_cmd "msgload-$p" taskset -c "$CLIENT_CPU" "$MSGLOAD" --target "127.0.0.1:$WS_PORT" \
+			--path /bench --conns "$conns" --inflight "$inflight" --size 32 --duration "$DUR" \
+			--warmup "$WARMUP_S" --server-pid "$WS_PID" --backend-pid "$FB_PID"
+		for i in $(seq "$RUNS"); do
+			measure "msg$p" msgload_run "$conns" "$inflight"
+		done
+	done
+	stop_proc wsgw-msg "$WS_PID"
+	stop_proc fastbackend "$FB_PID"
+	grep '^RESULT' "$TMP/fastbackend.log" | sed 's/^/  backend: /' || true
+}
+
+# ---- summary -------------------------------------------------------------------
+machine() {
+	echo "date:    $(date -u)"
+	echo "machine: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)," \
+		"$(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)," \
+		"kernel $(uname -sr), open files $(ulimit -n)"
+	echo "wsgw:    $("$WSGW" --version 2>/dev/null || true), $WSGW_ID;" \
+		"source tree $(git describe --always --dirty 2>/dev/null || echo '(not a git checkout)')"
+	echo "tools:   $(h2load --version 2>/dev/null | head -n1), $(wrk -v 2>&1 | head -n1 | cut -d' ' -f1-2)"
+	echo "run:     $RUN_CMD"
+	echo "pinning: wsgw on CPU $SERVER_CPU alone; load generators, the reader and fastbackend on CPU $CLIENT_CPU"
+	local d iv
+	for d in /sys/kernel/mm/damon/admin/kdamonds/*; do
+		[ -d "$d" ] && [ "$(cat "$d/state" 2>/dev/null)" = on ] || continue
+		iv=$(cat "$d"/contexts/0/monitoring_attrs/intervals/sample_us 2>/dev/null || echo '?')
+		echo "noise:   DAMON is on (kdamond pid $(cat "$d/pid" 2>/dev/null), sample interval ${iv} us):" \
+			"it takes a CPU for ~1-2 ms at each wake-up (bench/API.md, Caveats)"
+	done
+}
+
+row() { # row SCENARIO FIGURE VALUE [NOTE]
+	printf '%-34s %-26s %12s  %s\n' "$1" "$2" "$3" "${4:-}"
+}
+
+verdict() { # verdict VALUE OP LIMIT — "met" / "NOT met"
+	awk -v v="$1" -v l="$3" -v op="$2" 'BEGIN {
+		if (v == "n/a" || v == "") { print "n/a"; exit }
+		ok = (op == ">=") ? (v + 0 >= l) : (v + 0 < l)
+		print ok ? "met" : "NOT met" }'
+}
+
+ran() { # ran SCENARIO — true if SCENARIOS holds it
+	case " $SCENARIOS " in *" $1 "*) return 0 ;; esac
+	return 1
+}
+
+summary_api() {
+	local k v
+	v=$(med grpc-get req_per_s)
+	row "(1) gRPC Get, h2load -c4 -m100" req_per_s "$v" "target >= 150000/s on one core: $(verdict "$v" ">=" 150000)"
+	for k in server_busy_us_per_req server_cpu_pct tool_cpu_pct non_2xx errors other_cpu_pct; do
+		row "" "$k" "$(med grpc-get "$k")"
+	done
+	row "(3a) REST Send, HTTP/1.1 (wrk)" req_per_s "$(med rest-h1 req_per_s)" "wrk -t1 -c100 keep-alive"
+	for k in non_2xx server_busy_us_per_req server_cpu_pct tool_cpu_pct reader_cpu_pct errors other_cpu_pct; do
+		row "" "$k" "$(med rest-h1 "$k")"
+	done
+	row "(3b) REST Send, h2c (h2load)" req_per_s "$(med rest-h2 req_per_s)" "h2load -c4 -m100"
+	for k in non_2xx server_busy_us_per_req server_cpu_pct tool_cpu_pct reader_cpu_pct errors other_cpu_pct; do
+		row "" "$k" "$(med rest-h2 "$k")"
+	done
+	[ -z "${HOLD_LINE:-}" ] || row "" "reader received" "$(field msgs <<<"$HOLD_LINE")" \
+		"messages over (3a)+(3b), all runs"
+}
+
+summary_send() {
+	local k v rate
+	for rate in $SEND_RATES; do
+		row "(2) gRPC Send->delivery @$rate/s" sends_per_s "$(med "send$rate" sends_per_s)" \
+			"$SEND_CONNS conns, $H2_CONNS h2c conn(s)"
+		for k in delivered_per_s p50_us p90_us p99_us p999_us max_us resp_p99_us \
+			server_busy_us_per_send server_cpu_pct loadgen_cpu_pct errors other_cpu_pct; do
+			v=$(med "send$rate" "$k")
+			if [ "$k" = p99_us ] && [ "$rate" = 50000 ]; then
+				row "" "$k" "$v" "target < 1000 us at 50000/s: $(verdict "$v" "<" 1000)"
+			else
+				row "" "$k" "$v"
+			fi
+		done
+	done
+}
+
+summary_msg() {
+	local k v p bott srv c1 gw_bad=0 gw_sat=""
+	for p in $MSG_POINTS; do
+		srv=$(med "msg$p" server_cpu_pct)
+		c1=$(awk -v a="$(med "msg$p" backend_cpu_pct)" -v b="$(med "msg$p" loadgen_cpu_pct)" \
+			'BEGIN { printf "%.1f", a + b }')
+		bott=$(awk -v s="$srv" -v c="$c1" 'BEGIN {
+			if (s + 0 >= 90) print "gateway (its CPU saturated)";
+			else if (c + 0 >= 90) print "client CPU (load generator + backend)";
+			else print "neither CPU saturated" }')
+		v=$(med "msg$p" msgs_per_s)
+		row "(4) msg->backend->reply ${p/x/ x }" msgs_per_s "$v" "bottleneck: $bott"
+		if [ "${bott%% *}" = gateway ] && awk -v v="$v" 'BEGIN { exit !(v + 0 < 50000) }'; then
+			gw_bad=1
+			gw_sat="$gw_sat ${p}:$v/s"
+		fi
+		for k in p50_us p99_us server_busy_us_per_msg server_cpu_pct backend_cpu_pct \
+			loadgen_cpu_pct backend_new_conns errors other_cpu_pct; do
+			row "" "$k" "$(med "msg$p" "$k")"
+		done
+	done
+	[ -n "$MSG_POINTS" ] || return 0
+	if [ "$gw_bad" = 1 ]; then
+		row "(4) target" "gateway never bottleneck" "NOT met" "gateway saturated below 50000 msgs/s at:$gw_sat"
+	else
+		row "(4) target" "gateway never bottleneck" "met" "below 50000 msgs/s"
+	fi
+}
+
+summary() {
+	local c
+	echo
+	echo "== summary: median of $RUNS runs of $DUR s"
+	machine
+	echo
+	printf '%-34s %-26s %12s  %s\n' scenario figure median note
+	! ran api || summary_api
+	! ran send || summary_send
+	! ran msg || summary_msg
+	echo
+	echo "== commands (ports and ids as in this run; \$TMP = the run's scratch directory)"
+	for c in "${CMDS[@]+"${CMDS[@]}"}"; do
+		echo "  ${c#*|}"
+	done
+	echo
+	if [ "${#ODD[@]}" -gt 0 ]; then
+		echo "== worth a look:"
+		printf '  %s\n' "${ODD[@]}"
+	else
+		echo "== no errors, no wsgw warnings"
+	fi
+}
+
+RUN_CMD="${WSGW_SHOWN:+WSGW=$WSGW_SHOWN }SERVER_CPU=$SERVER_CPU CLIENT_CPU=$CLIENT_CPU SCENARIOS=\"$SCENARIOS\" RUNS=$RUNS DUR=$DUR WARMUP_S=$WARMUP_S SEND_RATES=\"$SEND_RATES\" SEND_CONNS=$SEND_CONNS H2_CONNS=$H2_CONNS MSG_POINTS=\"$MSG_POINTS\" $0${*:+ $*}"
+: >"$TMP/results"
+for sc in $SCENARIOS; do
+	case $sc in
+	api) quiet_check && api_rps_scenarios ;;
+	send) quiet_check && send_scenario ;;
+	msg) quiet_check && msg_scenario ;;
+	*) die "unknown scenario $sc (SCENARIOS: api send msg)" ;;
+	esac
+done
+summary
+[ "$ERRORS" -eq 0 ] || exit 1
