@@ -33,12 +33,16 @@ struct upstream {
 	struct upstream_sock *dead;
 	struct upstream_req *reqs; /* calls under way */
 	bool closing;
+	unsigned active, max_active; /* calls inside curl, and the cap */
+	struct upstream_req *wait_head, *wait_tail; /* calls waiting for a slot */
 };
 
 struct upstream_req {
 	CURL *easy;
 	struct upstream *u;
 	struct upstream_req *prev, *next;
+	struct upstream_req *next_wait;
+	bool waiting;
 	struct curl_slist *headers;
 	uint8_t *body;
 	uint8_t *resp;
@@ -84,6 +88,28 @@ static void free_req(struct upstream_req *r)
 	free(r);
 }
 
+/* Hands waiting calls to curl while there are free slots. Queueing here
+ * rather than in curl keeps curl's per-call work independent of how many
+ * calls wait (curl rescans its pending list). */
+static void admit(struct upstream *u)
+{
+	while (u->wait_head && u->active < u->max_active) {
+		struct upstream_req *r = u->wait_head;
+
+		u->wait_head = r->next_wait;
+		if (!u->wait_head)
+			u->wait_tail = NULL;
+		r->waiting = false;
+		if (curl_multi_add_handle(u->multi, r->easy) != CURLM_OK) {
+			u->pending--;
+			finish(r, CURLE_OUT_OF_MEMORY, "cannot start the call");
+			free_req(r);
+			continue;
+		}
+		u->active++;
+	}
+}
+
 static void check_done(struct upstream *u)
 {
 	CURLMsg *msg;
@@ -97,9 +123,11 @@ static void check_done(struct upstream *u)
 		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&r);
 		curl_multi_remove_handle(u->multi, msg->easy_handle);
 		u->pending--;
+		u->active--;
 		finish(r, msg->data.result, NULL);
 		free_req(r);
 	}
+	admit(u);
 }
 
 static void on_sock_event(struct loop_io *io, uint32_t events)
@@ -215,6 +243,7 @@ struct upstream *upstream_new(struct loop *loop, unsigned per_host)
 	if (!u->multi)
 		goto out_free;
 	u->loop = loop;
+	u->max_active = per_host;
 	u->timer.on_fire = on_timer;
 	curl_multi_setopt(u->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
 	curl_multi_setopt(u->multi, CURLMOPT_SOCKETDATA, u);
@@ -248,10 +277,12 @@ void upstream_free(struct upstream *u)
 	/* Every caller hears of its call, so nothing it owns leaks; calls
 	 * started from these callbacks are refused. */
 	u->closing = true;
+	u->wait_head = u->wait_tail = NULL; /* every waiting call is on u->reqs too */
 	while (u->reqs) {
 		struct upstream_req *r = u->reqs;
 
-		curl_multi_remove_handle(u->multi, r->easy);
+		if (!r->waiting)
+			curl_multi_remove_handle(u->multi, r->easy);
 		u->pending--;
 		finish(r, CURLE_ABORTED_BY_CALLBACK, "gateway stopped");
 		free_req(r);
@@ -329,9 +360,23 @@ struct upstream_req *upstream_start(struct upstream *u, const struct upstream_ca
 	r->arg = arg;
 	r->max_response = call->max_response;
 	r->easy = curl_easy_init();
-	if (!r->easy || !setup(r, call) || curl_multi_add_handle(u->multi, r->easy) != CURLM_OK) {
+	if (!r->easy || !setup(r, call)) {
 		free_req(r);
 		return NULL;
+	}
+	if (!u->wait_head && u->active < u->max_active) {
+		if (curl_multi_add_handle(u->multi, r->easy) != CURLM_OK) {
+			free_req(r);
+			return NULL;
+		}
+		u->active++;
+	} else {
+		r->waiting = true;
+		if (u->wait_tail)
+			u->wait_tail->next_wait = r;
+		else
+			u->wait_head = r;
+		u->wait_tail = r;
 	}
 	u->pending++;
 	r->next = u->reqs;
