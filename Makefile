@@ -137,7 +137,7 @@ run: build/release/wsgw
 	./build/release/wsgw $(ARGS)
 
 # ---- benchmarks ------------------------------------------------------------
-build/bench/%: bench/%.c | deps
+build/bench/%: bench/%.c bench/benchlib.h | deps
 	@mkdir -p $(@D)
 	$(Q)$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -g -o $@ $< -lm
 
@@ -159,7 +159,7 @@ proto-check: deps
 	$(Q)tests/proto-check.sh $(PROTO_FILES)
 
 format:
-	clang-format -i src/*.c src/*.h tests/unit/*.c tests/fuzz/*.c bench/*.c
+	clang-format -i src/*.c src/*.h tests/unit/*.c tests/fuzz/*.c bench/*.c bench/*.h
 
 clean:
 	rm -rf build

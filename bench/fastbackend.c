@@ -33,6 +33,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "benchlib.h"
+
 #define READ_BUF (64 * 1024)
 #define MAX_EVENTS 1024
 #define MAX_HEAD (64 * 1024)
@@ -64,26 +66,6 @@ static void print_stats(const char *tag)
 	       (unsigned long long)n_requests, (unsigned long long)n_conns,
 	       (unsigned long long)n_open, (unsigned long long)n_bad);
 	fflush(stdout);
-}
-
-static int parse_addr(const char *s, struct sockaddr_in *sa)
-{
-	const char *colon = strrchr(s, ':');
-	char host[64];
-	char *end;
-	long port;
-
-	if (!colon || (size_t)(colon - s) >= sizeof host)
-		return -1;
-	memcpy(host, s, (size_t)(colon - s));
-	host[colon - s] = '\0';
-	port = strtol(colon + 1, &end, 10);
-	if (*end || end == colon + 1 || port < 0 || port > 65535)
-		return -1;
-	memset(sa, 0, sizeof *sa);
-	sa->sin_family = AF_INET;
-	sa->sin_port = htons((uint16_t)port);
-	return inet_pton(AF_INET, host, &sa->sin_addr) == 1 ? 0 : -1;
 }
 
 static int reserve(uint8_t **buf, size_t *cap, size_t need)
@@ -303,7 +285,7 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (!buf || parse_addr(listen_addr, &sa) < 0) {
+	if (!buf || bench_parse_addr(listen_addr, &sa, 0) < 0) {
 		fprintf(stderr, "fastbackend: bad --listen %s\n", listen_addr);
 		return 2;
 	}

@@ -45,18 +45,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#ifndef IP_BIND_ADDRESS_NO_PORT
-#define IP_BIND_ADDRESS_NO_PORT 24
-#endif
+#include "benchlib.h"
 
 #define RBUF_SIZE (256 * 1024)
 #define MAX_EVENTS 1024
 #define HEAD_MAX 4096
 #define MAX_INFLIGHT 4096
 #define MAX_SIZE (16u << 20)
-#define HIST_SUB_BITS 5
-#define HIST_SUB (1u << HIST_SUB_BITS)
-#define HIST_BUCKETS (64 * HIST_SUB)
 #define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 enum scenario { SC_ECHO, SC_HANDSHAKE, SC_IDLE };
@@ -74,10 +69,6 @@ struct opts {
 	double duration, warmup, hold, ramp_timeout;
 	int server_pid;
 	bool binary, close_tcp;
-};
-
-struct hist {
-	uint64_t n, max, b[HIST_BUCKETS];
 };
 
 /* One client connection (a slot, reused by the handshake loop). */
@@ -132,22 +123,6 @@ struct lg {
 	struct counters cnt;
 	struct hist h;
 };
-
-static volatile sig_atomic_t got_term;
-
-static void on_term(int sig)
-{
-	(void)sig;
-	got_term = 1;
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static uint64_t rnd(struct lg *g)
 {
@@ -229,38 +204,6 @@ static void base64(const uint8_t *in, size_t n, char *out)
 
 /* ---- latency histogram: log-linear, ~3% resolution ----------------- */
 
-static unsigned hist_index(uint64_t v)
-{
-	unsigned msb, shift;
-
-	if (v < 2 * HIST_SUB)
-		return (unsigned)v;
-	msb = 63u - (unsigned)__builtin_clzll(v);
-	shift = msb - HIST_SUB_BITS;
-	return (shift + 1) * HIST_SUB + (unsigned)(v >> shift) - HIST_SUB;
-}
-
-/* Midpoint of bucket i, in the histogram's unit. */
-static double hist_value(unsigned i)
-{
-	unsigned shift;
-
-	if (i < 2 * HIST_SUB)
-		return i;
-	shift = i / HIST_SUB - 1;
-	return ((double)(HIST_SUB + i % HIST_SUB) + 0.5) * (double)(1ull << shift);
-}
-
-static void hist_add(struct hist *h, uint64_t v)
-{
-	unsigned i = hist_index(v);
-
-	h->b[i < HIST_BUCKETS ? i : HIST_BUCKETS - 1]++;
-	h->n++;
-	if (v > h->max)
-		h->max = v;
-}
-
 static double hist_pct(const struct hist *h, double q)
 {
 	uint64_t want, seen = 0;
@@ -279,47 +222,6 @@ static double hist_pct(const struct hist *h, double q)
 }
 
 /* ---- the server process, from /proc ------------------------------- */
-
-/* utime + stime of pid in clock ticks, or -1. */
-static long long proc_cpu_ticks(int pid)
-{
-	char path[64], buf[1024], *p;
-	unsigned long long ut, st;
-	FILE *f;
-	size_t n;
-
-	snprintf(path, sizeof path, "/proc/%d/stat", pid);
-	f = fopen(path, "r");
-	if (!f)
-		return -1;
-	n = fread(buf, 1, sizeof buf - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	p = strrchr(buf, ')'); /* comm may hold spaces */
-	/* after ")": state(3) ... utime(14) stime(15) */
-	if (!p ||
-	    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
-		return -1;
-	return (long long)(ut + st);
-}
-
-/* Busy time of the whole machine (user, nice, system, irq, softirq,
- * steal of the "cpu" line of /proc/stat) in clock ticks, or -1. */
-static long long machine_busy_ticks(void)
-{
-	unsigned long long v[8];
-	FILE *f = fopen("/proc/stat", "r");
-	int n;
-
-	if (!f)
-		return -1;
-	n = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
-	           &v[4], &v[5], &v[6], &v[7]);
-	fclose(f);
-	if (n != 8)
-		return -1;
-	return (long long)(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]); /* not idle, iowait */
-}
 
 static long proc_rss_kb(int pid)
 {
@@ -471,19 +373,12 @@ static void conn_drop(struct lg *g, struct lconn *c)
 /* Starts a non-blocking connect from the next source address. */
 static int conn_start(struct lg *g, struct lconn *c, uint64_t now)
 {
-	struct sockaddr_in src = {.sin_family = AF_INET};
 	struct epoll_event e = {.events = EPOLLOUT, .data.ptr = c};
-	int one = 1, fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int fd = connect_to(&g->o.dst, (int)(g->next_src++ % g->o.src_addrs));
 
 	if (fd < 0)
 		return -1;
-	src.sin_addr.s_addr = htonl(0x7f000001u + g->next_src++ % g->o.src_addrs);
-	setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	if (bind(fd, (struct sockaddr *)&src, sizeof src) < 0 ||
-	    (connect(fd, (struct sockaddr *)&g->o.dst, sizeof g->o.dst) < 0 &&
-	     errno != EINPROGRESS) ||
-	    epoll_ctl(g->ep, EPOLL_CTL_ADD, fd, &e) < 0) {
+	if (epoll_ctl(g->ep, EPOLL_CTL_ADD, fd, &e) < 0) {
 		close(fd);
 		return -1;
 	}
@@ -1137,26 +1032,6 @@ static void usage(FILE *f)
 	        "  --user-agent S       send a User-Agent header (default: none)\n");
 }
 
-static int parse_target(const char *s, struct sockaddr_in *sa)
-{
-	const char *colon = strrchr(s, ':');
-	char host[64];
-	char *end;
-	long port;
-
-	if (!colon || (size_t)(colon - s) >= sizeof host)
-		return -1;
-	memcpy(host, s, (size_t)(colon - s));
-	host[colon - s] = '\0';
-	port = strtol(colon + 1, &end, 10);
-	if (*end || port <= 0 || port > 65535)
-		return -1;
-	memset(sa, 0, sizeof *sa);
-	sa->sin_family = AF_INET;
-	sa->sin_port = htons((uint16_t)port);
-	return inet_pton(AF_INET, host, &sa->sin_addr) == 1 ? 0 : -1;
-}
-
 static int num(const char *v, double lo, double hi, double *out)
 {
 	char *end;
@@ -1259,7 +1134,7 @@ static int parse_args(struct opts *o, int argc, char **argv)
 		fprintf(stderr, "loadgen: --mode raw is for echo with --size >= 1\n");
 		return -1;
 	}
-	if (parse_target(o->target, &o->dst) < 0) {
+	if (bench_parse_addr(o->target, &o->dst, 1) < 0) {
 		fprintf(stderr, "loadgen: bad --target %s (want IPv4:PORT)\n", o->target);
 		return -1;
 	}

@@ -37,18 +37,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#ifndef IP_BIND_ADDRESS_NO_PORT
-#define IP_BIND_ADDRESS_NO_PORT 24
-#endif
+#include "benchlib.h"
 
 #define RBUF_SIZE (256 * 1024)
 #define MAX_EVENTS 1024
 #define HEAD_MAX 4096
 #define MAX_SIZE 4096
 #define MAX_INFLIGHT 256
-#define HIST_SUB_BITS 5
-#define HIST_SUB (1u << HIST_SUB_BITS)
-#define HIST_BUCKETS (64 * HIST_SUB)
 #define TS_OFF 6 /* {"t":" */
 #define TS_LEN 16
 #define WS_KEY "dGhlIHNhbXBsZSBub25jZQ=="
@@ -62,10 +57,6 @@ struct opts {
 	unsigned conns, inflight, size, src_addrs, max_pending;
 	double duration, warmup, ramp_timeout;
 	int server_pid, backend_pid;
-};
-
-struct hist {
-	uint64_t n, max, b[HIST_BUCKETS];
 };
 
 struct wsc {
@@ -98,149 +89,13 @@ struct g {
 	struct hist h;
 };
 
-static volatile sig_atomic_t got_term;
-
-static void on_term(int sig)
-{
-	(void)sig;
-	got_term = 1;
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static void die(const char *msg)
 {
 	fprintf(stderr, "msgload: %s\n", msg);
 	exit(2);
 }
 
-/* ---- histogram (log-linear, ~3%), ns --------------------------------- */
-
-static unsigned hist_index(uint64_t v)
-{
-	unsigned msb, shift;
-
-	if (v < 2 * HIST_SUB)
-		return (unsigned)v;
-	msb = 63u - (unsigned)__builtin_clzll(v);
-	shift = msb - HIST_SUB_BITS;
-	return (shift + 1) * HIST_SUB + (unsigned)(v >> shift) - HIST_SUB;
-}
-
-static double hist_value(unsigned i)
-{
-	unsigned shift;
-
-	if (i < 2 * HIST_SUB)
-		return i;
-	shift = i / HIST_SUB - 1;
-	return ((double)(HIST_SUB + i % HIST_SUB) + 0.5) * (double)(1ull << shift);
-}
-
-static void hist_add(struct hist *h, uint64_t v)
-{
-	unsigned i = hist_index(v);
-
-	h->b[i < HIST_BUCKETS ? i : HIST_BUCKETS - 1]++;
-	h->n++;
-	if (v > h->max)
-		h->max = v;
-}
-
-static double hist_us(const struct hist *h, double q)
-{
-	uint64_t want, seen = 0;
-
-	if (!h->n)
-		return 0;
-	want = (uint64_t)ceil(q * (double)h->n);
-	if (want < 1)
-		want = 1;
-	for (unsigned i = 0; i < HIST_BUCKETS; i++) {
-		seen += h->b[i];
-		if (seen >= want)
-			return fmin(hist_value(i), (double)h->max) / 1000.0;
-	}
-	return (double)h->max / 1000.0;
-}
-
-/* ---- /proc ------------------------------------------------------------- */
-
-static long long proc_cpu_ticks(int pid)
-{
-	char path[64], buf[1024], *p;
-	unsigned long long ut, st;
-	FILE *f;
-	size_t n;
-
-	if (pid <= 0)
-		return -1;
-	snprintf(path, sizeof path, "/proc/%d/stat", pid);
-	f = fopen(path, "r");
-	if (!f)
-		return -1;
-	n = fread(buf, 1, sizeof buf - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	p = strrchr(buf, ')');
-	if (!p ||
-	    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
-		return -1;
-	return (long long)(ut + st);
-}
-
-static long long machine_busy_ticks(void)
-{
-	unsigned long long v[8];
-	FILE *f = fopen("/proc/stat", "r");
-	int n;
-
-	if (!f)
-		return -1;
-	n = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
-	           &v[4], &v[5], &v[6], &v[7]);
-	fclose(f);
-	if (n != 8)
-		return -1;
-	return (long long)(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]);
-}
-
-static double self_cpu_s(void)
-{
-	struct rusage ru;
-
-	getrusage(RUSAGE_SELF, &ru);
-	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-	       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
-}
-
 /* ---- sockets ----------------------------------------------------------- */
-
-static int parse_addr(const char *s, struct sockaddr_in *sa)
-{
-	const char *colon = strrchr(s, ':');
-	char host[64];
-	char *end;
-	long port;
-
-	if (!colon || (size_t)(colon - s) >= sizeof host)
-		return -1;
-	memcpy(host, s, (size_t)(colon - s));
-	host[colon - s] = '\0';
-	port = strtol(colon + 1, &end, 10);
-	if (*end || end == colon + 1 || port <= 0 || port > 65535)
-		return -1;
-	memset(sa, 0, sizeof *sa);
-	sa->sin_family = AF_INET;
-	sa->sin_port = htons((uint16_t)port);
-	return inet_pton(AF_INET, host, &sa->sin_addr) == 1 ? 0 : -1;
-}
 
 static void ep_set(struct g *g, struct wsc *c, uint32_t events, bool add)
 {
@@ -269,30 +124,9 @@ static void kill_conn(struct g *g, struct wsc *c, bool count_closed)
 static void start_conn(struct g *g, unsigned i)
 {
 	struct wsc *c = &g->c[i];
-	int one = 1;
 
-	c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	c->fd = connect_to(&g->o.dst, g->o.src_addrs > 1 ? (int)(i % g->o.src_addrs) : -1);
 	if (c->fd < 0) {
-		g->connect_err++;
-		c->state = WS_DEAD;
-		return;
-	}
-	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	if (g->o.src_addrs > 1) {
-		struct sockaddr_in sa = {.sin_family = AF_INET};
-
-		sa.sin_addr.s_addr = htonl(0x7f000001u + i % g->o.src_addrs);
-		setsockopt(c->fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
-		if (bind(c->fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
-			close(c->fd);
-			g->connect_err++;
-			c->state = WS_DEAD;
-			return;
-		}
-	}
-	if (connect(c->fd, (struct sockaddr *)&g->o.dst, sizeof g->o.dst) < 0 &&
-	    errno != EINPROGRESS) {
-		close(c->fd);
 		g->connect_err++;
 		c->state = WS_DEAD;
 		return;
@@ -367,27 +201,6 @@ static void build_template(struct g *g)
 	memcpy(t + hl - 4, g->mask, 4);
 	for (unsigned i = 0; i < g->o.size; i++)
 		t[hl + i] = plain[i] ^ g->mask[i % 4];
-}
-
-static uint64_t hex16(const uint8_t *p, bool *ok)
-{
-	uint64_t v = 0;
-
-	*ok = false;
-	for (int i = 0; i < TS_LEN; i++) {
-		uint8_t ch = p[i];
-		unsigned d;
-
-		if (ch >= '0' && ch <= '9')
-			d = ch - '0';
-		else if (ch >= 'a' && ch <= 'f')
-			d = ch - 'a' + 10u;
-		else
-			return 0;
-		v = v << 4 | d;
-	}
-	*ok = true;
-	return v;
 }
 
 static void on_reply(struct g *g, struct wsc *c, uint64_t now)
@@ -674,7 +487,7 @@ int main(int argc, char **argv)
 	if (!o->conns || !o->inflight || o->inflight > MAX_INFLIGHT || o->size < 32 ||
 	    o->size > MAX_SIZE || o->duration <= 0 || !o->max_pending)
 		die("bad flags (--inflight 1..256, --size 32..4096)");
-	if (parse_addr(o->target, &o->dst) < 0)
+	if (bench_parse_addr(o->target, &o->dst, 1) < 0)
 		die("bad --target (IPv4:PORT)");
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;

@@ -28,6 +28,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "benchlib.h"
+
 #define READ_BUF_SIZE (64 * 1024)
 #define MAX_EVENTS 1024
 #define ACCEPT_BATCH 64
@@ -44,26 +46,6 @@ static void on_signal(int sig)
 {
 	(void)sig;
 	stop = 1;
-}
-
-static int parse_addr(const char *s, struct sockaddr_in *sa)
-{
-	const char *colon = strrchr(s, ':');
-	char host[64];
-	char *end;
-	long port;
-
-	if (!colon || (size_t)(colon - s) >= sizeof host)
-		return -1;
-	memcpy(host, s, (size_t)(colon - s));
-	host[colon - s] = '\0';
-	port = strtol(colon + 1, &end, 10);
-	if (*end || end == colon + 1 || port < 0 || port > 65535)
-		return -1;
-	memset(sa, 0, sizeof *sa);
-	sa->sin_family = AF_INET;
-	sa->sin_port = htons((uint16_t)port);
-	return inet_pton(AF_INET, host, &sa->sin_addr) == 1 ? 0 : -1;
 }
 
 static int listen_on(const struct sockaddr_in *sa)
@@ -225,7 +207,7 @@ int main(int argc, char **argv)
 			return !!strcmp(argv[i], "--help") && !!strcmp(argv[i], "-h") ? 2 : 0;
 		}
 	}
-	if (parse_addr(listen_text, &sa) < 0) {
+	if (bench_parse_addr(listen_text, &sa, 0) < 0) {
 		fprintf(stderr, "rawecho: bad --listen %s (want IPv4:PORT)\n", listen_text);
 		return 2;
 	}

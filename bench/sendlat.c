@@ -55,17 +55,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#ifndef IP_BIND_ADDRESS_NO_PORT
-#define IP_BIND_ADDRESS_NO_PORT 24
-#endif
+#include "benchlib.h"
 
 #define RBUF_SIZE (256 * 1024)
 #define MAX_EVENTS 1024
 #define HEAD_MAX 4096
 #define SLOTS 4096 /* stream slots per h2 connection (power of two) */
-#define HIST_SUB_BITS 5
-#define HIST_SUB (1u << HIST_SUB_BITS)
-#define HIST_BUCKETS (64 * HIST_SUB)
 #define TS_LEN 16
 #define WS_KEY "dGhlIHNhbXBsZSBub25jZQ=="
 #define WS_ACCEPT "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" /* RFC 6455 §1.3's example */
@@ -107,10 +102,6 @@ struct opts {
 	double rate, duration, warmup, hold, drain, ramp_timeout;
 	double slow_us; /* send: log deliveries slower than this (0: off) */
 	int server_pid;
-};
-
-struct hist {
-	uint64_t n, max, b[HIST_BUCKETS];
 };
 
 /* One WebSocket client connection. */
@@ -199,127 +190,10 @@ struct g {
 	size_t hblock_send_len, hblock_get_len, hblock_disc_len;
 };
 
-static volatile sig_atomic_t got_term;
-
-static void on_term(int sig)
-{
-	(void)sig;
-	got_term = 1;
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static void die(const char *msg)
 {
 	fprintf(stderr, "sendlat: %s\n", msg);
 	exit(2);
-}
-
-/* ---- histogram (log-linear, ~3%), values in ns ------------------------ */
-
-static unsigned hist_index(uint64_t v)
-{
-	unsigned msb, shift;
-
-	if (v < 2 * HIST_SUB)
-		return (unsigned)v;
-	msb = 63u - (unsigned)__builtin_clzll(v);
-	shift = msb - HIST_SUB_BITS;
-	return (shift + 1) * HIST_SUB + (unsigned)(v >> shift) - HIST_SUB;
-}
-
-static double hist_value(unsigned i)
-{
-	unsigned shift;
-
-	if (i < 2 * HIST_SUB)
-		return i;
-	shift = i / HIST_SUB - 1;
-	return ((double)(HIST_SUB + i % HIST_SUB) + 0.5) * (double)(1ull << shift);
-}
-
-static void hist_add(struct hist *h, uint64_t v)
-{
-	unsigned i = hist_index(v);
-
-	h->b[i < HIST_BUCKETS ? i : HIST_BUCKETS - 1]++;
-	h->n++;
-	if (v > h->max)
-		h->max = v;
-}
-
-/* Percentile q in µs. */
-static double hist_us(const struct hist *h, double q)
-{
-	uint64_t want, seen = 0;
-
-	if (!h->n)
-		return 0;
-	want = (uint64_t)ceil(q * (double)h->n);
-	if (want < 1)
-		want = 1;
-	for (unsigned i = 0; i < HIST_BUCKETS; i++) {
-		seen += h->b[i];
-		if (seen >= want)
-			return fmin(hist_value(i), (double)h->max) / 1000.0;
-	}
-	return (double)h->max / 1000.0;
-}
-
-/* ---- /proc ------------------------------------------------------------- */
-
-static long long proc_cpu_ticks(int pid)
-{
-	char path[64], buf[1024], *p;
-	unsigned long long ut, st;
-	FILE *f;
-	size_t n;
-
-	if (pid <= 0)
-		return -1;
-	snprintf(path, sizeof path, "/proc/%d/stat", pid);
-	f = fopen(path, "r");
-	if (!f)
-		return -1;
-	n = fread(buf, 1, sizeof buf - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	p = strrchr(buf, ')');
-	if (!p ||
-	    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
-		return -1;
-	return (long long)(ut + st);
-}
-
-static long long machine_busy_ticks(void)
-{
-	unsigned long long v[8];
-	FILE *f = fopen("/proc/stat", "r");
-	int n;
-
-	if (!f)
-		return -1;
-	n = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
-	           &v[4], &v[5], &v[6], &v[7]);
-	fclose(f);
-	if (n != 8)
-		return -1;
-	return (long long)(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]);
-}
-
-static double self_cpu_s(void)
-{
-	struct rusage ru;
-
-	getrusage(RUSAGE_SELF, &ru);
-	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-	       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 }
 
 /* ---- buffers ----------------------------------------------------------- */
@@ -735,51 +609,6 @@ static size_t grpc_msg(uint8_t *o, const char *id, const uint8_t *data, size_t d
 
 /* ---- sockets ----------------------------------------------------------- */
 
-static int parse_addr(const char *s, struct sockaddr_in *sa)
-{
-	const char *colon = strrchr(s, ':');
-	char host[64];
-	char *end;
-	long port;
-
-	if (!colon || (size_t)(colon - s) >= sizeof host)
-		return -1;
-	memcpy(host, s, (size_t)(colon - s));
-	host[colon - s] = '\0';
-	port = strtol(colon + 1, &end, 10);
-	if (*end || end == colon + 1 || port <= 0 || port > 65535)
-		return -1;
-	memset(sa, 0, sizeof *sa);
-	sa->sin_family = AF_INET;
-	sa->sin_port = htons((uint16_t)port);
-	return inet_pton(AF_INET, host, &sa->sin_addr) == 1 ? 0 : -1;
-}
-
-/* Non-blocking connect from 127.0.0.(1 + src) when src >= 0. */
-static int connect_to(const struct sockaddr_in *dst, int src)
-{
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), one = 1;
-
-	if (fd < 0)
-		return -1;
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	if (src >= 0) {
-		struct sockaddr_in sa = {.sin_family = AF_INET};
-
-		sa.sin_addr.s_addr = htonl(0x7f000001u + (uint32_t)src);
-		setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
-		if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
-			close(fd);
-			return -1;
-		}
-	}
-	if (connect(fd, (const struct sockaddr *)dst, sizeof *dst) < 0 && errno != EINPROGRESS) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
 static void ep_set(struct g *g, int fd, void *ptr, uint32_t events, bool add)
 {
 	struct epoll_event e = {.events = events, .data.ptr = ptr};
@@ -869,28 +698,6 @@ static void ws_pong(struct wsc *c)
 		f[6 + i] = c->pl[i] ^ mask[i % 4];
 	if (write(c->fd, f, 6u + c->pl_len) < 0) { /* best effort */
 	}
-}
-
-static uint64_t hex16(const uint8_t *p, bool *ok)
-{
-	uint64_t v = 0;
-
-	for (int i = 0; i < TS_LEN; i++) {
-		uint8_t ch = p[i];
-		unsigned d;
-
-		if (ch >= '0' && ch <= '9')
-			d = ch - '0';
-		else if (ch >= 'a' && ch <= 'f')
-			d = ch - 'a' + 10u;
-		else {
-			*ok = false;
-			return 0;
-		}
-		v = v << 4 | d;
-	}
-	*ok = true;
-	return v;
 }
 
 static void on_message(struct g *g, struct wsc *c, uint64_t len, uint64_t now)
@@ -1840,7 +1647,8 @@ int main(int argc, char **argv)
 		die("--method must be Get, Send or Disconnect");
 	if ((o->mode == M_CALL || o->mode == M_BODY) && (!o->id || strlen(o->id) > 200))
 		die("call/body need --id");
-	if (parse_addr(o->ws_str, &o->ws) < 0 || parse_addr(o->mgmt_str, &o->mgmt) < 0)
+	if (bench_parse_addr(o->ws_str, &o->ws, 1) < 0 ||
+	    bench_parse_addr(o->mgmt_str, &o->mgmt, 1) < 0)
 		die("bad --ws or --mgmt address (IPv4:PORT)");
 	g->hblock_send_len = build_hblock(g->hblock_send, o, "Send");
 	g->hblock_get_len = build_hblock(g->hblock_get, o, "Get");
