@@ -138,11 +138,11 @@ static void on_disconnect_done(void *arg, const struct upstream_result *res);
 static void start_disconnect(struct integ_state *st)
 {
 	const struct integration *in = &st->route->disconnect;
-	bool ok = true;
 	char code[8];
-	struct curl_slist *h = integ_http_copy(st->disc.headers, &ok);
+	struct integ_lines h;
 	struct upstream_call call = {
 		.url = st->disc.url,
+		.headers = st->disc.headers,
 		.method = method_of(in, "POST"),
 		.connect_timeout_ms = timeout_or(in->connect_timeout_ms, CONNECT_TIMEOUT_MS),
 		.timeout_ms = timeout_or(in->read_timeout_ms, READ_TIMEOUT_MS),
@@ -150,17 +150,14 @@ static void start_disconnect(struct integ_state *st)
 	};
 
 	snprintf(code, sizeof code, "%u", st->close_code);
-	h = integ_http_event(h, st->id, "DISCONNECT", st->connected_at_ms, &ok);
-	h = integ_http_add(h, INTEG_HDR "Disconnect-Status-Code", sizeof INTEG_HDR + 21, code,
-			   strlen(code), false, &ok);
-	h = integ_http_add(h, INTEG_HDR "Disconnect-Reason", sizeof INTEG_HDR + 16, st->reason,
-			   st->reason_len, false, &ok);
-	call.headers = h;
-	if (!ok) {
-		curl_slist_free_all(h);
-	} else if (upstream_start(st->srv->up, &call, on_disconnect_done, st)) {
+	integ_lines_init(&h);
+	integ_lines_event(&h, st->id, "DISCONNECT", st->connected_at_ms);
+	integ_lines_add(&h, INTEG_HDR "Disconnect-Status-Code", code, strlen(code));
+	integ_lines_add(&h, INTEG_HDR "Disconnect-Reason", st->reason, st->reason_len);
+	call.extra = h.line;
+	call.num_extra = h.n;
+	if (h.ok && upstream_start(st->srv->up, &call, on_disconnect_done, st))
 		return;
-	}
 	log_warn("conn %s: cannot start the disconnect call", st->id);
 	st->srv->stats.integration_errors++;
 	state_free(st);
@@ -196,7 +193,19 @@ static void finish(struct integ_state *st)
 
 /* Message ids: 16 hex digits of a strictly increasing wall-clock ns count,
  * then 8 random hex digits: unique, and they sort in time order. */
-static void message_id(struct server *srv, char *out, size_t outlen)
+#define MESSAGE_ID_LEN 24
+
+static void put_hex(char *out, uint64_t v, int digits)
+{
+	static const char hex[] = "0123456789abcdef";
+
+	while (digits-- > 0) {
+		out[digits] = hex[v & 15];
+		v >>= 4;
+	}
+}
+
+static void message_id(struct server *srv, char out[MESSAGE_ID_LEN + 1])
 {
 	uint64_t ns = (uint64_t)srv->loop.now_wall_ns;
 	uint32_t r = 0;
@@ -205,7 +214,9 @@ static void message_id(struct server *srv, char *out, size_t outlen)
 		ns = srv->last_msg_ns + 1;
 	srv->last_msg_ns = ns;
 	server_random(srv, (uint8_t *)&r, sizeof r);
-	snprintf(out, outlen, "%016" PRIx64 "%08" PRIx32, ns, r);
+	put_hex(out, ns, 16);
+	put_hex(out + 16, r, 8);
+	out[MESSAGE_ID_LEN] = '\0';
 }
 
 static void on_message_done(void *arg, const struct upstream_result *res);
@@ -214,11 +225,12 @@ static void on_message_done(void *arg, const struct upstream_result *res);
 static bool start_message(struct integ_state *st, uint8_t opcode, const uint8_t *p, size_t n)
 {
 	const struct integration *in = &st->route->message;
-	char id[32];
-	bool text = opcode == WS_OP_TEXT, ok = true;
-	struct curl_slist *h = integ_http_copy(st->msg.headers, &ok);
+	char id[MESSAGE_ID_LEN + 1];
+	bool text = opcode == WS_OP_TEXT;
+	struct integ_lines h;
 	struct upstream_call call = {
 		.url = st->msg.url,
+		.headers = st->msg.headers,
 		.method = method_of(in, "POST"),
 		.body = p,
 		.body_len = n,
@@ -227,17 +239,16 @@ static bool start_message(struct integ_state *st, uint8_t opcode, const uint8_t 
 		.max_response = st->srv->cfg->max_message,
 	};
 
-	message_id(st->srv, id, sizeof id);
-	h = integ_http_event(h, st->id, "MESSAGE", st->connected_at_ms, &ok);
-	h = integ_http_add(h, INTEG_HDR "Message-Id", sizeof INTEG_HDR + 9, id, strlen(id), false,
-			   &ok);
-	h = integ_http_add(h, "Content-Type", 12,
-			   text ? "application/json" : "application/octet-stream", text ? 16 : 24,
-			   false, &ok);
-	call.headers = h;
-	if (!ok) {
-		curl_slist_free_all(h);
-		integration_failed(st, "message", "out of memory");
+	message_id(st->srv, id);
+	integ_lines_init(&h);
+	integ_lines_event(&h, st->id, "MESSAGE", st->connected_at_ms);
+	integ_lines_add(&h, INTEG_HDR "Message-Id", id, MESSAGE_ID_LEN);
+	integ_lines_add(&h, "Content-Type", text ? "application/json" : "application/octet-stream",
+			text ? 16 : 24);
+	call.extra = h.line;
+	call.num_extra = h.n;
+	if (!h.ok) { /* cannot happen: the lines are short and fixed */
+		integration_failed(st, "message", "headers do not fit");
 		return false;
 	}
 	st->inflight = upstream_start(st->srv->up, &call, on_message_done, st);
@@ -417,17 +428,21 @@ static int connect_http(struct conn *c, const struct integration *in, const stru
 		.max_response = MAX_CONNECT_BODY,
 	};
 
-	h = integ_http_event(h, c->id, "CONNECT", st->connected_at_ms, &ok);
+	struct integ_lines lines;
+
+	integ_lines_init(&lines);
+	integ_lines_event(&lines, c->id, "CONNECT", st->connected_at_ms);
 	/* The client's Sec-WebSocket-Protocol is passed on, as in the cloud. */
 	for (size_t i = 0; i < req->num_headers; i++)
 		if (http1_str_eq_ci(req->headers[i].name, "sec-websocket-protocol"))
 			h = integ_http_add(h, "Sec-WebSocket-Protocol", 22, req->headers[i].value.p,
 					   req->headers[i].value.len, false, &ok);
 	call.headers = h;
-	if (ok && url)
+	call.extra = lines.line;
+	call.num_extra = lines.n;
+	if (ok && lines.ok && url)
 		st->inflight = upstream_start(c->srv->up, &call, on_connect_done, st);
-	else
-		curl_slist_free_all(h);
+	curl_slist_free_all(h);
 	free(url);
 	if (!st->inflight) {
 		refuse_text(c, 500, "cannot start the connect integration\n");

@@ -143,31 +143,46 @@ char *integ_http_url(const struct integration *in, const struct route_match *m,
 	return strdup(buf);
 }
 
-struct curl_slist *integ_http_copy(const struct curl_slist *l, bool *ok)
+void integ_lines_init(struct integ_lines *l)
 {
-	struct curl_slist *out = NULL, *n;
-
-	for (; l; l = l->next) {
-		n = curl_slist_append(out, l->data);
-		if (!n) {
-			*ok = false;
-			break;
-		}
-		out = n;
-	}
-	return out;
+	l->n = 0;
+	l->used = 0;
+	l->ok = true;
 }
 
-struct curl_slist *integ_http_event(struct curl_slist *l, const char *id, const char *event,
-				    int64_t connected_ms, bool *ok)
+void integ_lines_add(struct integ_lines *l, const char *name, const char *value, size_t vlen)
 {
-	char v[32];
+	size_t nlen = strlen(name), need = nlen + (vlen ? 2 + vlen : 1) + 1;
+	char *p = l->buf + l->used;
 
-	l = integ_http_add(l, INTEG_HDR "Connection-Id", sizeof INTEG_HDR + 12, id, strlen(id),
-			   false, ok);
-	l = integ_http_add(l, INTEG_HDR "Event-Type", sizeof INTEG_HDR + 9, event, strlen(event),
-			   false, ok);
-	snprintf(v, sizeof v, "%" PRId64, connected_ms);
-	return integ_http_add(l, INTEG_HDR "Connected-At", sizeof INTEG_HDR + 11, v, strlen(v),
-			      false, ok);
+	/* memcpy, not snprintf: this runs for every message. */
+	if (l->n == INTEG_LINES_MAX || need > sizeof l->buf - l->used) {
+		l->ok = false;
+		return;
+	}
+	memcpy(p, name, nlen);
+	if (vlen) {
+		memcpy(p + nlen, ": ", 2);
+		memcpy(p + nlen + 2, value, vlen);
+	} else {
+		p[nlen] = ';';
+	}
+	p[need - 1] = '\0';
+	l->line[l->n++] = p;
+	l->used += need;
+}
+
+void integ_lines_event(struct integ_lines *l, const char *id, const char *event,
+		       int64_t connected_ms)
+{
+	char v[24], *p = v + sizeof v;
+	uint64_t ms = connected_ms > 0 ? (uint64_t)connected_ms : 0;
+
+	do
+		*--p = (char)('0' + ms % 10);
+	while ((ms /= 10) != 0);
+
+	integ_lines_add(l, INTEG_HDR "Connection-Id", id, strlen(id));
+	integ_lines_add(l, INTEG_HDR "Event-Type", event, strlen(event));
+	integ_lines_add(l, INTEG_HDR "Connected-At", p, (size_t)(v + sizeof v - p));
 }

@@ -42,11 +42,23 @@ struct curl_slist *integ_http_headers(const struct integration *in, const struct
 char *integ_http_url(const struct integration *in, const struct route_match *m,
 		     const struct http1_request *req);
 
-/* A copy of l. */
-struct curl_slist *integ_http_copy(const struct curl_slist *l, bool *ok);
+/* Per-call header lines, formatted into a fixed buffer (no allocation):
+ * the event headers and the few that differ between calls. */
+#define INTEG_LINES_MAX 8
+struct integ_lines {
+	const char *line[INTEG_LINES_MAX];
+	size_t n, used;
+	bool ok; /* false once a line did not fit */
+	char buf[1024];
+};
 
-/* Appends the …-Connection-Id, …-Event-Type and …-Connected-At headers. */
-struct curl_slist *integ_http_event(struct curl_slist *l, const char *id, const char *event,
-				    int64_t connected_ms, bool *ok);
+void integ_lines_init(struct integ_lines *l);
+
+/* Adds "name: value", or "name;" for an empty value (curl's spelling). */
+void integ_lines_add(struct integ_lines *l, const char *name, const char *value, size_t vlen);
+
+/* Adds the …-Connection-Id, …-Event-Type and …-Connected-At headers. */
+void integ_lines_event(struct integ_lines *l, const char *id, const char *event,
+		       int64_t connected_ms);
 
 #endif

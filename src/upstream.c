@@ -4,24 +4,42 @@
  * connection cache in the multi handle, so calls to the same backend
  * reuse keep-alive connections.
  *
+ * Per call, curl's own work is most of the gateway's cost, so three things
+ * keep it down: easy handles are reused (a free list), calls start
+ * together at the end of a loop pass, and a socket curl stops watching
+ * between two calls on a kept-alive connection stays in epoll (curl
+ * would otherwise remove and re-add it around every call: two epoll_ctl
+ * per call). Such a socket is taken out of epoll only when an event
+ * arrives that curl does not want, or when curl closes it: we own socket
+ * open and close through CURLOPT_OPENSOCKETFUNCTION / CLOSESOCKETFUNCTION,
+ * so no record outlives its fd.
+ *
  * Socket records are freed after the epoll batch (upstream_reap), like
  * connections, since a batch may still hold an event for a socket curl
- * has just dropped.
+ * has just closed.
  */
 #include "upstream.h"
 
 #include <curl/curl.h>
+#include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "loop.h"
+
+#define RESP_INLINE 512
+#define MAX_HEADER_LINES 256
 
 struct upstream_sock {
 	struct loop_io io;
 	struct upstream *u;
 	struct upstream_sock *next_dead;
+	uint32_t want;   /* events curl asked for; 0 = not watched by curl */
+	bool registered; /* in epoll (with io.events) */
 	bool dead;
 };
 
@@ -29,28 +47,38 @@ struct upstream {
 	CURLM *multi;
 	struct loop *loop;
 	struct loop_timer timer;
+	struct loop_timer start_timer; /* hands waiting calls to curl */
 	unsigned pending;
 	struct upstream_sock *dead;
+	struct upstream_sock **socks; /* by fd: curl's open sockets */
+	size_t socks_cap;
 	struct upstream_req *reqs; /* calls under way */
 	bool closing;
 	unsigned active, max_active; /* calls inside curl, and the cap */
 	struct upstream_req *wait_head, *wait_tail; /* calls waiting for a slot */
+	CURL **spare; /* easy handles kept for reuse */
+	unsigned num_spare;
 };
 
+/* One allocation per call: this struct, then the header list's nodes,
+ * their text and the request body (see upstream_start). A response that
+ * fits in resp_inline needs no allocation either. */
 struct upstream_req {
 	CURL *easy;
 	struct upstream *u;
 	struct upstream_req *prev, *next;
 	struct upstream_req *next_wait;
 	bool waiting;
-	struct curl_slist *headers;
-	uint8_t *body;
-	uint8_t *resp;
+	struct curl_slist *headers; /* inside this allocation */
+	uint8_t *body;              /* inside this allocation */
+	uint8_t *resp;              /* resp_inline or heap */
 	size_t resp_len, resp_cap, max_response;
 	bool too_big;
 	upstream_done_fn done;
 	void *arg;
 	char error[CURL_ERROR_SIZE];
+	uint8_t resp_inline[RESP_INLINE];
+	struct curl_slist nodes[];
 };
 
 static void finish(struct upstream_req *r, CURLcode code, const char *why)
@@ -81,10 +109,19 @@ static void free_req(struct upstream_req *r)
 		r->u->reqs = r->next;
 	if (r->next)
 		r->next->prev = r->prev;
-	curl_easy_cleanup(r->easy);
-	curl_slist_free_all(r->headers);
-	free(r->body);
-	free(r->resp);
+	if (r->easy && r->u->num_spare < r->u->max_active && !r->u->closing) {
+		/* No pointer into this call may stay behind in a spare handle. */
+		curl_easy_setopt(r->easy, CURLOPT_ERRORBUFFER, (char *)NULL);
+		curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, (struct curl_slist *)NULL);
+		curl_easy_setopt(r->easy, CURLOPT_POSTFIELDS, (char *)NULL);
+		curl_easy_setopt(r->easy, CURLOPT_WRITEDATA, (void *)NULL);
+		curl_easy_setopt(r->easy, CURLOPT_PRIVATE, (void *)NULL);
+		r->u->spare[r->u->num_spare++] = r->easy;
+	} else {
+		curl_easy_cleanup(r->easy);
+	}
+	if (r->resp != r->resp_inline)
+		free(r->resp);
 	free(r);
 }
 
@@ -110,6 +147,30 @@ static void admit(struct upstream *u)
 	}
 }
 
+static void check_done(struct upstream *u);
+
+/* Calls start at the end of the loop pass, all together: curl then sends
+ * them back to back, so a backend is woken once per pass rather than once
+ * per call, and curl's expired-timer scan runs once. */
+static void on_start_timer(struct loop_timer *t)
+{
+	struct upstream *u = (struct upstream *)((char *)t - offsetof(struct upstream, start_timer));
+	unsigned before = u->active;
+	int running;
+
+	admit(u);
+	if (u->active != before) {
+		curl_multi_socket_action(u->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+		check_done(u);
+	}
+}
+
+static void schedule_start(struct upstream *u)
+{
+	if (u->wait_head && u->active < u->max_active && !u->start_timer.armed)
+		loop_timer_arm(u->loop, &u->start_timer, u->loop->now_ms);
+}
+
 static void check_done(struct upstream *u)
 {
 	CURLMsg *msg;
@@ -127,7 +188,14 @@ static void check_done(struct upstream *u)
 		finish(r, msg->data.result, NULL);
 		free_req(r);
 	}
-	admit(u);
+	schedule_start(u);
+}
+
+static void sock_unregister(struct upstream *u, struct upstream_sock *s)
+{
+	if (s->registered)
+		loop_del(u->loop, &s->io);
+	s->registered = false;
 }
 
 static void on_sock_event(struct loop_io *io, uint32_t events)
@@ -137,6 +205,13 @@ static void on_sock_event(struct loop_io *io, uint32_t events)
 
 	if (s->dead)
 		return;
+	if (!s->want) {
+		/* An idle kept-alive connection: the backend closed it or sent
+		 * something unasked. Stop listening (level-triggered epoll
+		 * would repeat this); curl finds out when it next uses it. */
+		sock_unregister(s->u, s);
+		return;
+	}
 	if (events & (EPOLLIN | EPOLLHUP))
 		action |= CURL_CSELECT_IN;
 	if (events & EPOLLOUT)
@@ -147,21 +222,69 @@ static void on_sock_event(struct loop_io *io, uint32_t events)
 	check_done(s->u);
 }
 
+static struct upstream_sock *sock_of(struct upstream *u, curl_socket_t fd)
+{
+	return fd >= 0 && (size_t)fd < u->socks_cap ? u->socks[fd] : NULL;
+}
+
+static void sock_forget(struct upstream *u, curl_socket_t fd)
+{
+	struct upstream_sock *s = sock_of(u, fd);
+
+	if (!s)
+		return;
+	sock_unregister(u, s);
+	u->socks[fd] = NULL;
+	s->dead = true;
+	s->next_dead = u->dead;
+	u->dead = s;
+}
+
+static curl_socket_t on_open_socket(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
+{
+	struct upstream *u = arg;
+	curl_socket_t fd;
+
+	(void)purpose;
+	fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+	if (fd < 0)
+		return CURL_SOCKET_BAD;
+	if ((size_t)fd >= u->socks_cap) {
+		size_t cap = u->socks_cap ? u->socks_cap : 64;
+		struct upstream_sock **t;
+
+		while (cap <= (size_t)fd)
+			cap *= 2;
+		t = realloc(u->socks, cap * sizeof *t);
+		if (!t) {
+			close(fd);
+			return CURL_SOCKET_BAD;
+		}
+		memset(t + u->socks_cap, 0, (cap - u->socks_cap) * sizeof *t);
+		u->socks = t;
+		u->socks_cap = cap;
+	}
+	sock_forget(u, fd); /* cannot hold anything; kept as a guard */
+	return fd;
+}
+
+static int on_close_socket(void *arg, curl_socket_t fd)
+{
+	sock_forget(arg, fd);
+	return close(fd);
+}
+
 static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
 {
 	struct upstream *u = userp;
-	struct upstream_sock *s = socketp;
+	struct upstream_sock *s = sock_of(u, fd);
 	uint32_t ev = 0;
 
 	(void)easy;
+	(void)socketp;
 	if (what == CURL_POLL_REMOVE) {
-		if (s) {
-			loop_del(u->loop, &s->io);
-			s->dead = true;
-			s->next_dead = u->dead;
-			u->dead = s;
-			curl_multi_assign(u->multi, fd, NULL);
-		}
+		if (s)
+			s->want = 0; /* stays in epoll until it fires or closes */
 		return 0;
 	}
 	if (what & CURL_POLL_IN)
@@ -169,16 +292,20 @@ static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp, v
 	if (what & CURL_POLL_OUT)
 		ev |= EPOLLOUT;
 	if (!s) {
+		if (fd < 0 || (size_t)fd >= u->socks_cap)
+			return -1; /* not opened through on_open_socket */
 		s = calloc(1, sizeof *s);
 		if (!s)
 			return -1;
 		s->io = (struct loop_io){.fd = fd, .on_event = on_sock_event};
 		s->u = u;
-		if (loop_add(u->loop, &s->io, ev) < 0) {
-			free(s);
+		u->socks[fd] = s;
+	}
+	s->want = ev;
+	if (!s->registered) {
+		if (loop_add(u->loop, &s->io, ev) < 0)
 			return -1;
-		}
-		curl_multi_assign(u->multi, fd, s);
+		s->registered = true;
 		return 0;
 	}
 	return loop_mod(u->loop, &s->io, ev) < 0 ? -1 : 0;
@@ -217,14 +344,16 @@ static size_t on_body(char *p, size_t size, size_t n, void *arg)
 		return 0; /* curl fails the transfer with CURLE_WRITE_ERROR */
 	}
 	if (r->resp_len + len > r->resp_cap) {
-		size_t cap = r->resp_cap ? r->resp_cap : 1024;
+		size_t cap = r->resp_cap * 2;
 		uint8_t *b;
 
 		while (cap < r->resp_len + len)
 			cap *= 2;
-		b = realloc(r->resp, cap);
+		b = r->resp == r->resp_inline ? malloc(cap) : realloc(r->resp, cap);
 		if (!b)
 			return 0;
+		if (r->resp == r->resp_inline)
+			memcpy(b, r->resp_inline, r->resp_len);
 		r->resp = b;
 		r->resp_cap = cap;
 	}
@@ -244,7 +373,11 @@ struct upstream *upstream_new(struct loop *loop, unsigned per_host)
 		goto out_free;
 	u->loop = loop;
 	u->max_active = per_host;
+	u->spare = calloc(per_host, sizeof *u->spare);
+	if (!u->spare)
+		goto out_free;
 	u->timer.on_fire = on_timer;
+	u->start_timer.on_fire = on_start_timer;
 	curl_multi_setopt(u->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
 	curl_multi_setopt(u->multi, CURLMOPT_SOCKETDATA, u);
 	curl_multi_setopt(u->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
@@ -256,6 +389,10 @@ struct upstream *upstream_new(struct loop *loop, unsigned per_host)
 	curl_multi_setopt(u->multi, CURLMOPT_MAXCONNECTS, (long)per_host * 4);
 	return u;
 out_free:
+	if (u && u->multi)
+		curl_multi_cleanup(u->multi);
+	if (u)
+		free(u->spare);
 	free(u);
 	return NULL;
 }
@@ -287,97 +424,148 @@ void upstream_free(struct upstream *u)
 		finish(r, CURLE_ABORTED_BY_CALLBACK, "gateway stopped");
 		free_req(r);
 	}
-	curl_multi_cleanup(u->multi);
+	while (u->num_spare)
+		curl_easy_cleanup(u->spare[--u->num_spare]);
+	curl_multi_cleanup(u->multi); /* closes cached connections: on_close_socket */
 	loop_timer_disarm(u->loop, &u->timer);
+	loop_timer_disarm(u->loop, &u->start_timer);
 	upstream_reap(u);
 	curl_global_cleanup();
+	free(u->spare);
+	free(u->socks);
 	free(u);
 }
 
+/* Options that stay the same for every call a handle makes. */
+static CURL *new_easy(struct upstream *u)
+{
+	CURL *e = curl_easy_init();
+
+	if (!e)
+		return NULL;
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+	/* Backends are called directly, never through a proxy named in the
+	 * environment (http_proxy & co.), which curl would look up on
+	 * every call. */
+	curl_easy_setopt(e, CURLOPT_PROXY, "");
+	curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
+	curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, u);
+	curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, on_close_socket);
+	curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, u);
+	return e;
+}
+
+/* Per-call options; every one is set on every call, since a reused handle
+ * still holds the last call's. */
 static bool setup(struct upstream_req *r, const struct upstream_call *call)
 {
 	CURL *e = r->easy;
+	bool get = strcmp(call->method, "GET") == 0;
 
-	curl_easy_setopt(e, CURLOPT_URL, call->url);
+	if (curl_easy_setopt(e, CURLOPT_URL, call->url) != CURLE_OK)
+		return false;
 	curl_easy_setopt(e, CURLOPT_PRIVATE, r);
-	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->error);
-	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->headers);
-	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)call->connect_timeout_ms);
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)call->timeout_ms);
-	curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
-	if (call->body_len || strcmp(call->method, "GET") != 0) {
-		r->body = malloc(call->body_len ? call->body_len : 1);
-		if (!r->body)
-			return false;
-		memcpy(r->body, call->body ? call->body : (const uint8_t *)"", call->body_len);
+	curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, (char *)NULL);
+	curl_easy_setopt(e, CURLOPT_POSTFIELDS, (char *)NULL);
+	curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)-1);
+	curl_easy_setopt(e, CURLOPT_HTTPGET, 1L); /* after POSTFIELDS; also clears NOBODY */
+	if (call->body_len || !get) {
 		curl_easy_setopt(e, CURLOPT_POSTFIELDS, (char *)r->body);
 		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)call->body_len);
 	}
 	if (strcmp(call->method, "HEAD") == 0)
 		curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
-	else if (strcmp(call->method, "GET") != 0 && strcmp(call->method, "POST") != 0)
+	else if (!get && strcmp(call->method, "POST") != 0)
 		curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, call->method);
-	else if (strcmp(call->method, "GET") == 0 && call->body_len)
+	else if (get && call->body_len)
 		curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, "GET");
 	return true;
 }
 
-static bool has_header(const struct curl_slist *l, const char *name)
+static bool is_header(const char *line, const char *name)
 {
 	size_t n = strlen(name);
 
-	for (; l; l = l->next)
-		if (!strncasecmp(l->data, name, n) && (l->data[n] == ':' || l->data[n] == ';'))
-			return true;
-	return false;
+	return !strncasecmp(line, name, n) && (line[n] == ':' || line[n] == ';');
+}
+
+/* Lays out the call's header lines (call->headers, then call->extra, then
+ * "Expect:" and, unless one was given, an empty "Content-Type:") and body
+ * behind the request struct, in one allocation. The empty headers mean
+ * no "Expect: 100-continue" round trip on larger bodies and no
+ * form-urlencoded Content-Type that curl would otherwise invent. */
+static struct upstream_req *alloc_req(const struct upstream_call *call)
+{
+	const char *line[MAX_HEADER_LINES];
+	size_t n = 0, text = 0, off;
+	bool has_type = false;
+	struct upstream_req *r;
+	char *p;
+
+	for (const struct curl_slist *l = call->headers; l && n < MAX_HEADER_LINES - 2; l = l->next)
+		line[n++] = l->data;
+	for (size_t i = 0; i < call->num_extra && n < MAX_HEADER_LINES - 2; i++)
+		line[n++] = call->extra[i];
+	for (size_t i = 0; i < n; i++)
+		has_type |= is_header(line[i], "content-type");
+	line[n++] = "Expect:";
+	if (!has_type)
+		line[n++] = "Content-Type:";
+	for (size_t i = 0; i < n; i++)
+		text += strlen(line[i]) + 1;
+	off = sizeof *r + n * sizeof r->nodes[0];
+	r = malloc(off + text + call->body_len + 1);
+	if (!r)
+		return NULL;
+	memset(r, 0, sizeof *r);
+	p = (char *)r + off;
+	for (size_t i = 0; i < n; i++) {
+		size_t len = strlen(line[i]) + 1;
+
+		memcpy(p, line[i], len);
+		r->nodes[i] = (struct curl_slist){.data = p, .next = i + 1 < n ? &r->nodes[i + 1] : NULL};
+		p += len;
+	}
+	r->headers = r->nodes;
+	r->body = (uint8_t *)p;
+	if (call->body_len)
+		memcpy(r->body, call->body, call->body_len);
+	r->resp = r->resp_inline;
+	r->resp_cap = sizeof r->resp_inline;
+	return r;
 }
 
 struct upstream_req *upstream_start(struct upstream *u, const struct upstream_call *call,
 				    upstream_done_fn done, void *arg)
 {
-	struct upstream_req *r = u->closing ? NULL : calloc(1, sizeof *r);
+	struct upstream_req *r = u->closing ? NULL : alloc_req(call);
 
-	if (!r) {
-		curl_slist_free_all(call->headers);
+	if (!r)
 		return NULL;
-	}
 	r->u = u;
-	/* No "Expect: 100-continue" round trip on larger bodies, and no
-	 * form-urlencoded Content-Type that curl would otherwise invent. */
-	r->headers = curl_slist_append(call->headers, "Expect:");
-	if (r->headers && !has_header(r->headers, "content-type"))
-		r->headers = curl_slist_append(r->headers, "Content-Type:");
-	if (!r->headers) {
-		curl_slist_free_all(call->headers);
-		free(r);
-		return NULL;
-	}
 	r->done = done;
 	r->arg = arg;
 	r->max_response = call->max_response;
-	r->easy = curl_easy_init();
+	r->easy = u->num_spare ? u->spare[--u->num_spare] : new_easy(u);
 	if (!r->easy || !setup(r, call)) {
 		free_req(r);
 		return NULL;
 	}
-	if (!u->wait_head && u->active < u->max_active) {
-		if (curl_multi_add_handle(u->multi, r->easy) != CURLM_OK) {
-			free_req(r);
-			return NULL;
-		}
-		u->active++;
-	} else {
-		r->waiting = true;
-		if (u->wait_tail)
-			u->wait_tail->next_wait = r;
-		else
-			u->wait_head = r;
-		u->wait_tail = r;
-	}
+	r->waiting = true;
+	if (u->wait_tail)
+		u->wait_tail->next_wait = r;
+	else
+		u->wait_head = r;
+	u->wait_tail = r;
+	schedule_start(u);
 	u->pending++;
 	r->next = u->reqs;
 	if (u->reqs)

@@ -26,7 +26,9 @@ typedef void (*upstream_done_fn)(void *arg, const struct upstream_result *res);
 struct upstream_call {
 	const char *url;
 	const char *method;         /* "GET", "POST", ... */
-	struct curl_slist *headers; /* taken over by upstream_start (freed later) */
+	const struct curl_slist *headers; /* "Name: value" lines, copied */
+	const char *const *extra;   /* more lines, copied */
+	size_t num_extra;
 	const uint8_t *body;        /* copied */
 	size_t body_len;
 	uint64_t connect_timeout_ms;
@@ -39,9 +41,10 @@ struct upstream_call {
 struct upstream *upstream_new(struct loop *loop, unsigned per_host);
 void upstream_free(struct upstream *u);
 
-/* Starts a call; done(arg, result) runs exactly once from the loop, never
- * from inside upstream_start. Returns the request or NULL (ENOMEM; the
- * headers are freed and done is not called). */
+/* Starts a call: it goes out at the end of this loop pass, with the others
+ * started in the same pass. done(arg, result) runs exactly once from the
+ * loop, never from inside upstream_start. Returns the request or NULL
+ * (ENOMEM; done is not called). */
 struct upstream_req *upstream_start(struct upstream *u, const struct upstream_call *call,
 				    upstream_done_fn done, void *arg);
 

@@ -543,6 +543,56 @@ def test_configured_method(gw, backend):
         ("POST", "/c", b""), ("PUT", "/m", b"hello"), ("DELETE", "/d", b"")]
 
 
+def test_reused_call_handles_keep_nothing_from_earlier_calls(gw, backend):
+    """Backend calls one after another, with a different method each: the
+    method, body and headers of one never leak into the next (wsgw reuses
+    its libcurl handles between calls)."""
+    methods = ["put", None, "get", "delete", "patch", None]
+    paths = {}
+    for i, m in enumerate(methods):
+        kw = {"method": m} if m else {}
+        paths["/r%d" % i] = route(http(backend.url("/m%d" % i), **kw))
+    s = gw(paths)
+
+    async def client():
+        for i in range(len(methods)):
+            async with websockets.connect(s.url + "/r%d" % i) as ws:
+                await ws.send("body%d" % i if i % 2 == 0 else b"\x00bin%d" % i)
+                await backend_has(backend, "MESSAGE", i + 1)
+
+    run(client())
+    stop_ok(s)
+    got = [(r.method, r.path, r.body, r.header("Content-Type")) for r in backend.events("MESSAGE")]
+    assert got == [
+        ("PUT", "/m0", b"body0", "application/json"),
+        ("POST", "/m1", b"\x00bin1", "application/octet-stream"),
+        ("GET", "/m2", b"body2", "application/json"),
+        ("DELETE", "/m3", b"\x00bin3", "application/octet-stream"),
+        ("PATCH", "/m4", b"body4", "application/json"),
+        ("POST", "/m5", b"\x00bin5", "application/octet-stream"),
+    ]
+    ids = [r.header(H + "Connection-Id") for r in backend.events("MESSAGE")]
+    assert len(set(ids)) == len(methods)
+
+
+def test_proxy_environment_is_ignored(gw, backend, free_port):
+    """Backend calls go straight to the backend even when the environment
+    names a proxy (that proxy is a closed port here)."""
+    proxy = "http://127.0.0.1:%d" % free_port
+    s = gw({"/ws": full_route(backend)},
+           env={"http_proxy": proxy, "HTTP_PROXY": proxy, "all_proxy": proxy, "ALL_PROXY": proxy})
+
+    async def client():
+        async with websockets.connect(s.url + "/ws") as ws:
+            await ws.send("via-env?")
+            await backend_has(backend, "MESSAGE", 1)
+
+    run(client())
+    stop_ok(s)
+    assert [r.body for r in backend.events("MESSAGE")] == [b"via-env?"]
+    assert len(backend.events("DISCONNECT")) == 1
+
+
 # ---- 3. replies to the client ------------------------------------------------------------
 
 

@@ -134,21 +134,40 @@ static void test_configured_user_agent_wins(void **state)
 	curl_slist_free_all(l);
 }
 
-static void test_event_and_copy(void **state)
+static void test_event_lines(void **state)
 {
-	bool ok = true;
-	struct curl_slist *l = integ_http_event(NULL, "abc", "MESSAGE", 1700000000123, &ok);
-	struct curl_slist *c = integ_http_copy(l, &ok);
+	struct integ_lines l;
 
 	(void)state;
-	assert_true(ok);
-	assert_int_equal(count(c), 3);
-	assert_string_equal(c->data, "X-Yc-Apigateway-Websocket-Connection-Id: abc");
-	assert_string_equal(c->next->data, "X-Yc-Apigateway-Websocket-Event-Type: MESSAGE");
-	assert_string_equal(c->next->next->data,
-			    "X-Yc-Apigateway-Websocket-Connected-At: 1700000000123");
-	curl_slist_free_all(l);
-	curl_slist_free_all(c);
+	integ_lines_init(&l);
+	integ_lines_event(&l, "abc", "MESSAGE", 1700000000123);
+	integ_lines_add(&l, "X-Empty", "", 0);
+	assert_true(l.ok);
+	assert_int_equal(l.n, 4);
+	assert_string_equal(l.line[0], "X-Yc-Apigateway-Websocket-Connection-Id: abc");
+	assert_string_equal(l.line[1], "X-Yc-Apigateway-Websocket-Event-Type: MESSAGE");
+	assert_string_equal(l.line[2], "X-Yc-Apigateway-Websocket-Connected-At: 1700000000123");
+	assert_string_equal(l.line[3], "X-Empty;");
+}
+
+static void test_lines_overflow(void **state)
+{
+	struct integ_lines l;
+	char big[2000];
+
+	(void)state;
+	memset(big, 'v', sizeof big);
+	integ_lines_init(&l);
+	integ_lines_add(&l, "X-Big", big, sizeof big); /* does not fit the buffer */
+	assert_false(l.ok);
+	assert_int_equal(l.n, 0);
+	integ_lines_init(&l);
+	for (int i = 0; i < INTEG_LINES_MAX; i++)
+		integ_lines_add(&l, "X", "1", 1);
+	assert_true(l.ok);
+	integ_lines_add(&l, "X", "1", 1); /* one line too many */
+	assert_false(l.ok);
+	assert_int_equal(l.n, INTEG_LINES_MAX);
 }
 
 int main(void)
@@ -158,7 +177,8 @@ int main(void)
 		cmocka_unit_test(test_url),
 		cmocka_unit_test(test_headers_forward),
 		cmocka_unit_test(test_configured_user_agent_wins),
-		cmocka_unit_test(test_event_and_copy),
+		cmocka_unit_test(test_event_lines),
+		cmocka_unit_test(test_lines_overflow),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
