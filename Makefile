@@ -139,7 +139,11 @@ run: build/release/wsgw
 # ---- benchmarks ------------------------------------------------------------
 build/bench/%: bench/%.c bench/benchlib.h | deps
 	@mkdir -p $(@D)
-	$(Q)$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -g -o $@ $< -lm
+	$(Q)$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -g $(BENCH_CFLAGS) -o $@ $< -lm $(BENCH_LIBS)
+
+# rawproxy answers WebSocket upgrades itself (SHA-1 and base64 from libcrypto).
+build/bench/rawproxy: BENCH_CFLAGS = $(shell pkg-config --cflags libcrypto)
+build/bench/rawproxy: BENCH_LIBS = $(shell pkg-config --libs libcrypto)
 
 bench-build: build/release/wsgw $(addprefix build/bench/,$(BENCH_NAMES))
 

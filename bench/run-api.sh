@@ -12,7 +12,9 @@
 # Scenarios: (1) gRPC Get requests/s with h2load; (2) gRPC Send → client
 # delivery latency at fixed rates (sendlat); (3) REST Send requests/s over
 # HTTP/1.1 (wrk) and h2 (h2load); (4) message → http backend → reply round
-# trips (msgload + fastbackend) at several concurrencies.
+# trips (msgload + fastbackend) at several concurrencies, each point also
+# against bench/rawproxy (the same round trip with nothing but the
+# unavoidable work: this machine's ceiling), so wsgw reads as a fraction.
 #
 # Exit status: 0, or 1 if something is missing, a server does not start,
 # or any run reported errors (the summary is printed either way).
@@ -37,6 +39,7 @@ WSGW=${WSGW:-build/release/wsgw}
 SENDLAT=build/bench/sendlat
 MSGLOAD=build/bench/msgload
 FASTBACKEND=build/bench/fastbackend
+RAWPROXY=build/bench/rawproxy
 WSGW_FLAGS=(--listen 127.0.0.1:0 --mgmt-listen 127.0.0.1:0 --idle-timeout off
 	--ping-interval off --max-connections 25000 --log-level info)
 GRPC_SVC=/yandex.cloud.serverless.apigateway.websocket.v1.ConnectionService
@@ -46,7 +49,7 @@ die() {
 	exit 1
 }
 
-for b in "$WSGW" "$SENDLAT" "$MSGLOAD" "$FASTBACKEND"; do
+for b in "$WSGW" "$SENDLAT" "$MSGLOAD" "$FASTBACKEND" "$RAWPROXY"; do
 	[ -x "$b" ] || die "missing $b — build it first: make -o deps bench-build"
 done
 for t in taskset h2load wrk awk; do
@@ -79,10 +82,12 @@ trap 'exit 130' INT TERM
 
 WSGW_ID="$WSGW: sha256 $(sha256sum "$WSGW" | cut -c1-16), built $(date -u -r "$WSGW" '+%F %T UTC')"
 WSGW_SHOWN=$WSGW SENDLAT_SHOWN=$SENDLAT MSGLOAD_SHOWN=$MSGLOAD FASTBACKEND_SHOWN=$FASTBACKEND
+RAWPROXY_SHOWN=$RAWPROXY
 # Copies, so a rebuild during the run does not mix two versions in one table.
 cp "$WSGW" "$TMP/wsgw" && cp "$SENDLAT" "$TMP/sendlat" && cp "$MSGLOAD" "$TMP/msgload" &&
-	cp "$FASTBACKEND" "$TMP/fastbackend"
+	cp "$FASTBACKEND" "$TMP/fastbackend" && cp "$RAWPROXY" "$TMP/rawproxy"
 WSGW=$TMP/wsgw SENDLAT=$TMP/sendlat MSGLOAD=$TMP/msgload FASTBACKEND=$TMP/fastbackend
+RAWPROXY=$TMP/rawproxy
 
 shown() { # the command as printed: real binary names, not the copies
 	local s="$*"
@@ -90,6 +95,7 @@ shown() { # the command as printed: real binary names, not the copies
 	s=${s//$TMP\/sendlat/$SENDLAT_SHOWN}
 	s=${s//$TMP\/msgload/$MSGLOAD_SHOWN}
 	s=${s//$TMP\/fastbackend/$FASTBACKEND_SHOWN}
+	s=${s//$TMP\/rawproxy/$RAWPROXY_SHOWN}
 	echo "${s//$TMP/\$TMP}"
 }
 
@@ -389,20 +395,22 @@ backend_conns() { # connections fastbackend accepted so far
 	grep '^STATS' "$TMP/fastbackend.log" | tail -n1 | field conns
 }
 
+# msgload_run PORT PID CONNS INFLIGHT — against the server (wsgw or
+# rawproxy) listening on PORT with process id PID.
 msgload_run() {
-	local conns=$1 inflight=$2 c0 c1 line src=1
+	local port=$1 pid=$2 conns=$3 inflight=$4 c0 c1 line src=1
 	[ "$conns" -le 20000 ] || src=$((conns / 20000 + 1))
 	c0=$(backend_conns)
-	line=$(taskset -c "$CLIENT_CPU" "$MSGLOAD" --target "127.0.0.1:$WS_PORT" --path /bench \
+	line=$(taskset -c "$CLIENT_CPU" "$MSGLOAD" --target "127.0.0.1:$port" --path /bench \
 		--conns "$conns" --inflight "$inflight" --size 32 --duration "$DUR" --warmup "$WARMUP_S" \
-		--server-pid "$WS_PID" --backend-pid "$FB_PID" --src-addrs "$src" | grep '^RESULT' |
+		--server-pid "$pid" --backend-pid "$FB_PID" --src-addrs "$src" | grep '^RESULT' |
 		sed 's/^RESULT //' || true)
 	c1=$(backend_conns)
 	[ -n "$line" ] && echo "$line backend_new_conns=$((c1 - c0))"
 }
 
 msg_scenario() {
-	local spec=$TMP/bench-spec.yaml fb_port p conns inflight i
+	local spec=$TMP/bench-spec.yaml fb_port p conns inflight i rp_pid rp_port
 	start_bg fastbackend "$CLIENT_CPU" "$FASTBACKEND" --listen 127.0.0.1:0
 	FB_PID=$BG_PID
 	wait_log fastbackend "$FB_PID" '\(port [0-9]+\)'
@@ -420,6 +428,14 @@ EOF
 	echo "== spec $spec:"
 	sed 's/^/    /' "$spec"
 	start_wsgw wsgw-msg --spec "$spec"
+	# The ceiling: the same round trip through bench/rawproxy, pinned like
+	# wsgw, with wsgw's default pool of 256 backend connections. Idle (in
+	# epoll_wait) while wsgw is measured.
+	start_bg rawproxy "$SERVER_CPU" "$RAWPROXY" --listen 127.0.0.1:0 \
+		--backend "127.0.0.1:$fb_port" --backend-connections 256 --path /bench
+	rp_pid=$BG_PID
+	wait_log rawproxy "$rp_pid" '\(port [0-9]+\)'
+	rp_port=$(grep -o -m1 '(port [0-9]*)' "$TMP/rawproxy.log" | tr -dc 0-9)
 	for p in $MSG_POINTS; do
 		conns=${p%x*} inflight=${p#*x}
 		echo "== (4) message → backend → reply, $conns conns x $inflight in flight x 32 B," \
@@ -428,10 +444,18 @@ EOF
 			--path /bench --conns "$conns" --inflight "$inflight" --size 32 --duration "$DUR" \
 			--warmup "$WARMUP_S" --server-pid "$WS_PID" --backend-pid "$FB_PID"
 		for i in $(seq "$RUNS"); do
-			measure "msg$p" msgload_run "$conns" "$inflight"
+			measure "msg$p" msgload_run "$WS_PORT" "$WS_PID" "$conns" "$inflight"
+		done
+		echo "== (4) the same against rawproxy (the ceiling), ${RUNS} runs"
+		note_cmd msgload-rawproxy taskset -c "$CLIENT_CPU" "$MSGLOAD" --target "127.0.0.1:$rp_port" \
+			--path /bench --conns "$conns" --inflight "$inflight" --size 32 --duration "$DUR" \
+			--warmup "$WARMUP_S" --server-pid "$rp_pid" --backend-pid "$FB_PID"
+		for i in $(seq "$RUNS"); do
+			measure "rawmsg$p" msgload_run "$rp_port" "$rp_pid" "$conns" "$inflight"
 		done
 	done
 	stop_proc wsgw-msg "$WS_PID"
+	stop_proc rawproxy "$rp_pid"
 	stop_proc fastbackend "$FB_PID"
 	grep '^RESULT' "$TMP/fastbackend.log" | sed 's/^/  backend: /' || true
 }
@@ -446,7 +470,7 @@ machine() {
 		"source tree $(git describe --always --dirty 2>/dev/null || echo '(not a git checkout)')"
 	echo "tools:   $(h2load --version 2>/dev/null | head -n1), $(wrk -v 2>&1 | head -n1 | cut -d' ' -f1-2)"
 	echo "run:     $RUN_CMD"
-	echo "pinning: wsgw on CPU $SERVER_CPU alone; load generators, the reader and fastbackend on CPU $CLIENT_CPU"
+	echo "pinning: wsgw (and, in turn, rawproxy) on CPU $SERVER_CPU alone; load generators, the reader and fastbackend on CPU $CLIENT_CPU"
 	local d iv
 	for d in /sys/kernel/mm/damon/admin/kdamonds/*; do
 		[ -d "$d" ] && [ "$(cat "$d/state" 2>/dev/null)" = on ] || continue
@@ -508,16 +532,26 @@ summary_send() {
 	done
 }
 
+ratio() { # ratio A B — A / B to two places, or n/a
+	awk -v a="$1" -v b="$2" 'BEGIN {
+		if (a == "n/a" || a == "" || b == "n/a" || b + 0 <= 0) print "n/a"; else printf "%.2f", a / b }'
+}
+
+bottleneck() { # bottleneck TAG — which CPU limited TAG's runs (medians)
+	local srv c1
+	srv=$(med "$1" server_cpu_pct)
+	c1=$(awk -v a="$(med "$1" backend_cpu_pct)" -v b="$(med "$1" loadgen_cpu_pct)" \
+		'BEGIN { printf "%.1f", a + b }')
+	awk -v s="$srv" -v c="$c1" 'BEGIN {
+		if (s + 0 >= 90) print "gateway (its CPU saturated)";
+		else if (c + 0 >= 90) print "client CPU (load generator + backend)";
+		else print "neither CPU saturated" }'
+}
+
 summary_msg() {
-	local k v p bott srv c1 gw_bad=0 gw_sat=""
+	local k v rv p bott gw_bad=0 gw_sat=""
 	for p in $MSG_POINTS; do
-		srv=$(med "msg$p" server_cpu_pct)
-		c1=$(awk -v a="$(med "msg$p" backend_cpu_pct)" -v b="$(med "msg$p" loadgen_cpu_pct)" \
-			'BEGIN { printf "%.1f", a + b }')
-		bott=$(awk -v s="$srv" -v c="$c1" 'BEGIN {
-			if (s + 0 >= 90) print "gateway (its CPU saturated)";
-			else if (c + 0 >= 90) print "client CPU (load generator + backend)";
-			else print "neither CPU saturated" }')
+		bott=$(bottleneck "msg$p")
 		v=$(med "msg$p" msgs_per_s)
 		row "(4) msg->backend->reply ${p/x/ x }" msgs_per_s "$v" "bottleneck: $bott"
 		if [ "${bott%% *}" = gateway ] && awk -v v="$v" 'BEGIN { exit !(v + 0 < 50000) }'; then
@@ -527,6 +561,16 @@ summary_msg() {
 		for k in p50_us p99_us server_busy_us_per_msg server_cpu_pct backend_cpu_pct \
 			loadgen_cpu_pct backend_new_conns errors other_cpu_pct; do
 			row "" "$k" "$(med "msg$p" "$k")"
+		done
+		# the ceiling: the same load through bench/rawproxy
+		rv=$(med "rawmsg$p" msgs_per_s)
+		row "" raw_msgs_per_s "$rv" "rawproxy (ceiling); bottleneck: $(bottleneck "rawmsg$p")"
+		row "" wsgw_over_raw "$(ratio "$v" "$rv")" "msgs/s, wsgw / rawproxy"
+		row "" raw_server_busy_us_per_msg "$(med "rawmsg$p" server_busy_us_per_msg)"
+		row "" wsgw_over_raw_busy "$(ratio "$(med "msg$p" server_busy_us_per_msg)" \
+			"$(med "rawmsg$p" server_busy_us_per_msg)")" "server busy per msg, wsgw / rawproxy"
+		for k in p50_us p99_us server_cpu_pct errors other_cpu_pct; do
+			row "" "raw_$k" "$(med "rawmsg$p" "$k")"
 		done
 	done
 	[ -n "$MSG_POINTS" ] || return 0
