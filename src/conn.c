@@ -65,16 +65,8 @@ static void close_now(struct conn *c)
 		conntab_remove(&srv->table, &c->node);
 	ws_conn_on_closed(c);
 	c->state = CONN_ST_DEAD;
-	/* unlink from srv->all, push on srv->dead */
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		srv->all = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	c->prev = NULL;
-	c->next = srv->dead;
-	srv->dead = c;
+	list_remove(&c->link);
+	list_insert_tail(&srv->dead, &c->link);
 	srv->num_conns--;
 	loop_del(&srv->loop, &c->io);
 	close(c->io.fd);
@@ -310,10 +302,7 @@ static void accept_one(struct server *srv, int fd, const struct net_ip *ip)
 		free(c);
 		return;
 	}
-	c->next = srv->all;
-	if (srv->all)
-		srv->all->prev = c;
-	srv->all = c;
+	list_insert_tail(&srv->all, &c->link);
 	srv->num_conns++;
 	srv->stats.accepted++;
 }
@@ -440,22 +429,22 @@ static void sweep_one(struct conn *c, const struct config *cfg, uint64_t now)
 
 void conn_sweep(struct server *srv)
 {
-	struct conn *c = srv->all, *next;
+	struct list_node *n, *next;
 
-	for (; c; c = next) {
-		next = c->next;
-		sweep_one(c, srv->cfg, srv->loop.now_ms);
-	}
+	list_for_each_safe(n, next, &srv->all)
+		sweep_one(list_entry(n, struct conn, link), srv->cfg, srv->loop.now_ms);
 }
 
 void conn_reap(void *arg)
 {
 	struct server *srv = arg;
 
-	while (srv->dead) {
-		struct conn *c = srv->dead;
+	struct list_node *n;
 
-		srv->dead = c->next;
+	while ((n = list_first(&srv->dead))) {
+		struct conn *c = list_entry(n, struct conn, link);
+
+		list_remove(n);
 		ws_conn_rx_free(c->rx);
 		obuf_free(&c->out);
 		strpool_put(&srv->user_agents, c->user_agent);

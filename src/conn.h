@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "conntab.h"
+#include "list.h"
 #include "loop.h"
 #include "net.h"
 
@@ -42,7 +43,7 @@ struct conn {
 	struct conntab_node node; /* in server.table while OPEN */
 	struct loop_io io;
 	struct server *srv;
-	struct conn *prev, *next; /* server.all, or server.dead once DEAD */
+	struct list_node link;    /* in server.all, or server.dead once DEAD */
 	char id[CONN_ID_LEN + 1];
 	uint8_t state;            /* enum conn_state */
 	uint16_t flags;           /* enum conn_flag */

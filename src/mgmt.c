@@ -34,7 +34,7 @@ enum mconn_state {
 struct mconn {
 	struct loop_io io;
 	struct server *srv;
-	struct mconn *prev, *next;
+	struct list_node link; /* in server.mgmt_all, or mgmt_dead once DEAD */
 	uint8_t state;
 	uint8_t head_len;
 	uint8_t head[H2_PREFACE_LEN]; /* first bytes, until the protocol is known */
@@ -56,15 +56,8 @@ static void close_now(struct mconn *m)
 	if (m->state == MCONN_ST_DEAD)
 		return;
 	m->state = MCONN_ST_DEAD;
-	if (m->prev)
-		m->prev->next = m->next;
-	else
-		srv->mgmt_all = m->next;
-	if (m->next)
-		m->next->prev = m->prev;
-	m->prev = NULL;
-	m->next = srv->mgmt_dead;
-	srv->mgmt_dead = m;
+	list_remove(&m->link);
+	list_insert_tail(&srv->mgmt_dead, &m->link);
 	loop_del(&srv->loop, &m->io);
 	close(m->io.fd);
 	m->io.fd = -1;
@@ -217,19 +210,17 @@ void mgmt_on_accept(struct loop_io *listener, uint32_t events)
 			free(m);
 			continue;
 		}
-		m->next = srv->mgmt_all;
-		if (srv->mgmt_all)
-			srv->mgmt_all->prev = m;
-		srv->mgmt_all = m;
+		list_insert_tail(&srv->mgmt_all, &m->link);
 	}
 }
 
 void mgmt_drain(struct server *srv)
 {
-	struct mconn *m, *next;
+	struct list_node *n, *next;
 
-	for (m = srv->mgmt_all; m; m = next) {
-		next = m->next;
+	list_for_each_safe(n, next, &srv->mgmt_all) {
+		struct mconn *m = list_entry(n, struct mconn, link);
+
 		if (m->h2) {
 			grpc_session_goaway(m->h2, false);
 			flush(m);
@@ -239,10 +230,11 @@ void mgmt_drain(struct server *srv)
 
 void mgmt_sweep(struct server *srv)
 {
-	struct mconn *m, *next;
+	struct list_node *n, *next;
 
-	for (m = srv->mgmt_all; m; m = next) {
-		next = m->next;
+	list_for_each_safe(n, next, &srv->mgmt_all) {
+		struct mconn *m = list_entry(n, struct mconn, link);
+
 		if (m->state == MCONN_ST_LINGER) {
 			if (srv->loop.now_ms >= m->linger_until)
 				close_now(m);
@@ -261,10 +253,12 @@ void mgmt_sweep(struct server *srv)
 
 void mgmt_reap(struct server *srv)
 {
-	while (srv->mgmt_dead) {
-		struct mconn *m = srv->mgmt_dead;
+	struct list_node *n;
 
-		srv->mgmt_dead = m->next;
+	while ((n = list_first(&srv->mgmt_dead))) {
+		struct mconn *m = list_entry(n, struct mconn, link);
+
+		list_remove(n);
 		grpc_session_free(m->h2);
 		h1_session_free(m->h1);
 		obuf_free(&m->out);
@@ -274,8 +268,10 @@ void mgmt_reap(struct server *srv)
 
 void mgmt_close_all(struct server *srv)
 {
-	while (srv->mgmt_all) {
-		struct mconn *m = srv->mgmt_all;
+	struct list_node *n;
+
+	while ((n = list_first(&srv->mgmt_all))) {
+		struct mconn *m = list_entry(n, struct mconn, link);
 
 		if (m->h2) {
 			grpc_session_goaway(m->h2, true);

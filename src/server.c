@@ -77,21 +77,19 @@ static void on_sweep(struct loop_timer *t)
 static void on_drain_timeout(struct loop_timer *t)
 {
 	struct server *srv = SERVER_OF(t, drain_timer);
-	struct conn *c, *next;
+	struct list_node *n, *next;
 
 	log_warn("drain timeout: closing %u connection(s) without their close handshake, "
 		 "abandoning %u backend call(s)",
 		 srv->num_conns, upstream_pending(srv->up));
-	for (c = srv->all; c; c = next) {
-		next = c->next;
-		conn_finish(c, false);
-	}
+	list_for_each_safe(n, next, &srv->all)
+		conn_finish(list_entry(n, struct conn, link), false);
 	srv->loop.stop = true;
 }
 
 void server_begin_drain(struct server *srv)
 {
-	struct conn *c, *next;
+	struct list_node *n, *next;
 
 	if (srv->draining)
 		return;
@@ -102,8 +100,9 @@ void server_begin_drain(struct server *srv)
 		close(srv->ws_listener.fd);
 		srv->ws_listener.fd = -1;
 	}
-	for (c = srv->all; c; c = next) {
-		next = c->next;
+	list_for_each_safe(n, next, &srv->all) {
+		struct conn *c = list_entry(n, struct conn, link);
+
 		if (c->state == CONN_ST_OPEN)
 			ws_conn_close(c, WS_CLOSE_GOING_AWAY, "server shutting down");
 		else if (c->state == CONN_ST_HANDSHAKE)
@@ -199,6 +198,10 @@ int server_init(struct server *srv, const struct config *cfg)
 	int rc;
 
 	memset(srv, 0, sizeof *srv);
+	list_init(&srv->all);
+	list_init(&srv->dead);
+	list_init(&srv->mgmt_all);
+	list_init(&srv->mgmt_dead);
 	srv->cfg = cfg;
 	srv->ws_listener.fd = srv->mgmt_listener.fd = srv->signal_io.fd = -1;
 	srv->loop.epfd = -1; /* server_fini is safe after any failure below */
@@ -281,13 +284,11 @@ int server_run(struct server *srv)
 
 void server_fini(struct server *srv)
 {
-	struct conn *c, *next;
+	struct list_node *n, *next;
 
 	srv->stopping = 1;
-	for (c = srv->all; c; c = next) {
-		next = c->next;
-		conn_finish(c, false);
-	}
+	list_for_each_safe(n, next, &srv->all)
+		conn_finish(list_entry(n, struct conn, link), false);
 	conn_reap(srv);
 	mgmt_close_all(srv);
 	if (srv->ws_listener.fd >= 0)

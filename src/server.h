@@ -9,6 +9,7 @@
 
 #include "config.h"
 #include "conntab.h"
+#include "list.h"
 #include "loop.h"
 #include "spec.h"
 #include "strpool.h"
@@ -38,10 +39,10 @@ struct server {
 	uint64_t sweep_interval_ms;
 	struct conntab table;      /* open connections by id */
 	struct strpool user_agents; /* interned User-Agent strings */
-	struct conn *all;          /* every WS connection, any state */
-	struct conn *dead;         /* closed, freed after the current batch */
-	struct mconn *mgmt_all;    /* management connections */
-	struct mconn *mgmt_dead;
+	struct list_node all;      /* every WS connection (conn.link), any state */
+	struct list_node dead;     /* closed, freed after the current batch */
+	struct list_node mgmt_all; /* management connections (mconn.link) */
+	struct list_node mgmt_dead;
 	unsigned num_conns;        /* every state */
 	unsigned num_open;
 	uint8_t *rbuf;             /* shared read buffer, loop-wide */

@@ -29,6 +29,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "list.h"
 #include "loop.h"
 
 #define RESP_INLINE 512
@@ -52,10 +53,10 @@ struct upstream {
 	struct upstream_sock *dead;
 	struct upstream_sock **socks; /* by fd: curl's open sockets */
 	size_t socks_cap;
-	struct upstream_req *reqs; /* calls under way */
+	struct list_node reqs; /* calls under way (upstream_req.link) */
 	bool closing;
 	unsigned active, max_active; /* calls inside curl, and the cap */
-	struct upstream_req *wait_head, *wait_tail; /* calls waiting for a slot */
+	struct list_node waiting; /* calls waiting for a slot (upstream_req.wait_link), FIFO */
 	CURL **spare; /* easy handles kept for reuse */
 	unsigned num_spare;
 };
@@ -66,8 +67,8 @@ struct upstream {
 struct upstream_req {
 	CURL *easy;
 	struct upstream *u;
-	struct upstream_req *prev, *next;
-	struct upstream_req *next_wait;
+	struct list_node link;      /* in upstream.reqs */
+	struct list_node wait_link; /* in upstream.waiting while waiting */
 	bool waiting;
 	struct curl_slist *headers; /* inside this allocation */
 	uint8_t *body;              /* inside this allocation */
@@ -103,12 +104,8 @@ static void finish(struct upstream_req *r, CURLcode code, const char *why)
 
 static void free_req(struct upstream_req *r)
 {
-	if (r->prev)
-		r->prev->next = r->next;
-	else if (r->u->reqs == r)
-		r->u->reqs = r->next;
-	if (r->next)
-		r->next->prev = r->prev;
+	list_remove(&r->link);
+	list_remove(&r->wait_link);
 	if (r->easy && r->u->num_spare < r->u->max_active && !r->u->closing) {
 		/* No pointer into this call may stay behind in a spare handle. */
 		curl_easy_setopt(r->easy, CURLOPT_ERRORBUFFER, (char *)NULL);
@@ -130,12 +127,10 @@ static void free_req(struct upstream_req *r)
  * calls wait (curl rescans its pending list). */
 static void admit(struct upstream *u)
 {
-	while (u->wait_head && u->active < u->max_active) {
-		struct upstream_req *r = u->wait_head;
+	while (!list_empty(&u->waiting) && u->active < u->max_active) {
+		struct upstream_req *r = list_entry(u->waiting.next, struct upstream_req, wait_link);
 
-		u->wait_head = r->next_wait;
-		if (!u->wait_head)
-			u->wait_tail = NULL;
+		list_remove(&r->wait_link);
 		r->waiting = false;
 		if (curl_multi_add_handle(u->multi, r->easy) != CURLM_OK) {
 			u->pending--;
@@ -167,7 +162,7 @@ static void on_start_timer(struct loop_timer *t)
 
 static void schedule_start(struct upstream *u)
 {
-	if (u->wait_head && u->active < u->max_active && !u->start_timer.armed)
+	if (!list_empty(&u->waiting) && u->active < u->max_active && !u->start_timer.armed)
 		loop_timer_arm(u->loop, &u->start_timer, u->loop->now_ms);
 }
 
@@ -373,6 +368,8 @@ struct upstream *upstream_new(struct loop *loop, unsigned per_host)
 		goto out_free;
 	u->loop = loop;
 	u->max_active = per_host;
+	list_init(&u->reqs);
+	list_init(&u->waiting);
 	u->spare = calloc(per_host, sizeof *u->spare);
 	if (!u->spare)
 		goto out_free;
@@ -414,9 +411,8 @@ void upstream_free(struct upstream *u)
 	/* Every caller hears of its call, so nothing it owns leaks; calls
 	 * started from these callbacks are refused. */
 	u->closing = true;
-	u->wait_head = u->wait_tail = NULL; /* every waiting call is on u->reqs too */
-	while (u->reqs) {
-		struct upstream_req *r = u->reqs;
+	while (!list_empty(&u->reqs)) { /* waiting calls are on reqs too */
+		struct upstream_req *r = list_entry(u->reqs.next, struct upstream_req, link);
 
 		if (!r->waiting)
 			curl_multi_remove_handle(u->multi, r->easy);
@@ -526,6 +522,8 @@ static struct upstream_req *alloc_req(const struct upstream_call *call)
 	if (!r)
 		return NULL;
 	memset(r, 0, sizeof *r);
+	list_init(&r->link);
+	list_init(&r->wait_link);
 	p = (char *)r + off;
 	for (size_t i = 0; i < n; i++) {
 		size_t len = strlen(line[i]) + 1;
@@ -560,17 +558,10 @@ struct upstream_req *upstream_start(struct upstream *u, const struct upstream_ca
 		return NULL;
 	}
 	r->waiting = true;
-	if (u->wait_tail)
-		u->wait_tail->next_wait = r;
-	else
-		u->wait_head = r;
-	u->wait_tail = r;
+	list_insert_tail(&u->waiting, &r->wait_link);
+	list_insert_tail(&u->reqs, &r->link);
 	schedule_start(u);
 	u->pending++;
-	r->next = u->reqs;
-	if (u->reqs)
-		u->reqs->prev = r;
-	u->reqs = r;
 	return r;
 }
 
