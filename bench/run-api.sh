@@ -21,6 +21,12 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
+BENCH_NAME=bench/run-api.sh
+RESULT_NAME=result  # sendlat's and msgload's lines lose "RESULT "; ext_run's never had it
+ERRORS_SHOWN=1      # a run with errors shows as "TAG: errors=N: LINE"
+ODD_LOG_LINES=20    # odd log lines per process, at most
+# shellcheck source-path=SCRIPTDIR/..
+. bench/lib.sh
 
 RUNS=${RUNS:-5}                      # runs per scenario (median reported)
 DUR=${DUR:-5}                        # measured seconds per run
@@ -44,50 +50,15 @@ WSGW_FLAGS=(--listen 127.0.0.1:0 --mgmt-listen 127.0.0.1:0 --idle-timeout off
 	--ping-interval off --max-connections 25000 --log-level info)
 GRPC_SVC=/yandex.cloud.serverless.apigateway.websocket.v1.ConnectionService
 
-die() {
-	echo "bench/run-api.sh: $*" >&2
-	exit 1
-}
-
-for b in "$WSGW" "$SENDLAT" "$MSGLOAD" "$FASTBACKEND" "$RAWPROXY"; do
-	[ -x "$b" ] || die "missing $b — build it first: make -o deps bench-build"
-done
+need_bins "make -o deps bench-build" "$WSGW" "$SENDLAT" "$MSGLOAD" "$FASTBACKEND" "$RAWPROXY"
 for t in taskset h2load wrk awk; do
 	command -v "$t" >/dev/null || die "$t not found (Debian: util-linux, nghttp2-client, wrk)"
 done
-if [ "$(nproc)" -lt 2 ]; then
-	echo "bench/run-api.sh: warning: only $(nproc) CPU; everything shares CPU 0" >&2
-	CLIENT_CPU=0
-fi
-ulimit -n "$(ulimit -Hn)"
-
-TMP=$(mktemp -d /tmp/wsgw-bench-api.XXXXXX)
-PIDS=()  # every process this script started and may still have to end
-ERRORS=0
-ODD=()   # wsgw log lines above info, runs with errors, failed checks
+check_cpus "everything shares CPU 0"
+bench_setup wsgw-bench-api
 CMDS=()  # one example command per kind of run, for the summary
-
-cleanup() {
-	local p
-	for p in "${PIDS[@]}"; do
-		kill -TERM "$p" 2>/dev/null || true
-	done
-	for p in "${PIDS[@]}"; do
-		wait "$p" 2>/dev/null || true
-	done
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-WSGW_ID="$WSGW: sha256 $(sha256sum "$WSGW" | cut -c1-16), built $(date -u -r "$WSGW" '+%F %T UTC')"
-WSGW_SHOWN=$WSGW SENDLAT_SHOWN=$SENDLAT MSGLOAD_SHOWN=$MSGLOAD FASTBACKEND_SHOWN=$FASTBACKEND
-RAWPROXY_SHOWN=$RAWPROXY
-# Copies, so a rebuild during the run does not mix two versions in one table.
-cp "$WSGW" "$TMP/wsgw" && cp "$SENDLAT" "$TMP/sendlat" && cp "$MSGLOAD" "$TMP/msgload" &&
-	cp "$FASTBACKEND" "$TMP/fastbackend" && cp "$RAWPROXY" "$TMP/rawproxy"
-WSGW=$TMP/wsgw SENDLAT=$TMP/sendlat MSGLOAD=$TMP/msgload FASTBACKEND=$TMP/fastbackend
-RAWPROXY=$TMP/rawproxy
+# $TMP/wsgw etc.: shown() turns these names back into the real ones.
+copy_bins "" WSGW SENDLAT MSGLOAD FASTBACKEND RAWPROXY
 
 shown() { # the command as printed: real binary names, not the copies
 	local s="$*"
@@ -109,36 +80,10 @@ note_cmd() { # note_cmd KEY COMMAND... — keeps the first command of each kind
 	echo "  \$ $(shown "$@")"
 }
 
-forget() {
-	local p keep=()
-	for p in "${PIDS[@]}"; do
-		[ "$p" = "$1" ] || keep+=("$p")
-	done
-	PIDS=("${keep[@]+"${keep[@]}"}")
-}
-
-# start_bg NAME CPU CMD... — starts CMD on CPU in the background, output to
-# $TMP/NAME.log; sets BG_PID.
+# start_bg NAME CPU CMD... — spawn, noting the command for the summary.
 start_bg() {
-	local name=$1 cpu=$2
-	shift 2
-	note_cmd "start-$name" taskset -c "$cpu" "$@"
-	taskset -c "$cpu" "$@" >"$TMP/$name.log" 2>&1 &
-	BG_PID=$!
-	PIDS+=("$BG_PID")
-}
-
-# wait_log NAME PID REGEX [TIMEOUT_S] — waits until the log has a line
-# matching REGEX; dies with the log if the process exits or time runs out.
-wait_log() {
-	local name=$1 pid=$2 re=$3 i limit=$((${4:-10} * 20))
-	for i in $(seq "$limit"); do
-		grep -Eq "$re" "$TMP/$name.log" && return 0
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.05
-	done
-	cat "$TMP/$name.log" >&2
-	die "$name did not print /$re/"
+	note_cmd "start-$1" taskset -c "$2" "${@:3}"
+	spawn "$@"
 }
 
 # start_wsgw NAME [FLAGS...] — wsgw on SERVER_CPU; sets WS_PID, WS_PORT, MG_PORT.
@@ -153,94 +98,16 @@ start_wsgw() {
 	[ -n "$WS_PORT" ] && [ -n "$MG_PORT" ] || die "cannot read the ports from $TMP/$name.log"
 }
 
-# stop_proc NAME PID — SIGTERM, SIGKILL after 10 s; keeps odd wsgw log lines.
-stop_proc() {
-	local name=$1 pid=$2 i line
-	kill -TERM "$pid" 2>/dev/null || true
-	for i in $(seq 200); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.05
-	done
-	kill -KILL "$pid" 2>/dev/null || true
-	wait "$pid" 2>/dev/null || true
-	forget "$pid"
-	while IFS= read -r line; do
-		ODD+=("$name: $line")
-	done < <(grep -E ' (warn|error) |AddressSanitizer|runtime error' "$TMP/$name.log" | head -n 20 || true)
-}
-
 ticks() { # utime + stime of PID in clock ticks (0 if gone)
 	awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0
 }
-busy_ticks() { # the machine's non-idle ticks, all CPUs
-	awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat
-}
 now_s() { date +%s.%N; }
-TCK=$(getconf CLK_TCK)
-
-field() { # field KEY < line
-	tr ' ' '\n' | sed -n "s/^$1=//p" | head -n1
-}
-
-median() {
-	sort -g | awk '{ v[NR] = $1 } END {
-		if (NR == 0) { print "n/a"; exit }
-		if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-
-med() { # med TAG KEY — median of KEY over TAG's runs
-	grep "^$1 " "$TMP/results" 2>/dev/null | while IFS= read -r l; do field "$2" <<<"$l"; done | median
-}
 
 quiet_check() { # waits up to $1 s (WAIT_QUIET) for other processes to stop using CPU
-	local b0 b1 pct waited=0 limit=${1:-$WAIT_QUIET}
-	while :; do
-		b0=$(busy_ticks)
-		sleep 1
-		b1=$(busy_ticks)
-		pct=$(((b1 - b0) * 100 / TCK))
-		[ "$pct" -gt 10 ] || return 0
-		[ "$waited" -lt "$limit" ] || break
-		[ "$waited" -gt 0 ] || echo "bench/run-api.sh: the machine is busy (${pct}% of a core);" \
-			"waiting up to ${limit} s for it to go quiet" >&2
-		waited=$((waited + 1))
-	done
-	echo "bench/run-api.sh: warning: the machine is still busy (${pct}% of a core)" >&2
-	ODD+=("other processes used ${pct}% of a core before a scenario (figures low and noisy)")
-}
-
-# record TAG LINE — keeps a result line under TAG and notes its errors.
-record() {
-	local tag=$1 line=$2 e
-	[ -n "$line" ] || { ERRORS=$((ERRORS + 1)); ODD+=("$tag: no result line"); return; }
-	echo "$tag $line" >>"$TMP/results"
-	echo "  $line"
-	e=$(field errors <<<"$line")
-	if [ "${e:-0}" != 0 ]; then
-		ERRORS=$((ERRORS + 1))
-		ODD+=("$tag: errors=$e: $line")
-	fi
-	e=$(field other_cpu_pct <<<"$line")
-	if awk -v o="${e:-0}" 'BEGIN { exit !(o > 10) }'; then
-		ODD+=("$tag: other processes used ${e}% of a core during this run")
-	fi
-}
-
-# measure TAG FN ARGS... — runs FN ARGS (which prints one result line on
-# stdout); a run during which other processes took more than 10% of a
-# core is repeated while the RETRIES budget lasts.
-measure() {
-	local tag=$1 line other
-	shift
-	while :; do
-		line=$("$@" || true)
-		other=$(field other_cpu_pct <<<"$line")
-		awk -v o="${other:-0}" 'BEGIN { exit !(o > 10) }' && [ "$RETRIES" -gt 0 ] || break
-		RETRIES=$((RETRIES - 1))
-		echo "  (other processes used ${other}% of a core: run repeated)"
-		quiet_check 10
-	done
-	record "$tag" "$line"
+	wait_quiet "$@"
+	[ -n "$STILL_BUSY" ] || return 0
+	echo "$BENCH_NAME: warning: the machine is still busy (${STILL_BUSY}% of a core)" >&2
+	ODD+=("other processes used ${STILL_BUSY}% of a core before a scenario (figures low and noisy)")
 }
 
 # ext_run KIND EXTRA_PID CMD... — runs an external load tool on CLIENT_CPU
@@ -414,7 +281,7 @@ msg_scenario() {
 	start_bg fastbackend "$CLIENT_CPU" "$FASTBACKEND" --listen 127.0.0.1:0
 	FB_PID=$BG_PID
 	wait_log fastbackend "$FB_PID" '\(port [0-9]+\)'
-	fb_port=$(grep -o -m1 '(port [0-9]*)' "$TMP/fastbackend.log" | tr -dc 0-9)
+	fb_port=$(log_port fastbackend)
 	cat >"$spec" <<EOF
 openapi: 3.0.0
 info: {title: wsgw bench, version: 1.0.0}
@@ -435,7 +302,7 @@ EOF
 		--backend "127.0.0.1:$fb_port" --backend-connections 256 --path /bench
 	rp_pid=$BG_PID
 	wait_log rawproxy "$rp_pid" '\(port [0-9]+\)'
-	rp_port=$(grep -o -m1 '(port [0-9]*)' "$TMP/rawproxy.log" | tr -dc 0-9)
+	rp_port=$(log_port rawproxy)
 	for p in $MSG_POINTS; do
 		conns=${p%x*} inflight=${p#*x}
 		echo "== (4) message → backend → reply, $conns conns x $inflight in flight x 32 B," \
@@ -462,12 +329,7 @@ EOF
 
 # ---- summary -------------------------------------------------------------------
 machine() {
-	echo "date:    $(date -u)"
-	echo "machine: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)," \
-		"$(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)," \
-		"kernel $(uname -sr), open files $(ulimit -n)"
-	echo "wsgw:    $("$WSGW" --version 2>/dev/null || true), $WSGW_ID;" \
-		"source tree $(git describe --always --dirty 2>/dev/null || echo '(not a git checkout)')"
+	machine_lines
 	echo "tools:   $(h2load --version 2>/dev/null | head -n1), $(wrk -v 2>&1 | head -n1 | cut -d' ' -f1-2)"
 	echo "run:     $RUN_CMD"
 	echo "pinning: wsgw (and, in turn, rawproxy) on CPU $SERVER_CPU alone; load generators, the reader and fastbackend on CPU $CLIENT_CPU"
@@ -597,12 +459,7 @@ summary() {
 		echo "  ${c#*|}"
 	done
 	echo
-	if [ "${#ODD[@]}" -gt 0 ]; then
-		echo "== worth a look:"
-		printf '  %s\n' "${ODD[@]}"
-	else
-		echo "== no errors, no wsgw warnings"
-	fi
+	worth_a_look
 }
 
 RUN_CMD="${WSGW_SHOWN:+WSGW=$WSGW_SHOWN }SERVER_CPU=$SERVER_CPU CLIENT_CPU=$CLIENT_CPU SCENARIOS=\"$SCENARIOS\" RUNS=$RUNS DUR=$DUR WARMUP_S=$WARMUP_S SEND_RATES=\"$SEND_RATES\" SEND_CONNS=$SEND_CONNS H2_CONNS=$H2_CONNS MSG_POINTS=\"$MSG_POINTS\" $0${*:+ $*}"

@@ -15,6 +15,12 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
+BENCH_NAME=bench/run.sh
+RESULT_NAME=RESULT  # loadgen's lines: "RESULT key=value ..."
+ERRORS_SHOWN=       # a run with errors shows as its whole RESULT line
+ODD_LOG_LINES=      # every odd wsgw log line
+# shellcheck source-path=SCRIPTDIR/..
+. bench/lib.sh
 
 RUNS=${RUNS:-5}          # runs per scenario (median reported)
 ECHO_S=${ECHO_S:-5}      # echo measurement window, seconds
@@ -33,164 +39,41 @@ WSGW_FLAGS=(--listen 127.0.0.1:0 --mgmt-listen 127.0.0.1:0 --idle-timeout off
 	--ping-interval off --max-connections 25000 --log-level info)
 RAW_FLAGS=(--listen 127.0.0.1:0)
 
-die() {
-	echo "bench/run.sh: $*" >&2
-	exit 1
-}
-
-for b in "$WSGW" "$RAWECHO" "$LOADGEN"; do
-	[ -x "$b" ] || die "missing $b — build it first: make bench-build"
-done
+need_bins "make bench-build" "$WSGW" "$RAWECHO" "$LOADGEN"
 command -v taskset >/dev/null || die "taskset not found (Debian package util-linux)"
-if [ "$(nproc)" -lt 2 ]; then
-	echo "bench/run.sh: warning: only $(nproc) CPU; server and load generator share CPU 0" >&2
-	CLIENT_CPU=0
-fi
-ulimit -n "$(ulimit -Hn)"
-
-TMP=$(mktemp -d /tmp/wsgw-bench.XXXXXX)
-PIDS=()      # every process this script started and may still have to end
-ERRORS=0
-ODD=()       # wsgw log lines above info, runs with errors
-
-cleanup() {
-	local p
-	for p in "${PIDS[@]}"; do
-		kill -TERM "$p" 2>/dev/null || true
-	done
-	for p in "${PIDS[@]}"; do
-		wait "$p" 2>/dev/null || true
-	done
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-WSGW_ID="$WSGW: sha256 $(sha256sum "$WSGW" | cut -c1-16), built $(date -u -r "$WSGW" '+%F %T UTC')"
-cp "$WSGW" "$TMP/wsgw-bin"
-cp "$RAWECHO" "$TMP/rawecho-bin"
-cp "$LOADGEN" "$TMP/loadgen-bin"
-WSGW_SHOWN=$WSGW RAWECHO_SHOWN=$RAWECHO LOADGEN_SHOWN=$LOADGEN
-WSGW=$TMP/wsgw-bin RAWECHO=$TMP/rawecho-bin LOADGEN=$TMP/loadgen-bin
-
-forget() { # drops a pid from PIDS once it has been waited for
-	local p keep=()
-	for p in "${PIDS[@]}"; do
-		[ "$p" = "$1" ] || keep+=("$p")
-	done
-	PIDS=("${keep[@]+"${keep[@]}"}")
-}
+check_cpus "server and load generator share CPU 0"
+bench_setup wsgw-bench
+copy_bins -bin WSGW RAWECHO LOADGEN
 
 # start_server NAME BINARY FLAGS... — starts it on SERVER_CPU and waits for
 # its "(port N)" line; sets SRV_PID and SRV_PORT.
 start_server() {
-	local name=$1 log="$TMP/$1.log" i
+	local name=$1
 	shift
-	taskset -c "$SERVER_CPU" "$@" >"$log" 2>&1 &
-	SRV_PID=$!
-	PIDS+=("$SRV_PID")
-	SRV_PORT=
-	for i in $(seq 100); do
-		SRV_PORT=$(grep -o -m1 '(port [0-9]*)' "$log" | head -n1 | tr -dc 0-9) || true
-		[ -n "$SRV_PORT" ] && return 0
-		kill -0 "$SRV_PID" 2>/dev/null || break
-		sleep 0.05
-	done
-	cat "$log" >&2
-	die "$name did not print its \"(port N)\" line: $*"
-}
-
-# stop_server NAME PID — SIGTERM, then SIGKILL after 10 s; keeps odd log lines.
-stop_server() {
-	local name=$1 pid=$2 i line
-	kill -TERM "$pid" 2>/dev/null || true
-	for i in $(seq 200); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.05
-	done
-	kill -KILL "$pid" 2>/dev/null || true
-	wait "$pid" 2>/dev/null || true
-	forget "$pid"
-	while IFS= read -r line; do
-		ODD+=("$name: $line")
-	done < <(grep -E ' (warn|error) |AddressSanitizer|runtime error' "$TMP/$name.log" || true)
-}
-
-field() { # field KEY < RESULT line
-	tr ' ' '\n' | sed -n "s/^$1=//p" | head -n1
-}
-
-median() { # median of the numbers on stdin
-	sort -g | awk '{ v[NR] = $1 } END {
-		if (NR == 0) { print "n/a"; exit }
-		if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-
-# record TAG LINE — keeps a RESULT line under TAG and notes its errors.
-record() {
-	local tag=$1 line=$2 e
-	[ -n "$line" ] || { ERRORS=$((ERRORS + 1)); ODD+=("$tag: no RESULT line"); return; }
-	echo "$tag $line" >>"$TMP/results"
-	echo "  $line"
-	e=$(field errors <<<"$line")
-	if [ "${e:-0}" != 0 ]; then
-		ERRORS=$((ERRORS + 1))
-		ODD+=("$tag: $line")
-	fi
-	e=$(field other_cpu_pct <<<"$line")
-	if awk -v o="${e:-0}" 'BEGIN { exit !(o > 10) }'; then
-		ODD+=("$tag: other processes used ${e}% of a core during this run")
-	fi
-}
-
-busy_ticks() { # the machine's non-idle ticks, all CPUs
-	awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat
+	spawn "$name" "$SERVER_CPU" "$@"
+	SRV_PID=$BG_PID
+	wait_log "$name" "$SRV_PID" '\(port [0-9]+\)' 5 "its \"(port N)\" line: $*"
+	SRV_PORT=$(log_port "$name")
 }
 
 # Something else keeping the machine busy would share the cores: wait up
 # to $1 seconds (default WAIT_QUIET) for it to stop, then warn and go on.
 quiet_check() {
-	local b0 b1 pct waited=0 limit=${1:-$WAIT_QUIET}
-	while :; do
-		b0=$(busy_ticks)
-		sleep 1
-		b1=$(busy_ticks)
-		pct=$(( (b1 - b0) * 100 / $(getconf CLK_TCK) ))
-		[ "$pct" -gt 10 ] || return 0
-		[ "$waited" -lt "$limit" ] || break
-		[ "$waited" -gt 0 ] || echo "bench/run.sh: the machine is busy (${pct}% of a core);" \
-			"waiting up to ${limit} s for it to go quiet" >&2
-		waited=$((waited + 1))
-	done
-	echo "bench/run.sh: warning: the machine is still busy (${pct}% of a core in use);" \
+	wait_quiet "$@"
+	[ -n "$STILL_BUSY" ] || return 0
+	echo "$BENCH_NAME: warning: the machine is still busy (${STILL_BUSY}% of a core in use);" \
 		"figures will be low and noisy — see other_cpu_pct" >&2
-	ODD+=("before start: other processes used ${pct}% of a core")
-}
-
-med() { # med TAG KEY — median of KEY over TAG's runs
-	grep "^$1 " "$TMP/results" | while IFS= read -r l; do field "$2" <<<"$l"; done | median
+	ODD+=("before start: other processes used ${STILL_BUSY}% of a core")
 }
 
 ratio() {
 	awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "n/a" }'
 }
 
-# measure TAG LOADGEN-ARGS... — one echo or handshake run, recorded. A run
-# during which other processes took more than 10% of a core is repeated
-# (after waiting for quiet), while the RETRIES budget for the whole script
-# lasts; the last attempt is kept either way.
-measure() {
-	local tag=$1 line other
-	shift
-	while :; do
-		line=$(taskset -c "$CLIENT_CPU" "$LOADGEN" "$@" | grep '^RESULT' || true)
-		other=$(field other_cpu_pct <<<"$line")
-		awk -v o="${other:-0}" 'BEGIN { exit !(o > 10) }' && [ "$RETRIES" -gt 0 ] || break
-		RETRIES=$((RETRIES - 1))
-		echo "  (other processes used ${other}% of a core: run repeated)"
-		quiet_check 10
-	done
-	record "$tag" "$line"
+# loadgen_run LOADGEN-ARGS... — one echo or handshake run on CLIENT_CPU; its
+# RESULT line (run it through measure).
+loadgen_run() {
+	taskset -c "$CLIENT_CPU" "$LOADGEN" "$@" | grep '^RESULT'
 }
 
 # ---- (a), (b), (c): echo against wsgw and rawecho ------------------------
@@ -205,16 +88,16 @@ echo_scenarios() {
 		echo "== echo ${conns} conns x ${inflight} in flight x 32 B, ${ECHO_S} s, ${RUNS} runs"
 		for i in $(seq "$RUNS"); do
 			# Alternate the targets so drift hits both alike.
-			measure "echo$spec-ws" echo --mode ws --target "127.0.0.1:$ws_port" \
+			measure "echo$spec-ws" loadgen_run echo --mode ws --target "127.0.0.1:$ws_port" \
 				--conns "$conns" --inflight "$inflight" --size 32 --duration "$ECHO_S" \
 				--warmup "$WARMUP_S" --server-pid "$ws_pid"
-			measure "echo$spec-raw" echo --mode raw --target "127.0.0.1:$raw_port" \
+			measure "echo$spec-raw" loadgen_run echo --mode raw --target "127.0.0.1:$raw_port" \
 				--conns "$conns" --inflight "$inflight" --size 32 --duration "$ECHO_S" \
 				--warmup "$WARMUP_S" --server-pid "$raw_pid"
 		done
 	done
-	stop_server rawecho "$raw_pid"
-	stop_server wsgw "$ws_pid"
+	stop_proc rawecho "$raw_pid"
+	stop_proc wsgw "$ws_pid"
 }
 
 # ---- (d): handshakes/s ------------------------------------------------------
@@ -223,10 +106,10 @@ handshake_scenario() {
 	start_server wsgw "$WSGW" "${WSGW_FLAGS[@]}"
 	echo "== handshake 50 conns (connect, upgrade, close handshake), ${HS_S} s, ${RUNS} runs"
 	for i in $(seq "$RUNS"); do
-		measure handshake handshake --target "127.0.0.1:$SRV_PORT" --conns 50 \
+		measure handshake loadgen_run handshake --target "127.0.0.1:$SRV_PORT" --conns 50 \
 			--duration "$HS_S" --warmup "$WARMUP_S" --server-pid "$SRV_PID"
 	done
-	stop_server wsgw "$SRV_PID"
+	stop_proc wsgw "$SRV_PID"
 }
 
 rss_kb() {
@@ -254,7 +137,7 @@ idle_run() {
 	kill -TERM "$lg" 2>/dev/null || true
 	wait "$lg" || true
 	forget "$lg"
-	stop_server wsgw "$SRV_PID"
+	stop_proc wsgw "$SRV_PID"
 	line=$(grep '^RESULT' "$out" || true)
 	if [ -n "$line" ] && grep -q '^ready' "$out"; then
 		bytes=$(awk -v a="$rss0" -v b="$rss1" -v n="$n" 'BEGIN { printf "%.1f", (b - a) * 1024 / n }')
@@ -264,12 +147,7 @@ idle_run() {
 }
 
 machine() {
-	echo "date:    $(date -u)"
-	echo "machine: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)," \
-		"$(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)," \
-		"kernel $(uname -sr), open files $(ulimit -n)"
-	echo "wsgw:    $("$WSGW" --version 2>/dev/null || true), $WSGW_ID;" \
-		"source tree $(git describe --always --dirty 2>/dev/null || echo '(not a git checkout)')"
+	machine_lines
 	echo "command: $RUN_CMD"
 	echo "servers: taskset -c $SERVER_CPU $WSGW_SHOWN ${WSGW_FLAGS[*]}"
 	echo "         taskset -c $SERVER_CPU $RAWECHO_SHOWN ${RAW_FLAGS[*]}"
@@ -309,12 +187,7 @@ summary() {
 		done
 	done
 	echo
-	if [ "${#ODD[@]}" -gt 0 ]; then
-		echo "== worth a look:"
-		printf '  %s\n' "${ODD[@]}"
-	else
-		echo "== no errors, no wsgw warnings"
-	fi
+	worth_a_look
 }
 
 RUN_CMD="${WSGW_SHOWN:+WSGW=$WSGW_SHOWN }RUNS=$RUNS ECHO_S=$ECHO_S HS_S=$HS_S WARMUP_S=$WARMUP_S IDLE_NS=\"$IDLE_NS\" WAIT_QUIET=$WAIT_QUIET RETRIES=$RETRIES $0${*:+ $*}"
