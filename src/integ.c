@@ -400,8 +400,15 @@ static void on_connect_done(void *arg, const struct upstream_result *res)
 		st->srv->stats.integration_errors++;
 		log_warn("conn %s: connect integration failed: %s", st->id, res->error);
 		refuse_text(c, 502, "connect integration failed\n");
-	} else if (res->status < 200 || res->status > 299) {
-		ws_conn_refuse(c, (int)res->status, res->content_type, NULL, res->body,
+	} else if (res->status < 200 || res->status > 599) {
+		log_warn("conn %s: connect integration answered status %ld", st->id, res->status);
+		refuse_text(c, 502, "connect integration failed\n");
+	} else if (res->status > 299) {
+		char extra[2048]; /* the backend's own headers, e.g. WWW-Authenticate, Location */
+
+		integ_http_refusal_headers(res->headers, res->headers ? res->headers_len : 0, extra,
+					   sizeof extra);
+		ws_conn_refuse(c, (int)res->status, res->content_type, extra, res->body,
 			       res->body_len);
 	} else if (!keep_first(st, res->content_type, res->body, res->body_len)) {
 		refuse_text(c, 500, "out of memory\n");
@@ -426,6 +433,7 @@ static int connect_http(struct conn *c, const struct integration *in, const stru
 		.connect_timeout_ms = timeout_or(in->connect_timeout_ms, CONNECT_TIMEOUT_MS),
 		.timeout_ms = timeout_or(in->read_timeout_ms, READ_TIMEOUT_MS),
 		.max_response = MAX_CONNECT_BODY,
+		.want_headers = true,
 	};
 
 	struct integ_lines lines;

@@ -143,6 +143,55 @@ char *integ_http_url(const struct integration *in, const struct route_match *m,
 	return strdup(buf);
 }
 
+static bool is_tchar(unsigned char ch)
+{
+	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+	       (ch && strchr("!#$%&'*+-.^_`|~", ch));
+}
+
+static bool is_framing_header(const char *name, size_t n)
+{
+	static const char *const skip[] = {"content-length", "content-type", "transfer-encoding",
+					   "connection", "keep-alive", "upgrade", "te", "trailer"};
+	struct http1_str s = {name, n};
+
+	for (size_t i = 0; i < sizeof skip / sizeof skip[0]; i++)
+		if (http1_str_eq_ci(s, skip[i]))
+			return true;
+	return (n >= 6 && !strncasecmp(name, "proxy-", 6)) ||
+	       (n >= 14 && !strncasecmp(name, "sec-websocket-", 14));
+}
+
+size_t integ_http_refusal_headers(const char *raw, size_t len, char *out, size_t outlen)
+{
+	size_t o = 0;
+
+	if (!outlen)
+		return 0;
+	for (size_t i = 0; i < len;) {
+		const char *line = raw + i, *nl = memchr(line, '\n', len - i);
+		size_t llen = nl ? (size_t)(nl - line) : len - i, name = 0;
+		bool ok = true;
+
+		i += llen + (nl != NULL);
+		if (llen && line[llen - 1] == '\r')
+			llen--;
+		while (name < llen && is_tchar((unsigned char)line[name]))
+			name++;
+		if (name == 0 || name == llen || line[name] != ':' || is_framing_header(line, name))
+			continue;
+		for (size_t k = name + 1; k < llen && ok; k++)
+			ok = (unsigned char)line[k] >= 0x20 ? line[k] != 0x7f : line[k] == '\t';
+		if (!ok || o + llen + 2 >= outlen)
+			continue;
+		memcpy(out + o, line, llen);
+		memcpy(out + o + llen, "\r\n", 2);
+		o += llen + 2;
+	}
+	out[o] = '\0';
+	return o;
+}
+
 void integ_lines_init(struct integ_lines *l)
 {
 	l->n = 0;

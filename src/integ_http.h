@@ -42,6 +42,16 @@ struct curl_slist *integ_http_headers(const struct integration *in, const struct
 char *integ_http_url(const struct integration *in, const struct route_match *m,
 		     const struct http1_request *req);
 
+/* The header lines of a backend's refusal of a connect that go on to the
+ * client: everything but framing and connection headers (Content-Length,
+ * Content-Type, Transfer-Encoding, Connection, Keep-Alive, Upgrade, TE,
+ * Trailer, Proxy-*, Sec-WebSocket-*), which the gateway's own answer
+ * sets. raw is curl's header lines ("Name: value\r\n" each); lines that are
+ * malformed (no name, a control character, an obs-fold continuation) are
+ * left out, and only whole lines that fit out[outlen] are kept. Returns
+ * the length written; out is NUL-terminated. */
+size_t integ_http_refusal_headers(const char *raw, size_t len, char *out, size_t outlen);
+
 /* Per-call header lines, formatted into a fixed buffer (no allocation):
  * the event headers and the few that differ between calls. */
 #define INTEG_LINES_MAX 8

@@ -73,6 +73,8 @@ struct upstream_req {
 	struct curl_slist *headers; /* inside this allocation */
 	uint8_t *body;              /* inside this allocation */
 	uint8_t *resp;              /* resp_inline or heap */
+	char *hdrs;                 /* response header lines (want_headers) */
+	size_t hdrs_len;
 	size_t resp_len, resp_cap, max_response;
 	bool too_big;
 	upstream_done_fn done;
@@ -93,6 +95,8 @@ static void finish(struct upstream_req *r, CURLcode code, const char *why)
 		res.content_type = ct;
 		res.body = r->resp;
 		res.body_len = r->resp_len;
+		res.headers = r->hdrs;
+		res.headers_len = r->hdrs_len;
 	} else {
 		res.error = why ? why
 			  : r->too_big ? "response body too large"
@@ -112,6 +116,7 @@ static void free_req(struct upstream_req *r)
 		curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, (struct curl_slist *)NULL);
 		curl_easy_setopt(r->easy, CURLOPT_POSTFIELDS, (char *)NULL);
 		curl_easy_setopt(r->easy, CURLOPT_WRITEDATA, (void *)NULL);
+		curl_easy_setopt(r->easy, CURLOPT_HEADERDATA, (void *)NULL);
 		curl_easy_setopt(r->easy, CURLOPT_PRIVATE, (void *)NULL);
 		r->u->spare[r->u->num_spare++] = r->easy;
 	} else {
@@ -119,6 +124,7 @@ static void free_req(struct upstream_req *r)
 	}
 	if (r->resp != r->resp_inline)
 		free(r->resp);
+	free(r->hdrs);
 	free(r);
 }
 
@@ -357,6 +363,27 @@ static size_t on_body(char *p, size_t size, size_t n, void *arg)
 	return len;
 }
 
+/* Keeps the header lines of the last response (a 100 Continue comes
+ * first); whole lines only, up to UPSTREAM_MAX_HEADERS bytes. */
+static size_t on_header(char *p, size_t size, size_t n, void *arg)
+{
+	struct upstream_req *r = arg;
+	size_t len = size * n;
+
+	if (len >= 5 && !memcmp(p, "HTTP/", 5)) {
+		r->hdrs_len = 0; /* a new response begins: its status line */
+		return len;
+	}
+	if (len <= 2 || r->hdrs_len + len > UPSTREAM_MAX_HEADERS)
+		return len; /* the blank line ending the head, or no room */
+	if (!r->hdrs && !(r->hdrs = malloc(UPSTREAM_MAX_HEADERS + 1)))
+		return len; /* headers are a courtesy: no failure for them */
+	memcpy(r->hdrs + r->hdrs_len, p, len);
+	r->hdrs_len += len;
+	r->hdrs[r->hdrs_len] = '\0';
+	return len;
+}
+
 struct upstream *upstream_new(struct loop *loop, unsigned per_host)
 {
 	struct upstream *u = calloc(1, sizeof *u);
@@ -466,6 +493,8 @@ static bool setup(struct upstream_req *r, const struct upstream_call *call)
 	curl_easy_setopt(e, CURLOPT_PRIVATE, r);
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->error);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
+	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, call->want_headers ? on_header : NULL);
+	curl_easy_setopt(e, CURLOPT_HEADERDATA, call->want_headers ? (void *)r : NULL);
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->headers);
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)call->connect_timeout_ms);
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)call->timeout_ms);

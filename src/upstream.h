@@ -5,6 +5,7 @@
 #ifndef WSGW_UPSTREAM_H
 #define WSGW_UPSTREAM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -19,7 +20,14 @@ struct upstream_result {
 	const uint8_t *body;      /* response body (valid during the callback) */
 	size_t body_len;
 	const char *content_type; /* NULL when absent */
+	const char *headers;      /* with want_headers: the final response's header
+				   * lines as received, each ending "\r\n" (no status
+				   * line), at most UPSTREAM_MAX_HEADERS bytes of
+				   * whole lines; else NULL */
+	size_t headers_len;
 };
+
+#define UPSTREAM_MAX_HEADERS 4096
 
 typedef void (*upstream_done_fn)(void *arg, const struct upstream_result *res);
 
@@ -34,6 +42,7 @@ struct upstream_call {
 	uint64_t connect_timeout_ms;
 	uint64_t timeout_ms;        /* whole call */
 	size_t max_response;        /* larger bodies fail the call */
+	bool want_headers;          /* keep the response's header lines */
 };
 
 /* Creates the multi handle on loop, with at most per_host connections to

@@ -61,17 +61,26 @@ void ws_conn_rx_free(struct ws_rx *rx)
 static const char *status_text(int status)
 {
 	switch (status) {
+	case 301: return "Moved Permanently";
+	case 302: return "Found";
+	case 303: return "See Other";
+	case 307: return "Temporary Redirect";
+	case 308: return "Permanent Redirect";
 	case 400: return "Bad Request";
 	case 401: return "Unauthorized";
 	case 403: return "Forbidden";
 	case 404: return "Not Found";
 	case 405: return "Method Not Allowed";
 	case 408: return "Request Timeout";
+	case 409: return "Conflict";
+	case 410: return "Gone";
 	case 426: return "Upgrade Required";
+	case 429: return "Too Many Requests";
 	case 431: return "Request Header Fields Too Large";
 	case 500: return "Internal Server Error";
 	case 502: return "Bad Gateway";
 	case 503: return "Service Unavailable";
+	case 504: return "Gateway Timeout";
 	default: return "Error";
 	}
 }
@@ -79,8 +88,13 @@ static const char *status_text(int status)
 void ws_conn_refuse(struct conn *c, int status, const char *content_type, const char *extra,
 		    const uint8_t *body, size_t len)
 {
-	char head[3072];
-	int n = snprintf(head, sizeof head,
+	char head[4096];
+	int n;
+
+	for (const char *p = content_type; p && *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			content_type = NULL; /* never a control character in our head */
+	n = snprintf(head, sizeof head,
 			 "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
 			 "Connection: close\r\n%s%s%s\r\n",
 			 status, status_text(status),
@@ -88,8 +102,13 @@ void ws_conn_refuse(struct conn *c, int status, const char *content_type, const 
 			 status == 426 ? "Sec-WebSocket-Version: 13\r\n" : "",
 			 status == 405 ? "Allow: GET\r\n" : "", extra ? extra : "");
 
-	if (n < 0 || (size_t)n >= sizeof head)
-		n = 0;
+	if (n < 0 || (size_t)n >= sizeof head) {
+		/* An outsized Content-Type or header set from a backend: the
+		 * status and body still go, with nothing else. */
+		n = snprintf(head, sizeof head,
+			     "HTTP/1.1 %d %s\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
+			     status, status_text(status), len);
+	}
 	c->srv->stats.handshakes_failed++;
 	c->flags &= (uint16_t)~CONN_F_WAIT_CONNECT;
 	if (conn_write_frame(c, (const uint8_t *)head, (size_t)n, body, len, false) == 0)

@@ -21,6 +21,7 @@ import time
 
 import pytest
 import websockets
+import websockets.exceptions
 import yaml
 
 import conftest
@@ -716,6 +717,47 @@ def test_connect_refused_403(gw, backend):
         assert H.lower() + "connection-id" not in headers
     stop_ok(s)
     assert [r.event for r in backend.requests] == ["CONNECT", "CONNECT"]
+
+
+def test_connect_refusal_passes_backend_headers(gw, backend):
+    """A backend's refusal reaches the client with its own headers (a
+    WWW-Authenticate challenge, a redirect's Location, cookies), but not its
+    framing or connection headers: those are the gateway's."""
+    backend.on("CONNECT", status=401, content_type="application/json", body=b'{"e":"auth"}',
+               headers=[("WWW-Authenticate", 'Bearer realm="chat"'), ("Set-Cookie", "s=1"),
+                        ("X-Backend", "yes"), ("Keep-Alive", "timeout=99"),
+                        ("Sec-WebSocket-Accept", "bogus"), ("Upgrade", "websocket")])
+    s = gw({"/ws": full_route(backend)})
+    with wsraw.Conn(s.port) as c:
+        c.send(wsraw.request_bytes(path="/ws"))
+        status, headers, body = c.read_http_response(WAIT)
+    assert (status, body) == (401, b'{"e":"auth"}')
+    assert headers.get("www-authenticate") == 'Bearer realm="chat"'
+    assert headers.get("set-cookie") == "s=1"
+    assert headers.get("x-backend") == "yes"
+    assert headers.get("content-type") == "application/json"
+    assert headers.get("content-length") == str(len(body))
+    assert headers.get("connection") == "close"
+    for gone in ("keep-alive", "sec-websocket-accept", "upgrade"):
+        assert gone not in headers, gone
+
+    backend.on("CONNECT", status=302, body=b"", headers=[("Location", "https://example.com/in")])
+    with wsraw.Conn(s.port) as c:
+        c.send(wsraw.request_bytes(path="/ws"))
+        status, headers, body = c.read_http_response(WAIT)
+    assert (status, headers.get("location"), body) == (302, "https://example.com/in", b"")
+    stop_ok(s)
+    assert backend.events("DISCONNECT") == []  # never upgraded, so no disconnect
+
+
+def test_connect_status_outside_http_range_is_502(gw, backend):
+    backend.on("CONNECT", status=600, body=b"odd")
+    s = gw({"/ws": full_route(backend)})
+    with wsraw.Conn(s.port) as c:
+        c.send(wsraw.request_bytes(path="/ws"))
+        status, _, body = c.read_http_response(WAIT)
+    assert (status, body) == (502, b"connect integration failed\n")
+    stop_ok(s)
 
 
 def test_connect_refused_401_by_dummy(gw, backend):

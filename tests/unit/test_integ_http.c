@@ -170,6 +170,67 @@ static void test_lines_overflow(void **state)
 	assert_int_equal(l.n, INTEG_LINES_MAX);
 }
 
+static void test_refusal_headers_filtered(void **state)
+{
+	const char raw[] = "WWW-Authenticate: Bearer realm=\"x\"\r\n"
+			   "Content-Length: 5\r\n"
+			   "content-type: text/plain\r\n"
+			   "Connection: keep-alive\r\n"
+			   "Keep-Alive: timeout=5\r\n"
+			   "Transfer-Encoding: chunked\r\n"
+			   "Upgrade: websocket\r\n"
+			   "TE: trailers\r\n"
+			   "Trailer: X\r\n"
+			   "Proxy-Authenticate: Basic\r\n"
+			   "Sec-WebSocket-Accept: abc\r\n"
+			   "Location: /login\r\n"
+			   "X-Empty:\r\n"
+			   "Set-Cookie: a=1\n" /* LF only */
+			   "X-Last: no newline";
+	char out[512];
+	size_t n = integ_http_refusal_headers(raw, sizeof raw - 1, out, sizeof out);
+
+	(void)state;
+	assert_string_equal(out, "WWW-Authenticate: Bearer realm=\"x\"\r\n"
+				 "Location: /login\r\n"
+				 "X-Empty:\r\n"
+				 "Set-Cookie: a=1\r\n"
+				 "X-Last: no newline\r\n");
+	assert_int_equal(n, strlen(out));
+}
+
+static void test_refusal_headers_malformed_left_out(void **state)
+{
+	const char raw[] = " folded continuation\r\n"
+			   ": no name\r\n"
+			   "Bad Name: space in name\r\n"
+			   "X-Ctl: a\x01b\r\n"
+			   "X-Del: a\x7f\r\n"
+			   "NoColon\r\n"
+			   "\r\n"
+			   "X-Tab: a\tb\r\n"
+			   "X-Ok: 1\r\n";
+	char out[512];
+
+	(void)state;
+	integ_http_refusal_headers(raw, sizeof raw - 1, out, sizeof out);
+	assert_string_equal(out, "X-Tab: a\tb\r\nX-Ok: 1\r\n");
+	assert_int_equal(integ_http_refusal_headers(NULL, 0, out, sizeof out), 0);
+	assert_string_equal(out, "");
+}
+
+static void test_refusal_headers_whole_lines_only(void **state)
+{
+	const char raw[] = "X-A: 1\r\nX-Long: 0123456789\r\nX-B: 2\r\n";
+	char out[20]; /* room for "X-A: 1\r\n" and "X-B: 2\r\n" but not X-Long */
+
+	(void)state;
+	integ_http_refusal_headers(raw, sizeof raw - 1, out, sizeof out);
+	assert_string_equal(out, "X-A: 1\r\nX-B: 2\r\n");
+	assert_int_equal(integ_http_refusal_headers(raw, sizeof raw - 1, out, 1), 0);
+	assert_string_equal(out, "");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -179,6 +240,9 @@ int main(void)
 		cmocka_unit_test(test_configured_user_agent_wins),
 		cmocka_unit_test(test_event_lines),
 		cmocka_unit_test(test_lines_overflow),
+		cmocka_unit_test(test_refusal_headers_filtered),
+		cmocka_unit_test(test_refusal_headers_malformed_left_out),
+		cmocka_unit_test(test_refusal_headers_whole_lines_only),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
