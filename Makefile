@@ -11,7 +11,7 @@ DEB_PKGS := gcc make pkg-config libssl-dev libnghttp2-dev libprotobuf-c-dev \
 	protobuf-c-compiler protobuf-compiler libcmocka-dev clang libclang-rt-14-dev \
 	python3 python3-websockets python3-grpcio python3-protobuf python3-pytest \
 	nghttp2-client curl libjansson-dev libyaml-dev libcurl4-openssl-dev \
-	wrk util-linux procps
+	wrk util-linux procps chromium chromium-driver python3-selenium
 
 CC ?= cc
 FUZZ_CC ?= clang
