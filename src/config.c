@@ -93,7 +93,7 @@ static const struct opt opts[] = {
     {"max-inbound-queue", K_SIZE, G_INTEG, F(max_inbound_queue), KIB, GIB, 0, "1M",
      "client messages waiting for the backend per connection; full: stop reading"},
     {"backend-connections", K_UINT, G_INTEG, F(backend_connections), 1, 65536, 0, "256",
-     "backend calls in flight at once, each on a kept-alive connection; more wait in order"},
+     "calls in flight to one backend (scheme://host:port), each on a kept-alive connection; more wait in order"},
     {"integration-error-message", K_BOOL, G_INTEG, F(integration_error_message), 0, 0, 0, "false",
      "on a failed message integration send an error message, not close 1011"},
     {"log-level", K_LEVEL, G_LOG, F(log_level), 0, 0, 0, "info", "error, warn, info or debug"},

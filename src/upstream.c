@@ -55,8 +55,9 @@ struct upstream {
 	size_t socks_cap;
 	struct list_node reqs; /* calls under way (upstream_req.link) */
 	bool closing;
-	unsigned active, max_active; /* calls inside curl, and the cap */
-	struct list_node waiting; /* calls waiting for a slot (upstream_req.wait_link), FIFO */
+	unsigned active;          /* calls inside curl, all backends */
+	unsigned max_active;      /* the cap per backend (upstream_pool) */
+	struct list_node pools;   /* upstream_pool.link: backends with calls */
 	CURL **spare; /* easy handles kept for reuse */
 	unsigned num_spare;
 };
@@ -64,11 +65,25 @@ struct upstream {
 /* One allocation per call: this struct, then the header list's nodes,
  * their text and the request body (see upstream_start). A response that
  * fits in resp_inline needs no allocation either. */
+/* The calls to one backend, by scheme://host:port as written in the URL:
+ * at most max_active of them inside curl, the rest waiting in order, so
+ * a stalled backend holds up only its own calls. Exists while it has
+ * calls. */
+struct upstream_pool {
+	struct list_node link;    /* in upstream.pools */
+	struct list_node waiting; /* upstream_req.wait_link, oldest first */
+	unsigned active;          /* its calls inside curl */
+	unsigned calls;           /* its calls, waiting or active */
+	size_t key_len;
+	char key[];
+};
+
 struct upstream_req {
 	CURL *easy;
 	struct upstream *u;
 	struct list_node link;      /* in upstream.reqs */
-	struct list_node wait_link; /* in upstream.waiting while waiting */
+	struct list_node wait_link; /* in pool->waiting while waiting */
+	struct upstream_pool *pool;
 	bool waiting;
 	struct curl_slist *headers; /* inside this allocation */
 	uint8_t *body;              /* inside this allocation */
@@ -108,8 +123,14 @@ static void finish(struct upstream_req *r, CURLcode code, const char *why)
 
 static void free_req(struct upstream_req *r)
 {
+	struct upstream_pool *pool = r->pool;
+
 	list_remove(&r->link);
 	list_remove(&r->wait_link);
+	if (pool && --pool->calls == 0) {
+		list_remove(&pool->link);
+		free(pool);
+	}
 	if (r->easy && r->u->num_spare < r->u->max_active && !r->u->closing) {
 		/* No pointer into this call may stay behind in a spare handle. */
 		curl_easy_setopt(r->easy, CURLOPT_ERRORBUFFER, (char *)NULL);
@@ -131,21 +152,37 @@ static void free_req(struct upstream_req *r)
 /* Hands waiting calls to curl while there are free slots. Queueing here
  * rather than in curl keeps curl's per-call work independent of how many
  * calls wait (curl rescans its pending list). */
-static void admit(struct upstream *u)
+static void admit_pool(struct upstream *u, struct upstream_pool *pool)
 {
-	while (!list_empty(&u->waiting) && u->active < u->max_active) {
-		struct upstream_req *r = list_entry(u->waiting.next, struct upstream_req, wait_link);
+	while (!list_empty(&pool->waiting) && pool->active < u->max_active) {
+		struct upstream_req *r =
+			list_entry(pool->waiting.next, struct upstream_req, wait_link);
 
 		list_remove(&r->wait_link);
 		r->waiting = false;
 		if (curl_multi_add_handle(u->multi, r->easy) != CURLM_OK) {
+			bool last;
+
 			u->pending--;
 			finish(r, CURLE_OUT_OF_MEMORY, "cannot start the call");
+			last = pool->calls == 1; /* then free_req frees the pool */
 			free_req(r);
+			if (last)
+				return;
 			continue;
 		}
+		pool->active++;
 		u->active++;
 	}
+}
+
+static void admit(struct upstream *u)
+{
+	struct list_node *n, *next;
+
+	/* admit_pool may free the pool it works on, never another one */
+	list_for_each_safe(n, next, &u->pools)
+		admit_pool(u, list_entry(n, struct upstream_pool, link));
 }
 
 static void check_done(struct upstream *u);
@@ -166,9 +203,9 @@ static void on_start_timer(struct loop_timer *t)
 	}
 }
 
-static void schedule_start(struct upstream *u)
+static void schedule_start(struct upstream *u, const struct upstream_pool *pool)
 {
-	if (!list_empty(&u->waiting) && u->active < u->max_active && !u->start_timer.armed)
+	if (!list_empty(&pool->waiting) && pool->active < u->max_active && !u->start_timer.armed)
 		loop_timer_arm(u->loop, &u->start_timer, u->loop->now_ms);
 }
 
@@ -186,10 +223,12 @@ static void check_done(struct upstream *u)
 		curl_multi_remove_handle(u->multi, msg->easy_handle);
 		u->pending--;
 		u->active--;
+		r->pool->active--;
+		if (r->pool->calls > 1) /* others wait or run: it outlives r */
+			schedule_start(u, r->pool);
 		finish(r, msg->data.result, NULL);
 		free_req(r);
 	}
-	schedule_start(u);
 }
 
 static void sock_unregister(struct upstream *u, struct upstream_sock *s)
@@ -396,7 +435,7 @@ struct upstream *upstream_new(struct loop *loop, unsigned per_host)
 	u->loop = loop;
 	u->max_active = per_host;
 	list_init(&u->reqs);
-	list_init(&u->waiting);
+	list_init(&u->pools);
 	u->spare = calloc(per_host, sizeof *u->spare);
 	if (!u->spare)
 		goto out_free;
@@ -570,6 +609,30 @@ static struct upstream_req *alloc_req(const struct upstream_call *call)
 	return r;
 }
 
+/* The pool of url's backend: "scheme://authority", up to the path. */
+static struct upstream_pool *pool_of(struct upstream *u, const char *url)
+{
+	const char *sep = strstr(url, "://");
+	size_t len = sep ? (size_t)(sep + 3 - url) + strcspn(sep + 3, "/?#") : strlen(url);
+	struct list_node *n;
+	struct upstream_pool *pool;
+
+	for (n = u->pools.next; n != &u->pools; n = n->next) {
+		pool = list_entry(n, struct upstream_pool, link);
+		if (pool->key_len == len && !memcmp(pool->key, url, len))
+			return pool;
+	}
+	pool = malloc(sizeof *pool + len + 1);
+	if (!pool)
+		return NULL;
+	*pool = (struct upstream_pool){.key_len = len};
+	memcpy(pool->key, url, len);
+	pool->key[len] = '\0';
+	list_init(&pool->waiting);
+	list_insert_tail(&u->pools, &pool->link);
+	return pool;
+}
+
 struct upstream_req *upstream_start(struct upstream *u, const struct upstream_call *call,
 				    upstream_done_fn done, void *arg)
 {
@@ -586,10 +649,16 @@ struct upstream_req *upstream_start(struct upstream *u, const struct upstream_ca
 		free_req(r);
 		return NULL;
 	}
+	r->pool = pool_of(u, call->url);
+	if (!r->pool) {
+		free_req(r);
+		return NULL;
+	}
+	r->pool->calls++;
 	r->waiting = true;
-	list_insert_tail(&u->waiting, &r->wait_link);
+	list_insert_tail(&r->pool->waiting, &r->wait_link);
 	list_insert_tail(&u->reqs, &r->link);
-	schedule_start(u);
+	schedule_start(u, r->pool);
 	u->pending++;
 	return r;
 }

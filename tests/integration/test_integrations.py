@@ -544,6 +544,34 @@ def test_configured_method(gw, backend):
         ("POST", "/c", b""), ("PUT", "/m", b"hello"), ("DELETE", "/d", b"")]
 
 
+def test_stalled_backend_does_not_hold_up_another(gw, backend_factory):
+    """--backend-connections caps calls per backend: with a cap of 1 and one
+    backend stalled on a call, another backend's calls still go through at
+    once (they do not wait for the stalled call's timeout)."""
+    slow, fast = backend_factory(), backend_factory()
+    gate = threading.Event()
+    slow.on("MESSAGE", gate=gate)
+    fast.on("MESSAGE", content_type="text/plain", body=lambda req: b"re:" + req.body)
+    s = gw({"/slow": route(http(slow.url("/m"))), "/fast": route(http(fast.url("/m")))},
+           "--backend-connections", "1")
+    try:
+        with wsraw.connect(s.port, path="/slow") as a, wsraw.connect(s.port, path="/fast") as b:
+            a.send_text(b"stuck")
+            a.send_text(b"queued behind it")
+            slow.wait_events("MESSAGE", 1)
+            t0 = time.monotonic()
+            for i in range(20):
+                b.send_text(b"%d" % i)
+                assert b.recv_message(timeout=WAIT) == (OP_TEXT, b"re:%d" % i)
+            assert time.monotonic() - t0 < 10
+            assert len(slow.events("MESSAGE")) == 1  # its second call still waits
+            gate.set()
+            slow.wait_events("MESSAGE", 2)
+    finally:
+        gate.set()
+    stop_ok(s)
+
+
 def test_reused_call_handles_keep_nothing_from_earlier_calls(gw, backend):
     """Backend calls one after another, with a different method each: the
     method, body and headers of one never leak into the next (wsgw reuses
