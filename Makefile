@@ -37,7 +37,9 @@ UNIT_NAMES := $(patsubst tests/unit/%.c,%,$(UNIT_SRC))
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_NAMES := $(patsubst tests/fuzz/%.c,%,$(FUZZ_SRC))
 BENCH_SRC := $(wildcard bench/*.c)
-BENCH_NAMES := $(patsubst bench/%.c,%,$(BENCH_SRC))
+# bench/NAME.c with a bench/NAME.h is a module, any other is a program.
+BENCH_MOD_SRC := $(filter $(patsubst %.h,%.c,$(wildcard bench/*.h)),$(BENCH_SRC))
+BENCH_NAMES := $(patsubst bench/%.c,%,$(filter-out $(BENCH_MOD_SRC),$(BENCH_SRC)))
 
 obj = $(patsubst %.c,build/$(1)/obj/%.o,$(2))
 
@@ -137,12 +139,20 @@ run: build/release/wsgw
 	./build/release/wsgw $(ARGS)
 
 # ---- benchmarks ------------------------------------------------------------
-build/bench/%: bench/%.c bench/benchlib.h | deps
+# Each program is its own object plus the modules it calls, which the linker
+# takes from libbench.a.
+build/bench/obj/%.o: %.c | deps
 	@mkdir -p $(@D)
-	$(Q)$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -g $(BENCH_CFLAGS) -o $@ $< -lm $(BENCH_LIBS)
+	$(Q)$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -g -MMD -MP $(BENCH_CFLAGS) -c $< -o $@
+
+build/bench/libbench.a: $(call obj,bench,$(BENCH_MOD_SRC))
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+build/bench/%: build/bench/obj/bench/%.o build/bench/libbench.a
+	$(Q)$(CC) -o $@ $^ -lm $(BENCH_LIBS)
 
 # rawproxy answers WebSocket upgrades itself (SHA-1 and base64 from libcrypto).
-build/bench/rawproxy: BENCH_CFLAGS = $(shell pkg-config --cflags libcrypto)
+build/bench/obj/bench/rawproxy.o: BENCH_CFLAGS = $(shell pkg-config --cflags libcrypto)
 build/bench/rawproxy: BENCH_LIBS = $(shell pkg-config --libs libcrypto)
 
 bench-build: build/release/wsgw $(addprefix build/bench/,$(BENCH_NAMES))

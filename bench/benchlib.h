@@ -1,10 +1,11 @@
 /* benchlib.h — helpers shared by the standalone benchmark programs in
- * bench/ (loadgen, msgload, sendlat, fastbackend, rawecho). Each program
- * still builds from its one .c file plus this header: everything here is
- * `static inline` (or marked unused), so a program that does not call a
- * helper gets no -Wunused-function / -Wunused-variable warning.
+ * bench/ (loadgen, msgload, sendlat, fastbackend, rawecho, rawproxy).
+ * Everything here is `static inline` (or marked unused), so a file that
+ * does not call a helper gets no -Wunused-function / -Wunused-variable
+ * warning, and a program needs no extra object for it.
  *
  *   got_term, on_term       SIGTERM/SIGINT flag and handler
+ *   bench_prog, bench_die   the program's name; "NAME: msg" and exit 2
  *   now_ns                  CLOCK_MONOTONIC in ns
  *   struct hist, hist_*     log-linear (~3%) latency histogram, ns
  *   proc_cpu_ticks          utime + stime of a pid from /proc/PID/stat
@@ -13,6 +14,11 @@
  *   hex16                   16 lowercase hex digits → uint64_t
  *   bench_parse_addr        "IPv4:PORT" → sockaddr_in
  *   connect_to              non-blocking connect from 127.0.0.(1 + src)
+ *   bench_ep_set            add a socket to an epoll set, or change its events
+ *
+ * A program built from several files (a bench/NAME.c with a main() plus
+ * modules, see the Makefile): got_term is static, one flag per file, so
+ * only the file that installs on_term (the one with main()) may read it.
  */
 #ifndef BENCH_BENCHLIB_H
 #define BENCH_BENCHLIB_H
@@ -28,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -51,6 +58,18 @@ static inline void on_term(int sig)
 {
 	(void)sig;
 	got_term = 1;
+}
+
+/* The program's name in messages on stderr. A program whose modules call
+ * bench_die (or print with it) defines it once, in the file with main(). */
+extern const char bench_prog[];
+
+/* "NAME: msg" on stderr and exit status 2: something a benchmark cannot go
+ * on without (memory, a server, a sane flag). */
+static inline void bench_die(const char *msg)
+{
+	fprintf(stderr, "%s: %s\n", bench_prog, msg);
+	exit(2);
 }
 
 static inline uint64_t now_ns(void)
@@ -240,6 +259,14 @@ static inline int connect_to(const struct sockaddr_in *dst, int src)
 		return -1;
 	}
 	return fd;
+}
+
+/* Adds fd to the epoll set ep (add) or changes its events, data.ptr = ptr. */
+static inline void bench_ep_set(int ep, int fd, void *ptr, uint32_t events, bool add)
+{
+	struct epoll_event e = {.events = events, .data.ptr = ptr};
+
+	epoll_ctl(ep, add ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd, &e);
 }
 
 #endif
