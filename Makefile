@@ -151,10 +151,6 @@ build/bench/libbench.a: $(call obj,bench,$(BENCH_MOD_SRC))
 build/bench/%: build/bench/obj/bench/%.o build/bench/libbench.a
 	$(Q)$(CC) -o $@ $^ -lm $(BENCH_LIBS)
 
-# rawproxy answers WebSocket upgrades itself (SHA-1 and base64 from libcrypto).
-build/bench/obj/bench/rawproxy.o: BENCH_CFLAGS = $(shell pkg-config --cflags libcrypto)
-build/bench/rawproxy: BENCH_LIBS = $(shell pkg-config --libs libcrypto)
-
 bench-build: build/release/wsgw $(addprefix build/bench/,$(BENCH_NAMES))
 
 bench: bench-build

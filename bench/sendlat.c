@@ -596,6 +596,7 @@ int main(int argc, char **argv)
 	                          .src_addrs = o->src_addrs,
 	                          .rbuf = g->rbuf,
 	                          .rbuf_size = RBUF_SIZE,
+	                          .need_id = true,
 	                          .on_message = on_message,
 	                          .arg = g};
 	g->ws.c = calloc(o->conns, sizeof *g->ws.c);

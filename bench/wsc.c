@@ -1,11 +1,12 @@
-/* wsc.c — sendlat's WebSocket client side, one struct wsc per connection
- * in a struct wsc_pool. The upgrade uses RFC 6455 §1.3's example key, so
- * the expected Sec-WebSocket-Accept is a constant and no SHA-1 is needed
- * here; the 101 must carry X-Yc-Apigateway-Websocket-Connection-Id, the
- * id sendlat's Send calls address. Server frames go through an incremental
- * parser that keeps a partial header (≤ 14 bytes) and the first 125 bytes
- * of each message (enough for sendlat's timestamp); pings are answered
- * with a masked pong (§5.5.3).
+/* wsc.c — the WebSocket client side of sendlat and msgload, one struct wsc
+ * per connection in a struct wsc_pool. The upgrade uses RFC 6455 §1.3's
+ * example key, so the expected Sec-WebSocket-Accept is a constant and no
+ * SHA-1 is needed here; with need_id the 101 must carry
+ * X-Yc-Apigateway-Websocket-Connection-Id, the id sendlat's Send calls
+ * address. Server frames go through an incremental parser that keeps a
+ * partial header (≤ 14 bytes), the first 125 bytes of each message (enough
+ * for sendlat's and msgload's timestamps) and, apart from them, a control
+ * frame's payload; pings are answered with a masked pong (§5.5.3).
  * Never blocks: the owner's epoll loop calls in.
  */
 #include <errno.h>
@@ -97,11 +98,11 @@ static void pong(struct wsc *c)
 	static const uint8_t mask[4] = {0x37, 0xfa, 0x21, 0x3d};
 
 	f[0] = 0x8a;
-	f[1] = (uint8_t)(0x80 | c->pl_len);
+	f[1] = (uint8_t)(0x80 | c->ctl_len);
 	memcpy(f + 2, mask, 4);
-	for (unsigned i = 0; i < c->pl_len; i++)
-		f[6 + i] = c->pl[i] ^ mask[i % 4];
-	if (write(c->fd, f, 6u + c->pl_len) < 0) { /* best effort */
+	for (unsigned i = 0; i < c->ctl_len; i++)
+		f[6 + i] = c->ctl[i] ^ mask[i % 4];
+	if (write(c->fd, f, 6u + c->ctl_len) < 0) { /* best effort */
 	}
 }
 
@@ -151,7 +152,7 @@ static int feed(struct wsc_pool *pool, struct wsc *c, const uint8_t *p, size_t n
 					pool->proto_err++;
 					return -1;
 				}
-				c->pl_len = 0;
+				c->ctl_len = 0;
 			} else if (c->op != 0) {
 				c->msg_op = c->op;
 				c->pl_len = 0;
@@ -160,14 +161,20 @@ static int feed(struct wsc_pool *pool, struct wsc *c, const uint8_t *p, size_t n
 		}
 		if (c->rx_left) {
 			size_t take = c->rx_left < n ? (size_t)c->rx_left : n;
-			size_t keep = sizeof c->pl - c->pl_len;
 
-			if (keep > take)
-				keep = take;
-			memcpy(c->pl + c->pl_len, p, keep);
-			c->pl_len = (uint8_t)(c->pl_len + keep);
-			if (c->op < 8)
+			if (c->op >= 8) {
+				/* a ping between two fragments leaves c->pl alone */
+				memcpy(c->ctl + c->ctl_len, p, take);
+				c->ctl_len = (uint8_t)(c->ctl_len + take);
+			} else {
+				size_t keep = sizeof c->pl - c->pl_len;
+
+				if (keep > take)
+					keep = take;
+				memcpy(c->pl + c->pl_len, p, keep);
+				c->pl_len = (uint8_t)(c->pl_len + keep);
 				c->msg_len += take;
+			}
 			c->rx_left -= take;
 			p += take, n -= take;
 			if (c->rx_left)
@@ -227,7 +234,7 @@ static void upgrading(struct wsc_pool *pool, struct wsc *c, const uint8_t *p, si
 		memcpy(c->id, v, k);
 		c->id[k] = '\0';
 	}
-	if (!c->id[0]) {
+	if (pool->need_id && !c->id[0]) {
 		pool->hs_err++;
 		if (pool->hs_err == 1)
 			fprintf(stderr, "%s: no connection id header in the 101 response\n",
@@ -254,6 +261,8 @@ static void upgrading(struct wsc_pool *pool, struct wsc *c, const uint8_t *p, si
 			rc = feed(pool, c, p + take, n - take, now);
 		if (rc < 0)
 			kill_conn(pool, c, rc == -1);
+		else if (pool->on_open)
+			pool->on_open(pool->arg, c, now);
 	}
 }
 
@@ -279,6 +288,11 @@ static void readable(struct wsc_pool *pool, struct wsc *c)
 	rc = feed(pool, c, pool->rbuf, (size_t)r, now);
 	if (rc < 0)
 		kill_conn(pool, c, rc == -1);
+}
+
+void wsc_close(struct wsc_pool *pool, struct wsc *c)
+{
+	kill_conn(pool, c, true);
 }
 
 void wsc_on_event(struct wsc_pool *pool, struct wsc *c, uint32_t events)

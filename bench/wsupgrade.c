@@ -1,6 +1,7 @@
 /* wsupgrade.c — RFC 6455 §4.1 handshake values and checks for a client
- * (loadgen). SHA-1 handles only the short input the accept value needs
- * (key + GUID: 60 bytes, two blocks at most).
+ * (loadgen), and the accept value a server answers with (rawproxy). SHA-1
+ * handles only the short input the accept value needs (key + GUID: at most
+ * 64 + 36 bytes, two blocks).
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -79,15 +80,23 @@ static void base64(const uint8_t *in, size_t n, char *out)
 	out[o] = '\0';
 }
 
+int wsupgrade_accept(const char *key, size_t n, char accept[29])
+{
+	uint8_t digest[20], kg[WSUPGRADE_KEY_MAX + sizeof WS_GUID];
+
+	if (!n || n > WSUPGRADE_KEY_MAX)
+		return -1;
+	memcpy(kg, key, n);
+	memcpy(kg + n, WS_GUID, sizeof WS_GUID - 1);
+	sha1_short(kg, n + sizeof WS_GUID - 1, digest);
+	base64(digest, 20, accept);
+	return 0;
+}
+
 void wsupgrade_key(const uint8_t raw[16], char key[25], char accept[29])
 {
-	uint8_t digest[20], kg[24 + sizeof WS_GUID];
-
 	base64(raw, 16, key);
-	memcpy(kg, key, 24);
-	memcpy(kg + 24, WS_GUID, sizeof WS_GUID - 1);
-	sha1_short(kg, 24 + sizeof WS_GUID - 1, digest);
-	base64(digest, 20, accept);
+	wsupgrade_accept(key, 24, accept);
 }
 
 int wsupgrade_check(const char *p, size_t n, const char accept[29])
