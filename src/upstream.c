@@ -21,7 +21,6 @@
 #include "upstream.h"
 
 #include <curl/curl.h>
-#include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,9 +61,6 @@ struct upstream {
 	unsigned num_spare;
 };
 
-/* One allocation per call: this struct, then the header list's nodes,
- * their text and the request body (see upstream_start). A response that
- * fits in resp_inline needs no allocation either. */
 /* The calls to one backend, by scheme://host:port as written in the URL:
  * at most max_active of them inside curl, the rest waiting in order, so
  * a stalled backend holds up only its own calls. Exists while it has
@@ -78,13 +74,15 @@ struct upstream_pool {
 	char key[];
 };
 
+/* One allocation per call: this struct, then the header list's nodes,
+ * their text and the request body (see alloc_req). A response that fits
+ * in resp_inline needs no allocation either. */
 struct upstream_req {
 	CURL *easy;
 	struct upstream *u;
 	struct list_node link;      /* in upstream.reqs */
-	struct list_node wait_link; /* in pool->waiting while waiting */
+	struct list_node wait_link; /* in pool->waiting, or linked to itself once in curl */
 	struct upstream_pool *pool;
-	bool waiting;
 	struct curl_slist *headers; /* inside this allocation */
 	uint8_t *body;              /* inside this allocation */
 	uint8_t *resp;              /* resp_inline or heap */
@@ -132,13 +130,10 @@ static void free_req(struct upstream_req *r)
 		free(pool);
 	}
 	if (r->easy && r->u->num_spare < r->u->max_active && !r->u->closing) {
-		/* No pointer into this call may stay behind in a spare handle. */
+		/* setup() sets every per-call option again before the next
+		 * call; only the error buffer is one curl itself could write
+		 * to meanwhile (curl_easy_cleanup at exit). */
 		curl_easy_setopt(r->easy, CURLOPT_ERRORBUFFER, (char *)NULL);
-		curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, (struct curl_slist *)NULL);
-		curl_easy_setopt(r->easy, CURLOPT_POSTFIELDS, (char *)NULL);
-		curl_easy_setopt(r->easy, CURLOPT_WRITEDATA, (void *)NULL);
-		curl_easy_setopt(r->easy, CURLOPT_HEADERDATA, (void *)NULL);
-		curl_easy_setopt(r->easy, CURLOPT_PRIVATE, (void *)NULL);
 		r->u->spare[r->u->num_spare++] = r->easy;
 	} else {
 		curl_easy_cleanup(r->easy);
@@ -159,7 +154,6 @@ static void admit_pool(struct upstream *u, struct upstream_pool *pool)
 			list_entry(pool->waiting.next, struct upstream_req, wait_link);
 
 		list_remove(&r->wait_link);
-		r->waiting = false;
 		if (curl_multi_add_handle(u->multi, r->easy) != CURLM_OK) {
 			bool last;
 
@@ -480,7 +474,7 @@ void upstream_free(struct upstream *u)
 	while (!list_empty(&u->reqs)) { /* waiting calls are on reqs too */
 		struct upstream_req *r = list_entry(u->reqs.next, struct upstream_req, link);
 
-		if (!r->waiting)
+		if (list_empty(&r->wait_link)) /* inside curl, not waiting */
 			curl_multi_remove_handle(u->multi, r->easy);
 		u->pending--;
 		finish(r, CURLE_ABORTED_BY_CALLBACK, "gateway stopped");
@@ -655,7 +649,6 @@ struct upstream_req *upstream_start(struct upstream *u, const struct upstream_ca
 		return NULL;
 	}
 	r->pool->calls++;
-	r->waiting = true;
 	list_insert_tail(&r->pool->waiting, &r->wait_link);
 	list_insert_tail(&u->reqs, &r->link);
 	schedule_start(u, r->pool);
