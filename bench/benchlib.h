@@ -269,4 +269,40 @@ static inline void bench_ep_set(int ep, int fd, void *ptr, uint32_t events, bool
 	epoll_ctl(ep, add ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd, &e);
 }
 
+/* Raises the open-file limit to its hard maximum: load tools and servers
+ * here hold thousands of sockets. Returns the limit now in force. */
+static inline unsigned long long raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return 0;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+			getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	return (unsigned long long)rl.rlim_cur;
+}
+
+/* A non-blocking IPv4 listener on sa (port 0: the kernel picks one, read
+ * it back with getsockname), backlog 4096. -1 on failure, errno set. */
+static inline int listen_on(const struct sockaddr_in *sa)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int one = 1;
+
+	if (fd < 0)
+		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	if (bind(fd, (const struct sockaddr *)sa, sizeof *sa) < 0 || listen(fd, 4096) < 0) {
+		int e = errno;
+
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
 #endif

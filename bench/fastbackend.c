@@ -270,7 +270,6 @@ int main(int argc, char **argv)
 	const char *listen_addr = "127.0.0.1:0";
 	struct epoll_event evs[MAX_EVENTS], e;
 	struct sigaction act = {.sa_handler = on_signal};
-	struct rlimit rl;
 	uint8_t *buf = malloc(READ_BUF);
 	int lfd, ep, one = 1;
 	char ip[INET_ADDRSTRLEN];
@@ -289,20 +288,13 @@ int main(int argc, char **argv)
 		fprintf(stderr, "fastbackend: bad --listen %s\n", listen_addr);
 		return 2;
 	}
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
+	raise_fd_limit();
 	sigaction(SIGTERM, &act, NULL);
 	sigaction(SIGINT, &act, NULL);
 	sigaction(SIGUSR1, &act, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (lfd < 0)
-		return perror("socket"), 1;
-	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-	if (bind(lfd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(lfd, 4096) < 0 ||
-	    getsockname(lfd, (struct sockaddr *)&sa, &sl) < 0) {
+	lfd = listen_on(&sa);
+	if (lfd < 0 || getsockname(lfd, (struct sockaddr *)&sa, &sl) < 0) {
 		perror("fastbackend: bind/listen");
 		return 1;
 	}

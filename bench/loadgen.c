@@ -479,18 +479,15 @@ static int parse_args(struct opts *o, int argc, char **argv)
 static int setup(struct lg *g)
 {
 	uint64_t seed;
-	struct rlimit rl;
+	unsigned long long fd_limit;
 
 	if (getrandom(&seed, sizeof seed, 0) != (ssize_t)sizeof seed)
 		seed = now_ns() ^ (uint64_t)getpid();
 	g->rng = seed;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)g->o.conns + 16)
+	fd_limit = raise_fd_limit();
+	if (fd_limit && fd_limit < (unsigned long long)g->o.conns + 16)
 		fprintf(stderr, "loadgen: warning: open-file limit %llu < %u connections\n",
-		        (unsigned long long)rl.rlim_cur, g->o.conns);
+		        fd_limit, g->o.conns);
 	g->ep = epoll_create1(EPOLL_CLOEXEC);
 	g->c = calloc(g->o.conns, sizeof *g->c);
 	g->rbuf = malloc(RBUF_SIZE);

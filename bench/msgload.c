@@ -198,7 +198,6 @@ int main(int argc, char **argv)
 	struct opts *o = &g->o;
 	struct sigaction sa = {.sa_handler = on_term};
 	struct epoll_event evs[MAX_EVENTS];
-	struct rlimit rl;
 	uint64_t t0, ramp_deadline;
 
 	o->target = "127.0.0.1:8080";
@@ -249,10 +248,7 @@ int main(int argc, char **argv)
 		bench_die("bad flags (--inflight 1..256, --size 32..4096)");
 	if (bench_parse_addr(o->target, &o->dst, 1) < 0)
 		bench_die("bad --target (IPv4:PORT)");
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
+	raise_fd_limit();
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);

@@ -48,21 +48,6 @@ static void on_signal(int sig)
 	stop = 1;
 }
 
-static int listen_on(const struct sockaddr_in *sa)
-{
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	int one = 1;
-
-	if (fd < 0)
-		return -1;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-	if (bind(fd, (const struct sockaddr *)sa, sizeof *sa) < 0 || listen(fd, 4096) < 0) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
 static void conn_close(int ep, struct rconn *c)
 {
 	epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
@@ -143,16 +128,6 @@ static void accept_all(int ep, int lfd)
 			close(fd);
 			free(c);
 		}
-	}
-}
-
-static void raise_fd_limit(void)
-{
-	struct rlimit rl;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
 	}
 }
 

@@ -482,7 +482,6 @@ int main(int argc, char **argv)
 	struct g *g = &G;
 	struct opts *o = &g->o;
 	struct sigaction sa = {.sa_handler = on_term};
-	struct rlimit rl;
 
 	if (argc < 2)
 		usage();
@@ -580,10 +579,7 @@ int main(int argc, char **argv)
 		return fwrite(msg, 1, n, stdout) == n ? 0 : 1;
 	}
 	hpack_tables_init();
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
+	raise_fd_limit();
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
