@@ -25,6 +25,29 @@ static bool is_hop_header(struct http1_str name)
 	return false;
 }
 
+/* Writes "name: value", or "name;" for an empty value (curl's spelling),
+ * NUL-terminated into out[cap], cut short like snprintf when it does not
+ * fit. Returns the length the whole line needs (without the NUL). memcpy,
+ * not snprintf: this runs for every message. */
+static size_t header_line(char *out, size_t cap, const char *name, size_t nlen, const char *value,
+			  size_t vlen)
+{
+	size_t need = nlen + (vlen ? 2 + vlen : 1), o = 0;
+	const char *parts[3] = {name, vlen ? ": " : ";", value};
+	size_t lens[3] = {nlen, vlen ? 2 : 1, vlen};
+
+	if (!cap)
+		return need;
+	for (int i = 0; i < 3; i++) {
+		size_t k = lens[i] < cap - 1 - o ? lens[i] : cap - 1 - o;
+
+		memcpy(out + o, parts[i], k);
+		o += k;
+	}
+	out[o] = '\0';
+	return need;
+}
+
 struct curl_slist *integ_http_add(struct curl_slist *l, const char *name, size_t nlen,
 				  const char *value, size_t vlen, bool omit_empty, bool *ok)
 {
@@ -33,10 +56,7 @@ struct curl_slist *integ_http_add(struct curl_slist *l, const char *name, size_t
 
 	if (!vlen && omit_empty)
 		return l;
-	if (vlen)
-		snprintf(line, sizeof line, "%.*s: %.*s", (int)nlen, name, (int)vlen, value);
-	else
-		snprintf(line, sizeof line, "%.*s;", (int)nlen, name);
+	header_line(line, sizeof line, name, nlen, value, vlen);
 	n = curl_slist_append(l, line);
 	if (!n)
 		*ok = false;
@@ -201,22 +221,14 @@ void integ_lines_init(struct integ_lines *l)
 
 void integ_lines_add(struct integ_lines *l, const char *name, const char *value, size_t vlen)
 {
-	size_t nlen = strlen(name), need = nlen + (vlen ? 2 + vlen : 1) + 1;
+	size_t room = sizeof l->buf - l->used;
 	char *p = l->buf + l->used;
+	size_t need = header_line(p, room, name, strlen(name), value, vlen) + 1;
 
-	/* memcpy, not snprintf: this runs for every message. */
-	if (l->n == INTEG_LINES_MAX || need > sizeof l->buf - l->used) {
+	if (l->n == INTEG_LINES_MAX || need > room) {
 		l->ok = false;
 		return;
 	}
-	memcpy(p, name, nlen);
-	if (vlen) {
-		memcpy(p + nlen, ": ", 2);
-		memcpy(p + nlen + 2, value, vlen);
-	} else {
-		p[nlen] = ';';
-	}
-	p[need - 1] = '\0';
 	l->line[l->n++] = p;
 	l->used += need;
 }
