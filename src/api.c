@@ -100,6 +100,10 @@ enum api_code api_send(struct server *srv, const char *id, size_t id_len, const 
 
 	if (type != API_DATA_UNSPECIFIED && type != API_DATA_BINARY && type != API_DATA_TEXT)
 		return api_fail(st, API_INVALID_ARGUMENT, "type %d is not BINARY or TEXT", type);
+	/* API.md: data is required, like connection_id; an empty Send would
+	 * deliver an empty frame the caller almost surely did not mean. */
+	if (len == 0)
+		return api_fail(st, API_INVALID_ARGUMENT, "data is required");
 	if (len > API_MAX_DATA)
 		return api_fail(st, API_INVALID_ARGUMENT,
 				"data is %zu bytes; at most %d bytes are allowed", len, API_MAX_DATA);
