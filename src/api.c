@@ -1,11 +1,14 @@
 /* api.c — Get / Send / Disconnect on the connection registry: the rules of
- * shared/spec/API.md, once, for both transports (gRPC and REST). Knows no
- * transport: callers decode, call, and encode the result or status.
+ * shared/spec/API.md, once, for both transports (gRPC and REST), and the
+ * per-call request ids both send. Knows no transport: callers decode,
+ * call, and encode the result or status.
  */
 #include "api.h"
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
+#include <time.h>
 
 #include "conn.h"
 #include "err.h"
@@ -100,6 +103,10 @@ enum api_code api_send(struct server *srv, const char *id, size_t id_len, const 
 
 	if (type != API_DATA_UNSPECIFIED && type != API_DATA_BINARY && type != API_DATA_TEXT)
 		return api_fail(st, API_INVALID_ARGUMENT, "type %d is not BINARY or TEXT", type);
+	/* API.md: data is required, like connection_id; an empty Send would
+	 * deliver an empty frame the caller almost surely did not mean. */
+	if (len == 0)
+		return api_fail(st, API_INVALID_ARGUMENT, "data is required");
 	if (len > API_MAX_DATA)
 		return api_fail(st, API_INVALID_ARGUMENT,
 				"data is %zu bytes; at most %d bytes are allowed", len, API_MAX_DATA);
@@ -150,4 +157,48 @@ const char *api_code_name(enum api_code code)
 	case API_UNAUTHENTICATED: return "UNAUTHENTICATED";
 	}
 	return "UNKNOWN";
+}
+
+void api_uuid_format(const uint8_t raw[16], char *out)
+{
+	static const char hex[] = "0123456789abcdef";
+	uint8_t b[16];
+	size_t o = 0;
+
+	memcpy(b, raw, sizeof b);
+	b[6] = (uint8_t)((b[6] & 0x0F) | 0x40); /* RFC 9562 §5.4: version 4 */
+	b[8] = (uint8_t)((b[8] & 0x3F) | 0x80); /* RFC 9562 §4.1: variant 10 */
+	for (int i = 0; i < 16; i++) {
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			out[o++] = '-';
+		out[o++] = hex[b[i] >> 4];
+		out[o++] = hex[b[i] & 0x0F];
+	}
+	out[o] = '\0';
+}
+
+void api_request_ids(struct server *srv, struct api_request_ids *out)
+{
+	uint8_t raw[32];
+
+	/* 122 random bits per id from libcrypto's DRBG, drawn 1 KiB at a
+	 * time (server_random): a call is a memcpy and now and then a refill,
+	 * never blocking I/O. An id reveals nothing of the next one, nor of
+	 * the connection ids drawn from the same pool. Uniqueness is by
+	 * chance, but overwhelming: after 2^40 calls the chance of any repeat
+	 * is below 2^-42. */
+	if (server_random(srv, raw, sizeof raw) < 0) {
+		/* The DRBG failed (new connections fail too): ids from the
+		 * clock, distinct in practice, rather than none. */
+		struct timespec ts;
+		size_t n = sizeof ts < 16 ? sizeof ts : 16;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		memset(raw, 0, sizeof raw);
+		memcpy(raw, &ts, n);
+		memcpy(raw + 16, &ts, n);
+		raw[31] ^= 0xFF; /* the trace id differs from the request id */
+	}
+	api_uuid_format(raw, out->request);
+	api_uuid_format(raw + 16, out->trace);
 }

@@ -27,6 +27,7 @@ enum api_code {
 
 #define API_MAX_ID_LEN 50
 #define API_MAX_DATA 131072
+#define API_REQUEST_ID_LEN 36 /* a UUID's text: 8-4-4-4-12 lowercase hex */
 
 enum api_data_type { API_DATA_UNSPECIFIED = 0, API_DATA_BINARY = 1, API_DATA_TEXT = 2 };
 
@@ -61,5 +62,18 @@ enum api_code api_fail(struct api_status *st, enum api_code code, const char *fm
 	__attribute__((format(printf, 3, 4)));
 
 const char *api_code_name(enum api_code code);
+
+/* One call's ids for x-server-request-id and x-server-trace-id (and the
+ * REST RequestInfo detail): two fresh random UUIDs (RFC 9562 version 4)
+ * as NUL-terminated text, from the server's pooled OS randomness. */
+struct api_request_ids {
+	char request[API_REQUEST_ID_LEN + 1];
+	char trace[API_REQUEST_ID_LEN + 1];
+};
+void api_request_ids(struct server *srv, struct api_request_ids *out);
+
+/* Formats 16 bytes as a version 4 UUID into out[API_REQUEST_ID_LEN + 1]
+ * (sets the version and variant bits of a copy). Pure. */
+void api_uuid_format(const uint8_t raw[16], char *out);
 
 #endif

@@ -1,19 +1,25 @@
-/* api_pb.c — the protobuf mapping of ConnectionService and grpc.health.v1:
- * request bytes -> views for api.c, api structs -> response bytes, all
- * through the protobuf-c code generated from proto/ (vendor/pb).
+/* api_pb.c — the protobuf mapping of ConnectionService, grpc.health.v1 and
+ * google.rpc.Status: request bytes -> views for api.c, api structs ->
+ * response bytes, through the protobuf-c code generated from proto/
+ * (vendor/pb).
  *
  * Pure: no sockets, no logging. Decoding allocates through protobuf-c's
  * default allocator (the request owns it); encoding builds the messages on
- * the stack and never allocates. Limits (id length, data size, type values)
- * are api.c's business: this file passes on what was sent, unknown enum
- * numbers included (proto3 enums are open).
+ * the stack and never allocates. google.rpc.Status (for the
+ * grpc-status-details-bin trailer) has no generated code here: three
+ * fields and one nesting, it is written by hand. Limits (id length, data
+ * size, type values) are api.c's business: this file passes on what was
+ * sent, unknown enum numbers included (proto3 enums are open).
  */
 #include "api_pb.h"
 
 #include <stdbool.h>
 #include <string.h>
 
+#include <openssl/evp.h>
+
 #include "err.h"
+#include "utf8.h"
 #include "google/protobuf/timestamp.pb-c.h"
 #include "grpc/health/v1/health.pb-c.h"
 #include "yandex/cloud/serverless/apigateway/websocket/v1/connection.pb-c.h"
@@ -231,4 +237,98 @@ size_t api_pb_encode_health(int status, uint8_t *out, size_t outlen)
 	if (out != NULL && n <= outlen)
 		grpc__health__v1__health_check_response__pack(&m, out);
 	return n;
+}
+
+/* ---- google.rpc.Status, by hand ----------------------------------------------- */
+
+#define REQUEST_INFO_URL "type.googleapis.com/google.rpc.RequestInfo"
+
+/* Appends a varint at out[*n] when it fits; always advances *n. */
+static void put_varint(uint8_t *out, size_t outlen, size_t *n, uint64_t v)
+{
+	do {
+		uint8_t b = (uint8_t)(v & 0x7F);
+
+		v >>= 7;
+		if (v)
+			b |= 0x80;
+		if (out && *n < outlen)
+			out[*n] = b;
+		(*n)++;
+	} while (v);
+}
+
+/* A length-delimited field (wire type 2): tag, length, then len bytes
+ * from p (p NULL: the caller writes the bytes itself, as for a nested
+ * message). */
+static void put_bytes(uint8_t *out, size_t outlen, size_t *n, unsigned field, const void *p,
+		      size_t len)
+{
+	put_varint(out, outlen, n, (uint64_t)field << 3 | 2);
+	put_varint(out, outlen, n, len);
+	if (p && out && *n + len <= outlen)
+		memcpy(out + *n, p, len);
+	if (p)
+		*n += len;
+}
+
+/* The message as a proto3 string: valid UTF-8, at most max bytes. */
+static size_t clean_message(const char *m, char *buf, size_t max)
+{
+	size_t len = strlen(m);
+
+	if (!utf8_is_valid((const uint8_t *)m, len)) {
+		len = len > max ? max : len;
+		for (size_t i = 0; i < len; i++)
+			buf[i] = (unsigned char)m[i] < 0x80 ? m[i] : '?';
+		return len;
+	}
+	if (len > max) {
+		len = max;
+		/* back to the start of the character the cut falls in */
+		while (len && ((unsigned char)m[len] & 0xC0) == 0x80)
+			len--;
+	}
+	memcpy(buf, m, len);
+	return len;
+}
+
+size_t api_pb_encode_status(enum api_code code, const char *message, const char *request_id,
+			    uint8_t *out, size_t outlen)
+{
+	char msg[API_PB_STATUS_MESSAGE_MAX];
+	size_t mlen = clean_message(message, msg, sizeof msg);
+	size_t rid = strnlen(request_id, API_REQUEST_ID_LEN);
+	size_t info = rid ? 1 + 1 + rid : 0; /* RequestInfo{request_id = 1} */
+	size_t any = 1 + 1 + (sizeof REQUEST_INFO_URL - 1) + 1 + 1 + info;
+	size_t n = 0;
+
+	if (code) {
+		put_varint(out, outlen, &n, 1 << 3 | 0); /* code = 1, a varint */
+		put_varint(out, outlen, &n, (uint32_t)code);
+	}
+	if (mlen)
+		put_bytes(out, outlen, &n, 2, msg, mlen);
+	put_bytes(out, outlen, &n, 3, NULL, any); /* details[0]: google.protobuf.Any */
+	put_bytes(out, outlen, &n, 1, REQUEST_INFO_URL, sizeof REQUEST_INFO_URL - 1);
+	put_bytes(out, outlen, &n, 2, NULL, info);
+	if (rid)
+		put_bytes(out, outlen, &n, 1, request_id, rid);
+	return n;
+}
+
+size_t api_pb_status_bin(enum api_code code, const char *message, const char *request_id,
+			 char *out, size_t outlen)
+{
+	uint8_t pb[API_PB_STATUS_MAX];
+	size_t n = api_pb_encode_status(code, message, request_id, pb, sizeof pb);
+	int len;
+
+	if (outlen < API_PB_STATUS_BIN_MAX || n > sizeof pb)
+		return 0;
+	len = EVP_EncodeBlock((unsigned char *)out, pb, (int)n);
+	while (len > 0 && out[len - 1] == '=') /* gRPC: emit unpadded */
+		len--;
+	out[len] = '\0';
+	return (size_t)len;
 }

@@ -1,5 +1,6 @@
 /* api_pb.h — the protobuf mapping of ConnectionService and the health
- * service: wire bytes <-> api structs through protobuf-c. Pure.
+ * service: wire bytes <-> api structs through protobuf-c; and the
+ * google.rpc.Status of a failed call. Pure.
  */
 #ifndef WSGW_API_PB_H
 #define WSGW_API_PB_H
@@ -40,6 +41,26 @@ size_t api_pb_encode_connection(const struct api_connection *c, uint8_t *out, si
 /* Encodes HealthCheckResponse{status} (1 SERVING, 2 NOT_SERVING,
  * 3 SERVICE_UNKNOWN) into out[outlen]. Returns its size. */
 size_t api_pb_encode_health(int status, uint8_t *out, size_t outlen);
+
+/* google.rpc.Status for a failed call, as Yandex Cloud sends it in the
+ * grpc-status-details-bin trailer: {code, message, details: [Any{
+ * google.rpc.RequestInfo{request_id}}]}. The message is cut to
+ * API_PB_STATUS_MESSAGE_MAX bytes at a character boundary, and its
+ * non-ASCII bytes become '?' if it is not valid UTF-8 (proto3 strings
+ * must be). Returns the encoded size, never above API_PB_STATUS_MAX;
+ * out[0..outlen) holds the encoding when that size fits, else unspecified
+ * bytes (out=NULL, outlen=0 sizes it). */
+#define API_PB_STATUS_MESSAGE_MAX 512
+#define API_PB_STATUS_MAX (API_PB_STATUS_MESSAGE_MAX + 128) /* the largest encoding */
+size_t api_pb_encode_status(enum api_code code, const char *message, const char *request_id,
+			    uint8_t *out, size_t outlen);
+
+/* The same Status as the value of a -bin header: unpadded base64 (gRPC
+ * PROTOCOL-HTTP2.md, RFC 4648 §4) into out[outlen], NUL-terminated.
+ * Returns its length, or 0 when outlen < API_PB_STATUS_BIN_MAX. */
+#define API_PB_STATUS_BIN_MAX ((API_PB_STATUS_MAX + 2) / 3 * 4 + 1)
+size_t api_pb_status_bin(enum api_code code, const char *message, const char *request_id,
+			 char *out, size_t outlen);
 
 /* Splits ns since the epoch into Timestamp seconds and nanos (nanos in
  * 0..999999999 also for times before 1970). */

@@ -501,7 +501,7 @@ static int one_arg(struct load *ld, int argc, char *const *argv, int *i, bool do
 	eq = strchr(a, '=');
 	o = a[1] == '-' ? lookup(a + 2, eq ? (size_t)(eq - a - 2) : strlen(a + 2)) : NULL;
 	if (!o)
-		return errf(ld, "%.*s: unknown flag (see --help)", eq ? (int)(eq - a) : 80, a);
+		return errf(ld, "%.*s: unknown flag", eq ? (int)(eq - a) : 80, a);
 	if (eq)
 		val = eq + 1;
 	else if (o->kind == K_BOOL)

@@ -91,14 +91,27 @@ static nghttp2_nv nv(const char *name, const char *value, size_t value_len)
 
 #define NV_LIT(n, v) nv(n, v, sizeof(v) - 1)
 
+/* Draws fresh ids into *ids and sets hdrs[0..1] to x-server-request-id
+ * and x-server-trace-id (Yandex Cloud's response metadata) pointing at
+ * them; returns 2, the count. nghttp2 copies header values on submit, so
+ * ids may live on the caller's stack. */
+static size_t add_ids(struct grpc_session *s, struct api_request_ids *ids, nghttp2_nv *hdrs)
+{
+	api_request_ids(s->srv, ids);
+	hdrs[0] = nv("x-server-request-id", ids->request, API_REQUEST_ID_LEN);
+	hdrs[1] = nv("x-server-trace-id", ids->trace, API_REQUEST_ID_LEN);
+	return 2;
+}
+
 /* Trailers-only response: HEADERS with grpc-status and END_STREAM. If the
  * client is still sending, RST_STREAM(NO_ERROR) tells it to stop. */
 static void respond_error(struct grpc_session *s, struct stream *st, enum api_code code,
 			  const char *message, int http_status)
 {
-	char status[12], enc[512], hs[4];
-	size_t enc_len = grpc_percent_encode(message, strlen(message), enc, sizeof enc);
-	nghttp2_nv hdrs[4];
+	char status[12], enc[512], hs[4], details[API_PB_STATUS_BIN_MAX];
+	size_t enc_len = grpc_percent_encode(message, strlen(message), enc, sizeof enc), n;
+	nghttp2_nv hdrs[7];
+	struct api_request_ids ids;
 
 	snprintf(status, sizeof status, "%d", (int)code);
 	snprintf(hs, sizeof hs, "%d", http_status);
@@ -108,8 +121,13 @@ static void respond_error(struct grpc_session *s, struct stream *st, enum api_co
 	hdrs[3] = nv("grpc-message", enc, enc_len);
 	st->responded = true;
 	st->status = (int)code;
-	nghttp2_submit_response(s->h2, st->id, hdrs, 4, NULL);
-	log_debug("grpc stream %d: %s: %s", st->id, api_code_name(code), message);
+	n = 4 + add_ids(s, &ids, hdrs + 4);
+	/* The standard rich-error trailer: google.rpc.Status with RequestInfo */
+	if (api_pb_status_bin(code, message, ids.request, details, sizeof details))
+		hdrs[n++] = nv("grpc-status-details-bin", details, strlen(details));
+	nghttp2_submit_response(s->h2, st->id, hdrs, n, NULL);
+	log_debug("grpc stream %d: %s: %s (request id %s)", st->id, api_code_name(code), message,
+		  ids.request);
 }
 
 static ssize_t read_resp(nghttp2_session *h2, int32_t id, uint8_t *buf, size_t len,
@@ -138,12 +156,13 @@ static ssize_t read_resp(nghttp2_session *h2, int32_t id, uint8_t *buf, size_t l
 /* Sends headers, the message already in st->resp, then OK trailers. */
 static void respond_ok(struct grpc_session *s, struct stream *st)
 {
-	nghttp2_nv hdrs[2] = {NV_LIT(":status", "200"), NV_LIT("content-type", "application/grpc")};
+	nghttp2_nv hdrs[4] = {NV_LIT(":status", "200"), NV_LIT("content-type", "application/grpc")};
 	nghttp2_data_provider prd = {.source.ptr = st, .read_callback = read_resp};
+	struct api_request_ids ids;
 
 	st->responded = true;
 	st->status = 0;
-	nghttp2_submit_response(s->h2, st->id, hdrs, 2, &prd);
+	nghttp2_submit_response(s->h2, st->id, hdrs, 2 + add_ids(s, &ids, hdrs + 2), &prd);
 }
 
 static bool set_resp(struct stream *st, size_t len)
@@ -212,7 +231,7 @@ static const enum api_pb_kind kinds[] = {
 static void rest_respond(struct grpc_session *s, struct stream *st, struct rest_response *r)
 {
 	char status[4], len[24];
-	nghttp2_nv hdrs[5];
+	nghttp2_nv hdrs[7];
 	size_t n = 0;
 	bool head = st->method_len == 4 && memcmp(st->method, "HEAD", 4) == 0;
 	nghttp2_data_provider prd = {.source.ptr = st, .read_callback = read_resp};
@@ -226,6 +245,8 @@ static void rest_respond(struct grpc_session *s, struct stream *st, struct rest_
 		hdrs[n++] = nv("allow", r->allow, strlen(r->allow));
 	if (r->www_authenticate)
 		hdrs[n++] = NV_LIT("www-authenticate", "Bearer");
+	hdrs[n++] = nv("x-server-request-id", r->ids.request, strlen(r->ids.request));
+	hdrs[n++] = nv("x-server-trace-id", r->ids.trace, strlen(r->ids.trace));
 	st->responded = true;
 	st->status = r->status;
 	st->resp = (uint8_t *)r->body; /* handed over: freed with the stream */
@@ -246,12 +267,14 @@ static void rest_dispatch(struct grpc_session *s, struct stream *st, bool too_bi
 		.body = st->raw,
 		.body_len = st->raw_len,
 	};
-	struct rest_response r = {0};
+	struct rest_response r;
 
-	if (too_big)
+	if (too_big) {
+		rest_response_init(s->srv, &r);
 		rest_error(&r, 413, API_RESOURCE_EXHAUSTED, "request body is larger than --rest-max-body");
-	else
+	} else {
 		rest_handle(s->srv, &req, &r);
+	}
 	rest_respond(s, st, &r);
 	rest_response_fini(&r);
 }

@@ -129,8 +129,11 @@ static int respond(struct h1_session *s, const struct rest_response *r, struct o
 
 	n = snprintf(hdr, sizeof hdr,
 		     "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
-		     "%s%s%s%s%s\r\n",
-		     r->status, reason(r->status), r->body_len, r->allow ? "Allow: " : "",
+		     "%s%s%s%s%s%s%s%s%s%s%s\r\n",
+		     r->status, reason(r->status), r->body_len,
+		     r->ids.request[0] ? "X-Server-Request-Id: " : "", r->ids.request,
+		     r->ids.request[0] ? "\r\n" : "", r->ids.trace[0] ? "X-Server-Trace-Id: " : "",
+		     r->ids.trace, r->ids.trace[0] ? "\r\n" : "", r->allow ? "Allow: " : "",
 		     r->allow ? r->allow : "", r->allow ? "\r\n" : "",
 		     r->www_authenticate ? "WWW-Authenticate: Bearer\r\n" : "",
 		     !s->keep_alive ? "Connection: close\r\n"
@@ -152,9 +155,10 @@ static int respond(struct h1_session *s, const struct rest_response *r, struct o
 static int refuse(struct h1_session *s, int status, enum api_code code, const char *msg, bool keep,
 		  struct obuf **out)
 {
-	struct rest_response r = {0};
+	struct rest_response r;
 	int rc;
 
+	rest_response_init(s->srv, &r);
 	rest_error(&r, status, code, msg);
 	s->keep_alive = s->keep_alive && keep;
 	rc = respond(s, &r, out);

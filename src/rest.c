@@ -2,6 +2,9 @@
  * routes, the bearer token, the protobuf JSON mapping (jansson) of the
  * requests and of Connection, and JSON error bodies.
  *
+ * Every response gets a request id (rest_response_init); error bodies
+ * carry it as a google.rpc.RequestInfo detail, as Yandex Cloud's do.
+ *
  * Owns only the mapping: every rule about ids, data and connections is
  * api.c's, reached through api_get / api_send / api_disconnect, and its
  * gRPC codes are turned into HTTP statuses here. Transport-free: never
@@ -27,6 +30,7 @@
 
 #include "err.h"
 #include "http1.h"
+#include "log.h"
 #include "server.h"
 #include "utf8.h"
 
@@ -67,17 +71,40 @@ static void take_body(struct rest_response *resp, json_t *obj)
 	json_decref(obj);
 }
 
+/* google.rpc.RequestInfo in the protobuf JSON mapping of Any; its empty
+ * servingData is left out, as the mapping leaves out proto3 defaults (and
+ * as Yandex Cloud's documented error bodies show it). */
+static json_t *request_info(const char *request_id)
+{
+	json_t *d = json_object();
+
+	if (d) {
+		json_object_set_new(d, "@type", json_string("type.googleapis.com/google.rpc.RequestInfo"));
+		json_object_set_new(d, "requestId", json_string(request_id));
+	}
+	return d;
+}
+
 void rest_error(struct rest_response *resp, int http_status, enum api_code code, const char *msg)
 {
-	json_t *o = json_object();
+	json_t *o = json_object(), *details = json_array();
 
+	if (details && resp->ids.request[0])
+		json_array_append_new(details, request_info(resp->ids.request));
 	if (o) {
 		json_object_set_new(o, "code", json_integer(code));
 		json_object_set_new(o, "message", jstr(msg, strlen(msg)));
-		json_object_set_new(o, "details", json_array());
+		json_object_set(o, "details", details);
 	}
+	json_decref(details);
 	resp->status = http_status;
 	take_body(resp, o);
+}
+
+void rest_response_init(struct server *srv, struct rest_response *resp)
+{
+	memset(resp, 0, sizeof *resp);
+	api_request_ids(srv, &resp->ids);
 }
 
 void rest_response_fini(struct rest_response *resp)
@@ -437,7 +464,7 @@ static void dispatch(struct server *srv, const struct rest_request *req, enum re
 	}
 }
 
-void rest_handle(struct server *srv, const struct rest_request *req, struct rest_response *resp)
+static void handle(struct server *srv, const struct rest_request *req, struct rest_response *resp)
 {
 	const char *raw;
 	size_t raw_len;
@@ -445,7 +472,6 @@ void rest_handle(struct server *srv, const struct rest_request *req, struct rest
 	enum rest_route r;
 	int id_len;
 
-	memset(resp, 0, sizeof *resp);
 	r = route_of(req->target, req->target_len, &raw, &raw_len);
 	if (r == RR_NONE) {
 		rest_error(resp, 404, API_NOT_FOUND, "no such path (see " REST_PREFIX "{id})");
@@ -480,4 +506,18 @@ void rest_handle(struct server *srv, const struct rest_request *req, struct rest
 	else
 		dispatch(srv, req, r, id, (size_t)id_len, resp);
 	free(id);
+}
+
+void rest_handle(struct server *srv, const struct rest_request *req, struct rest_response *resp)
+{
+	rest_response_init(srv, resp);
+	handle(srv, req, resp);
+	/* The request id a client quotes finds this line. The body is JSON
+	 * (escaped, so safe in a log line) and short: only errors are logged. */
+	if (resp->status != 200)
+		log_debug("rest %.*s: %d (request id %s): %.*s",
+			  (int)(req->method_len > 16 ? 16 : req->method_len), req->method,
+			  resp->status, resp->ids.request,
+			  (int)(resp->body_len > 400 ? 400 : resp->body_len),
+			  resp->body ? resp->body : "");
 }

@@ -33,13 +33,21 @@ struct rest_response {
 	bool www_authenticate; /* 401: add "WWW-Authenticate: Bearer" */
 	char *body;           /* JSON, heap (rest_response_fini frees) */
 	size_t body_len;      /* for HEAD the transport sends headers only */
+	/* x-server-request-id / x-server-trace-id of this response ("" when
+	 * unset: no header, and error bodies carry no RequestInfo). */
+	struct api_request_ids ids;
 };
+
+/* Zeroes resp and gives it a fresh request id: every response a
+ * transport sends starts here (rest_handle calls it itself). */
+void rest_response_init(struct server *srv, struct rest_response *resp);
 
 /* Runs one request: routes it (GET/HEAD/DELETE .../connections/{id},
  * POST .../connections/{id}:send and .../{id}/:send), checks the bearer
  * token, decodes the percent-encoded id, parses the JSON body, calls api.c
  * and maps the result to the HTTP status and JSON body of API.md. Never
- * fails: errors become JSON {"code","message","details":[]} bodies. */
+ * fails: errors become JSON {"code","message","details"} bodies. A failed
+ * call is logged (debug) with its request id. */
 void rest_handle(struct server *srv, const struct rest_request *req, struct rest_response *resp);
 void rest_response_fini(struct rest_response *resp);
 
@@ -48,7 +56,9 @@ void rest_response_fini(struct rest_response *resp);
 /* HTTP status for a gRPC code (API.md: 400, 401, 404, 429, 501, 503, ...). */
 int rest_status_of(enum api_code code);
 
-/* Fills resp with {"code": code, "message": msg, "details": []}. */
+/* Fills resp with {"code": code, "message": msg, "details": [...]}, the
+ * details holding a google.rpc.RequestInfo {"@type", "requestId"} when
+ * resp->ids.request is set, else empty. */
 void rest_error(struct rest_response *resp, int http_status, enum api_code code, const char *msg);
 
 /* Connection → JSON per the protobuf JSON mapping (lowerCamelCase,

@@ -4,7 +4,7 @@ curl will not send (pipelining, broken framing, slow heads), and
 python3-websockets or wsraw on the WebSocket side.
 
 Statuses checked: 200, 400, 401, 404, 405 (+ Allow), 408, 413, 429, 431,
-501, 503; every error body is {"code", "message", "details": []}.
+501, 503; every error body is {"code", "message", "details": [RequestInfo]}.
 """
 import asyncio
 import base64
@@ -97,7 +97,10 @@ def check_error(r, status, code, allow=None):
     j = r.json()
     assert set(j) == {"code", "message", "details"}, j
     assert j["code"] == code, j
-    assert j["details"] == [] and isinstance(j["message"], str) and j["message"], j
+    assert isinstance(j["message"], str) and j["message"], j
+    # Yandex Cloud's RequestInfo, with the id of the X-Server-Request-Id header
+    assert j["details"] == [{"@type": "type.googleapis.com/google.rpc.RequestInfo",
+                             "requestId": r.headers.get("x-server-request-id")}], (j, r)
     if allow is not None:
         assert r.headers.get("allow") == allow, r
     return j

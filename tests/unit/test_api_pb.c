@@ -1,6 +1,7 @@
 /* test_api_pb.c — unit tests for api_pb.c: requests packed by protobuf-c's
  * own generated code decode to the right views; garbage is ERR_PROTO;
- * responses unpack to what went in and match hand-computed bytes.
+ * responses unpack to what went in and match hand-computed bytes; the
+ * hand-written google.rpc.Status (grpc-status-details-bin) byte for byte.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,9 +11,11 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <openssl/evp.h>
 
 #include "api_pb.h"
 #include "err.h"
+#include "utf8.h"
 #include "google/protobuf/timestamp.pb-c.h"
 #include "grpc/health/v1/health.pb-c.h"
 #include "yandex/cloud/serverless/apigateway/websocket/v1/connection.pb-c.h"
@@ -427,6 +430,107 @@ static void test_health_encode(void **state)
 	assert_int_equal(api_pb_encode_health(0, out, sizeof(out)), 0);
 }
 
+#define RID "e38e71c3-adc6-4584-98a4-b0f103d55f61"
+#define INFO_URL "type.googleapis.com/google.rpc.RequestInfo"
+
+static void test_status_bytes(void **state)
+{
+	/* Status{code 5, message "x", details [Any{url, RequestInfo{RID}}]} */
+	static const uint8_t want[] = "\x08\x05"                 /* code = 5 */
+				      "\x12\x01x"                /* message = "x" */
+				      "\x1a\x54"                 /* details: Any, 84 bytes */
+				      "\x0a\x2a" INFO_URL        /* type_url, 42 bytes */
+				      "\x12\x26"                 /* value: RequestInfo, 38 bytes */
+				      "\x0a\x24" RID;            /* request_id, 36 bytes */
+	size_t n;
+
+	(void)state;
+	n = api_pb_encode_status(API_NOT_FOUND, "x", RID, NULL, 0);
+	assert_int_equal(n, sizeof want - 1);
+	memset(buf, 0xEE, sizeof buf);
+	assert_int_equal(api_pb_encode_status(API_NOT_FOUND, "x", RID, buf, sizeof buf), n);
+	assert_memory_equal(buf, want, n);
+	/* code 0 and an empty message are proto3 defaults: left out */
+	n = api_pb_encode_status(API_OK, "", RID, buf, sizeof buf);
+	assert_int_equal(n, sizeof want - 1 - 5);
+	assert_memory_equal(buf, want + 5, n);
+	/* too small: the size is still right, nothing past outlen is written */
+	memset(buf, 0xEE, sizeof buf);
+	assert_int_equal(api_pb_encode_status(API_NOT_FOUND, "x", RID, buf, 10), sizeof want - 1);
+	assert_int_equal(buf[10], 0xEE);
+}
+
+/* Finds the message field of an encoded Status: its bytes and length. */
+static const uint8_t *status_message(const uint8_t *p, size_t n, size_t *len)
+{
+	size_t i = 0;
+
+	if (n > 2 && p[0] == 0x08)
+		i = 2; /* a one-byte code */
+	assert_true(i + 3 < n && p[i] == 0x12);
+	/* lengths over 127 take two varint bytes */
+	if (p[i + 1] & 0x80) {
+		*len = (size_t)(p[i + 1] & 0x7F) | (size_t)p[i + 2] << 7;
+		return p + i + 3;
+	}
+	*len = p[i + 1];
+	return p + i + 2;
+}
+
+static void test_status_message_limits(void **state)
+{
+	char long_msg[2000], bad[] = "bad \xff\xfe id";
+	const uint8_t *m;
+	size_t n, len;
+
+	(void)state;
+	/* 'a' then 2-byte characters: a cut at 512 would split one */
+	long_msg[0] = 'a';
+	for (size_t i = 1; i + 2 < sizeof long_msg; i += 2)
+		memcpy(long_msg + i, "\xc3\xa9", 2);
+	long_msg[sizeof long_msg - 1] = '\0';
+	n = api_pb_encode_status(API_INVALID_ARGUMENT, long_msg, RID, buf, sizeof buf);
+	assert_true(n <= API_PB_STATUS_MAX);
+	m = status_message(buf, n, &len);
+	assert_int_equal(len, 511);
+	assert_true(utf8_is_valid(m, len));
+	assert_memory_equal(m, long_msg, len);
+	/* not UTF-8: ASCII kept, the rest '?' */
+	n = api_pb_encode_status(API_NOT_FOUND, bad, RID, buf, sizeof buf);
+	m = status_message(buf, n, &len);
+	assert_int_equal(len, strlen(bad));
+	assert_memory_equal(m, "bad ?? id", len);
+	/* the largest: a long invalid message, an id of full length */
+	memset(long_msg, 0xff, sizeof long_msg - 1);
+	assert_true(api_pb_encode_status(API_UNAUTHENTICATED, long_msg, RID, NULL, 0) <=
+		    API_PB_STATUS_MAX);
+}
+
+static void test_status_bin(void **state)
+{
+	char text[API_PB_STATUS_BIN_MAX], padded[API_PB_STATUS_BIN_MAX + 4];
+	uint8_t raw[API_PB_STATUS_MAX], dec[API_PB_STATUS_BIN_MAX];
+	size_t n, len;
+	int got;
+
+	(void)state;
+	n = api_pb_encode_status(API_NOT_FOUND, "connection abc not found", RID, raw, sizeof raw);
+	len = api_pb_status_bin(API_NOT_FOUND, "connection abc not found", RID, text, sizeof text);
+	assert_int_equal(len, strlen(text));
+	assert_null(strchr(text, '=')); /* gRPC: unpadded */
+	assert_int_equal(len, (n * 4 + 2) / 3);
+	/* decodes back to the same bytes once the padding is restored */
+	memcpy(padded, text, len);
+	while (len % 4)
+		padded[len++] = '=';
+	got = EVP_DecodeBlock(dec, (const unsigned char *)padded, (int)len);
+	assert_true(got >= (int)n);
+	assert_memory_equal(dec, raw, n);
+	/* a buffer below the documented maximum is refused, not overrun */
+	assert_int_equal(api_pb_status_bin(API_NOT_FOUND, "x", RID, text, API_PB_STATUS_BIN_MAX - 1),
+			 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -439,6 +543,9 @@ int main(void)
 	    cmocka_unit_test(test_connection_roundtrip),
 	    cmocka_unit_test(test_connection_bytes),
 	    cmocka_unit_test(test_health_encode),
+	    cmocka_unit_test(test_status_bytes),
+	    cmocka_unit_test(test_status_message_limits),
+	    cmocka_unit_test(test_status_bin),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

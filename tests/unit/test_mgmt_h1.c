@@ -90,6 +90,10 @@ static void feed(const char *in, size_t n, size_t step, size_t cut, struct resul
 
 	assert_non_null(s);
 	memset(r, 0, sizeof *r);
+	/* A pool of zeros: every request id is ZERO_ID, so the same input
+	 * gives the same bytes out however it is split. */
+	memset(srv.rand_pool, 0, sizeof srv.rand_pool);
+	srv.rand_left = sizeof srv.rand_pool;
 	while (off < n && r->rc == 0) {
 		size_t k = cut ? (off ? n - off : cut) : step ? step : n;
 
@@ -133,6 +137,11 @@ static void check_all_splits(const char *in, const char *want, int want_rc)
 
 /* ---- expected responses ---------------------------------------------------------- */
 
+#define ZERO_ID "00000000-0000-4000-8000-000000000000" /* from 16 zero bytes */
+#define DETAILS                                                                                    \
+	"\"details\":[{\"@type\":\"type.googleapis.com/google.rpc.RequestInfo\",\"requestId\":\"" ZERO_ID \
+	"\"}]}"
+
 static char *cat(char *dst, const char *src)
 {
 	return strcat(dst, src);
@@ -145,18 +154,19 @@ static void resp(char *dst, const char *status, const char *headers, const char 
 	char buf[1024];
 
 	snprintf(buf, sizeof buf,
-		 "HTTP/1.1 %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n%s\r\n%s",
+		 "HTTP/1.1 %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
+		 "X-Server-Request-Id: " ZERO_ID "\r\nX-Server-Trace-Id: " ZERO_ID "\r\n%s\r\n%s",
 		 status, strlen(body), headers, head_only ? "" : body);
 	cat(dst, buf);
 }
 
-static const char nf_abc[] = "{\"code\":5,\"message\":\"connection abc not found\",\"details\":[]}";
+static const char nf_abc[] = "{\"code\":5,\"message\":\"connection abc not found\"," DETAILS;
 static const char not_utf8[] =
-    "{\"code\":3,\"message\":\"TEXT data is not valid UTF-8 (send it as BINARY)\",\"details\":[]}";
+    "{\"code\":3,\"message\":\"TEXT data is not valid UTF-8 (send it as BINARY)\"," DETAILS;
 static const char no_path[] = "{\"code\":5,\"message\":\"no such path (see " P
-			      "{id})\",\"details\":[]}";
+			      "{id})\"," DETAILS;
 static const char put_405[] = "{\"code\":12,\"message\":\"method PUT is not allowed here; "
-			      "allowed: GET, HEAD, DELETE\",\"details\":[]}";
+			      "allowed: GET, HEAD, DELETE\"," DETAILS;
 
 static void test_pipeline_splits(void **state)
 {
@@ -456,8 +466,8 @@ static void test_refused_keeps(void **state)
 	assert_non_null(strstr(strstr(r.out + 1, "HTTP/1.1 400 Bad Request\r\n") + 1,
 			       "HTTP/1.1 404 Not Found\r\n"));
 	/* duplicate but equal Content-Length values are one value */
-	feed_whole("POST " P "abc:send HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"
-		   "Content-Length: 2, 2\r\n\r\n{}",
+	feed_whole("POST " P "abc:send HTTP/1.1\r\nHost: x\r\nContent-Length: 15\r\n"
+		   "Content-Length: 15, 15\r\n\r\n{\"data\":\"aA==\"}",
 		   &r);
 	assert_int_equal(r.rc, 0);
 	assert_memory_equal(r.out, "HTTP/1.1 404 Not Found\r\n", 24);
@@ -485,7 +495,8 @@ static void test_head(void **state)
 	/* errors for a HEAD come without their body too */
 	feed_whole("HEAD /x HTTP/1.1\r\nHost: x\r\n\r\n", &head);
 	assert_null(strstr(head.out, "{"));
-	assert_non_null(strstr(head.out, "Content-Length: 97\r\n"));
+	snprintf(want, sizeof want, "Content-Length: %zu\r\n", strlen(no_path));
+	assert_non_null(strstr(head.out, want));
 	feed_whole("HEAD /x HTTP/1.1\r\nHost: x\r\nContent-Length: 2000\r\n\r\n", &head);
 	assert_int_equal(head.rc, ERR_CLOSED);
 	assert_memory_equal(head.out, "HTTP/1.1 413 Content Too Large\r\n", 32);

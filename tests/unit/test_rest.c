@@ -1,7 +1,8 @@
 /* test_rest.c — the REST mapping: statuses, timestamps, the Send body
  * (base64 in both alphabets, padding optional, enum names and numbers),
  * percent-decoding, the Connection JSON, and rest_handle's routing, auth
- * and error bodies against a server whose registry is empty.
+ * and error bodies (with their google.rpc.RequestInfo) against a server
+ * whose registry is empty; the request ids' format and uniqueness.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -298,9 +299,68 @@ static void test_connection_json(void **state)
 	free(s);
 }
 
+/* A version 4 UUID in lowercase text (RFC 9562 §4, §5.4). */
+static bool is_uuid4(const char *s)
+{
+	if (strlen(s) != API_REQUEST_ID_LEN)
+		return false;
+	for (int i = 0; i < API_REQUEST_ID_LEN; i++) {
+		bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+
+		if (dash ? s[i] != '-' : !strchr("0123456789abcdef", s[i]) || !s[i])
+			return false;
+	}
+	return s[14] == '4' && strchr("89ab", s[19]);
+}
+
+static void test_uuid_format(void **state)
+{
+	uint8_t zeros[16] = {0}, ones[16];
+	char out[API_REQUEST_ID_LEN + 1];
+
+	(void)state;
+	memset(ones, 0xFF, sizeof ones);
+	api_uuid_format(zeros, out);
+	assert_string_equal(out, "00000000-0000-4000-8000-000000000000");
+	api_uuid_format(ones, out);
+	assert_string_equal(out, "ffffffff-ffff-4fff-bfff-ffffffffffff");
+	assert_true(is_uuid4(out));
+	assert_int_equal(ones[6], 0xFF); /* the input is not touched */
+}
+
+static int cmp_id(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+/* Fresh ids on every response: request and trace ids differ, none repeats. */
+static void test_request_ids_unique(void **state)
+{
+	enum { N = 2000 };
+	static char seen[2 * N][API_REQUEST_ID_LEN + 1];
+	struct config cfg;
+	struct server srv;
+	struct rest_response r;
+
+	(void)state;
+	server_setup(&srv, &cfg, NULL);
+	for (int i = 0; i < N; i++) {
+		rest_response_init(&srv, &r);
+		assert_true(is_uuid4(r.ids.request));
+		assert_true(is_uuid4(r.ids.trace));
+		memcpy(seen[2 * i], r.ids.request, sizeof seen[0]);
+		memcpy(seen[2 * i + 1], r.ids.trace, sizeof seen[0]);
+	}
+	qsort(seen, 2 * N, sizeof seen[0], cmp_id);
+	for (int i = 1; i < 2 * N; i++)
+		assert_string_not_equal(seen[i - 1], seen[i]);
+	conntab_fini(&srv.table);
+}
+
 static void test_error_body(void **state)
 {
 	struct rest_response r = {0};
+	char want[256];
 
 	(void)state;
 	rest_error(&r, 404, API_NOT_FOUND, "connection x not found");
@@ -311,6 +371,16 @@ static void test_error_body(void **state)
 	assert_string_equal(r.body, "{\"code\":3,\"message\":\"bad ? \\\"id\\\"\",\"details\":[]}");
 	rest_response_fini(&r);
 	assert_null(r.body);
+	rest_response_fini(&r);
+	/* with a request id: Yandex Cloud's RequestInfo detail */
+	snprintf(r.ids.request, sizeof r.ids.request, "%s", "e38e71c3-adc6-4584-98a4-b0f103d55f61");
+	rest_error(&r, 401, API_UNAUTHENTICATED, "Token is invalid or has expired.");
+	snprintf(want, sizeof want,
+		 "{\"code\":16,\"message\":\"Token is invalid or has expired.\",\"details\":"
+		 "[{\"@type\":\"type.googleapis.com/google.rpc.RequestInfo\","
+		 "\"requestId\":\"%s\"}]}",
+		 r.ids.request);
+	assert_string_equal(r.body, want);
 	rest_response_fini(&r);
 }
 
@@ -341,6 +411,7 @@ static void check_call(struct server *srv, const struct call *c, size_t i)
 	json_t *j;
 
 	rest_handle(srv, &req, &r);
+	assert_true(is_uuid4(r.ids.request) && is_uuid4(r.ids.trace)); /* on every response */
 	if (r.status != c->status)
 		fail_msg("call %zu %s %s: status %d, want %d: %.*s", i, c->method, c->target,
 			 r.status, c->status, (int)r.body_len, r.body);
@@ -356,8 +427,15 @@ static void check_call(struct server *srv, const struct call *c, size_t i)
 		json_t *details = json_object_get(j, "details");
 		const char *msg = json_string_value(json_object_get(j, "message"));
 
+		json_t *info = json_array_get(details, 0);
+
 		assert_int_equal(json_integer_value(json_object_get(j, "code")), c->code);
-		assert_true(json_is_array(details) && json_array_size(details) == 0);
+		assert_true(json_is_array(details) && json_array_size(details) == 1);
+		assert_int_equal(json_object_size(info), 2);
+		assert_string_equal(json_string_value(json_object_get(info, "@type")),
+				    "type.googleapis.com/google.rpc.RequestInfo");
+		assert_string_equal(json_string_value(json_object_get(info, "requestId")),
+				    r.ids.request);
 		assert_true(msg && *msg);
 		if (c->msg && !strstr(msg, c->msg))
 			fail_msg("call %zu: message \"%s\" lacks \"%s\"", i, msg, c->msg);
@@ -393,6 +471,14 @@ static const struct call open_calls[] = {
     {"POST", P "abc:send", NULL, "{\"data\":\"/w==\",\"type\":\"TEXT\"}", 400, 3, NULL,
      "UTF-8"},
     {"POST", P "abc:send", NULL, "{\"data\":\"/w==\",\"type\":\"BINARY\"}", 404, 5, NULL, NULL},
+    /* data is required (API.md), whatever the type, whether empty, null or absent */
+    {"POST", P "abc:send", NULL, "{\"data\":\"\"}", 400, 3, NULL, "data is required"},
+    {"POST", P "abc:send", NULL, "{\"data\":\"\",\"type\":\"TEXT\"}", 400, 3, NULL,
+     "data is required"},
+    {"POST", P "abc:send", NULL, "{\"data\":null,\"type\":\"BINARY\"}", 400, 3, NULL,
+     "data is required"},
+    {"POST", P "abc:send", NULL, "{}", 400, 3, NULL, "data is required"},
+    {"POST", P ID33 ":send", NULL, "{\"data\":\"\"}", 400, 3, NULL, "data is required"},
     /* our own 400s: the escape, the body */
     {"GET", P "ab%zz", NULL, NULL, 400, 3, NULL, "percent"},
     {"GET", P "ab%4", NULL, NULL, 400, 3, NULL, "percent"},
@@ -492,21 +578,29 @@ static void test_handle_exact(void **state)
 	struct rest_request req = {.method = "PUT", .method_len = 3, .target = P "abc",
 				   .target_len = sizeof P "abc" - 1, .body = (const uint8_t *)""};
 	struct rest_response r;
+	char want[320];
 
 	(void)state;
 	server_setup(&srv, &cfg, NULL);
 	rest_handle(&srv, &req, &r);
 	assert_int_equal(r.status, 405);
 	assert_string_equal(r.allow, "GET, HEAD, DELETE");
-	assert_string_equal(r.body, "{\"code\":12,\"message\":\"method PUT is not allowed here; "
-				    "allowed: GET, HEAD, DELETE\",\"details\":[]}");
+	snprintf(want, sizeof want,
+		 "{\"code\":12,\"message\":\"method PUT is not allowed here; allowed: GET, HEAD, "
+		 "DELETE\",\"details\":[{\"@type\":\"type.googleapis.com/google.rpc.RequestInfo\","
+		 "\"requestId\":\"%s\"}]}",
+		 r.ids.request);
+	assert_string_equal(r.body, want);
 	rest_response_fini(&r);
 	req.method = "GET";
 	rest_handle(&srv, &req, &r);
 	assert_int_equal(r.status, 404);
 	assert_null(r.allow);
-	assert_string_equal(r.body,
-			    "{\"code\":5,\"message\":\"connection abc not found\",\"details\":[]}");
+	snprintf(want, sizeof want,
+		 "{\"code\":5,\"message\":\"connection abc not found\",\"details\":[{\"@type\":"
+		 "\"type.googleapis.com/google.rpc.RequestInfo\",\"requestId\":\"%s\"}]}",
+		 r.ids.request);
+	assert_string_equal(r.body, want);
 	rest_response_fini(&r);
 	conntab_fini(&srv.table);
 }
@@ -519,7 +613,8 @@ int main(void)
 	    cmocka_unit_test(test_percent_decode),  cmocka_unit_test(test_connection_json),
 	    cmocka_unit_test(test_error_body),      cmocka_unit_test(test_handle_routes),
 	    cmocka_unit_test(test_handle_auth),     cmocka_unit_test(test_handle_draining),
-	    cmocka_unit_test(test_handle_exact),
+	    cmocka_unit_test(test_handle_exact),    cmocka_unit_test(test_uuid_format),
+	    cmocka_unit_test(test_request_ids_unique),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
