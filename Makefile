@@ -11,7 +11,7 @@ DEB_PKGS := gcc make pkg-config libssl-dev libnghttp2-dev libprotobuf-c-dev \
 	protobuf-c-compiler protobuf-compiler libcmocka-dev clang libclang-rt-14-dev \
 	python3 python3-websockets python3-grpcio python3-protobuf python3-pytest \
 	nghttp2-client curl libjansson-dev libyaml-dev libcurl4-openssl-dev \
-	wrk util-linux procps chromium chromium-driver python3-selenium
+	wrk util-linux procps chromium chromium-driver python3-selenium python3-yaml
 
 CC ?= cc
 FUZZ_CC ?= clang
@@ -133,7 +133,8 @@ fuzz: $(FUZZ_BINS)
 
 # Everything, in order, with one summary line at the end.
 test: deps $(UNIT_BINS) $(UNIT_ASAN_BINS) build/release/wsgw build/asan/wsgw $(FUZZ_BINS)
-	$(Q)FUZZ_SECONDS=$(FUZZ_SECONDS) tests/run-all.sh
+	$(Q)UNIT_BINS="$(UNIT_BINS)" UNIT_ASAN_BINS="$(UNIT_ASAN_BINS)" FUZZ_BINS="$(FUZZ_BINS)" \
+		PROTO_FILES="$(PROTO_FILES)" FUZZ_SECONDS=$(FUZZ_SECONDS) tests/run-all.sh
 
 run: build/release/wsgw
 	./build/release/wsgw $(ARGS)

@@ -213,6 +213,16 @@ measure() {
 	record "$tag" "$line"
 }
 
+# verdict VALUE OP LIMIT — "met" / "NOT met" (OP: >=, <=, <), "n/a" without
+# a value: the runners print each target's verdict from the medians, so no
+# table needs a hand-written mark.
+verdict() {
+	awk -v v="$1" -v l="$3" -v op="$2" 'BEGIN {
+		if (v == "n/a" || v == "") { print "n/a"; exit }
+		if (op == ">=") ok = v + 0 >= l; else if (op == "<=") ok = v + 0 <= l; else ok = v + 0 < l
+		print ok ? "met" : "NOT met" }'
+}
+
 machine_lines() { # the summary's first lines: date, machine, wsgw and source tree
 	echo "date:    $(date -u)"
 	echo "machine: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)," \

@@ -8,6 +8,8 @@
 #   make -o deps bench-build && bench/run-api.sh
 #   RUNS=1 DUR=2 bench/run-api.sh              (a one-minute smoke run)
 #   WSGW=/path/to/other/wsgw bench/run-api.sh  (another build of wsgw)
+#   SCENARIOS=msg MSG_POINTS="100x1 1000x1" BACKEND_CONNS="256 32" bench/run-api.sh
+#                                  (README's --backend-connections tuning)
 #
 # Scenarios: (1) gRPC Get requests/s with h2load; (2) gRPC Send → client
 # delivery latency at fixed rates (sendlat); (3) REST Send requests/s over
@@ -35,6 +37,12 @@ SEND_RATES=${SEND_RATES:-"10000 50000"} # (2) target Send rates
 SEND_CONNS=${SEND_CONNS:-1000}       # (2) WebSocket connections Sends go to
 H2_CONNS=${H2_CONNS:-1}              # (2) h2c connections carrying the Sends
 MSG_POINTS=${MSG_POINTS:-"10x1 100x1 250x1 1000x1 2000x1"} # (4) conns x in flight
+# (4) one wsgw per value of --backend-connections, measured in turn within
+# each run (empty: the flag not given, wsgw's default). BACKEND_CONNS="256 32"
+# reproduces README's tuning figures.
+BACKEND_CONNS=${BACKEND_CONNS:-""}
+read -r -a BC_LIST <<<"$BACKEND_CONNS"
+[ "${#BC_LIST[@]}" -gt 0 ] || BC_LIST=("")
 SCENARIOS=${SCENARIOS:-"api send msg"} # api = (1)+(3), send = (2), msg = (4)
 WAIT_QUIET=${WAIT_QUIET:-30}         # seconds to wait for a busy machine to go quiet
 RETRIES=${RETRIES:-8}                # repeats allowed for runs disturbed by others
@@ -276,8 +284,12 @@ msgload_run() {
 	[ -n "$line" ] && echo "$line backend_new_conns=$((c1 - c0))"
 }
 
+# bc_tag BC — the result tag suffix of a --backend-connections value
+bc_tag() { [ -z "$1" ] || echo "-bc$1"; }
+
 msg_scenario() {
-	local spec=$TMP/bench-spec.yaml fb_port p conns inflight i rp_pid rp_port
+	local spec=$TMP/bench-spec.yaml fb_port p conns inflight i rp_pid rp_port bc
+	local -A ws_pid=() ws_port=()
 	start_bg fastbackend "$CLIENT_CPU" "$FASTBACKEND" --listen 127.0.0.1:0
 	FB_PID=$BG_PID
 	wait_log fastbackend "$FB_PID" '\(port [0-9]+\)'
@@ -294,10 +306,14 @@ paths:
 EOF
 	echo "== spec $spec:"
 	sed 's/^/    /' "$spec"
-	start_wsgw wsgw-msg --spec "$spec"
+	# One wsgw per --backend-connections value ("" = the flag not given);
+	# each idles (in epoll_wait) while another is measured.
+	for bc in "${BC_LIST[@]}"; do
+		start_wsgw "wsgw-msg$(bc_tag "$bc")" --spec "$spec" ${bc:+--backend-connections "$bc"}
+		ws_pid[x$bc]=$WS_PID ws_port[x$bc]=$WS_PORT
+	done
 	# The ceiling: the same round trip through bench/rawproxy, pinned like
-	# wsgw, with wsgw's default pool of 256 backend connections. Idle (in
-	# epoll_wait) while wsgw is measured.
+	# wsgw, with wsgw's default pool of 256 backend connections.
 	start_bg rawproxy "$SERVER_CPU" "$RAWPROXY" --listen 127.0.0.1:0 \
 		--backend "127.0.0.1:$fb_port" --backend-connections 256 --path /bench
 	rp_pid=$BG_PID
@@ -306,22 +322,29 @@ EOF
 	for p in $MSG_POINTS; do
 		conns=${p%x*} inflight=${p#*x}
 		echo "== (4) message → backend → reply, $conns conns x $inflight in flight x 32 B," \
-			"${DUR} s, ${RUNS} runs"
-		note_cmd "msgload-$p" taskset -c "$CLIENT_CPU" "$MSGLOAD" --target "127.0.0.1:$WS_PORT" \
-			--path /bench --conns "$conns" --inflight "$inflight" --size 32 --duration "$DUR" \
-			--warmup "$WARMUP_S" --server-pid "$WS_PID" --backend-pid "$FB_PID"
-		for i in $(seq "$RUNS"); do
-			measure "msg$p" msgload_run "$WS_PORT" "$WS_PID" "$conns" "$inflight"
+			"${DUR} s, ${RUNS} runs of wsgw${BACKEND_CONNS:+ (--backend-connections ${BACKEND_CONNS// /, })}" \
+			"and rawproxy (the ceiling), in turn"
+		for bc in "${BC_LIST[@]}"; do
+			note_cmd "msgload-$p$(bc_tag "$bc")" taskset -c "$CLIENT_CPU" "$MSGLOAD" \
+				--target "127.0.0.1:${ws_port[x$bc]}" --path /bench --conns "$conns" \
+				--inflight "$inflight" --size 32 --duration "$DUR" --warmup "$WARMUP_S" \
+				--server-pid "${ws_pid[x$bc]}" --backend-pid "$FB_PID"
 		done
-		echo "== (4) the same against rawproxy (the ceiling), ${RUNS} runs"
 		note_cmd msgload-rawproxy taskset -c "$CLIENT_CPU" "$MSGLOAD" --target "127.0.0.1:$rp_port" \
 			--path /bench --conns "$conns" --inflight "$inflight" --size 32 --duration "$DUR" \
 			--warmup "$WARMUP_S" --server-pid "$rp_pid" --backend-pid "$FB_PID"
 		for i in $(seq "$RUNS"); do
+			# Alternate the servers so the host's drift hits them alike.
+			for bc in "${BC_LIST[@]}"; do
+				measure "msg$p$(bc_tag "$bc")" msgload_run "${ws_port[x$bc]}" "${ws_pid[x$bc]}" \
+					"$conns" "$inflight"
+			done
 			measure "rawmsg$p" msgload_run "$rp_port" "$rp_pid" "$conns" "$inflight"
 		done
 	done
-	stop_proc wsgw-msg "$WS_PID"
+	for bc in "${BC_LIST[@]}"; do
+		stop_proc "wsgw-msg$(bc_tag "$bc")" "${ws_pid[x$bc]}"
+	done
 	stop_proc rawproxy "$rp_pid"
 	stop_proc fastbackend "$FB_PID"
 	grep '^RESULT' "$TMP/fastbackend.log" | sed 's/^/  backend: /' || true
@@ -344,13 +367,6 @@ machine() {
 
 row() { # row SCENARIO FIGURE VALUE [NOTE]
 	printf '%-34s %-26s %12s  %s\n' "$1" "$2" "$3" "${4:-}"
-}
-
-verdict() { # verdict VALUE OP LIMIT — "met" / "NOT met"
-	awk -v v="$1" -v l="$3" -v op="$2" 'BEGIN {
-		if (v == "n/a" || v == "") { print "n/a"; exit }
-		ok = (op == ">=") ? (v + 0 >= l) : (v + 0 < l)
-		print ok ? "met" : "NOT met" }'
 }
 
 ran() { # ran SCENARIO — true if SCENARIOS holds it
@@ -411,36 +427,50 @@ bottleneck() { # bottleneck TAG — which CPU limited TAG's runs (medians)
 }
 
 summary_msg() {
-	local k v rv p bott gw_bad=0 gw_sat=""
+	local k v rv p bott bc tag label gw_bad gw_sat
 	for p in $MSG_POINTS; do
-		bott=$(bottleneck "msg$p")
-		v=$(med "msg$p" msgs_per_s)
-		row "(4) msg->backend->reply ${p/x/ x }" msgs_per_s "$v" "bottleneck: $bott"
-		if [ "${bott%% *}" = gateway ] && awk -v v="$v" 'BEGIN { exit !(v + 0 < 50000) }'; then
-			gw_bad=1
-			gw_sat="$gw_sat ${p}:$v/s"
-		fi
-		for k in p50_us p99_us server_busy_us_per_msg server_cpu_pct backend_cpu_pct \
-			loadgen_cpu_pct backend_new_conns errors other_cpu_pct; do
-			row "" "$k" "$(med "msg$p" "$k")"
+		for bc in "${BC_LIST[@]}"; do
+			tag=msg$p$(bc_tag "$bc")
+			label="(4) msg->backend->reply ${p/x/ x }"
+			[ -z "$bc" ] || label="(4) msg ${p/x/ x }, --backend-connections $bc"
+			bott=$(bottleneck "$tag")
+			v=$(med "$tag" msgs_per_s)
+			row "$label" msgs_per_s "$v" "bottleneck: $bott"
+			for k in p50_us p99_us server_busy_us_per_msg server_cpu_pct backend_cpu_pct \
+				loadgen_cpu_pct backend_new_conns errors other_cpu_pct; do
+				row "" "$k" "$(med "$tag" "$k")"
+			done
+			rv=$(med "rawmsg$p" msgs_per_s)
+			row "" wsgw_over_raw "$(ratio "$v" "$rv")" "msgs/s, wsgw / rawproxy"
+			row "" wsgw_over_raw_busy "$(ratio "$(med "$tag" server_busy_us_per_msg)" \
+				"$(med "rawmsg$p" server_busy_us_per_msg)")" "server busy per msg, wsgw / rawproxy"
 		done
 		# the ceiling: the same load through bench/rawproxy
 		rv=$(med "rawmsg$p" msgs_per_s)
-		row "" raw_msgs_per_s "$rv" "rawproxy (ceiling); bottleneck: $(bottleneck "rawmsg$p")"
-		row "" wsgw_over_raw "$(ratio "$v" "$rv")" "msgs/s, wsgw / rawproxy"
-		row "" raw_server_busy_us_per_msg "$(med "rawmsg$p" server_busy_us_per_msg)"
-		row "" wsgw_over_raw_busy "$(ratio "$(med "msg$p" server_busy_us_per_msg)" \
-			"$(med "rawmsg$p" server_busy_us_per_msg)")" "server busy per msg, wsgw / rawproxy"
-		for k in p50_us p99_us server_cpu_pct errors other_cpu_pct; do
+		row "(4) rawproxy ${p/x/ x } (ceiling)" raw_msgs_per_s "$rv" "bottleneck: $(bottleneck "rawmsg$p")"
+		for k in server_busy_us_per_msg p50_us p99_us server_cpu_pct errors other_cpu_pct; do
 			row "" "raw_$k" "$(med "rawmsg$p" "$k")"
 		done
 	done
 	[ -n "$MSG_POINTS" ] || return 0
-	if [ "$gw_bad" = 1 ]; then
-		row "(4) target" "gateway never bottleneck" "NOT met" "gateway saturated below 50000 msgs/s at:$gw_sat"
-	else
-		row "(4) target" "gateway never bottleneck" "met" "below 50000 msgs/s"
-	fi
+	for bc in "${BC_LIST[@]}"; do
+		gw_bad=0 gw_sat=""
+		for p in $MSG_POINTS; do
+			tag=msg$p$(bc_tag "$bc")
+			bott=$(bottleneck "$tag")
+			v=$(med "$tag" msgs_per_s)
+			if [ "${bott%% *}" = gateway ] && awk -v v="$v" 'BEGIN { exit !(v + 0 < 50000) }'; then
+				gw_bad=1
+				gw_sat="$gw_sat ${p}:$v/s"
+			fi
+		done
+		label="(4) target${bc:+, bc $bc}"
+		if [ "$gw_bad" = 1 ]; then
+			row "$label" "gateway never bottleneck" "NOT met" "gateway saturated below 50000 msgs/s at:$gw_sat"
+		else
+			row "$label" "gateway never bottleneck" "met" "below 50000 msgs/s"
+		fi
+	done
 }
 
 summary() {
@@ -462,7 +492,7 @@ summary() {
 	worth_a_look
 }
 
-RUN_CMD="${WSGW_SHOWN:+WSGW=$WSGW_SHOWN }SERVER_CPU=$SERVER_CPU CLIENT_CPU=$CLIENT_CPU SCENARIOS=\"$SCENARIOS\" RUNS=$RUNS DUR=$DUR WARMUP_S=$WARMUP_S SEND_RATES=\"$SEND_RATES\" SEND_CONNS=$SEND_CONNS H2_CONNS=$H2_CONNS MSG_POINTS=\"$MSG_POINTS\" $0${*:+ $*}"
+RUN_CMD="${WSGW_SHOWN:+WSGW=$WSGW_SHOWN }SERVER_CPU=$SERVER_CPU CLIENT_CPU=$CLIENT_CPU SCENARIOS=\"$SCENARIOS\" RUNS=$RUNS DUR=$DUR WARMUP_S=$WARMUP_S SEND_RATES=\"$SEND_RATES\" SEND_CONNS=$SEND_CONNS H2_CONNS=$H2_CONNS MSG_POINTS=\"$MSG_POINTS\" BACKEND_CONNS=\"$BACKEND_CONNS\" $0${*:+ $*}"
 : >"$TMP/results"
 for sc in $SCENARIOS; do
 	case $sc in

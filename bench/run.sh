@@ -27,6 +27,9 @@ ECHO_S=${ECHO_S:-5}      # echo measurement window, seconds
 HS_S=${HS_S:-5}          # handshake measurement window, seconds
 WARMUP_S=${WARMUP_S:-1}  # traffic before each window
 IDLE_NS=${IDLE_NS:-"10000 19000"}
+# (e) is run twice per run, alternately: without a User-Agent and with this
+# one on every connection (a 111-byte Chrome string); IDLE_UA= skips it.
+IDLE_UA=${IDLE_UA-"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36"}
 WAIT_QUIET=${WAIT_QUIET:-30}  # seconds to wait for a busy machine to go quiet
 RETRIES=${RETRIES:-8}         # repeats allowed for runs disturbed by other processes
 SERVER_CPU=0
@@ -117,14 +120,17 @@ rss_kb() {
 }
 
 # ---- (e): VmRSS per idle connection, a fresh wsgw per run -------------------
+# idle_run N [USER-AGENT] — recorded as idleN, or idleN-ua with a User-Agent.
 idle_run() {
-	local n=$1 out="$TMP/idle.out" lg i rss0 rss1 line bytes
+	local n=$1 ua=${2:-} out="$TMP/idle.out" lg i rss0 rss1 line bytes tag=idle$1
+	local uaflag=()
+	[ -z "$ua" ] || { uaflag=(--user-agent "$ua"); tag=idle$n-ua; }
 	start_server wsgw "$WSGW" "${WSGW_FLAGS[@]}"
 	sleep 0.3
 	rss0=$(rss_kb "$SRV_PID")
 	# Not through loadgen(): $! must be the load generator itself.
 	taskset -c "$CLIENT_CPU" "$LOADGEN" idle --target "127.0.0.1:$SRV_PORT" --conns "$n" \
-		--hold 120 >"$out" &
+		--hold 120 "${uaflag[@]+"${uaflag[@]}"}" >"$out" &
 	lg=$!
 	PIDS+=("$lg")
 	for i in $(seq 1200); do
@@ -143,7 +149,7 @@ idle_run() {
 		bytes=$(awk -v a="$rss0" -v b="$rss1" -v n="$n" 'BEGIN { printf "%.1f", (b - a) * 1024 / n }')
 		line="$line server_rss_before_kb=$rss0 server_rss_after_kb=$rss1 server_bytes_per_conn=$bytes"
 	fi
-	record "idle$n" "$line"
+	record "$tag" "$line"
 }
 
 machine() {
@@ -156,7 +162,7 @@ machine() {
 	echo "         taskset -c $CLIENT_CPU $LOADGEN_SHOWN handshake --target 127.0.0.1:PORT --conns 50" \
 		"--duration $HS_S --warmup $WARMUP_S --server-pid PID"
 	echo "         taskset -c $CLIENT_CPU $LOADGEN_SHOWN idle --target 127.0.0.1:PORT --conns N" \
-		"--hold 120 (SIGTERM after \"ready\"; a fresh wsgw per run)"
+		"--hold 120 (SIGTERM after \"ready\"; a fresh wsgw per run)${IDLE_UA:+; alternately with --user-agent of ${#IDLE_UA} bytes}"
 }
 
 echo_rows() { # echo_rows SPEC LABEL
@@ -185,12 +191,38 @@ summary() {
 		for k in server_rss_before_kb server_rss_after_kb server_bytes_per_conn; do
 			printf '%-28s %-24s %12s %12s %9s\n' "idle $n conns" "$k" "$(med "idle$n" "$k")" - -
 		done
+		[ -n "$IDLE_UA" ] || continue
+		printf '%-28s %-24s %12s %12s %9s\n' "idle $n conns, User-Agent" server_bytes_per_conn \
+			"$(med "idle$n-ua" server_bytes_per_conn)" - -
 	done
+	echo
+	targets
 	echo
 	worth_a_look
 }
 
-RUN_CMD="${WSGW_SHOWN:+WSGW=$WSGW_SHOWN }RUNS=$RUNS ECHO_S=$ECHO_S HS_S=$HS_S WARMUP_S=$WARMUP_S IDLE_NS=\"$IDLE_NS\" WAIT_QUIET=$WAIT_QUIET RETRIES=$RETRIES $0${*:+ $*}"
+# The targets of README.md's table, judged from the medians above.
+target() { # target WHAT VALUE OP LIMIT
+	printf '  %-52s %10s %-3s %-6s %s\n' "$1" "$2" "$3" "$4" "$(verdict "$2" "$3" "$4")"
+}
+
+targets() {
+	local spec n a b
+	echo "== targets"
+	for spec in 100x16 1000x1; do
+		a=$(med "echo$spec-ws" msgs_per_s) b=$(med "echo$spec-raw" msgs_per_s)
+		target "echo ${spec/x/ x }: messages/s, wsgw / raw echo" "$(ratio "$a" "$b")" ">=" 0.9
+		a=$(med "echo$spec-ws" server_busy_us_per_msg) b=$(med "echo$spec-raw" server_busy_us_per_msg)
+		target "echo ${spec/x/ x }: server busy per message, wsgw / raw" "$(ratio "$a" "$b")" "<=" 1.15
+	done
+	for n in $IDLE_NS; do
+		target "RSS per idle connection, $n conns (B)" "$(med "idle$n" server_bytes_per_conn)" "<=" 256
+		[ -z "$IDLE_UA" ] ||
+			target "  the same with a User-Agent (B)" "$(med "idle$n-ua" server_bytes_per_conn)" "<=" 256
+	done
+}
+
+RUN_CMD="${WSGW_SHOWN:+WSGW=$WSGW_SHOWN }RUNS=$RUNS ECHO_S=$ECHO_S HS_S=$HS_S WARMUP_S=$WARMUP_S IDLE_NS=\"$IDLE_NS\" IDLE_UA=\"$IDLE_UA\" WAIT_QUIET=$WAIT_QUIET RETRIES=$RETRIES $0${*:+ $*}"
 : >"$TMP/results"
 quiet_check
 echo_scenarios
@@ -199,6 +231,7 @@ for n in $IDLE_NS; do
 	echo "== idle $n conns, ${RUNS} runs"
 	for i in $(seq "$RUNS"); do
 		idle_run "$n"
+		[ -z "$IDLE_UA" ] || idle_run "$n" "$IDLE_UA"
 	done
 done
 summary

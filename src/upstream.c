@@ -483,6 +483,12 @@ void upstream_free(struct upstream *u)
 	while (u->num_spare)
 		curl_easy_cleanup(u->spare[--u->num_spare]);
 	curl_multi_cleanup(u->multi); /* closes cached connections: on_close_socket */
+	/* libcurl 7.88 closes a socket whose connect timed out with a plain
+	 * close(), not through on_close_socket, so its record stays until
+	 * on_open_socket reuses the fd; free what is left. The fds are
+	 * closed already (their numbers may be reused): no epoll call. */
+	for (size_t i = 0; i < u->socks_cap; i++)
+		free(u->socks[i]);
 	loop_timer_disarm(u->loop, &u->timer);
 	loop_timer_disarm(u->loop, &u->start_timer);
 	upstream_reap(u);
