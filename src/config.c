@@ -85,7 +85,7 @@ static const struct opt opts[] = {
     {"rest-max-body", K_SIZE, G_MGMT, F(rest_max_body), KIB, GIB, 0, "1M",
      "largest REST request body"},
     {"request-timeout", K_DUR, G_MGMT, F(request_timeout_ms), 1, 365 * DAY, 0, "30s",
-     "time to receive one REST request; also the keep-alive idle limit"},
+     "time to receive one request (REST, HTTP/2 stream); idle limit of every management connection"},
     {"mgmt-max-connections", K_UINT, G_MGMT, F(mgmt_max_connections), 1, 10000000, 0, "1024",
      "management connections open at once; more are closed at accept"},
     {"mgmt-max-buffer", K_SIZE, G_MGMT, F(mgmt_max_buffer), KIB, GIB, 0, "16M",
