@@ -65,8 +65,8 @@ struct stream {
 	/* REST over h2: the request as rest_handle wants it */
 	char *method, *path, *authorization;
 	size_t method_len, path_len, authorization_len;
-	uint8_t *raw; /* body */
-	size_t raw_len;
+	uint8_t *raw; /* body, grown by doubling as it arrives */
+	size_t raw_len, raw_cap;
 };
 
 struct grpc_session {
@@ -92,7 +92,7 @@ static void release(struct grpc_session *s, struct stream *st)
 	grpc_deframer_fini(&st->body);
 	free(st->raw);
 	st->raw = NULL;
-	st->raw_len = 0;
+	st->raw_len = st->raw_cap = 0;
 	free(st->msg);
 	st->msg = NULL;
 	st->msg_len = 0;
@@ -587,6 +587,33 @@ static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *frame, void *
 	return 0;
 }
 
+/* A REST-over-h2 body chunk: kept up to --rest-max-body (then 413). */
+static void rest_body_append(struct grpc_session *s, struct stream *st, const uint8_t *p, size_t n)
+{
+	size_t max = s->srv->cfg->rest_max_body, cap = st->raw_cap ? st->raw_cap : 4096;
+	uint8_t *grown;
+
+	if (n > max - st->raw_len) {
+		rest_dispatch(s, st, 413, "request body is larger than --rest-max-body");
+		return;
+	}
+	if (st->raw_len + n > st->raw_cap) {
+		while (cap < st->raw_len + n)
+			cap *= 2;
+		if (cap > max)
+			cap = max;
+		grown = realloc(st->raw, cap);
+		if (!grown) {
+			rest_dispatch(s, st, 503, "out of memory");
+			return;
+		}
+		st->raw = grown;
+		st->raw_cap = cap;
+	}
+	memcpy(st->raw + st->raw_len, p, n);
+	st->raw_len += n;
+}
+
 static int on_data_chunk(nghttp2_session *h2, uint8_t flags, int32_t id, const uint8_t *p,
 			 size_t n, void *user)
 {
@@ -607,20 +634,7 @@ static int on_data_chunk(nghttp2_session *h2, uint8_t flags, int32_t id, const u
 		return 0;
 	}
 	if (st && st->rest && !st->responded) {
-		uint8_t *grown;
-
-		if (st->raw_len + n > s->srv->cfg->rest_max_body) {
-			rest_dispatch(s, st, 413, "request body is larger than --rest-max-body");
-			return 0;
-		}
-		grown = realloc(st->raw, st->raw_len + n);
-		if (!grown) {
-			nghttp2_submit_rst_stream(s->h2, NGHTTP2_FLAG_NONE, id, NGHTTP2_INTERNAL_ERROR);
-			return 0;
-		}
-		st->raw = grown;
-		memcpy(st->raw + st->raw_len, p, n);
-		st->raw_len += n;
+		rest_body_append(s, st, p, n);
 		return 0;
 	}
 	while (st && !st->responded && n > 0) {

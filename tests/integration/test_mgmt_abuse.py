@@ -226,6 +226,26 @@ def test_buffer_caps_per_connection_and_total(wsgw_factory, pb):
     get_works(srv, pb)
 
 
+def test_large_rest_body_over_h2_still_arrives(wsgw_factory):
+    """The REST-over-h2 body grows in steps as it arrives: a Send of the
+    largest message (175 KB of JSON over many DATA frames) still works."""
+    import base64
+    import json
+    import subprocess
+    srv = wsgw_factory(["--close-timeout", "2s"])
+    ws = wsraw.connect(srv.port)
+    cid = ws.response_headers[ID_HEADER]
+    data = os.urandom(131072)
+    body = json.dumps({"data": base64.b64encode(data).decode(), "type": "BINARY"}).encode()
+    p = subprocess.run(["curl", "-sS", "--http2-prior-knowledge", "-o", "/dev/null", "-w", "%{http_code}",
+                        "-H", "Content-Type: application/json", "--data-binary", "@-",
+                        "http://127.0.0.1:%d%s%s:send" % (srv.mgmt_port, REST, cid)],
+                       input=body, capture_output=True, timeout=WAIT)
+    assert p.stdout == b"200", p
+    assert ws.recv_message(timeout=WAIT) == (wsraw.OP_BINARY, data)
+    ws.close()
+
+
 # -- D6 / D8: nothing waits forever --------------------------------------------
 
 def test_stalled_streams_time_out(wsgw_factory, pb):
