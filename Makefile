@@ -12,7 +12,7 @@ DEB_PKGS := gcc make pkg-config libssl-dev libnghttp2-dev libprotobuf-c-dev \
 	python3 python3-websockets python3-grpcio python3-protobuf python3-pytest \
 	nghttp2-client curl libjansson-dev libyaml-dev libcurl4-openssl-dev \
 	wrk util-linux procps chromium chromium-driver python3-selenium zlib1g-dev \
-	python3-h2 python3-hpack python3-hyperframe
+	python3-hpack
 
 CC ?= cc
 FUZZ_CC ?= clang
