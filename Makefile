@@ -11,11 +11,12 @@ DEB_PKGS := gcc make pkg-config libssl-dev libnghttp2-dev libprotobuf-c-dev \
 	protobuf-c-compiler protobuf-compiler libcmocka-dev clang libclang-rt-14-dev \
 	python3 python3-websockets python3-grpcio python3-protobuf python3-pytest \
 	nghttp2-client curl libjansson-dev libyaml-dev libcurl4-openssl-dev \
-	wrk util-linux procps chromium chromium-driver python3-selenium python3-yaml
+	wrk util-linux procps chromium chromium-driver python3-selenium python3-yaml \
+	zlib1g-dev python3-hpack
 
 CC ?= cc
 FUZZ_CC ?= clang
-PKGS := libcrypto libnghttp2 libprotobuf-c jansson yaml-0.1 libcurl
+PKGS := libcrypto libnghttp2 libprotobuf-c jansson yaml-0.1 libcurl zlib
 # Evaluated when a recipe runs (after `deps`), not while the Makefile is read.
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS = $(shell pkg-config --libs $(PKGS))

@@ -53,6 +53,9 @@ struct config {
 	unsigned max_streams;           /* --max-streams (SETTINGS_MAX_CONCURRENT_STREAMS) */
 	size_t rest_max_body;           /* --rest-max-body (REST request body cap) */
 	uint64_t request_timeout_ms;    /* --request-timeout (HTTP/1.1 request, keep-alive idle) */
+	unsigned mgmt_max_connections;  /* --mgmt-max-connections */
+	size_t mgmt_max_buffer;         /* --mgmt-max-buffer (request bytes per connection) */
+	size_t mgmt_max_buffer_total;   /* --mgmt-max-buffer-total (all management connections) */
 };
 
 enum { CONFIG_OK = 0, CONFIG_HELP = 1, CONFIG_VERSION = 2 };

@@ -5,7 +5,12 @@
  * and trailers — or, for errors, the trailers-only form.
  *
  * Never touches a socket (mgmt.c does) and never uses nghttp2's socket
- * callbacks. Every stream is unary; its body is capped by --grpc-max-body.
+ * callbacks. Every stream is unary; its body is capped by --grpc-max-body,
+ * and what all streams hold by --mgmt-max-buffer (this connection) and
+ * --mgmt-max-buffer-total (the whole port). A header block is capped in
+ * fields and decoded bytes (an HPACK bomb ends the connection), the token
+ * is checked on the HEADERS before any body is kept, and a stream that
+ * stalls is answered at --request-timeout.
  */
 #include "grpc.h"
 
@@ -28,6 +33,12 @@
 #define HEALTH "/grpc.health.v1.Health/Check"
 #define STREAM_WINDOW (1 << 20)
 #define CONN_WINDOW (16 << 20)
+/* One header block (RFC 9113 §6.5.2 size: name + value + 32 per field).
+ * Checked as fields are decoded, so a block of one-byte references to a
+ * large table entry costs at most this much work before the connection
+ * ends. Advertised as SETTINGS_MAX_HEADER_LIST_SIZE. */
+#define MAX_HEADER_LIST (16 << 10)
+#define MAX_HEADER_FIELDS 100
 
 enum call { CALL_UNKNOWN, CALL_GET, CALL_SEND, CALL_DISCONNECT, CALL_HEALTH };
 
@@ -37,7 +48,11 @@ struct stream {
 	bool rest; /* a REST request over h2, not a gRPC call */
 	bool post, grpc_ct, authorized, responded;
 	bool end_stream; /* the client finished sending */
+	bool cancelled;  /* RST_STREAM(CANCEL) sent: its response was never read */
+	uint8_t encoding; /* enum grpc_encoding of grpc-encoding */
 	uint64_t deadline_ms; /* 0 = none */
+	uint64_t begun_ms;    /* HEADERS arrived: --request-timeout counts from here */
+	size_t buffered;      /* request bytes charged to the budgets */
 	struct grpc_deframer body;
 	uint8_t *msg; /* the one request message */
 	size_t msg_len;
@@ -50,19 +65,54 @@ struct stream {
 	/* REST over h2: the request as rest_handle wants it */
 	char *method, *path, *authorization;
 	size_t method_len, path_len, authorization_len;
-	uint8_t *raw; /* body */
-	size_t raw_len;
+	uint8_t *raw; /* body, grown by doubling as it arrives */
+	size_t raw_len, raw_cap;
 };
 
 struct grpc_session {
 	nghttp2_session *h2;
 	struct server *srv;
 	struct stream *streams;
+	size_t buffered;        /* request bytes held by all streams */
+	uint64_t idle_since_ms; /* the last stream closed (or the session began) */
+	size_t block_bytes;     /* the header block being decoded */
+	unsigned block_fields;
+	bool calm;              /* header block over the caps: ENHANCE_YOUR_CALM */
 };
 
 static struct stream *stream_of(struct grpc_session *s, int32_t id)
 {
 	return nghttp2_session_get_stream_user_data(s->h2, id);
+}
+
+/* Drops what the stream kept of its request and gives the bytes back to
+ * the connection's and the port's budgets. */
+static void release(struct grpc_session *s, struct stream *st)
+{
+	grpc_deframer_fini(&st->body);
+	free(st->raw);
+	st->raw = NULL;
+	st->raw_len = st->raw_cap = 0;
+	free(st->msg);
+	st->msg = NULL;
+	st->msg_len = 0;
+	s->buffered -= st->buffered;
+	s->srv->mgmt_buffered -= st->buffered;
+	st->buffered = 0;
+}
+
+/* Charges n more request bytes; false when a budget would overflow. */
+static bool charge(struct grpc_session *s, struct stream *st, size_t n)
+{
+	const struct config *cfg = s->srv->cfg;
+
+	if (n > cfg->mgmt_max_buffer - s->buffered ||
+	    n > cfg->mgmt_max_buffer_total - s->srv->mgmt_buffered)
+		return false;
+	st->buffered += n;
+	s->buffered += n;
+	s->srv->mgmt_buffered += n;
+	return true;
 }
 
 static void stream_free(struct grpc_session *s, struct stream *st)
@@ -73,12 +123,12 @@ static void stream_free(struct grpc_session *s, struct stream *st)
 		s->streams = st->next;
 	if (st->next)
 		st->next->prev = st->prev;
-	grpc_deframer_fini(&st->body);
+	if (!s->streams)
+		s->idle_since_ms = s->srv->loop.now_ms;
+	release(s, st);
 	free(st->method);
 	free(st->path);
 	free(st->authorization);
-	free(st->raw);
-	free(st->msg);
 	free(st->resp);
 	free(st);
 }
@@ -110,7 +160,7 @@ static void respond_error(struct grpc_session *s, struct stream *st, enum api_co
 {
 	char status[12], enc[512], hs[4], details[API_PB_STATUS_BIN_MAX];
 	size_t enc_len = grpc_percent_encode(message, strlen(message), enc, sizeof enc), n;
-	nghttp2_nv hdrs[7];
+	nghttp2_nv hdrs[8];
 	struct api_request_ids ids;
 
 	snprintf(status, sizeof status, "%d", (int)code);
@@ -119,9 +169,10 @@ static void respond_error(struct grpc_session *s, struct stream *st, enum api_co
 	hdrs[1] = NV_LIT("content-type", "application/grpc");
 	hdrs[2] = nv("grpc-status", status, strlen(status));
 	hdrs[3] = nv("grpc-message", enc, enc_len);
+	hdrs[4] = NV_LIT("grpc-accept-encoding", GRPC_ACCEPT_ENCODING);
 	st->responded = true;
 	st->status = (int)code;
-	n = 4 + add_ids(s, &ids, hdrs + 4);
+	n = 5 + add_ids(s, &ids, hdrs + 5);
 	/* The standard rich-error trailer: google.rpc.Status with RequestInfo */
 	if (api_pb_status_bin(code, message, ids.request, details, sizeof details))
 		hdrs[n++] = nv("grpc-status-details-bin", details, strlen(details));
@@ -156,13 +207,14 @@ static ssize_t read_resp(nghttp2_session *h2, int32_t id, uint8_t *buf, size_t l
 /* Sends headers, the message already in st->resp, then OK trailers. */
 static void respond_ok(struct grpc_session *s, struct stream *st)
 {
-	nghttp2_nv hdrs[4] = {NV_LIT(":status", "200"), NV_LIT("content-type", "application/grpc")};
+	nghttp2_nv hdrs[5] = {NV_LIT(":status", "200"), NV_LIT("content-type", "application/grpc"),
+			      NV_LIT("grpc-accept-encoding", GRPC_ACCEPT_ENCODING)};
 	nghttp2_data_provider prd = {.source.ptr = st, .read_callback = read_resp};
 	struct api_request_ids ids;
 
 	st->responded = true;
 	st->status = 0;
-	nghttp2_submit_response(s->h2, st->id, hdrs, 2 + add_ids(s, &ids, hdrs + 2), &prd);
+	nghttp2_submit_response(s->h2, st->id, hdrs, 3 + add_ids(s, &ids, hdrs + 3), &prd);
 }
 
 static bool set_resp(struct stream *st, size_t len)
@@ -255,7 +307,9 @@ static void rest_respond(struct grpc_session *s, struct stream *st, struct rest_
 	nghttp2_submit_response(s->h2, st->id, hdrs, n, head || !st->resp_len ? NULL : &prd);
 }
 
-static void rest_dispatch(struct grpc_session *s, struct stream *st, bool too_big)
+/* Runs the REST request, or refuses it with http_status (non-zero) and why. */
+static void rest_dispatch(struct grpc_session *s, struct stream *st, int http_status,
+			  const char *why)
 {
 	struct rest_request req = {
 		.method = st->method ? st->method : "",
@@ -269,14 +323,16 @@ static void rest_dispatch(struct grpc_session *s, struct stream *st, bool too_bi
 	};
 	struct rest_response r;
 
-	if (too_big) {
+	if (http_status) {
 		rest_response_init(s->srv, &r);
-		rest_error(&r, 413, API_RESOURCE_EXHAUSTED, "request body is larger than --rest-max-body");
+		rest_error(&r, http_status,
+			   http_status == 408 ? API_DEADLINE_EXCEEDED : API_RESOURCE_EXHAUSTED, why);
 	} else {
-		rest_handle(s->srv, &req, &r);
+		rest_handle(s->srv, &req, &r); /* initialises r */
 	}
 	rest_respond(s, st, &r);
 	rest_response_fini(&r);
+	release(s, st);
 }
 
 /* Why a complete request cannot be run, or NULL when it can. */
@@ -291,10 +347,38 @@ static const char *request_problem(struct grpc_session *s, struct stream *st, en
 		return "request message missing";
 	if (st->messages != 1 || !grpc_deframer_is_idle(&st->body))
 		return "a unary call takes exactly one request message";
-	if (st->msg_compressed) {
-		*code = API_UNIMPLEMENTED;
-		return "compressed messages are not supported; use identity";
-	}
+	return NULL;
+}
+
+/* PROTOCOL-HTTP2.md: a message with the Compressed-Flag is in the
+ * grpc-encoding of the call. Replaces st->msg with its inflation, at most
+ * --grpc-max-body bytes. Returns why it cannot, or NULL. */
+static const char *decompress(struct grpc_session *s, struct stream *st, enum api_code *code)
+{
+	uint8_t *out;
+	size_t out_len;
+	int rc;
+
+	*code = API_UNIMPLEMENTED;
+	if (!st->msg_compressed)
+		return NULL;
+	if (st->encoding == GRPC_ENC_IDENTITY)
+		return "compressed flag set without a grpc-encoding; use identity, deflate or gzip";
+	if (st->encoding == GRPC_ENC_UNKNOWN)
+		return "grpc-encoding not supported; use identity, deflate or gzip";
+	rc = grpc_inflate((enum grpc_encoding)st->encoding, st->msg, st->msg_len,
+			  s->srv->cfg->grpc_max_body, &out, &out_len);
+	*code = rc == ERR_PROTO ? API_INTERNAL : API_RESOURCE_EXHAUSTED;
+	if (rc == ERR_LIMIT)
+		return "decompressed request message is larger than --grpc-max-body";
+	if (rc == ERR_PROTO)
+		return "compressed request message is corrupt or truncated";
+	if (rc < 0)
+		return "out of memory";
+	free(st->msg);
+	st->msg = out;
+	st->msg_len = out_len;
+	st->msg_compressed = false;
 	return NULL;
 }
 
@@ -306,13 +390,17 @@ static void dispatch(struct grpc_session *s, struct stream *st)
 	enum api_code code;
 	const char *problem = request_problem(s, st, &code);
 
+	if (!problem)
+		problem = decompress(s, st, &code);
 	if (problem) {
 		respond_error(s, st, code, problem, 200);
+		release(s, st);
 		return;
 	}
 	if (api_pb_decode(kinds[st->call], st->msg, st->msg_len, &req) < 0) {
 		respond_error(s, st, API_INVALID_ARGUMENT,
 			      "request message is not a valid protobuf encoding", 200);
+		release(s, st);
 		return;
 	}
 	if (run_call(s, st, &req, &as) == API_OK)
@@ -320,6 +408,7 @@ static void dispatch(struct grpc_session *s, struct stream *st)
 	else
 		respond_error(s, st, as.code, as.message, 200);
 	api_pb_request_free(&req);
+	release(s, st);
 }
 
 /* Checks that can be made on the headers alone, before any DATA. */
@@ -357,12 +446,17 @@ static int on_begin_headers(nghttp2_session *h2, const nghttp2_frame *frame, voi
 	struct grpc_session *s = user;
 	struct stream *st;
 
-	if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
+	if (frame->hd.type != NGHTTP2_HEADERS)
+		return 0;
+	s->block_bytes = 0; /* every header block, trailers too, is counted */
+	s->block_fields = 0;
+	if (frame->headers.cat != NGHTTP2_HCAT_REQUEST)
 		return 0;
 	st = calloc(1, sizeof *st);
 	if (!st)
 		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
 	st->id = frame->hd.stream_id;
+	st->begun_ms = s->srv->loop.now_ms;
 	grpc_deframer_init(&st->body, s->srv->cfg->grpc_max_body);
 	st->next = s->streams;
 	if (s->streams)
@@ -417,6 +511,18 @@ static void keep(char **dst, size_t *dst_len, const uint8_t *v, size_t n)
 	}
 }
 
+/* Counts a decoded field against the block's caps. False: over them, the
+ * connection ends (a fatal callback error, then ENHANCE_YOUR_CALM). */
+static bool count_field(struct grpc_session *s, size_t namelen, size_t valuelen)
+{
+	s->block_fields++;
+	s->block_bytes += namelen + valuelen + 32;
+	if (s->block_fields <= MAX_HEADER_FIELDS && s->block_bytes <= MAX_HEADER_LIST)
+		return true;
+	s->calm = true;
+	return false;
+}
+
 static int on_header(nghttp2_session *h2, const nghttp2_frame *frame, const uint8_t *name,
 		     size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags, void *user)
 {
@@ -426,6 +532,8 @@ static int on_header(nghttp2_session *h2, const nghttp2_frame *frame, const uint
 
 	(void)h2;
 	(void)flags;
+	if (!count_field(s, namelen, valuelen))
+		return NGHTTP2_ERR_CALLBACK_FAILURE;
 	if (!st || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
 		return 0;
 	if (is(name, namelen, ":method")) {
@@ -443,11 +551,32 @@ static int on_header(nghttp2_session *h2, const nghttp2_frame *frame, const uint
 		st->authorized = bearer_ok(s->srv->cfg, value, valuelen);
 		keep(&st->authorization, &st->authorization_len, value, valuelen);
 	}
+	else if (is(name, namelen, "grpc-encoding"))
+		st->encoding = (uint8_t)grpc_encoding_parse((const char *)value, valuelen);
 	else if (is(name, namelen, "grpc-timeout")) {
 		if (grpc_timeout_parse((const char *)value, valuelen, &ns) == 0)
 			st->deadline_ms = s->srv->loop.now_ms + (ns + 999999) / 1000000;
 	}
 	return 0;
+}
+
+/* A field nghttp2 found invalid (RFC 9113 §8.2.1). A malformed
+ * authorization is simply not a valid token: the stream then gets
+ * UNAUTHENTICATED (or 401) with a message, not a reset. Any other invalid
+ * field resets the stream, as without this callback. */
+static int on_invalid_header(nghttp2_session *h2, const nghttp2_frame *frame, const uint8_t *name,
+			     size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags,
+			     void *user)
+{
+	struct grpc_session *s = user;
+
+	(void)h2;
+	(void)value;
+	(void)flags;
+	(void)frame;
+	if (!count_field(s, namelen, valuelen))
+		return NGHTTP2_ERR_CALLBACK_FAILURE;
+	return is(name, namelen, "authorization") ? 0 : NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
 }
 
 static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *frame, void *user)
@@ -466,8 +595,11 @@ static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *frame, void *
 	if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM)
 		st->end_stream = true;
 	if (st->rest) {
-		if (st->end_stream)
-			rest_dispatch(s, st, false);
+		/* Without the token, answered on the HEADERS (401, or the
+		 * 404/405 rest_handle finds first): no body is ever kept. */
+		if (st->end_stream ||
+		    (frame->hd.type == NGHTTP2_HEADERS && s->srv->cfg->auth_token[0] && !st->authorized))
+			rest_dispatch(s, st, 0, NULL);
 		return 0;
 	}
 	if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST &&
@@ -478,6 +610,33 @@ static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *frame, void *
 	return 0;
 }
 
+/* A REST-over-h2 body chunk: kept up to --rest-max-body (then 413). */
+static void rest_body_append(struct grpc_session *s, struct stream *st, const uint8_t *p, size_t n)
+{
+	size_t max = s->srv->cfg->rest_max_body, cap = st->raw_cap ? st->raw_cap : 4096;
+	uint8_t *grown;
+
+	if (n > max - st->raw_len) {
+		rest_dispatch(s, st, 413, "request body is larger than --rest-max-body");
+		return;
+	}
+	if (st->raw_len + n > st->raw_cap) {
+		while (cap < st->raw_len + n)
+			cap *= 2;
+		if (cap > max)
+			cap = max;
+		grown = realloc(st->raw, cap);
+		if (!grown) {
+			rest_dispatch(s, st, 503, "out of memory");
+			return;
+		}
+		st->raw = grown;
+		st->raw_cap = cap;
+	}
+	memcpy(st->raw + st->raw_len, p, n);
+	st->raw_len += n;
+}
+
 static int on_data_chunk(nghttp2_session *h2, uint8_t flags, int32_t id, const uint8_t *p,
 			 size_t n, void *user)
 {
@@ -486,21 +645,19 @@ static int on_data_chunk(nghttp2_session *h2, uint8_t flags, int32_t id, const u
 
 	(void)h2;
 	(void)flags;
-	if (st && st->rest && !st->responded) {
-		uint8_t *grown;
+	if (st && !st->responded && !charge(s, st, n)) {
+		static const char why[] = "the management port holds too many request bytes "
+					  "(--mgmt-max-buffer, --mgmt-max-buffer-total); retry later";
 
-		if (st->raw_len + n > s->srv->cfg->rest_max_body) {
-			rest_dispatch(s, st, true);
-			return 0;
-		}
-		grown = realloc(st->raw, st->raw_len + n);
-		if (!grown) {
-			nghttp2_submit_rst_stream(s->h2, NGHTTP2_FLAG_NONE, id, NGHTTP2_INTERNAL_ERROR);
-			return 0;
-		}
-		st->raw = grown;
-		memcpy(st->raw + st->raw_len, p, n);
-		st->raw_len += n;
+		if (st->rest)
+			rest_dispatch(s, st, 503, why);
+		else
+			respond_error(s, st, API_RESOURCE_EXHAUSTED, why, 200);
+		release(s, st);
+		return 0;
+	}
+	if (st && st->rest && !st->responded) {
+		rest_body_append(s, st, p, n);
 		return 0;
 	}
 	while (st && !st->responded && n > 0) {
@@ -513,6 +670,7 @@ static int on_data_chunk(nghttp2_session *h2, uint8_t flags, int32_t id, const u
 							  "--grpc-max-body"
 							: "out of memory",
 				      200);
+			release(s, st);
 			break;
 		}
 		p += used;
@@ -572,6 +730,7 @@ static nghttp2_session_callbacks *callbacks(void)
 		return NULL;
 	nghttp2_session_callbacks_set_on_begin_headers_callback(cb, on_begin_headers);
 	nghttp2_session_callbacks_set_on_header_callback(cb, on_header);
+	nghttp2_session_callbacks_set_on_invalid_header_callback(cb, on_invalid_header);
 	nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
 	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
 	nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
@@ -583,21 +742,30 @@ struct grpc_session *grpc_session_new(struct server *srv)
 {
 	struct grpc_session *s = calloc(1, sizeof *s);
 	nghttp2_session_callbacks *cb = callbacks();
+	nghttp2_option *opt = NULL;
 	nghttp2_settings_entry iv[] = {
 		{NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, srv->cfg->max_streams},
 		{NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, STREAM_WINDOW},
+		{NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, MAX_HEADER_LIST},
 	};
 	int rc = -1;
 
-	if (s && cb && nghttp2_session_server_new(&s->h2, cb, s) == 0) {
+	if (nghttp2_option_new(&opt) == 0)
+		/* "Bearer " (an empty token) must reach the token check and get
+		 * UNAUTHENTICATED, not a reset for its trailing space. */
+		nghttp2_option_set_no_rfc9113_leading_and_trailing_ws_validation(opt, 1);
+	if (s && cb && opt && nghttp2_session_server_new2(&s->h2, cb, s, opt) == 0) {
 		s->srv = srv;
-		rc = nghttp2_submit_settings(s->h2, NGHTTP2_FLAG_NONE, iv, 2);
+		s->idle_since_ms = srv->loop.now_ms;
+		rc = nghttp2_submit_settings(s->h2, NGHTTP2_FLAG_NONE, iv, 3);
 		if (rc == 0)
 			rc = nghttp2_session_set_local_window_size(s->h2, NGHTTP2_FLAG_NONE, 0,
 								   CONN_WINDOW);
 	}
 	if (cb)
 		nghttp2_session_callbacks_del(cb);
+	if (opt)
+		nghttp2_option_del(opt);
 	if (rc != 0) {
 		grpc_session_free(s);
 		return NULL;
@@ -621,9 +789,11 @@ int grpc_session_feed(struct grpc_session *s, const uint8_t *p, size_t n)
 	ssize_t rc = nghttp2_session_mem_recv(s->h2, p, n);
 
 	if (rc < 0) {
-		log_debug("h2 session: %s", nghttp2_strerror((int)rc));
+		log_debug("h2 session: %s%s", nghttp2_strerror((int)rc),
+			  s->calm ? " (header block over its caps)" : "");
 		if (rc != NGHTTP2_ERR_BAD_CLIENT_MAGIC)
-			nghttp2_session_terminate_session(s->h2, NGHTTP2_PROTOCOL_ERROR);
+			nghttp2_session_terminate_session(s->h2, s->calm ? NGHTTP2_ENHANCE_YOUR_CALM
+									 : NGHTTP2_PROTOCOL_ERROR);
 		return ERR_PROTO;
 	}
 	return 0;
@@ -662,7 +832,33 @@ void grpc_session_goaway(struct grpc_session *s, bool final)
 
 void grpc_session_sweep(struct grpc_session *s, uint64_t now_ms)
 {
-	for (struct stream *st = s->streams; st; st = st->next)
-		if (!st->responded && st->deadline_ms && now_ms >= st->deadline_ms)
+	uint64_t limit = s->srv->cfg->request_timeout_ms;
+
+	for (struct stream *st = s->streams; st; st = st->next) {
+		if (st->responded) {
+			/* Answered, but the client reads neither the answer nor
+			 * our RST: give up on the stream. */
+			if (!st->cancelled && now_ms - st->begun_ms >= 2 * limit) {
+				st->cancelled = true;
+				nghttp2_submit_rst_stream(s->h2, NGHTTP2_FLAG_NONE, st->id,
+							  NGHTTP2_CANCEL);
+			}
+			continue;
+		}
+		if (st->deadline_ms && now_ms >= st->deadline_ms)
 			respond_error(s, st, API_DEADLINE_EXCEEDED, "deadline exceeded", 200);
+		else if (now_ms - st->begun_ms < limit)
+			continue;
+		else if (st->rest)
+			rest_dispatch(s, st, 408, "the request did not arrive within --request-timeout");
+		else
+			respond_error(s, st, API_DEADLINE_EXCEEDED,
+				      "the request did not arrive within --request-timeout", 200);
+		release(s, st);
+	}
+}
+
+uint64_t grpc_session_idle_since(const struct grpc_session *s)
+{
+	return s->streams ? 0 : s->idle_since_ms;
 }

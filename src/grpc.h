@@ -33,7 +33,14 @@ bool grpc_session_is_done(const struct grpc_session *s);
  * served), the last one (final=true) before the socket closes. */
 void grpc_session_goaway(struct grpc_session *s, bool final);
 
-/* Fails streams whose grpc-timeout passed with DEADLINE_EXCEEDED. */
+/* Fails streams whose grpc-timeout passed with DEADLINE_EXCEEDED, and
+ * streams whose request is not complete --request-timeout after their
+ * HEADERS (DEADLINE_EXCEEDED, or 408 for REST); resets streams whose
+ * answer is still unread twice that long after their HEADERS. */
 void grpc_session_sweep(struct grpc_session *s, uint64_t now_ms);
+
+/* When the session last had no stream open (loop time), or 0 while a
+ * stream is open: the caller closes sessions idle too long. */
+uint64_t grpc_session_idle_since(const struct grpc_session *s);
 
 #endif

@@ -10,11 +10,19 @@
 #include <stdint.h>
 
 #define GRPC_PREFIX_LEN 5
+#define GRPC_DEFRAME_START 4096 /* first body allocation */
+
+/* grpc-encoding values we accept (PROTOCOL-HTTP2.md: Message-Encoding). */
+enum grpc_encoding { GRPC_ENC_IDENTITY, GRPC_ENC_GZIP, GRPC_ENC_DEFLATE, GRPC_ENC_UNKNOWN };
+
+/* What we advertise in grpc-accept-encoding on every response. */
+#define GRPC_ACCEPT_ENCODING "identity, deflate, gzip"
 
 /* Reassembles length-prefixed messages from DATA chunks of any size: a
  * chunk may hold part of a prefix, a prefix and part of a message, or
- * several messages. The message body is copied into one heap buffer of
- * at most max_len bytes. */
+ * several messages. The message body is copied into one heap buffer that
+ * grows with the bytes that actually arrived (from GRPC_DEFRAME_START,
+ * doubling), at most the announced length, at most max_len. */
 struct grpc_deframer {
 	uint8_t prefix[GRPC_PREFIX_LEN];
 	uint8_t prefix_len;
@@ -22,6 +30,7 @@ struct grpc_deframer {
 	uint32_t msg_len;  /* from the prefix */
 	uint32_t msg_got;
 	uint8_t *msg;
+	size_t msg_cap;    /* bytes allocated at msg */
 	size_t max_len;
 	unsigned messages; /* complete messages seen */
 };
@@ -38,7 +47,7 @@ void grpc_deframer_fini(struct grpc_deframer *d);
  * sets *event to GRPC_DEFRAME_MESSAGE when a message just completed (call
  * grpc_deframer_take, then continue with the rest of the chunk), or a
  * negative ERR_*: ERR_LIMIT when the prefix announces more than max_len
- * (nothing allocated), ERR_NOMEM. */
+ * (nothing allocated; sticky), ERR_NOMEM. */
 int grpc_deframer_feed(struct grpc_deframer *d, const uint8_t *p, size_t n, int *event);
 
 /* Hands over the completed message: *msg (heap, caller frees; NULL when
@@ -47,6 +56,20 @@ void grpc_deframer_take(struct grpc_deframer *d, uint8_t **msg, size_t *len, boo
 
 /* True between messages (no partial prefix or body pending). */
 bool grpc_deframer_is_idle(const struct grpc_deframer *d);
+
+/* The encoding named by a grpc-encoding value (case-sensitive, as the
+ * spec's names are); GRPC_ENC_UNKNOWN for any other. */
+enum grpc_encoding grpc_encoding_parse(const char *v, size_t len);
+
+/* Inflates one compressed message (GRPC_ENC_GZIP: RFC 1952; DEFLATE: the
+ * zlib format of RFC 1950, as gRPC's "deflate" is) into a new heap buffer
+ * (*out, caller frees; NULL when *out_len is 0). The output never grows
+ * past max_out bytes: a stream that would inflate beyond returns ERR_LIMIT
+ * (a decompression bomb costs at most max_out bytes and the time to
+ * produce them). ERR_PROTO: corrupt, truncated, or trailing bytes;
+ * ERR_INVAL: enc is not a compressed encoding; ERR_NOMEM. */
+int grpc_inflate(enum grpc_encoding enc, const uint8_t *in, size_t n, size_t max_out,
+		 uint8_t **out, size_t *out_len);
 
 /* Writes the 5-byte prefix for an uncompressed message of len bytes. */
 void grpc_prefix_encode(uint8_t out[GRPC_PREFIX_LEN], uint32_t len);

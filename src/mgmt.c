@@ -1,7 +1,11 @@
 /* mgmt.c — management-port connections: accept4, the read()/write() path,
  * protocol detection by the HTTP/2 client preface (RFC 9113 §3.4), output
- * backpressure, deferred free. The protocols themselves live in grpc.c
- * (HTTP/2) and mgmt_h1.c (HTTP/1.1, anything without the preface).
+ * backpressure, deferred free, and the limits of the port as a whole: at
+ * most --mgmt-max-connections (more are closed at accept, so the WebSocket
+ * port keeps its descriptors), a deadline in every state (detection,
+ * HTTP/2 without streams, output the client does not read), and a paused
+ * listener at EMFILE. The protocols themselves live in grpc.c (HTTP/2) and
+ * mgmt_h1.c (HTTP/1.1, anything without the preface).
  */
 #include "mgmt.h"
 
@@ -21,6 +25,8 @@
 #define H2_PREFACE "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 #define H2_PREFACE_LEN (sizeof H2_PREFACE - 1)
 #define MAX_PENDING (1u << 20) /* output queued before we stop reading */
+#define ACCEPT_PAUSE_MS 100     /* listener off after EMFILE */
+#define WARN_EVERY_MS 10000     /* at most one EMFILE warning per this */
 
 enum mconn_state {
 	MCONN_ST_DETECT,
@@ -36,12 +42,14 @@ struct mconn {
 	struct server *srv;
 	struct list_node link; /* in server.mgmt_all, or mgmt_dead once DEAD */
 	uint8_t state;
+	bool waiting; /* output pending since since_ms */
 	uint8_t head_len;
 	uint8_t head[H2_PREFACE_LEN]; /* first bytes, until the protocol is known */
 	struct grpc_session *h2;
 	struct h1_session *h1;
 	struct obuf *out;
 	uint64_t linger_until;
+	uint64_t since_ms; /* accepted (DETECT); output pending or last written */
 };
 
 static struct mconn *mconn_of(struct loop_io *io)
@@ -56,6 +64,7 @@ static void close_now(struct mconn *m)
 	if (m->state == MCONN_ST_DEAD)
 		return;
 	m->state = MCONN_ST_DEAD;
+	srv->mgmt_num--;
 	list_remove(&m->link);
 	list_insert_tail(&srv->mgmt_dead, &m->link);
 	loop_del(&srv->loop, &m->io);
@@ -86,7 +95,12 @@ static void flush(struct mconn *m)
 			return;
 		}
 		obuf_consume(&m->out, (size_t)w);
+		m->since_ms = m->srv->loop.now_ms;
 	}
+	/* The stall clock starts when output starts waiting. */
+	if (obuf_pending(m->out) && !m->waiting)
+		m->since_ms = m->srv->loop.now_ms;
+	m->waiting = obuf_pending(m->out) > 0;
 	if (!obuf_pending(m->out) &&
 	    (m->state == MCONN_ST_CLOSING || (m->h2 && grpc_session_is_done(m->h2)))) {
 		/* Lingering close: a client still sending (a refused upload)
@@ -181,6 +195,30 @@ static void on_event(struct loop_io *io, uint32_t events)
 		flush(m);
 }
 
+static void on_accept_resume(struct loop_timer *t)
+{
+	struct server *srv = (struct server *)((char *)t - offsetof(struct server, mgmt_accept_timer));
+
+	if (srv->mgmt_listener.fd >= 0)
+		loop_mod(&srv->loop, &srv->mgmt_listener, EPOLLIN);
+}
+
+/* Out of descriptors with clients in the backlog: a level-triggered
+ * listener would wake the loop at once, forever. Stop listening for a
+ * moment; warn at most every WARN_EVERY_MS. */
+static void pause_accept(struct server *srv, int err)
+{
+	if (!srv->mgmt_warned_ms || srv->loop.now_ms - srv->mgmt_warned_ms >= WARN_EVERY_MS) {
+		srv->mgmt_warned_ms = srv->loop.now_ms;
+		log_warn("mgmt accept: %s; pausing the management listener %d ms at a time "
+			 "(next warning in %d s at the earliest)",
+			 strerror(err), ACCEPT_PAUSE_MS, WARN_EVERY_MS / 1000);
+	}
+	loop_mod(&srv->loop, &srv->mgmt_listener, 0);
+	srv->mgmt_accept_timer.on_fire = on_accept_resume;
+	loop_timer_arm(&srv->loop, &srv->mgmt_accept_timer, srv->loop.now_ms + ACCEPT_PAUSE_MS);
+}
+
 void mgmt_on_accept(struct loop_io *listener, uint32_t events)
 {
 	struct server *srv = (struct server *)((char *)listener - offsetof(struct server, mgmt_listener));
@@ -194,8 +232,16 @@ void mgmt_on_accept(struct loop_io *listener, uint32_t events)
 		if (fd == ERR_AGAIN)
 			return;
 		if (fd < 0) {
-			if (errno == EMFILE || errno == ENFILE)
-				return; /* retried on the next wake-up; WS accept handles the pause */
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+				pause_accept(srv, errno);
+				return;
+			}
+			continue; /* ECONNABORTED and friends: that one is gone */
+		}
+		/* Over the cap: closed at once, which costs no buffer and no
+		 * descriptor beyond this instant. */
+		if (srv->mgmt_num >= srv->cfg->mgmt_max_connections) {
+			close(fd);
 			continue;
 		}
 		m = calloc(1, sizeof *m);
@@ -204,12 +250,14 @@ void mgmt_on_accept(struct loop_io *listener, uint32_t events)
 			continue;
 		}
 		m->srv = srv;
+		m->since_ms = srv->loop.now_ms;
 		m->io = (struct loop_io){.fd = fd, .on_event = on_event};
 		if (loop_add(&srv->loop, &m->io, EPOLLIN) < 0) {
 			close(fd);
 			free(m);
 			continue;
 		}
+		srv->mgmt_num++;
 		list_insert_tail(&srv->mgmt_all, &m->link);
 	}
 }
@@ -228,27 +276,49 @@ void mgmt_drain(struct server *srv)
 	}
 }
 
+/* The deadlines of one connection, whatever its state; --request-timeout
+ * for each. The HTTP/1.1 session times its own requests and idle time. */
+static void sweep_one(struct mconn *m, uint64_t now, uint64_t limit)
+{
+	uint64_t idle;
+
+	if (m->state == MCONN_ST_LINGER) {
+		if (now >= m->linger_until)
+			close_now(m);
+		return;
+	}
+	/* Output the client has not read for that long: it is not reading. */
+	if (obuf_pending(m->out) && now - m->since_ms >= limit) {
+		close_now(m);
+		return;
+	}
+	if (m->state == MCONN_ST_DETECT) {
+		if (now - m->since_ms >= limit) /* silent, or a preface that never ends */
+			close_now(m);
+		return;
+	}
+	if (m->h2) {
+		grpc_session_sweep(m->h2, now);
+		idle = grpc_session_idle_since(m->h2);
+		if (m->state == MCONN_ST_H2 && idle && now - idle >= limit) {
+			grpc_session_goaway(m->h2, true); /* idle: NO_ERROR, nothing lost */
+			m->state = MCONN_ST_CLOSING;
+		}
+		flush(m);
+	} else if (m->state == MCONN_ST_H1) {
+		if (h1_session_sweep(m->h1, now, &m->out) < 0)
+			m->state = MCONN_ST_CLOSING; /* 408 (or nothing), then close */
+		flush(m);
+	}
+}
+
 void mgmt_sweep(struct server *srv)
 {
 	struct list_node *n, *next;
 
-	list_for_each_safe(n, next, &srv->mgmt_all) {
-		struct mconn *m = list_entry(n, struct mconn, link);
-
-		if (m->state == MCONN_ST_LINGER) {
-			if (srv->loop.now_ms >= m->linger_until)
-				close_now(m);
-			continue;
-		}
-		if (m->h2) {
-			grpc_session_sweep(m->h2, srv->loop.now_ms);
-			flush(m);
-		} else if (m->state == MCONN_ST_H1) {
-			if (h1_session_sweep(m->h1, srv->loop.now_ms, &m->out) < 0)
-				m->state = MCONN_ST_CLOSING; /* 408 (or nothing), then close */
-			flush(m);
-		}
-	}
+	list_for_each_safe(n, next, &srv->mgmt_all)
+		sweep_one(list_entry(n, struct mconn, link), srv->loop.now_ms,
+			  srv->cfg->request_timeout_ms);
 }
 
 void mgmt_reap(struct server *srv)

@@ -6,15 +6,19 @@
  *
  * Owns: the per-connection buffers, at most --max-head bytes of head and
  * --rest-max-body bytes of body, both freed between requests, so an idle
- * connection holds none. Must never: touch a socket (mgmt.c does), know a
+ * connection holds none. Body bytes also count against the port's
+ * --mgmt-max-buffer-total; without the token a request is answered before
+ * its body is read. Must never: touch a socket (mgmt.c does), know a
  * route or a JSON field (rest.c does), or read past a request it cannot
  * frame — a framing error answers and closes.
  */
 #include "mgmt_h1.h"
 
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "err.h"
 #include "http1.h"
@@ -77,6 +81,7 @@ struct h1_session *h1_session_new(struct server *srv)
 
 static void drop_request(struct h1_session *s)
 {
+	s->srv->mgmt_buffered -= s->body_len; /* given back to the port's budget */
 	free(s->head);
 	free(s->body);
 	s->head = NULL;
@@ -208,9 +213,14 @@ static int dispatch(struct h1_session *s, struct obuf **out)
 
 /* ---- the body ---------------------------------------------------------------- */
 
-/* Appends decoded body bytes; the caller has checked the cap. */
+/* Appends decoded body bytes; the caller has checked --rest-max-body.
+ * ERR_LIMIT: the port's --mgmt-max-buffer-total would overflow. */
 static int body_append(struct h1_session *s, const uint8_t *p, size_t n)
 {
+	const struct config *cfg = s->srv->cfg;
+
+	if (n > cfg->mgmt_max_buffer_total - s->srv->mgmt_buffered)
+		return ERR_LIMIT;
 	if (s->body_len + n > s->body_cap) {
 		size_t cap = s->body_cap ? s->body_cap : BODY_START;
 		uint8_t *nb;
@@ -227,6 +237,7 @@ static int body_append(struct h1_session *s, const uint8_t *p, size_t n)
 	}
 	memcpy(s->body + s->body_len, p, n);
 	s->body_len += n;
+	s->srv->mgmt_buffered += n;
 	return 0;
 }
 
@@ -346,7 +357,14 @@ static ptrdiff_t take_body(struct h1_session *s, const uint8_t *p, size_t n, str
 		if (s->state == H1_ST_BODY || s->state == H1_ST_CHUNK_DATA) {
 			size_t k = n - i < s->remaining ? n - i : (size_t)s->remaining;
 
-			if (body_append(s, p + i, k) < 0)
+			int rc2 = body_append(s, p + i, k);
+
+			if (rc2 == ERR_LIMIT)
+				return refuse(s, 503, API_RESOURCE_EXHAUSTED,
+					      "the management port holds too many request bytes "
+					      "(--mgmt-max-buffer-total); retry later",
+					      false, out);
+			if (rc2 < 0)
 				return refuse(s, 500, API_INTERNAL, "out of memory", false, out);
 			i += k;
 			s->remaining -= k;
@@ -463,6 +481,24 @@ static void persistence(struct h1_session *s, const struct http1_request *req)
 	s->http10 = req->version_minor == 0;
 }
 
+/* True when the token is configured and this request does not carry it:
+ * such a request is answered before its body is read. */
+static bool lacks_token(const struct h1_session *s, const struct http1_request *req)
+{
+	const char *tok = s->srv->cfg->auth_token;
+	const struct http1_header *a;
+	size_t tl = strlen(tok);
+
+	if (!tok[0])
+		return false;
+	if (http1_count(req, "authorization") != 1)
+		return true;
+	a = http1_find(req, "authorization");
+	/* Constant time in the token's bytes, as rest.c compares it. */
+	return a->value.len != 7 + tl || strncasecmp(a->value.p, "bearer ", 7) != 0 ||
+	       CRYPTO_memcmp(a->value.p + 7, tok, tl) != 0;
+}
+
 /* The head is complete: decides the framing of the body. rest is the
  * number of bytes already received after the head (for 100-continue).
  * Returns 0, or ERR_CLOSED after a refusal that ends the connection. */
@@ -497,6 +533,14 @@ static int start_body(struct h1_session *s, const struct http1_request *req, siz
 			      te == 0 && cl == 0, out);
 	if (te == 0 && cl == 0)
 		return dispatch(s, out);
+	/* A body without the token is never collected: rest_handle answers
+	 * (401, or the 404/405 it finds first) and the connection closes, its
+	 * body unread. */
+	if (lacks_token(s, req)) {
+		s->keep_alive = false;
+		dispatch(s, out);
+		return ERR_CLOSED;
+	}
 	s->state = te ? H1_ST_CHUNK_SIZE : H1_ST_BODY;
 	s->remaining = te ? 0 : cl;
 	/* RFC 9110 §10.1.1: not to HTTP/1.0 clients, and only while the body

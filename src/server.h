@@ -43,6 +43,10 @@ struct server {
 	struct list_node dead;     /* closed, freed after the current batch */
 	struct list_node mgmt_all; /* management connections (mconn.link) */
 	struct list_node mgmt_dead;
+	unsigned mgmt_num;         /* management connections open (mgmt_all) */
+	size_t mgmt_buffered;      /* request bytes held by every management session */
+	struct loop_timer mgmt_accept_timer; /* re-enables the mgmt accept after EMFILE */
+	uint64_t mgmt_warned_ms;   /* last EMFILE warning of the mgmt listener */
 	unsigned num_conns;        /* every state */
 	unsigned num_open;
 	uint8_t *rbuf;             /* shared read buffer, loop-wide */

@@ -8,7 +8,8 @@
  * the reference has one. Each message, and the whole stream, goes through
  * api_pb_decode for every kind (views stay inside the message; what decodes
  * re-packs and decodes to the same). The stream is also thrown at the
- * header-value helpers. Any broken invariant aborts.
+ * header-value helpers and at grpc_inflate (gzip and deflate, capped at
+ * max_len). Any broken invariant aborts.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -262,6 +263,29 @@ static void check_headers(const uint8_t *s, size_t n)
 	CHECK(grpc_content_type_ok(v, n) == want);
 }
 
+/* Inflation never hands out more than max bytes, and an answer of 0 comes
+ * with exactly out_len bytes (ASan checks the reads). */
+static void check_inflate(const uint8_t *s, size_t n, size_t max)
+{
+	for (int e = GRPC_ENC_GZIP; e <= GRPC_ENC_DEFLATE; e++) {
+		uint8_t *out;
+		size_t out_len;
+		int rc = grpc_inflate((enum grpc_encoding)e, s, n, max, &out, &out_len);
+
+		if (rc == 0) {
+			if (out_len > max || (out_len == 0) != (out == NULL))
+				abort();
+			if (out_len) {
+				volatile uint8_t ends = out[0] ^ out[out_len - 1]; /* ASan checks */
+				(void)ends;
+			}
+			free(out);
+		} else if (out != NULL || (rc != ERR_LIMIT && rc != ERR_PROTO && rc != ERR_NOMEM)) {
+			abort();
+		}
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	size_t max, k;
@@ -282,5 +306,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check_decode(data, size);
 	check_percent(data, size, k ? (size_t)sizes[0] * 4 : size * 3 + 1);
 	check_headers(data, size);
+	check_inflate(data, size, max);
 	return 0;
 }

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <zlib.h>
 
 #include "err.h"
 #include "grpc_msg.h"
@@ -321,6 +322,118 @@ static void test_compressed_flag(void **state)
 	}
 }
 
+/* The buffer follows the bytes that arrived, not the prefix's promise. */
+static void test_buffer_grows_with_arrival(void **state)
+{
+	struct grpc_deframer d;
+	uint8_t pre[GRPC_PREFIX_LEN], body[100] = {0};
+	int ev;
+
+	(void)state;
+	grpc_deframer_init(&d, 64u << 20);
+	grpc_prefix_encode(pre, 64u << 20);
+	assert_int_equal(grpc_deframer_feed(&d, pre, sizeof pre, &ev), GRPC_PREFIX_LEN);
+	assert_true(d.msg_cap == 0); /* 64 MiB announced, nothing allocated */
+	assert_int_equal(grpc_deframer_feed(&d, body, sizeof body, &ev), (int)sizeof body);
+	assert_true(d.msg_cap == GRPC_DEFRAME_START);
+	for (int i = 0; i < 100; i++)
+		assert_int_equal(grpc_deframer_feed(&d, body, sizeof body, &ev), (int)sizeof body);
+	assert_true(d.msg_cap >= 101 * sizeof body && d.msg_cap <= 2 * 101 * sizeof body);
+	assert_int_equal(ev, GRPC_DEFRAME_MORE);
+	grpc_deframer_fini(&d);
+}
+
+/* Compresses in with zlib: gzip (windowBits 31) or zlib format (15). */
+static size_t zcompress(bool gzip, const uint8_t *in, size_t n, uint8_t *out, size_t cap)
+{
+	z_stream z = {0};
+
+	assert_int_equal(deflateInit2(&z, 9, Z_DEFLATED, gzip ? 31 : 15, 9, Z_DEFAULT_STRATEGY), Z_OK);
+	z.next_in = (Bytef *)(uintptr_t)in;
+	z.avail_in = (uInt)n;
+	z.next_out = out;
+	z.avail_out = (uInt)cap;
+	assert_int_equal(deflate(&z, Z_FINISH), Z_STREAM_END);
+	n = z.total_out;
+	deflateEnd(&z);
+	return n;
+}
+
+static void test_inflate(void **state)
+{
+	static uint8_t plain[100000], packed[120000];
+	uint8_t *out;
+	size_t out_len, n;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof plain; i++)
+		plain[i] = (uint8_t)(i % 251 < 200 ? 'a' : i);
+	for (int gz = 0; gz < 2; gz++) {
+		enum grpc_encoding enc = gz ? GRPC_ENC_GZIP : GRPC_ENC_DEFLATE;
+
+		n = zcompress(gz, plain, sizeof plain, packed, sizeof packed);
+		/* exactly at the cap, and with room to spare */
+		for (size_t max = sizeof plain; max <= sizeof plain + 1; max++) {
+			assert_int_equal(grpc_inflate(enc, packed, n, max, &out, &out_len), 0);
+			assert_int_equal(out_len, sizeof plain);
+			assert_memory_equal(out, plain, sizeof plain);
+			free(out);
+		}
+		/* one byte over the cap: a bomb, nothing handed out */
+		assert_int_equal(grpc_inflate(enc, packed, n, sizeof plain - 1, &out, &out_len),
+				 ERR_LIMIT);
+		assert_null(out);
+		assert_int_equal(grpc_inflate(enc, packed, n, 0, &out, &out_len), ERR_LIMIT);
+		/* truncated at every length, and a trailing byte */
+		for (size_t k = 0; k < n; k += 1 + k / 8)
+			assert_int_equal(grpc_inflate(enc, packed, k, sizeof plain, &out, &out_len),
+					 ERR_PROTO);
+		packed[n] = 0;
+		assert_int_equal(grpc_inflate(enc, packed, n + 1, sizeof plain, &out, &out_len),
+				 ERR_PROTO);
+		/* the other wrapper is not accepted */
+		assert_int_equal(grpc_inflate(gz ? GRPC_ENC_DEFLATE : GRPC_ENC_GZIP, packed, n,
+					      sizeof plain, &out, &out_len),
+				 ERR_PROTO);
+		/* an empty message */
+		n = zcompress(gz, plain, 0, packed, sizeof packed);
+		assert_int_equal(grpc_inflate(enc, packed, n, 0, &out, &out_len), 0);
+		assert_int_equal(out_len, 0);
+		assert_null(out);
+	}
+	assert_int_equal(grpc_inflate(GRPC_ENC_IDENTITY, plain, 10, 10, &out, &out_len), ERR_INVAL);
+	assert_int_equal(grpc_inflate(GRPC_ENC_GZIP, (const uint8_t *)"garbage!", 8, 100, &out,
+				      &out_len),
+			 ERR_PROTO);
+}
+
+/* A bomb: 64 MiB of zeros in ~64 KiB, against a 1 MiB cap. */
+static void test_inflate_bomb(void **state)
+{
+	static uint8_t packed[128 << 10];
+	uint8_t *zeros = calloc(64u << 20, 1), *out;
+	size_t n, out_len;
+
+	(void)state;
+	assert_non_null(zeros);
+	n = zcompress(true, zeros, 64u << 20, packed, sizeof packed);
+	free(zeros);
+	assert_int_equal(grpc_inflate(GRPC_ENC_GZIP, packed, n, 1u << 20, &out, &out_len), ERR_LIMIT);
+	assert_null(out);
+}
+
+static void test_encoding_parse(void **state)
+{
+	(void)state;
+	assert_int_equal(grpc_encoding_parse("identity", 8), GRPC_ENC_IDENTITY);
+	assert_int_equal(grpc_encoding_parse("gzip", 4), GRPC_ENC_GZIP);
+	assert_int_equal(grpc_encoding_parse("deflate", 7), GRPC_ENC_DEFLATE);
+	assert_int_equal(grpc_encoding_parse("GZIP", 4), GRPC_ENC_UNKNOWN);
+	assert_int_equal(grpc_encoding_parse("gzip ", 5), GRPC_ENC_UNKNOWN);
+	assert_int_equal(grpc_encoding_parse("br", 2), GRPC_ENC_UNKNOWN);
+	assert_int_equal(grpc_encoding_parse("", 0), GRPC_ENC_UNKNOWN);
+}
+
 static void test_prefix_encode(void **state)
 {
 	uint8_t p[GRPC_PREFIX_LEN];
@@ -486,6 +599,10 @@ int main(void)
 	    cmocka_unit_test(test_limit_after_messages),
 	    cmocka_unit_test(test_zero_max),
 	    cmocka_unit_test(test_compressed_flag),
+	    cmocka_unit_test(test_buffer_grows_with_arrival),
+	    cmocka_unit_test(test_inflate),
+	    cmocka_unit_test(test_inflate_bomb),
+	    cmocka_unit_test(test_encoding_parse),
 	    cmocka_unit_test(test_prefix_encode),
 	    cmocka_unit_test(test_percent_encode),
 	    cmocka_unit_test(test_timeout_parse),

@@ -627,6 +627,78 @@ static void test_free_midway(void **state)
 	h1_session_free(NULL);
 }
 
+/* Body bytes count against the port's budget while held, and come back
+ * when the request ends or the session goes; past the budget: 503. */
+static void test_port_budget(void **state)
+{
+	static const char head[] = "POST /apigateways/websocket/v1/connections/x:send HTTP/1.1\r\n"
+				   "Host: h\r\nContent-Length: 500\r\n\r\n";
+	char body[200];
+	struct h1_session *s = h1_session_new(&srv), *t;
+	struct obuf *ob = NULL;
+	struct result r = {0};
+
+	(void)state;
+	memset(body, 'x', sizeof body);
+	assert_int_equal(h1_session_feed(s, (const uint8_t *)head, sizeof head - 1, &ob), 0);
+	assert_int_equal(h1_session_feed(s, (const uint8_t *)body, sizeof body, &ob), 0);
+	assert_int_equal(srv.mgmt_buffered, sizeof body);
+	cfg.mgmt_max_buffer_total = 300;
+	t = h1_session_new(&srv);
+	assert_int_equal(h1_session_feed(t, (const uint8_t *)head, sizeof head - 1, &ob), 0);
+	assert_int_equal(h1_session_feed(t, (const uint8_t *)body, sizeof body, &ob), ERR_CLOSED);
+	drain(&ob, &r);
+	assert_true(strncmp(r.out, "HTTP/1.1 503 ", 13) == 0);
+	assert_int_equal(srv.mgmt_buffered, sizeof body);
+	h1_session_free(t);
+	h1_session_free(s);
+	assert_int_equal(srv.mgmt_buffered, 0);
+	cfg.mgmt_max_buffer_total = 256u << 20;
+}
+
+/* With a token configured, a request with a body but without the token is
+ * answered 401 on its head and the connection closes, its body unread. */
+static void test_token_before_body(void **state)
+{
+	static const char *const heads[] = {
+	    "POST /apigateways/websocket/v1/connections/x:send HTTP/1.1\r\nHost: h\r\n"
+	    "Content-Length: 1000\r\n\r\n",
+	    "POST /apigateways/websocket/v1/connections/x:send HTTP/1.1\r\nHost: h\r\n"
+	    "Authorization: Bearer \r\nTransfer-Encoding: chunked\r\n\r\n",
+	    "POST /apigateways/websocket/v1/connections/x:send HTTP/1.1\r\nHost: h\r\n"
+	    "Authorization: Bearer tok\r\nAuthorization: Bearer tok\r\nContent-Length: 9\r\n\r\n",
+	};
+
+	(void)state;
+	strcpy(cfg.auth_token, "tok");
+	for (size_t i = 0; i < sizeof heads / sizeof heads[0]; i++) {
+		struct h1_session *s = h1_session_new(&srv);
+		struct obuf *ob = NULL;
+		struct result r = {0};
+
+		assert_int_equal(h1_session_feed(s, (const uint8_t *)heads[i], strlen(heads[i]), &ob),
+				 ERR_CLOSED);
+		drain(&ob, &r);
+		assert_true(strncmp(r.out, "HTTP/1.1 401 ", 13) == 0);
+		assert_non_null(strstr(r.out, "WWW-Authenticate: Bearer\r\n"));
+		assert_non_null(strstr(r.out, "Connection: close\r\n"));
+		h1_session_free(s);
+	}
+	/* With the token the body is read as before. */
+	{
+		static const char ok[] = "POST /apigateways/websocket/v1/connections/x:send HTTP/1.1\r\n"
+					 "Host: h\r\nAuthorization: Bearer tok\r\nContent-Length: 2\r\n\r\n";
+		struct h1_session *s = h1_session_new(&srv);
+		struct obuf *ob = NULL;
+
+		assert_int_equal(h1_session_feed(s, (const uint8_t *)ok, sizeof ok - 1, &ob), 0);
+		assert_int_equal(obuf_pending(ob), 0);
+		h1_session_free(s);
+		obuf_free(&ob);
+	}
+	cfg.auth_token[0] = '\0';
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -635,6 +707,7 @@ int main(void)
 	    cmocka_unit_test(test_bad_framing),     cmocka_unit_test(test_refused_keeps),
 	    cmocka_unit_test(test_head),            cmocka_unit_test(test_persistence),
 	    cmocka_unit_test(test_timeout),         cmocka_unit_test(test_free_midway),
+	    cmocka_unit_test(test_port_budget),     cmocka_unit_test(test_token_before_body),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
