@@ -61,22 +61,29 @@ def test_client_vanishes_mid_handshake_and_with_reset(wsgw):
         c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     with wsraw.connect(wsgw.port) as c:
         c.send_frame(OP_TEXT, b"unread echo")  # the server's reply is never read
-        time.sleep(0.1)
+        c.wait_readable_bytes(2 + len(b"unread echo"))  # but it has arrived
         c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     assert_echoes(wsgw.port)
 
 
 def test_client_vanishes_while_server_output_queued(wsgw):
     """A client that sends a lot, reads nothing and disappears: its queued
-    output must be freed (ASan checks leaks at exit)."""
-    with wsraw.connect(wsgw.port) as c:
-        c.sock.settimeout(1)
+    output must be freed (ASan checks leaks at exit). Small socket buffers
+    make sure the server's queue (--max-out-queue, 1 MiB) fills and the
+    server stops reading before the 400 frames are all sent."""
+    c = wsraw.Conn(wsgw.port)
+    c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    c.handshake()
+    with c:
+        c.sock.settimeout(2)
         frame = wsraw.encode_frame(OP_BINARY, b"q" * 65536, mask_key=b"\0\0\0\0")
-        try:
-            for _ in range(400):
+        sent = 0
+        with pytest.raises(socket.timeout):  # the server stopped reading: backpressure
+            for sent in range(400):
                 c.sock.sendall(frame)
-        except socket.timeout:
-            pass  # the server stopped reading: backpressure
+        assert sent >= 16, "stalled after %d frames: before 1 MiB was echoed" % sent
+        assert c.unread_bytes() > 0  # the echoes it wrote wait, unread
     assert_echoes(wsgw.port)
 
 
@@ -309,7 +316,7 @@ def test_sigterm_answers_pending_handshake_with_503(wsgw_factory):
     s = wsgw_factory([])
     with wsraw.Conn(s.port) as half, wsraw.connect(s.port) as ws:
         half.send(b"GET / HTTP/1.1\r\n")
-        time.sleep(0.2)
+        half.wait_server_read()  # accepted and in its handshake
         s.proc.send_signal(signal.SIGTERM)
         status, _, _ = half.read_http_response()
         assert status == 503
