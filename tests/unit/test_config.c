@@ -748,20 +748,22 @@ static size_t check_flag_lines(const char *text)
 		if (!strncmp(line, "  --", 4) && strncmp(line, "  --version", 11)) {
 			int n = sscanf(line, " %63s %63s %63s %63s", flag, meta, env, def);
 
-			if (n == 3 || (n == 4 && !strncmp(meta, "WSGW_", 5))) { /* boolean: no META */
+			if (n == 3 ||
+			    (n == 4 && !strncmp(meta, "WSGW_", 5))) { /* boolean: no META */
 				memmove(def, env, sizeof def);
 				memmove(env, meta, sizeof env);
 			}
 			i = flag_row(flag);
 			if (i == NFLAGS)
 				fail_msg("%s is in --help but has no row in all_flags[] of "
-					 "tests/unit/test_config.c (flag, variable, default)", flag);
+				         "tests/unit/test_config.c (flag, variable, default)",
+				         flag);
 			if (strcmp(all_flags[i][1], env))
 				fail_msg("%s: --help names %s, all_flags[] says %s", flag, env,
-					 all_flags[i][1]);
+				         all_flags[i][1]);
 			if (strcmp(all_flags[i][2], def))
 				fail_msg("%s: --help default %s, all_flags[] says %s", flag, def,
-					 all_flags[i][2]);
+				         all_flags[i][2]);
 			seen[i] = true;
 			lines++;
 		}
@@ -769,10 +771,12 @@ static size_t check_flag_lines(const char *text)
 	}
 	for (size_t i = 0; i < NFLAGS; i++) {
 		if (!seen[i])
-			fail_msg("%s is in all_flags[] but --help does not list it", all_flags[i][0]);
+			fail_msg("%s is in all_flags[] but --help does not list it",
+			         all_flags[i][0]);
 		if (!has_case(all_flags[i][0]))
 			fail_msg("%s has no row in flag_cases[] of tests/unit/test_config.c "
-				 "(flag, variable, value, field, type, expected)", all_flags[i][0]);
+			         "(flag, variable, value, field, type, expected)",
+			         all_flags[i][0]);
 	}
 	return lines;
 }
@@ -807,9 +811,9 @@ static void test_usage(void **state)
 	assert_int_equal(fclose(f), 0);
 	assert_true(len > 500);
 	assert_int_equal(check_flag_lines(text), NFLAGS);
-	static const char *const also[] = {"-h, --help",     "  --version ", "WebSocket port",
-	                                   "Limits",         "Timeouts",     "Management API",
-	                                   "Integrations",   "Logging"};
+	static const char *const also[] = {"-h, --help",   "  --version ", "WebSocket port",
+	                                   "Limits",       "Timeouts",     "Management API",
+	                                   "Integrations", "Logging"};
 	for (size_t i = 0; i < sizeof(also) / sizeof(also[0]); i++)
 		assert_non_null(strstr(text, also[i]));
 	check_env_column(text);
