@@ -3,8 +3,10 @@ both connect, and each one's source address is reported as it is (IPv4 not
 as an IPv4-mapped IPv6 address)."""
 import asyncio
 import json
+import socket
 import urllib.request
 
+import pytest
 import websockets
 
 
@@ -14,6 +16,17 @@ def get(s, cid):
         return json.load(r)
 
 
+def ipv6_available():
+    try:
+        s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+        s.bind(("::1", 0))
+        s.close()
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not ipv6_available(), reason="no IPv6 loopback")
 def test_dual_stack_listener(wsgw_factory):
     s = wsgw_factory(["--listen", "[::]:0"])
 

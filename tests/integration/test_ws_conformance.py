@@ -7,7 +7,6 @@ few seconds comes from the protocol event under test, never from a timer.
 """
 import os
 import struct
-import time
 
 import pytest
 
@@ -508,11 +507,11 @@ def test_handshake_in_two_pieces_with_frames_in_the_second(srv):
     second = wsraw.encode_frame(OP_TEXT, b"second")
     with wsraw.Conn(srv.port) as c:
         c.send(request[:40])
-        time.sleep(0.05)
+        c.wait_server_read()  # the rest comes in a later read()
         c.send(request[40:] + wsraw.encode_frame(OP_TEXT, b"first") + second[:5])
         assert c.read_response_head()[0] == 101
         assert c.recv_message() == (OP_TEXT, b"first")
-        time.sleep(0.05)
+        c.wait_server_read()
         c.send(second[5:])
         assert c.recv_message() == (OP_TEXT, b"second")
         c.close_handshake()
@@ -543,7 +542,7 @@ def http_exchange(srv, request, pieces=1):
                     c.send(request[i:i + step])
                 except (BrokenPipeError, ConnectionResetError):
                     break
-                time.sleep(0.01)
+                c.wait_server_read()  # one piece per read(), or the server closed
         status, headers, body = c.read_http_response()
         assert status >= 400
         assert headers.get("content-type", "").startswith("text/plain"), headers

@@ -61,22 +61,29 @@ def test_client_vanishes_mid_handshake_and_with_reset(wsgw):
         c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     with wsraw.connect(wsgw.port) as c:
         c.send_frame(OP_TEXT, b"unread echo")  # the server's reply is never read
-        time.sleep(0.1)
+        c.wait_readable_bytes(2 + len(b"unread echo"))  # but it has arrived
         c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     assert_echoes(wsgw.port)
 
 
 def test_client_vanishes_while_server_output_queued(wsgw):
     """A client that sends a lot, reads nothing and disappears: its queued
-    output must be freed (ASan checks leaks at exit)."""
-    with wsraw.connect(wsgw.port) as c:
-        c.sock.settimeout(1)
+    output must be freed (ASan checks leaks at exit). Small socket buffers
+    make sure the server's queue (--max-out-queue, 1 MiB) fills and the
+    server stops reading before the 400 frames are all sent."""
+    c = wsraw.Conn(wsgw.port)
+    c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    c.handshake()
+    with c:
+        c.sock.settimeout(2)
         frame = wsraw.encode_frame(OP_BINARY, b"q" * 65536, mask_key=b"\0\0\0\0")
-        try:
-            for _ in range(400):
+        sent = 0
+        with pytest.raises(socket.timeout):  # the server stopped reading: backpressure
+            for sent in range(400):
                 c.sock.sendall(frame)
-        except socket.timeout:
-            pass  # the server stopped reading: backpressure
+        assert sent >= 16, "stalled after %d frames: before 1 MiB was echoed" % sent
+        assert c.unread_bytes() > 0  # the echoes it wrote wait, unread
     assert_echoes(wsgw.port)
 
 
@@ -309,7 +316,7 @@ def test_sigterm_answers_pending_handshake_with_503(wsgw_factory):
     s = wsgw_factory([])
     with wsraw.Conn(s.port) as half, wsraw.connect(s.port) as ws:
         half.send(b"GET / HTTP/1.1\r\n")
-        time.sleep(0.2)
+        half.wait_server_read()  # accepted and in its handshake
         s.proc.send_signal(signal.SIGTERM)
         status, _, _ = half.read_http_response()
         assert status == 503
@@ -470,33 +477,100 @@ def test_bad_flag_value_names_the_value():
     assert "--max-message" in r.stderr and "12x" in r.stderr
 
 
-# Flags this suite relies on; the complete list comes from config.c's
-# option table, so flags added later are checked too.
-CORE_FLAGS = ["listen", "gateway-id", "subprotocols", "trust-proxy", "max-message", "max-frame",
-              "max-head", "max-out-queue", "max-user-agent", "max-connections",
-              "handshake-timeout", "idle-timeout", "ping-interval", "max-lifetime", "close-timeout",
-              "drain-timeout", "mgmt-listen", "auth-token", "log-level"]
+# Every flag, written out here (not read from config.c, so the code is not
+# checked against itself): its WSGW_* variable, the default --help prints and
+# the default README.md's flags table gives. A flag added to config.c needs
+# a row here; the failure message names the flag and the place it is missing.
+FLAGS = [
+    ("--listen", "WSGW_LISTEN", "127.0.0.1:8080", "`127.0.0.1:8080`"),
+    ("--mgmt-listen", "WSGW_MGMT_LISTEN", "127.0.0.1:9090", "`127.0.0.1:9090`"),
+    ("--gateway-id", "WSGW_GATEWAY_ID", "d5dwsgw0000000000001", "`d5dwsgw0000000000001`"),
+    ("--subprotocols", "WSGW_SUBPROTOCOLS", '""', "none"),
+    ("--trust-proxy", "WSGW_TRUST_PROXY", "false", "off"),
+    ("--max-message", "WSGW_MAX_MESSAGE", "128K", "`128K`"),
+    ("--max-frame", "WSGW_MAX_FRAME", "=max-message", "= max-message"),
+    ("--max-head", "WSGW_MAX_HEAD", "8K", "`8K`"),
+    ("--max-out-queue", "WSGW_MAX_OUT_QUEUE", "1M", "`1M`"),
+    ("--max-user-agent", "WSGW_MAX_USER_AGENT", "512", "`512`"),
+    ("--max-connections", "WSGW_MAX_CONNECTIONS", "100000", "`100000`"),
+    ("--handshake-timeout", "WSGW_HANDSHAKE_TIMEOUT", "10s", "`10s`"),
+    ("--idle-timeout", "WSGW_IDLE_TIMEOUT", "600s", "`600s`"),
+    ("--ping-interval", "WSGW_PING_INTERVAL", "30s", "`30s`"),
+    ("--max-lifetime", "WSGW_MAX_LIFETIME", "off", "`off`"),
+    ("--close-timeout", "WSGW_CLOSE_TIMEOUT", "5s", "`5s`"),
+    ("--drain-timeout", "WSGW_DRAIN_TIMEOUT", "5s", "`5s`"),
+    ("--auth-token", "WSGW_AUTH_TOKEN", '""', "none"),
+    ("--grpc-max-body", "WSGW_GRPC_MAX_BODY", "4M", "`4M`"),
+    ("--max-streams", "WSGW_MAX_STREAMS", "1024", "`1024`"),
+    ("--rest-max-body", "WSGW_REST_MAX_BODY", "1M", "`1M`"),
+    ("--request-timeout", "WSGW_REQUEST_TIMEOUT", "30s", "`30s`"),
+    ("--spec", "WSGW_SPEC", '""', "none"),
+    ("--check-spec", "WSGW_CHECK_SPEC", '""', "\u2014"),
+    ("--max-inbound-queue", "WSGW_MAX_INBOUND_QUEUE", "1M", "`1M`"),
+    ("--backend-connections", "WSGW_BACKEND_CONNECTIONS", "256", "`256`"),
+    ("--mgmt-max-connections", "WSGW_MGMT_MAX_CONNECTIONS", "1024", "`1024`"),
+    ("--mgmt-max-buffer", "WSGW_MGMT_MAX_BUFFER", "16M", "`16M`"),
+    ("--mgmt-max-buffer-total", "WSGW_MGMT_MAX_BUFFER_TOTAL", "256M", "`256M`"),
+    ("--integration-error-message", "WSGW_INTEGRATION_ERROR_MESSAGE", "false", "off"),
+    ("--log-level", "WSGW_LOG_LEVEL", "info", "`info`"),
+]
+HERE = "FLAGS in tests/integration/test_ws_lifecycle.py"
 
 
-def table_flags():
-    with open(os.path.join(conftest.ROOT, "src", "config.c")) as f:
-        return set(re.findall(r'^\s*\{"([a-z][a-z0-9-]*)",\s*K_', f.read(), re.M))
+def help_rows(text):
+    """{flag: (variable, default)} of the option lines of --help."""
+    rows = {}
+    for m in re.finditer(r"^  (--[a-z0-9-]+)(?: [A-Z]+)?\s+(WSGW_[A-Z0-9_]+)\s+(\S+)$", text, re.M):
+        rows[m.group(1)] = (m.group(2), m.group(3))
+    return rows
+
+
+def readme_rows():
+    """{flag: (variable, default cell)} of README.md's flags table."""
+    with open(os.path.join(conftest.ROOT, "README.md"), encoding="utf-8") as f:
+        text = f.read()
+    rows = {}
+    for m in re.finditer(r"^\| `(--[a-z0-9-]+)[^`]*` \| `([^`]*)` \| ([^|]*?) \|", text, re.M):
+        rows[m.group(1)] = (m.group(2), m.group(3))
+    return rows
+
+
+def compare(where, got):
+    """Problems between FLAGS and one source's {flag: (variable, default)}
+    (the default compared with the column of FLAGS for that source)."""
+    col = 2 if where == "--help" else 3
+    want = {f[0]: (f[1], f[col]) for f in FLAGS}
+    problems = []
+    for flag in sorted(set(got) - set(want)):
+        problems.append("%s is in %s but not in %s: add its row (flag, variable, --help default, "
+                        "README default)" % (flag, where, HERE))
+    for flag in sorted(set(want) - set(got)):
+        problems.append("%s is in %s but missing from %s" % (flag, HERE, where))
+    for flag in sorted(set(want) & set(got)):
+        if got[flag][0] != want[flag][0]:
+            problems.append("%s: %s says variable %s, %s says %s" % (
+                flag, where, got[flag][0], HERE, want[flag][0]))
+        if got[flag][1] != want[flag][1]:
+            problems.append("%s: %s says default %s, %s says %s" % (
+                flag, where, got[flag][1], HERE, want[flag][1]))
+    return problems
 
 
 def test_help_lists_every_flag():
     r = run_wsgw(["--help"])
     assert r.returncode == 0
     assert r.stderr == ""
-    flags = table_flags()
-    assert set(CORE_FLAGS) <= flags, set(CORE_FLAGS) - flags
-    for name in flags:
-        assert re.search(r"^\s+--%s\b" % re.escape(name), r.stdout, re.M), name
-        env = "WSGW_" + name.upper().replace("-", "_")
-        assert re.search(r"\b%s\b" % env, r.stdout), env
+    problems = compare("--help", help_rows(r.stdout))
+    assert not problems, "\n".join(problems)
+    # --help lists no option line the rows above did not match
+    listed = set(re.findall(r"^\s+(--[a-z][a-z0-9-]*)", r.stdout, re.M)) - {"--version"}
+    assert listed == {f[0] for f in FLAGS}, listed ^ {f[0] for f in FLAGS}
     assert "--help" in r.stdout and "--version" in r.stdout
-    # and --help lists nothing the option table does not have
-    listed = set(re.findall(r"^\s+--([a-z][a-z0-9-]*)", r.stdout, re.M)) - {"version"}
-    assert listed == flags, listed ^ flags
+
+
+def test_readme_lists_every_flag():
+    problems = compare("README.md's flags table", readme_rows())
+    assert not problems, "\n".join(problems)
 
 
 def test_help_wins_over_bad_flags():

@@ -7,11 +7,13 @@ RFC 6455 requires of a server (unmasked, RSV clear, minimal length), so
 every test that reads a frame also checks the server's framing.
 """
 import base64
+import fcntl
 import hashlib
 import os
 import select
 import socket
 import struct
+import termios
 import time
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -155,6 +157,37 @@ class Conn:
     # -- bytes --------------------------------------------------------------
     def send(self, data):
         self.sock.sendall(data)
+
+    def wait_server_read(self, timeout=None):
+        """Waits until the server has read() every byte sent so far: our
+        side has nothing unacknowledged and the server's socket nothing
+        unread (/proc/net/tcp, same network namespace). What is sent next
+        then reaches the server in a later read. Returns at once if the
+        server has closed its socket."""
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        ours, peer = self.sock.getsockname()[:2], self.sock.getpeername()[:2]
+        while True:
+            mine, theirs = tcp_queues(ours, peer), tcp_queues(peer, ours)
+            if theirs is None or (mine is not None and mine[0] == 0 and theirs[1] == 0):
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError("the server did not read what was sent: ours (tx, rx) %r, "
+                                   "theirs %r" % (mine, theirs))
+            time.sleep(0.002)
+
+    def wait_readable_bytes(self, n, timeout=None):
+        """Waits until at least n bytes from the server sit unread in our
+        socket (FIONREAD), without reading them."""
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        while self.unread_bytes() < n:
+            if time.monotonic() > deadline:
+                raise TimeoutError("only %d of %d bytes arrived" % (self.unread_bytes(), n))
+            time.sleep(0.002)
+
+    def unread_bytes(self):
+        """Bytes in our socket's receive queue (FIONREAD)."""
+        buf = fcntl.ioctl(self.sock.fileno(), termios.FIONREAD, b"\0\0\0\0")
+        return struct.unpack("i", buf)[0]
 
     def send_slowly(self, data, chunk=1, pause=0.002):
         """One send() per `chunk` bytes with a pause between them."""
@@ -345,6 +378,32 @@ class Conn:
         got = self.recv_close(timeout)
         assert got == (code, b""), got
         self.expect_eof(timeout)
+
+
+def _proc_addr(text):
+    """(ip, port) of a /proc/net/tcp{,6} address (hex, host byte order words)."""
+    ip, port = text.split(":")
+    raw = bytes.fromhex(ip)
+    words = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
+    fam = socket.AF_INET if len(raw) == 4 else socket.AF_INET6
+    return socket.inet_ntop(fam, words), int(port, 16)
+
+
+def tcp_queues(local, remote):
+    """(tx_queue, rx_queue) of the TCP socket local -> remote (each an
+    (ip, port)), from /proc/net/tcp and tcp6; None if there is none."""
+    for name in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(name) as f:
+                lines = f.read().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if _proc_addr(fields[1]) == tuple(local) and _proc_addr(fields[2]) == tuple(remote):
+                tx, rx = fields[4].split(":")
+                return int(tx, 16), int(rx, 16)
+    return None
 
 
 def connect(port, host="127.0.0.1", family=socket.AF_INET, timeout=DEFAULT_TIMEOUT, **hs):

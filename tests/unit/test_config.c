@@ -90,19 +90,24 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg.max_streams, 1024);
 	assert_int_equal(cfg.rest_max_body, 1048576);
 	assert_int_equal(cfg.request_timeout_ms, 30000);
+	assert_string_equal(cfg.spec_path, "");
+	assert_string_equal(cfg.check_spec_path, "");
+	assert_int_equal(cfg.max_inbound_queue, 1048576);
+	assert_int_equal(cfg.backend_connections, 256);
+	assert_false(cfg.integration_error_message);
 
 	/* no argv at all, no env */
 	assert_int_equal(config_load(&cfg, 0, NULL, NULL, NULL, 0), CONFIG_OK);
 	assert_int_equal(cfg.max_frame, 131072);
 }
 
-enum type { T_SIZE, T_UINT, T_MS, T_BOOL, T_LEVEL, T_STR, T_ADDR };
+enum type { T_SIZE, T_UINT, T_MS, T_BOOL, T_LEVEL, T_STR, T_ADDR, T_PROTOS };
 
 struct flag_case {
 	const char *flag, *env, *value;
 	size_t off;
 	enum type type;
-	uint64_t num; /* numbers; the port for T_ADDR */
+	uint64_t num; /* numbers; the port for T_ADDR; the count for T_PROTOS */
 	const char *str;
 };
 
@@ -134,6 +139,20 @@ static const struct flag_case flag_cases[] = {
     {"--rest-max-body", "WSGW_REST_MAX_BODY", "1K", AT(rest_max_body), T_SIZE, 1024, NULL},
     {"--request-timeout", "WSGW_REQUEST_TIMEOUT", "1500ms", AT(request_timeout_ms), T_MS, 1500,
      NULL},
+    {"--subprotocols", "WSGW_SUBPROTOCOLS", "chat", AT(num_protocols), T_PROTOS, 1, "chat"},
+    {"--spec", "WSGW_SPEC", "/etc/wsgw/api.yaml", AT(spec_path), T_STR, 0, "/etc/wsgw/api.yaml"},
+    {"--check-spec", "WSGW_CHECK_SPEC", "x.yaml", AT(check_spec_path), T_STR, 0, "x.yaml"},
+    {"--max-inbound-queue", "WSGW_MAX_INBOUND_QUEUE", "64K", AT(max_inbound_queue), T_SIZE, 65536,
+     NULL},
+    {"--backend-connections", "WSGW_BACKEND_CONNECTIONS", "3", AT(backend_connections), T_UINT, 3,
+     NULL},
+    {"--integration-error-message", "WSGW_INTEGRATION_ERROR_MESSAGE", "yes",
+     AT(integration_error_message), T_BOOL, 1, NULL},
+    {"--mgmt-max-connections", "WSGW_MGMT_MAX_CONNECTIONS", "7", AT(mgmt_max_connections), T_UINT,
+     7, NULL},
+    {"--mgmt-max-buffer", "WSGW_MGMT_MAX_BUFFER", "2M", AT(mgmt_max_buffer), T_SIZE, 2097152, NULL},
+    {"--mgmt-max-buffer-total", "WSGW_MGMT_MAX_BUFFER_TOTAL", "3G", AT(mgmt_max_buffer_total),
+     T_SIZE, 3221225472ull, NULL},
 };
 
 static void check_case(const struct flag_case *c, const char *how)
@@ -163,6 +182,9 @@ static void check_case(const struct flag_case *c, const char *how)
 		break;
 	case T_ADDR:
 		ok = strcmp(a->text, c->str) == 0 && port_of(a) == c->num;
+		break;
+	case T_PROTOS:
+		ok = cfg.num_protocols == c->num && strcmp(cfg.protocols[0], c->str) == 0;
 		break;
 	}
 	if (!ok)
@@ -660,31 +682,112 @@ static void test_parse_addr(void **state)
 	}
 }
 
-static const char *const all_flags[][2] = {
-    {"--listen", "WSGW_LISTEN"},
-    {"--mgmt-listen", "WSGW_MGMT_LISTEN"},
-    {"--gateway-id", "WSGW_GATEWAY_ID"},
-    {"--max-message", "WSGW_MAX_MESSAGE"},
-    {"--max-frame", "WSGW_MAX_FRAME"},
-    {"--max-head", "WSGW_MAX_HEAD"},
-    {"--max-out-queue", "WSGW_MAX_OUT_QUEUE"},
-    {"--max-user-agent", "WSGW_MAX_USER_AGENT"},
-    {"--max-connections", "WSGW_MAX_CONNECTIONS"},
-    {"--handshake-timeout", "WSGW_HANDSHAKE_TIMEOUT"},
-    {"--idle-timeout", "WSGW_IDLE_TIMEOUT"},
-    {"--ping-interval", "WSGW_PING_INTERVAL"},
-    {"--max-lifetime", "WSGW_MAX_LIFETIME"},
-    {"--close-timeout", "WSGW_CLOSE_TIMEOUT"},
-    {"--drain-timeout", "WSGW_DRAIN_TIMEOUT"},
-    {"--subprotocols", "WSGW_SUBPROTOCOLS"},
-    {"--trust-proxy", "WSGW_TRUST_PROXY"},
-    {"--log-level", "WSGW_LOG_LEVEL"},
-    {"--auth-token", "WSGW_AUTH_TOKEN"},
-    {"--grpc-max-body", "WSGW_GRPC_MAX_BODY"},
-    {"--max-streams", "WSGW_MAX_STREAMS"},
-    {"--rest-max-body", "WSGW_REST_MAX_BODY"},
-    {"--request-timeout", "WSGW_REQUEST_TIMEOUT"},
+/* Every flag: its variable and the default --help prints. A flag added to
+ * config.c needs a row here and one in flag_cases[] (test_usage says which
+ * is missing). */
+static const char *const all_flags[][3] = {
+    {"--listen", "WSGW_LISTEN", "127.0.0.1:8080"},
+    {"--mgmt-listen", "WSGW_MGMT_LISTEN", "127.0.0.1:9090"},
+    {"--gateway-id", "WSGW_GATEWAY_ID", "d5dwsgw0000000000001"},
+    {"--max-message", "WSGW_MAX_MESSAGE", "128K"},
+    {"--max-frame", "WSGW_MAX_FRAME", "=max-message"},
+    {"--max-head", "WSGW_MAX_HEAD", "8K"},
+    {"--max-out-queue", "WSGW_MAX_OUT_QUEUE", "1M"},
+    {"--max-user-agent", "WSGW_MAX_USER_AGENT", "512"},
+    {"--max-connections", "WSGW_MAX_CONNECTIONS", "100000"},
+    {"--handshake-timeout", "WSGW_HANDSHAKE_TIMEOUT", "10s"},
+    {"--idle-timeout", "WSGW_IDLE_TIMEOUT", "600s"},
+    {"--ping-interval", "WSGW_PING_INTERVAL", "30s"},
+    {"--max-lifetime", "WSGW_MAX_LIFETIME", "off"},
+    {"--close-timeout", "WSGW_CLOSE_TIMEOUT", "5s"},
+    {"--drain-timeout", "WSGW_DRAIN_TIMEOUT", "5s"},
+    {"--subprotocols", "WSGW_SUBPROTOCOLS", "\"\""},
+    {"--trust-proxy", "WSGW_TRUST_PROXY", "false"},
+    {"--log-level", "WSGW_LOG_LEVEL", "info"},
+    {"--auth-token", "WSGW_AUTH_TOKEN", "\"\""},
+    {"--grpc-max-body", "WSGW_GRPC_MAX_BODY", "4M"},
+    {"--max-streams", "WSGW_MAX_STREAMS", "1024"},
+    {"--rest-max-body", "WSGW_REST_MAX_BODY", "1M"},
+    {"--request-timeout", "WSGW_REQUEST_TIMEOUT", "30s"},
+    {"--spec", "WSGW_SPEC", "\"\""},
+    {"--check-spec", "WSGW_CHECK_SPEC", "\"\""},
+    {"--max-inbound-queue", "WSGW_MAX_INBOUND_QUEUE", "1M"},
+    {"--backend-connections", "WSGW_BACKEND_CONNECTIONS", "256"},
+    {"--integration-error-message", "WSGW_INTEGRATION_ERROR_MESSAGE", "false"},
+    {"--mgmt-max-connections", "WSGW_MGMT_MAX_CONNECTIONS", "1024"},
+    {"--mgmt-max-buffer", "WSGW_MGMT_MAX_BUFFER", "16M"},
+    {"--mgmt-max-buffer-total", "WSGW_MGMT_MAX_BUFFER_TOTAL", "256M"},
 };
+
+enum { NFLAGS = sizeof(all_flags) / sizeof(all_flags[0]) };
+
+/* Index of flag in all_flags, or NFLAGS. */
+static size_t flag_row(const char *flag)
+{
+	size_t i = 0;
+
+	while (i < NFLAGS && strcmp(all_flags[i][0], flag))
+		i++;
+	return i;
+}
+
+static bool has_case(const char *flag)
+{
+	for (size_t i = 0; i < sizeof(flag_cases) / sizeof(flag_cases[0]); i++)
+		if (!strcmp(flag_cases[i].flag, flag))
+			return true;
+	return false;
+}
+
+/* Each option line of the usage ("  --flag [META]  VARIABLE  DEFAULT") is
+ * a row of all_flags with that variable and default, and every row has a
+ * line and a flag_cases[] entry. Returns the number of option lines. */
+static size_t check_flag_lines(const char *text)
+{
+	size_t lines = 0;
+	bool seen[NFLAGS] = {false};
+
+	for (const char *line = text; *line;) {
+		const char *end = strchr(line, '\n');
+		char flag[64], env[64], def[64], meta[64];
+		size_t i;
+
+		assert_non_null(end);
+		if (!strncmp(line, "  --", 4) && strncmp(line, "  --version", 11)) {
+			int n = sscanf(line, " %63s %63s %63s %63s", flag, meta, env, def);
+
+			if (n == 3 ||
+			    (n == 4 && !strncmp(meta, "WSGW_", 5))) { /* boolean: no META */
+				memmove(def, env, sizeof def);
+				memmove(env, meta, sizeof env);
+			}
+			i = flag_row(flag);
+			if (i == NFLAGS)
+				fail_msg("%s is in --help but has no row in all_flags[] of "
+				         "tests/unit/test_config.c (flag, variable, default)",
+				         flag);
+			if (strcmp(all_flags[i][1], env))
+				fail_msg("%s: --help names %s, all_flags[] says %s", flag, env,
+				         all_flags[i][1]);
+			if (strcmp(all_flags[i][2], def))
+				fail_msg("%s: --help default %s, all_flags[] says %s", flag, def,
+				         all_flags[i][2]);
+			seen[i] = true;
+			lines++;
+		}
+		line = end + 1;
+	}
+	for (size_t i = 0; i < NFLAGS; i++) {
+		if (!seen[i])
+			fail_msg("%s is in all_flags[] but --help does not list it",
+			         all_flags[i][0]);
+		if (!has_case(all_flags[i][0]))
+			fail_msg("%s has no row in flag_cases[] of tests/unit/test_config.c "
+			         "(flag, variable, value, field, type, expected)",
+			         all_flags[i][0]);
+	}
+	return lines;
+}
 
 /* Every line of a group puts its variable in the same column. */
 static void check_env_column(const char *text)
@@ -707,7 +810,7 @@ static void check_env_column(const char *text)
 static void test_usage(void **state)
 {
 	(void)state;
-	char *text = NULL, word[64];
+	char *text = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&text, &len);
 
@@ -715,32 +818,10 @@ static void test_usage(void **state)
 	config_usage(f);
 	assert_int_equal(fclose(f), 0);
 	assert_true(len > 500);
-	for (size_t i = 0; i < sizeof(all_flags) / sizeof(all_flags[0]); i++) {
-		snprintf(word, sizeof(word), "  %s ", all_flags[i][0]);
-		if (!strstr(text, word))
-			fail_msg("usage lacks %s", word);
-		snprintf(word, sizeof(word), " %s ", all_flags[i][1]);
-		if (!strstr(text, word))
-			fail_msg("usage lacks %s", word);
-	}
-	static const char *const also[] = {"--help",
-	                                   "--version",
-	                                   "127.0.0.1:8080",
-	                                   "127.0.0.1:9090",
-	                                   "d5dwsgw0000000000001",
-	                                   "128K",
-	                                   "8K",
-	                                   "1M",
-	                                   "4M",
-	                                   "30s",
-	                                   "600s",
-	                                   "off",
-	                                   "info",
-	                                   "WebSocket port",
-	                                   "Limits",
-	                                   "Timeouts",
-	                                   "Management API",
-	                                   "Logging"};
+	assert_int_equal(check_flag_lines(text), NFLAGS);
+	static const char *const also[] = {"-h, --help",   "  --version ", "WebSocket port",
+	                                   "Limits",       "Timeouts",     "Management API",
+	                                   "Integrations", "Logging"};
 	for (size_t i = 0; i < sizeof(also) / sizeof(also[0]); i++)
 		assert_non_null(strstr(text, also[i]));
 	check_env_column(text);

@@ -77,19 +77,22 @@ static struct msg want[MAX_MSGS];
 static size_t want_n;
 static uint8_t bodies[MAX_MSGS][MAX_LEN];
 
-static void add(size_t len, uint8_t flag)
+/* Appends one message: prefix is the 5 literal bytes of its
+ * Length-Prefixed-Message header (flag, 32-bit big-endian length), written
+ * out by hand rather than by grpc_prefix_encode, the encoder under test;
+ * len and compressed are what the deframer must make of them. */
+static void add(const char *prefix, size_t len, bool compressed)
 {
 	uint8_t *b = bodies[want_n];
 
 	for (size_t i = 0; i < len; i++)
 		b[i] = (uint8_t)(want_n * 31 + i * 7);
-	grpc_prefix_encode(stream + stream_len, (uint32_t)len);
-	stream[stream_len] = flag;
+	memcpy(stream + stream_len, prefix, GRPC_PREFIX_LEN);
 	memcpy(stream + stream_len + GRPC_PREFIX_LEN, b, len);
 	stream_len += GRPC_PREFIX_LEN + len;
 	want[want_n].data = b;
 	want[want_n].len = len;
-	want[want_n].compressed = flag != 0;
+	want[want_n].compressed = compressed;
 	want_n++;
 }
 
@@ -98,13 +101,13 @@ static int setup_stream(void **state)
 	(void)state;
 	stream_len = 0;
 	want_n = 0;
-	add(3, 0);
-	add(0, 0);
-	add(MAX_LEN, 0);
-	add(1, 1);
-	add(0, 0);
-	add(17, 0x80); /* undefined flag value: counts as compressed */
-	add(260, 0);   /* length needs two bytes */
+	add("\x00\x00\x00\x00\x03", 3, false);
+	add("\x00\x00\x00\x00\x00", 0, false);
+	add("\x00\x00\x00\x01\x2c", MAX_LEN, false); /* 300 */
+	add("\x01\x00\x00\x00\x01", 1, true);
+	add("\x00\x00\x00\x00\x00", 0, false);
+	add("\x80\x00\x00\x00\x11", 17, true); /* undefined flag value: counts as compressed */
+	add("\x00\x00\x00\x01\x04", 260, false); /* length needs two bytes */
 	return 0;
 }
 
@@ -237,13 +240,15 @@ static void test_untaken_message(void **state)
  * it, allocating nothing, and keeps failing. */
 static void test_limit_every_split(void **state)
 {
-	static const uint32_t lens[] = {MAX_LEN + 1, 0x10000, 0xFFFFFFFFu};
+	/* MAX_LEN + 1 (301), 0x10000, 0xFFFFFFFF */
+	static const char *const prefixes[] = {"\x00\x00\x00\x01\x2d", "\x00\x00\x01\x00\x00",
+					       "\x00\xff\xff\xff\xff"};
 
 	(void)state;
-	for (size_t k = 0; k < sizeof(lens) / sizeof(lens[0]); k++) {
+	for (size_t k = 0; k < sizeof(prefixes) / sizeof(prefixes[0]); k++) {
 		uint8_t p[GRPC_PREFIX_LEN + 4];
 
-		grpc_prefix_encode(p, lens[k]);
+		memcpy(p, prefixes[k], GRPC_PREFIX_LEN);
 		memset(p + GRPC_PREFIX_LEN, 'z', 4);
 		for (size_t cut = 0; cut <= GRPC_PREFIX_LEN; cut++) {
 			struct grpc_deframer d;
@@ -270,13 +275,10 @@ static void test_limit_after_messages(void **state)
 {
 	struct grpc_deframer d;
 	struct got g = {0};
-	uint8_t buf[GRPC_PREFIX_LEN * 2 + 2];
+	/* "ok", then a prefix of MAX_LEN + 1 (301) */
+	static const uint8_t buf[] = {0, 0, 0, 0, 2, 'o', 'k', 0, 0, 0, 0x01, 0x2d};
 
 	(void)state;
-	grpc_prefix_encode(buf, 2);
-	buf[5] = 'o';
-	buf[6] = 'k';
-	grpc_prefix_encode(buf + 7, MAX_LEN + 1);
 	grpc_deframer_init(&d, MAX_LEN);
 	assert_int_equal(feed(&d, buf, sizeof(buf), &g), ERR_LIMIT);
 	assert_int_equal(g.n, 1);
@@ -290,11 +292,9 @@ static void test_zero_max(void **state)
 {
 	struct grpc_deframer d;
 	struct got g = {0};
-	uint8_t buf[GRPC_PREFIX_LEN * 2];
+	static const uint8_t buf[] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 1}; /* lengths 0 and 1 */
 
 	(void)state;
-	grpc_prefix_encode(buf, 0);
-	grpc_prefix_encode(buf + 5, 1);
 	grpc_deframer_init(&d, 0);
 	assert_int_equal(feed(&d, buf, sizeof(buf), &g), ERR_LIMIT);
 	assert_int_equal(g.n, 1);

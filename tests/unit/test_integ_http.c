@@ -89,6 +89,45 @@ static bool has(const struct curl_slist *l, const char *line)
 	return false;
 }
 
+/* curl's allocator (curl_global_init_mem in main): libc, until fail_after
+ * allocations have been made; -1 never fails. */
+static int fail_after = -1;
+
+static bool may_alloc(void)
+{
+	if (fail_after < 0)
+		return true;
+	if (fail_after == 0)
+		return false;
+	fail_after--;
+	return true;
+}
+
+static void *t_malloc(size_t n)
+{
+	return may_alloc() ? malloc(n) : NULL;
+}
+
+static void t_free(void *p)
+{
+	free(p);
+}
+
+static void *t_realloc(void *p, size_t n)
+{
+	return may_alloc() ? realloc(p, n) : NULL;
+}
+
+static char *t_strdup(const char *s)
+{
+	return may_alloc() ? strdup(s) : NULL;
+}
+
+static void *t_calloc(size_t a, size_t b)
+{
+	return may_alloc() ? calloc(a, b) : NULL;
+}
+
 static void test_headers_forward(void **state)
 {
 	struct route_match m = match_room();
@@ -96,7 +135,7 @@ static void test_headers_forward(void **state)
 	struct spec_kv h[] = {{"X-Room", "{room}"}, {"*", "*"}, {"X-Empty", ""}};
 	struct integration in = {.type = INTEG_HTTP, .url = "http://b/", .headers = h,
 				 .num_headers = 3};
-	bool ok = true;
+	bool ok = true; /* the contract: cleared on failure, never set (see test_headers_enomem) */
 	struct curl_slist *l;
 
 	(void)state;
@@ -115,9 +154,47 @@ static void test_headers_forward(void **state)
 	in.omit_empty_headers = true;
 	in.num_headers = 1; /* no forwarding */
 	l = integ_http_headers(&in, &req, &m, NULL, &ok);
+	assert_true(ok);
 	assert_int_equal(count(l), 1);
 	assert_true(has(l, "X-Room: lobby"));
 	curl_slist_free_all(l);
+}
+
+/* Out of memory at every allocation in turn: ok is cleared, and the list
+ * returned holds the lines appended before (none lost, none leaked: ASan).
+ * Without a failure the same call keeps ok and returns all five lines. */
+static void test_headers_enomem(void **state)
+{
+	struct spec_kv h[] = {{"A", "1"}, {"B", "2"}, {"C", "3"}, {"D", "4"}};
+	struct integration in = {.type = INTEG_HTTP, .url = "http://b/", .headers = h,
+				 .num_headers = 4};
+	size_t failures = 0, kept = 0;
+
+	(void)state;
+	for (int k = 0;; k++) {
+		bool ok = true;
+		struct curl_slist *l;
+
+		fail_after = k;
+		l = integ_http_headers(&in, NULL, NULL, "ua", &ok);
+		fail_after = -1;
+		if (ok) {
+			assert_int_equal(count(l), 5);
+			assert_true(has(l, "D: 4") && has(l, "User-Agent: ua"));
+			curl_slist_free_all(l);
+			break;
+		}
+		failures++;
+		/* a later failure never keeps fewer lines than an earlier one */
+		assert_true(count(l) >= kept && count(l) < 5);
+		kept = count(l);
+		if (kept)
+			assert_true(has(l, "A: 1"));
+		curl_slist_free_all(l);
+		assert_true(k < 100);
+	}
+	assert_true(failures >= 5); /* at least one failure per line */
+	assert_int_equal(kept, 4);  /* the last failure: only User-Agent missing */
 }
 
 static void test_configured_user_agent_wins(void **state)
@@ -129,6 +206,7 @@ static void test_configured_user_agent_wins(void **state)
 	struct curl_slist *l = integ_http_headers(&in, NULL, NULL, "client-ua", &ok);
 
 	(void)state;
+	assert_true(ok);
 	assert_int_equal(count(l), 1);
 	assert_true(has(l, "user-agent: backend-ua"));
 	curl_slist_free_all(l);
@@ -238,6 +316,7 @@ int main(void)
 		cmocka_unit_test(test_url),
 		cmocka_unit_test(test_headers_forward),
 		cmocka_unit_test(test_configured_user_agent_wins),
+		cmocka_unit_test(test_headers_enomem),
 		cmocka_unit_test(test_event_lines),
 		cmocka_unit_test(test_lines_overflow),
 		cmocka_unit_test(test_refusal_headers_filtered),
@@ -245,5 +324,8 @@ int main(void)
 		cmocka_unit_test(test_refusal_headers_whole_lines_only),
 	};
 
+	if (curl_global_init_mem(CURL_GLOBAL_NOTHING, t_malloc, t_free, t_realloc, t_strdup,
+				 t_calloc) != CURLE_OK)
+		return 1;
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
