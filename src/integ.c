@@ -21,6 +21,7 @@
 
 #include "conn.h"
 #include "err.h"
+#include "integ_disc.h"
 #include "integ_http.h"
 #include "log.h"
 #include "server.h"
@@ -32,7 +33,6 @@
 
 #define CONNECT_TIMEOUT_MS 5000
 #define READ_TIMEOUT_MS 30000
-#define DISCONNECT_RETRIES 2
 #define MAX_CONNECT_BODY (1u << 20)
 
 struct pending_msg {
@@ -78,7 +78,6 @@ struct integ_state {
 	uint16_t close_code;
 	char reason[WS_MAX_CONTROL_PAYLOAD];
 	size_t reason_len;
-	int disc_tries;
 	bool busy; /* inside a callback: integ_closed must not free st */
 };
 
@@ -142,63 +141,26 @@ static void integration_failed(struct integ_state *st, const char *what, const c
 	ws_conn_close(c, WS_CLOSE_INTERNAL, "integration failed");
 }
 
-/* ---- disconnect ------------------------------------------------------ */
-
-static void on_disconnect_done(void *arg, const struct upstream_result *res);
-
-/* Sends the disconnect event; st is freed when it is done. */
-static void start_disconnect(struct integ_state *st)
-{
-	const struct integration *in = &st->route->disconnect;
-	char code[8];
-	struct integ_lines h;
-	struct upstream_call call = {
-		.url = st->disc.url,
-		.headers = st->disc.headers,
-		.method = method_of(in, "POST"),
-		.connect_timeout_ms = timeout_or(in->connect_timeout_ms, CONNECT_TIMEOUT_MS),
-		.timeout_ms = timeout_or(in->read_timeout_ms, READ_TIMEOUT_MS),
-		.max_response = 64 * 1024,
-	};
-
-	snprintf(code, sizeof code, "%u", st->close_code);
-	integ_lines_init(&h);
-	integ_lines_event(&h, st->id, "DISCONNECT", st->connected_at_ms);
-	integ_lines_add(&h, INTEG_HDR "Disconnect-Status-Code", code, strlen(code));
-	integ_lines_add(&h, INTEG_HDR "Disconnect-Reason", st->reason, st->reason_len);
-	call.extra = h.line;
-	call.num_extra = h.n;
-	if (h.ok && upstream_start(st->srv->up, &call, on_disconnect_done, st))
-		return;
-	log_warn("conn %s: cannot start the disconnect call", st->id);
-	st->srv->stats.integration_errors++;
-	state_free(st);
-}
-
-static void on_disconnect_done(void *arg, const struct upstream_result *res)
-{
-	struct integ_state *st = arg;
-
-	if (res->status == 0 && ++st->disc_tries <= DISCONNECT_RETRIES && !st->srv->stopping) {
-		log_debug("conn %s: disconnect call failed (%s); retrying", st->id, res->error);
-		start_disconnect(st);
-		return;
-	}
-	if (res->status == 0 || res->status >= 500) {
-		st->srv->stats.integration_errors++;
-		log_warn("conn %s: disconnect integration failed: %s", st->id,
-			 res->status ? "the backend answered 5xx" : res->error);
-	}
-	state_free(st);
-}
-
 /* The connection is gone and nothing waits: report it, then free. */
 static void finish(struct integ_state *st)
 {
-	if (st->opened && st->route->disconnect.type == INTEG_HTTP && !st->srv->stopping)
-		start_disconnect(st);
-	else
-		state_free(st);
+	if (st->opened && st->route->disconnect.type == INTEG_HTTP) {
+		struct integ_disc_event ev = {
+			.in = &st->route->disconnect,
+			.url = st->disc.url,
+			.headers = st->disc.headers,
+			.id = st->id,
+			.connected_at_ms = st->connected_at_ms,
+			.close_code = st->close_code,
+			.reason = st->reason,
+			.reason_len = st->reason_len,
+		};
+
+		st->disc.url = NULL; /* integ_disc_send owns them now */
+		st->disc.headers = NULL;
+		integ_disc_send(st->srv, &ev);
+	}
+	state_free(st);
 }
 
 /* ---- messages -------------------------------------------------------- */
