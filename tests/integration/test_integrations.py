@@ -1239,6 +1239,8 @@ def test_drain_waits_for_disconnect_retries(gw, backend_factory, free_port):
     b = backend_factory(free_port)
     (d,) = b.wait_events("DISCONNECT", 1)
     assert d.conn_id == cid
+    # delivered: the drain ends by itself (no second signal)
+    assert s.proc.wait(timeout=LIVENESS) == 0
     stop_ok(s)
     assert "disconnect events: 1 delivered" in s.read_log()
 
