@@ -262,6 +262,8 @@ static void next_message(struct integ_state *st)
 		st->q_bytes -= msg_cost(m->len);
 		if (!st->srv->stopping)
 			start_message(st, m->opcode, m->data, m->len);
+		else /* the loop has ended: counted in the exit totals */
+			st->srv->stats.msgs_abandoned++;
 		free(m);
 	}
 	if (st->conn)
@@ -277,7 +279,11 @@ static void on_message_done(void *arg, const struct upstream_result *res)
 
 	st->inflight = NULL;
 	st->busy = true; /* sending the reply may close the connection */
-	if (res->status == 0 || res->status >= 500) {
+	if (st->srv->stopping) {
+		/* upstream_free at exit ends the call: one count in the exit
+		 * totals rather than a warning per call */
+		st->srv->stats.msgs_abandoned++;
+	} else if (res->status == 0 || res->status >= 500) {
 		if (res->status)
 			snprintf(why, sizeof why, "the backend answered %ld", res->status);
 		integration_failed(st, "message", res->status ? why : res->error);

@@ -340,6 +340,10 @@ void integ_disc_fini(struct server *srv)
 {
 	struct integ_disc *x = srv->disc;
 
+	if (srv->stats.msgs_abandoned)
+		log_warn("at exit: %" PRIu64 " client message(s) not delivered to the backend "
+			 "(their calls cut off or never made)",
+			 srv->stats.msgs_abandoned);
 	if (!x)
 		return;
 	while (x->n) {

@@ -39,7 +39,9 @@ unsigned integ_disc_pending(const struct server *srv);
 
 /* At exit, after upstream_free (which ends the calls under way): frees
  * the events still waiting, logs the totals (delivered, retried, refused,
- * given up, dropped, abandoned at exit) and frees srv's state. */
+ * given up, dropped, abandoned at exit) and frees srv's state. Also logs
+ * srv->stats.msgs_abandoned, the client messages whose calls the exit cut
+ * off or never made, so nothing the exit loses goes unmentioned. */
 void integ_disc_fini(struct server *srv);
 
 #endif

@@ -26,6 +26,7 @@ struct server_stats {
 	uint64_t msgs_in, msgs_out, bytes_in, bytes_out;
 	uint64_t closed_protocol, closed_idle, closed_abnormal;
 	uint64_t integration_errors;
+	uint64_t msgs_abandoned; /* client messages whose backend call the exit cut off or never made */
 };
 
 struct server {

@@ -1265,6 +1265,27 @@ def test_drain_deadline_counts_abandoned_disconnects(gw, free_port):
            "0 waiting to retry" in log
 
 
+def test_drain_deadline_counts_messages_not_delivered(gw, backend):
+    """Messages still waiting for a stalled backend at the drain deadline
+    are counted in one exit line, not reported one by one as failures nor
+    dropped unmentioned."""
+    gate = threading.Event()
+    backend.on("MESSAGE", gate=gate)
+    s = gw({"/ws": route(http(backend.url("/m"), timeouts={"read": 600}))},
+           "--drain-timeout", "1s")
+    try:
+        with wsraw.connect(s.port, path="/ws") as c:
+            for i in range(3):
+                c.send_text(b"m%d" % i)
+            backend.wait_events("MESSAGE", 1)
+            assert s.stop() == 0
+    finally:
+        gate.set()
+    log = s.read_log()
+    assert "at exit: 3 client message(s) not delivered to the backend" in log
+    assert "gateway stopped" not in log
+
+
 def test_max_pending_disconnects_drops_and_counts(gw, backend):
     """At most --max-pending-disconnects events are held; more are dropped,
     counted and logged, and the held ones still arrive."""
