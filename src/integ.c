@@ -31,8 +31,6 @@
 #include "ws.h"
 #include "ws_conn.h"
 
-#define CONNECT_TIMEOUT_MS 5000
-#define READ_TIMEOUT_MS 30000
 #define MAX_CONNECT_BODY (1u << 20)
 
 struct pending_msg {
@@ -208,8 +206,8 @@ static bool start_message(struct integ_state *st, uint8_t opcode, const uint8_t 
 		.method = method_of(in, "POST"),
 		.body = p,
 		.body_len = n,
-		.connect_timeout_ms = timeout_or(in->connect_timeout_ms, CONNECT_TIMEOUT_MS),
-		.timeout_ms = timeout_or(in->read_timeout_ms, READ_TIMEOUT_MS),
+		.connect_timeout_ms = timeout_or(in->connect_timeout_ms, INTEG_CONNECT_TIMEOUT_MS),
+		.timeout_ms = timeout_or(in->read_timeout_ms, INTEG_READ_TIMEOUT_MS),
 		.max_response = st->srv->cfg->max_message,
 	};
 
@@ -410,8 +408,8 @@ static int connect_http(struct conn *c, const struct integration *in, const stru
 	struct upstream_call call = {
 		.url = url,
 		.method = method_of(in, "GET"),
-		.connect_timeout_ms = timeout_or(in->connect_timeout_ms, CONNECT_TIMEOUT_MS),
-		.timeout_ms = timeout_or(in->read_timeout_ms, READ_TIMEOUT_MS),
+		.connect_timeout_ms = timeout_or(in->connect_timeout_ms, INTEG_CONNECT_TIMEOUT_MS),
+		.timeout_ms = timeout_or(in->read_timeout_ms, INTEG_READ_TIMEOUT_MS),
 		.max_response = MAX_CONNECT_BODY,
 		.want_headers = true,
 	};

@@ -41,8 +41,6 @@
 #define BACKOFF_FIRST_MS 100
 #define BACKOFF_MAX_MS 5000
 #define DROP_LOG_INTERVAL_MS 1000
-#define CONNECT_TIMEOUT_MS 5000
-#define READ_TIMEOUT_MS 30000
 
 struct disc {
 	struct integ_disc *ctx;
@@ -264,8 +262,8 @@ static void attempt(struct disc *d)
 		.headers = d->headers,
 		.method = method_of(in),
 		.connect_timeout_ms = in->connect_timeout_ms ? in->connect_timeout_ms
-							     : CONNECT_TIMEOUT_MS,
-		.timeout_ms = in->read_timeout_ms ? in->read_timeout_ms : READ_TIMEOUT_MS,
+							     : INTEG_CONNECT_TIMEOUT_MS,
+		.timeout_ms = in->read_timeout_ms ? in->read_timeout_ms : INTEG_READ_TIMEOUT_MS,
 		.max_response = 64 * 1024,
 	};
 
@@ -288,8 +286,10 @@ static void drop(struct integ_disc *x, struct server *srv, const char *id)
 	uint64_t now = srv->loop.now_ms;
 
 	srv->stats.integration_errors++;
-	if (!x)
+	if (!x) {
+		log_warn("conn %s: disconnect event dropped: out of memory", id);
 		return;
+	}
 	x->dropped++;
 	/* One line a second at most: a flood of closes must not flood the log. */
 	if (x->last_drop_log_ms && now - x->last_drop_log_ms < DROP_LOG_INTERVAL_MS)

@@ -18,7 +18,7 @@ struct integration;
 struct curl_slist;
 
 struct integ_disc_event {
-	const struct integration *in; /* the route's disconnect integration (lives as long as srv) */
+	const struct integration *in; /* the route's disconnect (lives as long as srv) */
 	char *url;                    /* heap: taken over by integ_disc_send */
 	struct curl_slist *headers;   /* heap: taken over by integ_disc_send */
 	const char *id;               /* connection id (copied) */
