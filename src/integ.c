@@ -6,7 +6,8 @@
  * a queue bounded by --max-inbound-queue, and a full queue stops reading
  * from the client. The state outlives its connection: messages the client
  * sent before it closed still reach the backend, then the disconnect
- * event goes, after them. Everything later events need from the upgrade
+ * event goes, after them (handed to integ_disc.c, which retries it, and
+ * the state is freed). Everything later events need from the upgrade
  * request (URL, forwarded headers and query) is computed once at connect,
  * so no request head is kept.
  */
