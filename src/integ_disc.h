@@ -5,6 +5,7 @@
  * backend refused the event and is not retried. At most
  * --max-pending-disconnects events are held at once (in a call or waiting
  * to retry); beyond that a new event is dropped, counted and logged.
+ * While attempts keep failing, retries are held to a few a second.
  * The drain waits for held events (integ_disc_pending).
  */
 #ifndef WSGW_INTEG_DISC_H

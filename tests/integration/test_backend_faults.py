@@ -433,3 +433,41 @@ def test_tiny_message_flood_held_to_inbound_queue(wsgw_factory, tmp_path, faulty
         # and the few queued messages drain quickly.
         b.set_mode("status500")
         c.close()
+
+
+# ---- many events against a backend that keeps failing ------------------------------
+
+
+def test_retries_held_back_while_backend_keeps_failing(wsgw_factory, tmp_path, faulty):
+    """300 clients close while their backend accepts and closes every call:
+    after 32 failures in a row at most 50 retries a second go out (the rest
+    take their backoff step without a call), instead of every held event
+    retrying every few seconds; once the backend answers, all 300 events
+    arrive, once each."""
+    b = faulty()
+    paths = {"/ws": {"x-yc-apigateway-websocket-message": {
+                         "x-yc-apigateway-integration": {"type": "echo"}},
+                     "x-yc-apigateway-websocket-disconnect": http(b.url("/d"))}}
+    s = start(wsgw_factory, tmp_path, paths)
+    clients = [wsraw.connect(s.port, path="/ws") for _ in range(300)]
+    ids = [conn_id(c) for c in clients]
+    b.set_mode("close_at_accept")
+    t0 = time.monotonic()
+    for c in clients:
+        c.close()  # vanish: 1006
+    b.wait(lambda: b.accepts >= 300, what="the first attempts")
+    time.sleep(max(0.0, t0 + 4.0 - time.monotonic()))
+    with b.cond:
+        calls = b.accepts
+    print("calls in the first 4 s: %d for 300 events" % calls)
+    # Unheld, each event retries at +0.1, +0.3, +0.7, +1.5, +3.1 s: ~1 800
+    # calls. Held: 300 first attempts, a few dozen retries before the
+    # streak, then 50 a second.
+    assert calls < 300 + 32 + 5 * 50 + 100, calls
+    b.set_mode("ok")
+    b.wait(lambda: len(b.events("DISCONNECT")) >= 300, what="300 disconnect events")
+    time.sleep(0.5)
+    got = [h[H.lower() + "connection-id"] for h in b.events("DISCONNECT")]
+    assert sorted(got) == sorted(ids)
+    assert s.stop() == 0
+    assert "disconnect events: 300 delivered" in s.read_log()
