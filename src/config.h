@@ -47,6 +47,8 @@ struct config {
 	size_t max_inbound_queue;       /* --max-inbound-queue (bytes waiting per connection) */
 	unsigned backend_connections;   /* --backend-connections (per backend host) */
 	bool integration_error_message; /* --integration-error-message */
+	uint64_t disconnect_retry_ms;   /* --disconnect-retry (0 = one attempt) */
+	unsigned max_pending_disconnects; /* --max-pending-disconnects */
 	/* management API (gRPC + REST) */
 	char auth_token[256];           /* --auth-token, WSGW_AUTH_TOKEN (empty = off) */
 	size_t grpc_max_body;           /* --grpc-max-body */

@@ -6,7 +6,8 @@
  * a queue bounded by --max-inbound-queue, and a full queue stops reading
  * from the client. The state outlives its connection: messages the client
  * sent before it closed still reach the backend, then the disconnect
- * event goes, after them. Everything later events need from the upgrade
+ * event goes, after them (handed to integ_disc.c, which retries it, and
+ * the state is freed). Everything later events need from the upgrade
  * request (URL, forwarded headers and query) is computed once at connect,
  * so no request head is kept.
  */
@@ -21,6 +22,7 @@
 
 #include "conn.h"
 #include "err.h"
+#include "integ_disc.h"
 #include "integ_http.h"
 #include "log.h"
 #include "server.h"
@@ -30,9 +32,6 @@
 #include "ws.h"
 #include "ws_conn.h"
 
-#define CONNECT_TIMEOUT_MS 5000
-#define READ_TIMEOUT_MS 30000
-#define DISCONNECT_RETRIES 2
 #define MAX_CONNECT_BODY (1u << 20)
 
 struct pending_msg {
@@ -41,6 +40,18 @@ struct pending_msg {
 	size_t len;
 	uint8_t data[];
 };
+
+/* What a queued message costs, counted against --max-inbound-queue: its
+ * payload, its node, and the allocator's header and 16-byte rounding
+ * (glibc malloc; 32 bytes at least). Counting payload alone let millions
+ * of empty messages through a "full" queue. */
+#define MALLOC_HEADER 8
+static size_t msg_cost(size_t n)
+{
+	size_t sz = (sizeof(struct pending_msg) + n + MALLOC_HEADER + 15) & ~(size_t)15;
+
+	return sz < 32 ? 32 : sz;
+}
 
 /* A prepared call: the URL and the headers every call of an event gets. */
 struct prepared {
@@ -58,7 +69,7 @@ struct integ_state {
 	int64_t connected_at_ms;
 	struct upstream_req *inflight; /* the connect or message call */
 	struct pending_msg *q_head, *q_tail;
-	size_t q_bytes;
+	size_t q_bytes; /* msg_cost of the queued messages */
 	uint8_t *first_msg; /* connect response body, sent after the 101 */
 	size_t first_len;
 	uint8_t first_opcode;
@@ -66,7 +77,6 @@ struct integ_state {
 	uint16_t close_code;
 	char reason[WS_MAX_CONTROL_PAYLOAD];
 	size_t reason_len;
-	int disc_tries;
 	bool busy; /* inside a callback: integ_closed must not free st */
 };
 
@@ -130,63 +140,26 @@ static void integration_failed(struct integ_state *st, const char *what, const c
 	ws_conn_close(c, WS_CLOSE_INTERNAL, "integration failed");
 }
 
-/* ---- disconnect ------------------------------------------------------ */
-
-static void on_disconnect_done(void *arg, const struct upstream_result *res);
-
-/* Sends the disconnect event; st is freed when it is done. */
-static void start_disconnect(struct integ_state *st)
-{
-	const struct integration *in = &st->route->disconnect;
-	char code[8];
-	struct integ_lines h;
-	struct upstream_call call = {
-		.url = st->disc.url,
-		.headers = st->disc.headers,
-		.method = method_of(in, "POST"),
-		.connect_timeout_ms = timeout_or(in->connect_timeout_ms, CONNECT_TIMEOUT_MS),
-		.timeout_ms = timeout_or(in->read_timeout_ms, READ_TIMEOUT_MS),
-		.max_response = 64 * 1024,
-	};
-
-	snprintf(code, sizeof code, "%u", st->close_code);
-	integ_lines_init(&h);
-	integ_lines_event(&h, st->id, "DISCONNECT", st->connected_at_ms);
-	integ_lines_add(&h, INTEG_HDR "Disconnect-Status-Code", code, strlen(code));
-	integ_lines_add(&h, INTEG_HDR "Disconnect-Reason", st->reason, st->reason_len);
-	call.extra = h.line;
-	call.num_extra = h.n;
-	if (h.ok && upstream_start(st->srv->up, &call, on_disconnect_done, st))
-		return;
-	log_warn("conn %s: cannot start the disconnect call", st->id);
-	st->srv->stats.integration_errors++;
-	state_free(st);
-}
-
-static void on_disconnect_done(void *arg, const struct upstream_result *res)
-{
-	struct integ_state *st = arg;
-
-	if (res->status == 0 && ++st->disc_tries <= DISCONNECT_RETRIES && !st->srv->stopping) {
-		log_debug("conn %s: disconnect call failed (%s); retrying", st->id, res->error);
-		start_disconnect(st);
-		return;
-	}
-	if (res->status == 0 || res->status >= 500) {
-		st->srv->stats.integration_errors++;
-		log_warn("conn %s: disconnect integration failed: %s", st->id,
-			 res->status ? "the backend answered 5xx" : res->error);
-	}
-	state_free(st);
-}
-
 /* The connection is gone and nothing waits: report it, then free. */
 static void finish(struct integ_state *st)
 {
-	if (st->opened && st->route->disconnect.type == INTEG_HTTP && !st->srv->stopping)
-		start_disconnect(st);
-	else
-		state_free(st);
+	if (st->opened && st->route->disconnect.type == INTEG_HTTP) {
+		struct integ_disc_event ev = {
+			.in = &st->route->disconnect,
+			.url = st->disc.url,
+			.headers = st->disc.headers,
+			.id = st->id,
+			.connected_at_ms = st->connected_at_ms,
+			.close_code = st->close_code,
+			.reason = st->reason,
+			.reason_len = st->reason_len,
+		};
+
+		st->disc.url = NULL; /* integ_disc_send owns them now */
+		st->disc.headers = NULL;
+		integ_disc_send(st->srv, &ev);
+	}
+	state_free(st);
 }
 
 /* ---- messages -------------------------------------------------------- */
@@ -234,8 +207,8 @@ static bool start_message(struct integ_state *st, uint8_t opcode, const uint8_t 
 		.method = method_of(in, "POST"),
 		.body = p,
 		.body_len = n,
-		.connect_timeout_ms = timeout_or(in->connect_timeout_ms, CONNECT_TIMEOUT_MS),
-		.timeout_ms = timeout_or(in->read_timeout_ms, READ_TIMEOUT_MS),
+		.connect_timeout_ms = timeout_or(in->connect_timeout_ms, INTEG_CONNECT_TIMEOUT_MS),
+		.timeout_ms = timeout_or(in->read_timeout_ms, INTEG_READ_TIMEOUT_MS),
 		.max_response = st->srv->cfg->max_message,
 	};
 
@@ -285,9 +258,11 @@ static void next_message(struct integ_state *st)
 		st->q_head = m->next;
 		if (!st->q_head)
 			st->q_tail = NULL;
-		st->q_bytes -= m->len;
+		st->q_bytes -= msg_cost(m->len);
 		if (!st->srv->stopping)
 			start_message(st, m->opcode, m->data, m->len);
+		else /* the loop has ended: counted in the exit totals */
+			st->srv->stats.msgs_abandoned++;
 		free(m);
 	}
 	if (st->conn)
@@ -303,7 +278,11 @@ static void on_message_done(void *arg, const struct upstream_result *res)
 
 	st->inflight = NULL;
 	st->busy = true; /* sending the reply may close the connection */
-	if (res->status == 0 || res->status >= 500) {
+	if (st->srv->stopping) {
+		/* upstream_free at exit ends the call: one count in the exit
+		 * totals rather than a warning per call */
+		st->srv->stats.msgs_abandoned++;
+	} else if (res->status == 0 || res->status >= 500) {
 		if (res->status)
 			snprintf(why, sizeof why, "the backend answered %ld", res->status);
 		integration_failed(st, "message", res->status ? why : res->error);
@@ -340,7 +319,7 @@ static void enqueue(struct integ_state *st, uint8_t opcode, const uint8_t *p, si
 	else
 		st->q_head = m;
 	st->q_tail = m;
-	st->q_bytes += n;
+	st->q_bytes += msg_cost(n);
 	update_backlog(st);
 }
 
@@ -430,8 +409,8 @@ static int connect_http(struct conn *c, const struct integration *in, const stru
 	struct upstream_call call = {
 		.url = url,
 		.method = method_of(in, "GET"),
-		.connect_timeout_ms = timeout_or(in->connect_timeout_ms, CONNECT_TIMEOUT_MS),
-		.timeout_ms = timeout_or(in->read_timeout_ms, READ_TIMEOUT_MS),
+		.connect_timeout_ms = timeout_or(in->connect_timeout_ms, INTEG_CONNECT_TIMEOUT_MS),
+		.timeout_ms = timeout_or(in->read_timeout_ms, INTEG_READ_TIMEOUT_MS),
 		.max_response = MAX_CONNECT_BODY,
 		.want_headers = true,
 	};

@@ -18,6 +18,10 @@ struct curl_slist;
 
 #define INTEG_HDR "X-Yc-Apigateway-Websocket-"
 
+/* An http integration's timeouts when its spec gives none (README). */
+#define INTEG_CONNECT_TIMEOUT_MS 5000
+#define INTEG_READ_TIMEOUT_MS 30000
+
 /* Appends "name: value" (or "name;" for an empty value, curl's spelling;
  * nothing when empty and omit_empty). Clears *ok on ENOMEM. */
 struct curl_slist *integ_http_add(struct curl_slist *l, const char *name, size_t nlen,

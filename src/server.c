@@ -16,6 +16,7 @@
 
 #include "conn.h"
 #include "err.h"
+#include "integ_disc.h"
 #include "log.h"
 #include "mgmt.h"
 #include "net.h"
@@ -61,7 +62,8 @@ static void after_batch(void *arg)
 	upstream_reap(srv->up);
 	/* Drain ends when every client is gone and every disconnect event
 	 * has reached the backend. */
-	if (srv->draining && srv->num_conns == 0 && upstream_pending(srv->up) == 0)
+	if (srv->draining && srv->num_conns == 0 && upstream_pending(srv->up) == 0 &&
+	    integ_disc_pending(srv) == 0)
 		srv->loop.stop = true;
 }
 
@@ -80,8 +82,8 @@ static void on_drain_timeout(struct loop_timer *t)
 	struct list_node *n, *next;
 
 	log_warn("drain timeout: closing %u connection(s) without their close handshake, "
-		 "abandoning %u backend call(s)",
-		 srv->num_conns, upstream_pending(srv->up));
+		 "abandoning %u backend call(s); %u disconnect event(s) not yet delivered",
+		 srv->num_conns, upstream_pending(srv->up), integ_disc_pending(srv));
 	list_for_each_safe(n, next, &srv->all)
 		conn_finish(list_entry(n, struct conn, link), false);
 	srv->loop.stop = true;
@@ -299,6 +301,7 @@ void server_fini(struct server *srv)
 		close(srv->signal_io.fd);
 	upstream_free(srv->up);
 	srv->up = NULL;
+	integ_disc_fini(srv); /* after upstream_free: counts the calls it ended */
 	spec_free(&srv->spec);
 	conntab_fini(&srv->table);
 	strpool_fini(&srv->user_agents);

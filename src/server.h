@@ -17,6 +17,7 @@
 #define SERVER_MAX_LISTENERS 2
 
 struct conn;
+struct integ_disc;
 struct mconn;
 struct upstream;
 
@@ -25,6 +26,7 @@ struct server_stats {
 	uint64_t msgs_in, msgs_out, bytes_in, bytes_out;
 	uint64_t closed_protocol, closed_idle, closed_abnormal;
 	uint64_t integration_errors;
+	uint64_t msgs_abandoned; /* client messages whose backend call the exit cut off or never made */
 };
 
 struct server {
@@ -58,6 +60,7 @@ struct server {
 	size_t rand_left;
 	struct spec spec;          /* routes (the default echo route without --spec) */
 	struct upstream *up;       /* backend calls */
+	struct integ_disc *disc;   /* disconnect events held for delivery (integ_disc.c) */
 	uint64_t last_msg_ns;      /* last message id's time, kept increasing */
 	int draining;              /* 1 after SIGTERM/SIGINT */
 	int stopping;              /* 1 once the loop ended: start no backend call */

@@ -75,16 +75,22 @@ struct upstream_pool {
 };
 
 /* One allocation per call: this struct, then the header list's nodes,
- * their text and the request body (see alloc_req). A response that fits
- * in resp_inline needs no allocation either. */
+ * their text, the URL, the method and the request body (see alloc_req).
+ * A response that fits in resp_inline needs no allocation either. A call
+ * takes its curl handle (several KB) only when it leaves the waiting line,
+ * so calls waiting for a backend connection stay small. */
 struct upstream_req {
-	CURL *easy;
+	CURL *easy;                 /* NULL while waiting */
 	struct upstream *u;
 	struct list_node link;      /* in upstream.reqs */
 	struct list_node wait_link; /* in pool->waiting, or linked to itself once in curl */
 	struct upstream_pool *pool;
 	struct curl_slist *headers; /* inside this allocation */
 	uint8_t *body;              /* inside this allocation */
+	size_t body_len;
+	const char *url, *method;   /* inside this allocation */
+	uint64_t connect_timeout_ms, timeout_ms;
+	bool want_headers;
 	uint8_t *resp;              /* resp_inline or heap */
 	char *hdrs;                 /* response header lines (want_headers) */
 	size_t hdrs_len;
@@ -129,7 +135,9 @@ static void free_req(struct upstream_req *r)
 		list_remove(&pool->link);
 		free(pool);
 	}
-	if (r->easy && r->u->num_spare < r->u->max_active && !r->u->closing) {
+	if (!r->easy) {
+		/* never left the waiting line */
+	} else if (r->u->num_spare < r->u->max_active && !r->u->closing) {
 		/* setup() sets every per-call option again before the next
 		 * call; only the error buffer is one curl itself could write
 		 * to meanwhile (curl_easy_cleanup at exit). */
@@ -147,6 +155,9 @@ static void free_req(struct upstream_req *r)
 /* Hands waiting calls to curl while there are free slots. Queueing here
  * rather than in curl keeps curl's per-call work independent of how many
  * calls wait (curl rescans its pending list). */
+static bool setup(struct upstream_req *r);
+static CURL *new_easy(struct upstream *u);
+
 static void admit_pool(struct upstream *u, struct upstream_pool *pool)
 {
 	while (!list_empty(&pool->waiting) && pool->active < u->max_active) {
@@ -154,7 +165,8 @@ static void admit_pool(struct upstream *u, struct upstream_pool *pool)
 			list_entry(pool->waiting.next, struct upstream_req, wait_link);
 
 		list_remove(&r->wait_link);
-		if (curl_multi_add_handle(u->multi, r->easy) != CURLM_OK) {
+		r->easy = u->num_spare ? u->spare[--u->num_spare] : new_easy(u);
+		if (!r->easy || !setup(r) || curl_multi_add_handle(u->multi, r->easy) != CURLM_OK) {
 			bool last;
 
 			u->pending--;
@@ -522,34 +534,34 @@ static CURL *new_easy(struct upstream *u)
 
 /* Per-call options; every one is set on every call, since a reused handle
  * still holds the last call's. */
-static bool setup(struct upstream_req *r, const struct upstream_call *call)
+static bool setup(struct upstream_req *r)
 {
 	CURL *e = r->easy;
-	bool get = strcmp(call->method, "GET") == 0;
+	bool get = strcmp(r->method, "GET") == 0;
 
-	if (curl_easy_setopt(e, CURLOPT_URL, call->url) != CURLE_OK)
+	if (curl_easy_setopt(e, CURLOPT_URL, r->url) != CURLE_OK)
 		return false;
 	curl_easy_setopt(e, CURLOPT_PRIVATE, r);
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->error);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
-	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, call->want_headers ? on_header : NULL);
-	curl_easy_setopt(e, CURLOPT_HEADERDATA, call->want_headers ? (void *)r : NULL);
+	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, r->want_headers ? on_header : NULL);
+	curl_easy_setopt(e, CURLOPT_HEADERDATA, r->want_headers ? (void *)r : NULL);
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->headers);
-	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)call->connect_timeout_ms);
-	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)call->timeout_ms);
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)r->connect_timeout_ms);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)r->timeout_ms);
 	curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, (char *)NULL);
 	curl_easy_setopt(e, CURLOPT_POSTFIELDS, (char *)NULL);
 	curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)-1);
 	curl_easy_setopt(e, CURLOPT_HTTPGET, 1L); /* after POSTFIELDS; also clears NOBODY */
-	if (call->body_len || !get) {
+	if (r->body_len || !get) {
 		curl_easy_setopt(e, CURLOPT_POSTFIELDS, (char *)r->body);
-		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)call->body_len);
+		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
 	}
-	if (strcmp(call->method, "HEAD") == 0)
+	if (strcmp(r->method, "HEAD") == 0)
 		curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
-	else if (!get && strcmp(call->method, "POST") != 0)
-		curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, call->method);
-	else if (get && call->body_len)
+	else if (!get && strcmp(r->method, "POST") != 0)
+		curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r->method);
+	else if (get && r->body_len)
 		curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, "GET");
 	return true;
 }
@@ -585,6 +597,7 @@ static struct upstream_req *alloc_req(const struct upstream_call *call)
 		line[n++] = "Content-Type:";
 	for (size_t i = 0; i < n; i++)
 		text += strlen(line[i]) + 1;
+	text += strlen(call->url) + 1 + strlen(call->method) + 1;
 	off = sizeof *r + n * sizeof r->nodes[0];
 	r = malloc(off + text + call->body_len + 1);
 	if (!r)
@@ -601,7 +614,15 @@ static struct upstream_req *alloc_req(const struct upstream_call *call)
 		p += len;
 	}
 	r->headers = r->nodes;
+	r->url = memcpy(p, call->url, strlen(call->url) + 1);
+	p += strlen(call->url) + 1;
+	r->method = memcpy(p, call->method, strlen(call->method) + 1);
+	p += strlen(call->method) + 1;
 	r->body = (uint8_t *)p;
+	r->body_len = call->body_len;
+	r->connect_timeout_ms = call->connect_timeout_ms;
+	r->timeout_ms = call->timeout_ms;
+	r->want_headers = call->want_headers;
 	if (call->body_len)
 		memcpy(r->body, call->body, call->body_len);
 	r->resp = r->resp_inline;
@@ -644,11 +665,6 @@ struct upstream_req *upstream_start(struct upstream *u, const struct upstream_ca
 	r->done = done;
 	r->arg = arg;
 	r->max_response = call->max_response;
-	r->easy = u->num_spare ? u->spare[--u->num_spare] : new_easy(u);
-	if (!r->easy || !setup(r, call)) {
-		free_req(r);
-		return NULL;
-	}
 	r->pool = pool_of(u, call->url);
 	if (!r->pool) {
 		free_req(r);

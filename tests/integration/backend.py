@@ -17,7 +17,9 @@ for requests without it) with `backend.on(...)`:
 
 It also tracks the calls in flight per (event type, connection id), so a
 test can assert that wsgw never has two message calls of one connection
-outstanding at once (`max_inflight[("MESSAGE", conn_id)]`).
+outstanding at once (`max_inflight[("MESSAGE", conn_id)]`), and per event
+type across connections (`max_inflight_event["MESSAGE"]`). `kill()` stops
+it like a crash: the port and every kept-alive connection close at once.
 
 Fixtures: `backend` (one started Backend), `backend_factory` (more, or one
 on a given port), `free_port` (a port with nothing listening on it).
@@ -154,6 +156,17 @@ class _Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
+    def get_request(self):
+        sock, addr = super().get_request()
+        with self.backend.lock:
+            self.backend._socks.add(sock)
+        return sock, addr
+
+    def shutdown_request(self, request):
+        with self.backend.lock:
+            self.backend._socks.discard(request)
+        super().shutdown_request(request)
+
 
 class Backend:
     def __init__(self, port=0):
@@ -164,13 +177,29 @@ class Backend:
         self.timeline = []
         self._behaviours = {}
         self._inflight = {}  # (event, conn id) -> calls being answered now
+        self._socks = set()  # accepted connections still open
         self.max_inflight = {}  # (event, conn id) -> most calls in flight at once
+        self._inflight_ev = {}  # event -> calls being answered now, all connections
+        self.max_inflight_event = {}  # event -> most calls in flight at once, all connections
         self.httpd = _Server(("127.0.0.1", port), _Handler)
         self.httpd.backend = self
         self.port = self.httpd.server_address[1]
         self.thread = threading.Thread(target=self.httpd.serve_forever,
                                        kwargs={"poll_interval": 0.05}, daemon=True)
         self.thread.start()
+
+    def kill(self):
+        """Stops like a crashed process: the listening socket and every
+        kept-alive connection are closed at once, so nothing answers on
+        the port until a new Backend binds it."""
+        self.close()
+        with self.lock:
+            socks = list(self._socks)
+        for s in socks:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     def url(self, path="/"):
         return "http://127.0.0.1:%d%s" % (self.port, path)
@@ -205,12 +234,16 @@ class Backend:
             n = self._inflight.get(key, 0) + 1
             self._inflight[key] = n
             self.max_inflight[key] = max(self.max_inflight.get(key, 0), n)
+            m = self._inflight_ev.get(req.event, 0) + 1
+            self._inflight_ev[req.event] = m
+            self.max_inflight_event[req.event] = max(self.max_inflight_event.get(req.event, 0), m)
             self.lock.notify_all()
             return req
 
     def _done(self, key, req):
         with self.lock:
             self._inflight[key] -= 1
+            self._inflight_ev[key[0]] -= 1
             self.timeline.append(("answer", req.seq))
             self.lock.notify_all()
 

@@ -572,6 +572,32 @@ def test_stalled_backend_does_not_hold_up_another(gw, backend_factory):
     stop_ok(s)
 
 
+@pytest.mark.parametrize("limit", [1, 2])
+def test_backend_connections_caps_calls_in_flight(gw, backend, limit):
+    """--backend-connections N: with six connections each sending one
+    message to a slow route, the backend sees exactly N calls in flight at
+    most (and N at some point), and the calls that waited arrive in the
+    order their messages came in."""
+    backend.on("MESSAGE", delay=0.4)
+    s = gw({"/slow": route(http(backend.url("/m")))}, "--backend-connections", str(limit))
+    clients = [wsraw.connect(s.port, path="/slow") for _ in range(6)]
+    try:
+        for i, c in enumerate(clients):
+            c.send_text(b"m%d" % i)
+            # one message per loop pass: the order wsgw reads them in is
+            # the order they were sent
+            time.sleep(0.05)
+        msgs = backend.wait_events("MESSAGE", len(clients))
+        assert [r.body for r in msgs] == [b"m%d" % i for i in range(len(clients))]
+        assert backend.max_inflight_event["MESSAGE"] == limit
+        for c in clients:
+            c.close_handshake(timeout=WAIT)
+    finally:
+        for c in clients:
+            c.close()
+    stop_ok(s)
+
+
 def test_reused_call_handles_keep_nothing_from_earlier_calls(gw, backend):
     """Backend calls one after another, with a different method each: the
     method, body and headers of one never leak into the next (wsgw reuses
@@ -1095,13 +1121,190 @@ def test_connect_backend_down_502(gw, backend, free_port):
     assert backend.requests == []  # no message, no disconnect
 
 
-def test_disconnect_backend_down_is_retried_and_logged(gw, backend, free_port):
-    s = gw({"/ws": route(http(backend.url("/m")),
-                         disconnect=http("http://127.0.0.1:%d/d" % free_port))})
+class AcceptAndClose:
+    """A backend that accepts each connection and closes it at once: every
+    call to it fails without an answer. Records when each one came."""
+
+    def __init__(self):
+        self.ls = socket.socket()
+        self.ls.bind(("127.0.0.1", 0))
+        self.ls.listen(64)
+        self.ls.settimeout(0.1)
+        self.port = self.ls.getsockname()[1]
+        self.times = []
+        self.done = False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while not self.done:
+            try:
+                c, _ = self.ls.accept()
+            except socket.timeout:
+                continue
+            self.times.append(time.monotonic())
+            c.close()
+
+    def close(self):
+        self.done = True
+        self.thread.join(5)
+        self.ls.close()
+
+
+def wait_log(server, text, timeout=LIVENESS):
+    deadline = time.monotonic() + timeout
+    while text not in server.read_log():
+        assert time.monotonic() < deadline, "no %r in the log:\n%s" % (text, server.read_log()[-3000:])
+        time.sleep(0.05)
+
+
+def test_disconnect_retried_with_backoff_then_given_up(gw, backend):
+    """A disconnect call that fails (here: accepted and closed, no answer)
+    is retried with exponential backoff and jitter — delays drawn from
+    [d/2, d] with d = 0.1 s doubling — until --disconnect-retry has passed
+    since the first attempt; then it is given up, logged and counted."""
+    dead = AcceptAndClose()
+    try:
+        s = gw({"/ws": route(http(backend.url("/m")),
+                             disconnect=http("http://127.0.0.1:%d/d" % dead.port))},
+               "--disconnect-retry", "3s")
+        with wsraw.connect(s.port, path="/ws") as c:
+            c.close_handshake()
+        wait_log(s, "given up after")
+        n = len(dead.times)
+        time.sleep(1.0)
+        assert len(dead.times) == n  # nothing after giving up
+    finally:
+        dead.close()
+    t = dead.times
+    gaps = [b - a for a, b in zip(t, t[1:])]
+    print("attempts at +%s s" % ", +".join("%.3f" % (x - t[0]) for x in t))
+    # 0.1 s doubling, from the upper half of each: 5 or 6 attempts fit in 3 s.
+    assert 5 <= len(t) <= 6, gaps
+    for k, g in enumerate(gaps):
+        nominal = 0.1 * 2 ** k
+        assert g >= nominal / 2 - 0.01, (k, gaps)  # never sooner than the backoff
+        assert g < nominal + 1.0, (k, gaps)  # generous: a loaded machine is late
+    assert t[-1] - t[0] <= 3.0 + 0.5
+    log = s.read_log()
+    assert "disconnect integration failed" in log and "given up after %d attempt(s)" % len(t) in log
+    stop_ok(s)
+    assert "%d retries" % (len(t) - 1) in s.read_log()
+    assert "1 given up" in s.read_log()
+
+
+def test_disconnect_5xx_retried_4xx_not(gw, backend):
+    """A 5xx answer to a disconnect is a failure and retried; a 4xx is the
+    backend refusing the event: one call, logged, not retried."""
+    answers = {}
+
+    def respond(req):
+        n = answers[req.conn_id] = answers.get(req.conn_id, 0) + 1
+        if req.path == "/d503":
+            return (503, "text/plain", b"restarting") if n <= 2 else (200, None, b"")
+        return 400, "text/plain", b"bad event"
+
+    backend.on("DISCONNECT", respond=respond)
+    s = gw({"/a": route(integ("echo"), disconnect=http(backend.url("/d503"))),
+            "/b": route(integ("echo"), disconnect=http(backend.url("/d400")))})
+    with wsraw.connect(s.port, path="/a") as a:
+        ida = a.response_headers[H.lower() + "connection-id"]
+        a.close_handshake()
+    with wsraw.connect(s.port, path="/b") as b:
+        idb = b.response_headers[H.lower() + "connection-id"]
+        b.close_handshake()
+    backend.wait_for(lambda _: len(backend.events("DISCONNECT", ida)) == 3, what="3 calls for /a")
+    wait_log(s, "not retried")
+    time.sleep(1.0)  # a retry of either would come within 0.1 s
+    assert len(backend.events("DISCONNECT", ida)) == 3
+    assert len(backend.events("DISCONNECT", idb)) == 1
+    stop_ok(s)
+    log = s.read_log()
+    assert "conn %s: disconnect integration failed: the backend answered 400 " \
+           "(a refusal: not retried)" % idb in log
+    assert "disconnect events: 1 delivered, 2 retries, 1 refused (4xx), 0 given up" in log
+
+
+def test_drain_waits_for_disconnect_retries(gw, backend_factory, free_port):
+    """SIGTERM while a disconnect waits to be retried: the drain waits
+    (up to --drain-timeout) and the event arrives once the backend is up."""
+    s = gw({"/ws": route(integ("echo"), disconnect=http("http://127.0.0.1:%d/d" % free_port))},
+           "--drain-timeout", "20s")
+    with wsraw.connect(s.port, path="/ws") as c:
+        cid = c.response_headers[H.lower() + "connection-id"]
+        c.close_handshake()
+    s.proc.send_signal(signal.SIGTERM)
+    time.sleep(1.0)
+    assert s.proc.poll() is None  # still draining: the event is held
+    b = backend_factory(free_port)
+    (d,) = b.wait_events("DISCONNECT", 1)
+    assert d.conn_id == cid
+    # delivered: the drain ends by itself (no second signal)
+    assert s.proc.wait(timeout=LIVENESS) == 0
+    stop_ok(s)
+    assert "disconnect events: 1 delivered" in s.read_log()
+
+
+def test_drain_deadline_counts_abandoned_disconnects(gw, free_port):
+    """A backend that stays down: the drain ends at --drain-timeout, and the
+    exit log counts the held event as abandoned instead of leaving it
+    unmentioned."""
+    s = gw({"/ws": route(integ("echo"), disconnect=http("http://127.0.0.1:%d/d" % free_port))},
+           "--drain-timeout", "1s")
     with wsraw.connect(s.port, path="/ws") as c:
         c.close_handshake()
+    t0 = time.monotonic()
+    assert s.stop() == 0
+    assert time.monotonic() - t0 < 10
+    log = s.read_log()
+    assert "drain timeout" in log and "1 disconnect event(s) not yet delivered" in log
+    assert "0 delivered" in log
+    assert "abandoned at exit: 0 in a call or waiting for a backend connection, " \
+           "1 waiting to retry" in log or \
+           "abandoned at exit: 1 in a call or waiting for a backend connection, " \
+           "0 waiting to retry" in log
+
+
+def test_drain_deadline_counts_messages_not_delivered(gw, backend):
+    """Messages still waiting for a stalled backend at the drain deadline
+    are counted in one exit line, not reported one by one as failures nor
+    dropped unmentioned."""
+    gate = threading.Event()
+    backend.on("MESSAGE", gate=gate)
+    s = gw({"/ws": route(http(backend.url("/m"), timeouts={"read": 600}))},
+           "--drain-timeout", "1s")
+    try:
+        with wsraw.connect(s.port, path="/ws") as c:
+            for i in range(3):
+                c.send_text(b"m%d" % i)
+            backend.wait_events("MESSAGE", 1)
+            assert s.stop() == 0
+    finally:
+        gate.set()
+    log = s.read_log()
+    assert "at exit: 3 client message(s) not delivered to the backend" in log
+    assert "gateway stopped" not in log
+
+
+def test_max_pending_disconnects_drops_and_counts(gw, backend):
+    """At most --max-pending-disconnects events are held; more are dropped,
+    counted and logged, and the held ones still arrive."""
+    gate = threading.Event()
+    backend.on("DISCONNECT", gate=gate)
+    s = gw({"/ws": route(integ("echo"), disconnect=http(backend.url("/d")))},
+           "--max-pending-disconnects", "2")
+    try:
+        for _ in range(5):
+            with wsraw.connect(s.port, path="/ws") as c:
+                c.close_handshake()
+        wait_log(s, "disconnect event dropped")
+        backend.wait_events("DISCONNECT", 2)
+    finally:
+        gate.set()
+    time.sleep(0.5)
+    assert len(backend.events("DISCONNECT")) == 2
     stop_ok(s)
-    assert "disconnect integration failed" in s.read_log()
+    assert "2 delivered, 0 retries, 0 refused (4xx), 0 given up, 3 dropped" in s.read_log()
 
 
 # ---- 8. --check-spec and a bad --spec ---------------------------------------------------
