@@ -511,6 +511,8 @@ FLAGS = [
     ("--mgmt-max-connections", "WSGW_MGMT_MAX_CONNECTIONS", "1024", "`1024`"),
     ("--mgmt-max-buffer", "WSGW_MGMT_MAX_BUFFER", "16M", "`16M`"),
     ("--mgmt-max-buffer-total", "WSGW_MGMT_MAX_BUFFER_TOTAL", "256M", "`256M`"),
+    ("--disconnect-retry", "WSGW_DISCONNECT_RETRY", "30s", "`30s`"),
+    ("--max-pending-disconnects", "WSGW_MAX_PENDING_DISCONNECTS", "100000", "`100000`"),
     ("--integration-error-message", "WSGW_INTEGRATION_ERROR_MESSAGE", "false", "off"),
     ("--log-level", "WSGW_LOG_LEVEL", "info", "`info`"),
 ]

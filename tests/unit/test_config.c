@@ -153,6 +153,10 @@ static const struct flag_case flag_cases[] = {
     {"--mgmt-max-buffer", "WSGW_MGMT_MAX_BUFFER", "2M", AT(mgmt_max_buffer), T_SIZE, 2097152, NULL},
     {"--mgmt-max-buffer-total", "WSGW_MGMT_MAX_BUFFER_TOTAL", "3G", AT(mgmt_max_buffer_total),
      T_SIZE, 3221225472ull, NULL},
+    {"--disconnect-retry", "WSGW_DISCONNECT_RETRY", "45s", AT(disconnect_retry_ms), T_MS, 45000,
+     NULL},
+    {"--max-pending-disconnects", "WSGW_MAX_PENDING_DISCONNECTS", "9", AT(max_pending_disconnects),
+     T_UINT, 9, NULL},
 };
 
 static void check_case(const struct flag_case *c, const char *how)
@@ -717,6 +721,8 @@ static const char *const all_flags[][3] = {
     {"--mgmt-max-connections", "WSGW_MGMT_MAX_CONNECTIONS", "1024"},
     {"--mgmt-max-buffer", "WSGW_MGMT_MAX_BUFFER", "16M"},
     {"--mgmt-max-buffer-total", "WSGW_MGMT_MAX_BUFFER_TOTAL", "256M"},
+    {"--disconnect-retry", "WSGW_DISCONNECT_RETRY", "30s"},
+    {"--max-pending-disconnects", "WSGW_MAX_PENDING_DISCONNECTS", "100000"},
 };
 
 enum { NFLAGS = sizeof(all_flags) / sizeof(all_flags[0]) };
