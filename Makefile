@@ -45,7 +45,7 @@ BENCH_NAMES := $(patsubst bench/%.c,%,$(filter-out $(BENCH_MOD_SRC),$(BENCH_SRC)
 obj = $(patsubst %.c,build/$(1)/obj/%.o,$(2))
 
 .PHONY: all deps build asan run test unit unit-asan integration integration-asan fuzz \
-	bench bench-build proto proto-check format clean
+	bench bench-build proto proto-check format clean FORCE
 
 all: build
 
@@ -69,7 +69,7 @@ build: build/release/wsgw
 build/release/obj/%.o: %.c | deps
 	@mkdir -p $(@D)
 	$(if $(Q),@echo "  CC      $<")
-	$(Q)$(CC) $(RELEASE_CFLAGS) -c $< -o $@
+	$(Q)$(CC) $(RELEASE_CFLAGS) $(VERSION_CFLAGS) -c $< -o $@
 
 build/release/libwsgw.a: $(call obj,release,$(LIB_SRC))
 	$(Q)rm -f $@ && ar rcs $@ $^
@@ -82,13 +82,31 @@ build/release/tests/%: build/release/obj/tests/unit/%.o build/release/libwsgw.a
 	@mkdir -p $(@D)
 	$(Q)$(CC) -o $@ $^ $(TEST_LIBS) $(PKG_LIBS)
 
+# --version names the commit the tree was built from: `git describe --always
+# --dirty` in a git checkout, "unknown" outside one (a tarball: there, git
+# would describe whatever repository encloses the directory). build/commit is
+# rewritten only when the commit changes, so main.o is rebuilt exactly then;
+# only [A-Za-z0-9._-] reaches the -D.
+build/commit: FORCE
+	@mkdir -p $(@D); c=; \
+	if [ -e .git ] && command -v git >/dev/null 2>&1; then \
+		c=$$(git describe --always --dirty 2>/dev/null | tr -cd 'A-Za-z0-9._-'); \
+	fi; \
+	[ -n "$$c" ] || c=unknown; \
+	[ "$$(cat $@ 2>/dev/null)" = "$$c" ] || echo "$$c" >$@
+
+FORCE:
+
+build/release/obj/src/main.o build/asan/obj/src/main.o: build/commit
+build/release/obj/src/main.o build/asan/obj/src/main.o: VERSION_CFLAGS = -DWSGW_COMMIT='"$(shell cat build/commit)"'
+
 # ---- ASan + UBSan ----------------------------------------------------------
 asan: build/asan/wsgw
 
 build/asan/obj/%.o: %.c | deps
 	@mkdir -p $(@D)
 	$(if $(Q),@echo "  CC asan $<")
-	$(Q)$(CC) $(ASAN_CFLAGS) -c $< -o $@
+	$(Q)$(CC) $(ASAN_CFLAGS) $(VERSION_CFLAGS) -c $< -o $@
 
 build/asan/libwsgw.a: $(call obj,asan,$(LIB_SRC))
 	$(Q)rm -f $@ && ar rcs $@ $^
