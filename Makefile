@@ -3,6 +3,8 @@
 #   make test     install missing packages, build, run every test (unit,
 #                 integration, the same under ASan+UBSan, short fuzz runs)
 #   make bench    benchmarks (bench/README.md)
+#   make image    container image wsgw:latest and build/wsgw-image.tar
+#                 (README.md, "Deploying")
 #   V=1           show command lines
 
 # Debian packages the build, the tests and the benchmarks need (versions
@@ -216,7 +218,7 @@ image-deps:
 		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
 	fi
 
-image-root: build/release/wsgw | deps image-deps
+image-root: build/release/wsgw | deps
 	$(Q)rm -rf $(IMAGE_ROOT) && install -d -m 0755 $(IMAGE_ROOT)/etc
 	$(Q)strip -o $(IMAGE_ROOT)/wsgw build/release/wsgw && chmod 0755 $(IMAGE_ROOT)/wsgw
 	$(Q)out=$$(ldd build/release/wsgw) || exit 1; \
@@ -225,7 +227,8 @@ image-root: build/release/wsgw | deps image-deps
 		mode=0644; case "$$f" in */ld-*) mode=0755;; esac; \
 		install -d -m 0755 "$(IMAGE_ROOT)$${f%/*}" && install -m $$mode "$$f" "$(IMAGE_ROOT)$$f" || exit 1; \
 	done
-	$(Q)ca="$(CA_BUNDLE)"; [ -f "$$ca" ] || { echo "make image-root: no CA bundle (curl-config --ca: '$$ca')" >&2; exit 1; }; \
+	$(Q)ca="$(CA_BUNDLE)"; [ -f "$$ca" ] || { echo "make image-root: no CA bundle at '$$ca'" \
+		"(curl-config --ca); install ca-certificates (make image-deps)" >&2; exit 1; }; \
 	install -d -m 0755 "$(IMAGE_ROOT)$${ca%/*}" && install -m 0644 "$$ca" "$(IMAGE_ROOT)$$ca"
 	$(Q)printf 'root:x:0:0:root:/root:/sbin/nologin\nwsgw:x:$(IMAGE_UID):$(IMAGE_UID):wsgw:/nonexistent:/sbin/nologin\n' >$(IMAGE_ROOT)/etc/passwd
 	$(Q)printf 'root:x:0:\nwsgw:x:$(IMAGE_UID):\n' >$(IMAGE_ROOT)/etc/group
@@ -234,7 +237,7 @@ image-root: build/release/wsgw | deps image-deps
 
 # --layers=false: no cached image per step; the image it replaces under the
 # same name is removed (when nothing else uses it), so rebuilds leave no pile.
-image: image-root
+image: image-deps image-root
 	$(Q)old=$$($(PODMAN) image inspect -f '{{.Id}}' $(IMAGE) 2>/dev/null); \
 	$(PODMAN) build --pull=never --layers=false -q -f Dockerfile -t $(IMAGE) . >/dev/null || exit 1; \
 	new=$$($(PODMAN) image inspect -f '{{.Id}}' $(IMAGE)); \
