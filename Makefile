@@ -3,6 +3,8 @@
 #   make test     install missing packages, build, run every test (unit,
 #                 integration, the same under ASan+UBSan, short fuzz runs)
 #   make bench    benchmarks (bench/README.md)
+#   make image    container image wsgw:latest and build/wsgw-image.tar
+#                 (README.md, "Deploying")
 #   V=1           show command lines
 
 # Debian packages the build, the tests and the benchmarks need (versions
@@ -13,6 +15,8 @@ DEB_PKGS := gcc make pkg-config libssl-dev libnghttp2-dev libprotobuf-c-dev \
 	nghttp2-client curl libjansson-dev libyaml-dev libcurl4-openssl-dev \
 	wrk util-linux procps chromium chromium-driver python3-selenium python3-yaml \
 	zlib1g-dev python3-hpack
+# Only `make image` needs these (installed by `image-deps`, never by `deps`).
+IMAGE_PKGS := podman ca-certificates
 
 CC ?= cc
 FUZZ_CC ?= clang
@@ -45,7 +49,7 @@ BENCH_NAMES := $(patsubst bench/%.c,%,$(filter-out $(BENCH_MOD_SRC),$(BENCH_SRC)
 obj = $(patsubst %.c,build/$(1)/obj/%.o,$(2))
 
 .PHONY: all deps build asan run test unit unit-asan integration integration-asan fuzz \
-	bench bench-build proto proto-check format clean
+	bench bench-build proto proto-check format clean image image-deps image-root FORCE
 
 all: build
 
@@ -69,7 +73,7 @@ build: build/release/wsgw
 build/release/obj/%.o: %.c | deps
 	@mkdir -p $(@D)
 	$(if $(Q),@echo "  CC      $<")
-	$(Q)$(CC) $(RELEASE_CFLAGS) -c $< -o $@
+	$(Q)$(CC) $(RELEASE_CFLAGS) $(VERSION_CFLAGS) -c $< -o $@
 
 build/release/libwsgw.a: $(call obj,release,$(LIB_SRC))
 	$(Q)rm -f $@ && ar rcs $@ $^
@@ -82,13 +86,31 @@ build/release/tests/%: build/release/obj/tests/unit/%.o build/release/libwsgw.a
 	@mkdir -p $(@D)
 	$(Q)$(CC) -o $@ $^ $(TEST_LIBS) $(PKG_LIBS)
 
+# --version names the commit the tree was built from: `git describe --always
+# --dirty` in a git checkout, "unknown" outside one (a tarball: there, git
+# would describe whatever repository encloses the directory). build/commit is
+# rewritten only when the commit changes, so main.o is rebuilt exactly then;
+# only [A-Za-z0-9._-] reaches the -D.
+build/commit: FORCE
+	@mkdir -p $(@D); c=; \
+	if [ -e .git ] && command -v git >/dev/null 2>&1; then \
+		c=$$(git describe --always --dirty 2>/dev/null | tr -cd 'A-Za-z0-9._-'); \
+	fi; \
+	[ -n "$$c" ] || c=unknown; \
+	[ "$$(cat $@ 2>/dev/null)" = "$$c" ] || echo "$$c" >$@
+
+FORCE:
+
+build/release/obj/src/main.o build/asan/obj/src/main.o: build/commit
+build/release/obj/src/main.o build/asan/obj/src/main.o: VERSION_CFLAGS = -DWSGW_COMMIT='"$(shell cat build/commit)"'
+
 # ---- ASan + UBSan ----------------------------------------------------------
 asan: build/asan/wsgw
 
 build/asan/obj/%.o: %.c | deps
 	@mkdir -p $(@D)
 	$(if $(Q),@echo "  CC asan $<")
-	$(Q)$(CC) $(ASAN_CFLAGS) -c $< -o $@
+	$(Q)$(CC) $(ASAN_CFLAGS) $(VERSION_CFLAGS) -c $< -o $@
 
 build/asan/libwsgw.a: $(call obj,asan,$(LIB_SRC))
 	$(Q)rm -f $@ && ar rcs $@ $^
@@ -157,6 +179,73 @@ bench-build: build/release/wsgw $(addprefix build/bench/,$(BENCH_NAMES))
 
 bench: bench-build
 	$(Q)bench/run.sh
+
+# ---- container image -------------------------------------------------------
+# `make image`: the OCI image $(IMAGE) from ./Dockerfile, FROM scratch, so
+# nothing is pulled from a registry; then $(IMAGE_TAR), an OCI archive for
+# `podman load` / `docker load`. The root filesystem is staged first under
+# build/image-root/ (the build context holds only that: .dockerignore):
+#   /wsgw                   the release binary, stripped
+#   the shared libraries    exactly those the loader resolves for /wsgw (ldd
+#                           prints the transitive closure), and the loader
+#   the CA bundle           at libcurl's path (curl-config --ca), for https backends
+#   /etc/passwd, /etc/group root and the unprivileged user wsgw ($(IMAGE_UID),
+#                           the Dockerfile's USER)
+#   /etc/nsswitch.conf      hosts: files before DNS, as on the host
+IMAGE ?= wsgw:latest
+IMAGE_TAR ?= build/wsgw-image.tar
+IMAGE_ROOT := build/image-root
+IMAGE_UID := 10001
+PODMAN ?= podman
+# Where libcurl was built to look for CAs (read when the recipe runs).
+CA_BUNDLE = $(shell curl-config --ca)
+
+# podman's Debian package enables podman.socket and friends and, on a host
+# run by systemd, would start them; the build needs none of them, so a
+# policy-rc.d (Debian's switch for that) holds them off while apt runs, unless
+# the machine already has one.
+image-deps:
+	$(Q)missing=""; for p in $(IMAGE_PKGS); do \
+		dpkg -s "$$p" 2>/dev/null | grep -q '^Status: install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "make image-deps: installing$$missing"; \
+		if [ "$$(id -u)" != 0 ]; then echo "make image-deps: run as root to install:$$missing" >&2; exit 1; fi; \
+		if [ ! -e /usr/sbin/policy-rc.d ]; then \
+			trap 'rm -f /usr/sbin/policy-rc.d' EXIT; \
+			printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d; \
+		fi; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	fi
+
+image-root: build/release/wsgw | deps
+	$(Q)rm -rf $(IMAGE_ROOT) && install -d -m 0755 $(IMAGE_ROOT)/etc
+	$(Q)strip -o $(IMAGE_ROOT)/wsgw build/release/wsgw && chmod 0755 $(IMAGE_ROOT)/wsgw
+	$(Q)out=$$(ldd build/release/wsgw) || exit 1; \
+	if echo "$$out" | grep -q 'not found'; then echo "$$out" >&2; exit 1; fi; \
+	for f in $$(echo "$$out" | awk '$$2 == "=>" && $$3 ~ /^\// { print $$3 } $$1 ~ /^\// { print $$1 }'); do \
+		mode=0644; case "$$f" in */ld-*) mode=0755;; esac; \
+		install -d -m 0755 "$(IMAGE_ROOT)$${f%/*}" && install -m $$mode "$$f" "$(IMAGE_ROOT)$$f" || exit 1; \
+	done
+	$(Q)ca="$(CA_BUNDLE)"; [ -f "$$ca" ] || { echo "make image-root: no CA bundle at '$$ca'" \
+		"(curl-config --ca); install ca-certificates (make image-deps)" >&2; exit 1; }; \
+	install -d -m 0755 "$(IMAGE_ROOT)$${ca%/*}" && install -m 0644 "$$ca" "$(IMAGE_ROOT)$$ca"
+	$(Q)printf 'root:x:0:0:root:/root:/sbin/nologin\nwsgw:x:$(IMAGE_UID):$(IMAGE_UID):wsgw:/nonexistent:/sbin/nologin\n' >$(IMAGE_ROOT)/etc/passwd
+	$(Q)printf 'root:x:0:\nwsgw:x:$(IMAGE_UID):\n' >$(IMAGE_ROOT)/etc/group
+	$(Q)printf 'hosts: files dns\n' >$(IMAGE_ROOT)/etc/nsswitch.conf
+	$(Q)chmod -R u=rwX,go=rX $(IMAGE_ROOT) # whatever the umask: readable, owner-only writable
+
+# --layers=false: no cached image per step; the image it replaces under the
+# same name is removed (when nothing else uses it), so rebuilds leave no pile.
+image: image-deps image-root
+	$(Q)old=$$($(PODMAN) image inspect -f '{{.Id}}' $(IMAGE) 2>/dev/null); \
+	$(PODMAN) build --pull=never --layers=false -q -f Dockerfile -t $(IMAGE) . >/dev/null || exit 1; \
+	new=$$($(PODMAN) image inspect -f '{{.Id}}' $(IMAGE)); \
+	if [ -n "$$old" ] && [ "$$old" != "$$new" ]; then $(PODMAN) rmi "$$old" >/dev/null 2>&1 || true; fi
+	$(Q)rm -f $(IMAGE_TAR) && $(PODMAN) save -q --format oci-archive -o $(IMAGE_TAR) $(IMAGE)
+	$(Q)echo "make image: $(IMAGE) and $(IMAGE_TAR): root filesystem" \
+		"$$(find $(IMAGE_ROOT) -type f -printf '%s\n' | awk '{ s += $$1 } END { print s }') B," \
+		"OCI archive (its layer gzip-compressed) $$(wc -c <$(IMAGE_TAR)) B"
 
 # Generated protobuf-c code is committed under vendor/pb so a build needs only
 # the libraries; `make proto` regenerates it, `make proto-check` (part of

@@ -635,5 +635,5 @@ void config_usage(FILE *out)
 				print_opt(out, &opts[i], w1, w2);
 	}
 	fprintf(out, "\nGeneral:\n  %-*s  print this help and exit\n", w1, "-h, --help");
-	fprintf(out, "  %-*s  print the version and exit\n", w1, "--version");
+	fprintf(out, "  %-*s  print the version and commit, and exit\n", w1, "--version");
 }

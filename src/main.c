@@ -14,6 +14,10 @@
 #include "spec.h"
 
 #define WSGW_VERSION "0.1.0"
+/* The Makefile passes `git describe` of the tree (build/commit). */
+#ifndef WSGW_COMMIT
+#define WSGW_COMMIT "unknown"
+#endif
 
 extern char **environ;
 
@@ -51,7 +55,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (rc == CONFIG_VERSION) {
-		printf("wsgw %s\n", WSGW_VERSION);
+		printf("wsgw %s (commit %s)\n", WSGW_VERSION, WSGW_COMMIT);
 		return 0;
 	}
 	if (rc < 0) {

@@ -584,7 +584,7 @@ def test_help_wins_over_bad_flags():
 def test_version():
     r = run_wsgw(["--version"])
     assert r.returncode == 0
-    assert re.fullmatch(r"wsgw \d+\.\d+\.\d+\n", r.stdout)
+    assert re.fullmatch(r"wsgw \d+\.\d+\.\d+ \(commit [A-Za-z0-9._-]+\)\n", r.stdout), r.stdout
 
 
 def max_message_probe(s, ok_size, bad_size):
