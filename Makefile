@@ -2,6 +2,7 @@
 #   make run      install missing packages, build, start on embedded defaults
 #   make test     install missing packages, build, run every test (unit,
 #                 integration, the same under ASan+UBSan, short fuzz runs)
+#   make fuzz-long  every fuzz target for FUZZ_LONG_SECONDS (default 600) each
 #   make bench    benchmarks (bench/README.md)
 #   make image    container image wsgw:latest and build/wsgw-image.tar
 #                 (README.md, "Deploying")
@@ -48,7 +49,7 @@ BENCH_NAMES := $(patsubst bench/%.c,%,$(filter-out $(BENCH_MOD_SRC),$(BENCH_SRC)
 
 obj = $(patsubst %.c,build/$(1)/obj/%.o,$(2))
 
-.PHONY: all deps build asan run test unit unit-asan integration integration-asan fuzz \
+.PHONY: all deps build asan run test unit unit-asan integration integration-asan fuzz fuzz-long \
 	bench bench-build proto proto-check format clean image image-deps image-root FORCE
 
 all: build
@@ -153,6 +154,11 @@ integration-asan: build/asan/wsgw
 
 fuzz: $(FUZZ_BINS)
 	$(Q)tests/run-fuzz.sh $(FUZZ_SECONDS) $(FUZZ_BINS)
+
+# Every fuzz target for FUZZ_LONG_SECONDS each (not part of `make test`).
+FUZZ_LONG_SECONDS ?= 600
+fuzz-long: $(FUZZ_BINS)
+	$(Q)tests/run-fuzz.sh $(FUZZ_LONG_SECONDS) $(FUZZ_BINS)
 
 # Everything, in order, with one summary line at the end.
 test: deps $(UNIT_BINS) $(UNIT_ASAN_BINS) build/release/wsgw build/asan/wsgw $(FUZZ_BINS)
