@@ -27,6 +27,12 @@
 #define HANDSHAKE_SLACK 1024 /* connections beyond the cap that may still get a 503 */
 #define ACCEPT_PAUSE_MS 100      /* accept paused when no descriptor is to be had */
 #define REFUSAL_REPORT_MS 10000  /* refusals are logged at most this often */
+/* Output the kernel holds unsent per connection beyond what is in flight:
+ * enough to keep a fast link busy between two wake-ups, small enough that
+ * a client that stops reading fills --max-out-queue, not kernel memory
+ * (the send buffer autotunes up to 4 MiB per socket). */
+#define KERNEL_UNSENT_MAX (64 * 1024)
+#define READ_MIN 1024 /* smallest read while output is queued */
 
 static struct conn *conn_of(struct loop_io *io)
 {
@@ -233,10 +239,25 @@ static void flush_queue(struct conn *c)
 	after_output(c);
 }
 
+/* What is read may come straight back as output (echo, pong, close): while
+ * output is queued, read no more than the queue has room for, so one read
+ * cannot carry the queue a whole read buffer past --max-out-queue. */
+static size_t read_size(const struct conn *c)
+{
+	size_t queued = obuf_pending(c->out), cap = c->srv->cfg->max_out_queue, room;
+
+	if (queued == 0)
+		return c->srv->rbuf_size;
+	room = queued < cap ? cap - queued : 0;
+	if (room < READ_MIN)
+		room = READ_MIN;
+	return room < c->srv->rbuf_size ? room : c->srv->rbuf_size;
+}
+
 static void on_readable(struct conn *c)
 {
 	struct server *srv = c->srv;
-	ssize_t n = read(c->io.fd, srv->rbuf, srv->rbuf_size);
+	ssize_t n = read(c->io.fd, srv->rbuf, read_size(c));
 
 	if (n <= 0) {
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
@@ -318,6 +339,7 @@ static void accept_one(struct server *srv, int fd, const struct net_ip *ip)
 		close(fd);
 		return;
 	}
+	net_limit_unsent(fd, KERNEL_UNSENT_MAX);
 	c->srv = srv;
 	c->io = (struct loop_io){.fd = fd, .on_event = on_event};
 	c->ip = *ip;

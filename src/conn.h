@@ -75,7 +75,8 @@ void conn_report_refusals(struct server *srv);
 /* Queues frame bytes (header + payload) for c, writing at once when
  * nothing is queued. With enforce_limit, refuses with ERR_LIMIT when the
  * queue would exceed --max-out-queue (nothing queued); without it the
- * queue may exceed the limit by one read's worth and reading pauses.
+ * queue may exceed the limit and reading pauses; reads are sized to the
+ * room left, so the excess is about one message (echo, backend reply).
  * Returns 0, ERR_LIMIT, or ERR_CLOSED if writing failed and c was closed. */
 int conn_write_frame(struct conn *c, const uint8_t *hdr, size_t hdr_len, const uint8_t *payload,
 		     size_t len, bool enforce_limit);

@@ -86,6 +86,12 @@ int net_accept(int listen_fd, struct net_ip *ip)
 	return fd;
 }
 
+void net_limit_unsent(int fd, int bytes)
+{
+	/* Best effort: without it the connection works, only less bounded. */
+	setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &bytes, sizeof bytes);
+}
+
 void net_refuse(int fd, const void *resp, size_t len)
 {
 	char sink[2048];

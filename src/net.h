@@ -26,6 +26,12 @@ int net_local_port(int fd);
  * Returns the fd, or ERR_AGAIN when none is pending, or ERR_SYS. */
 int net_accept(int listen_fd, struct net_ip *ip);
 
+/* TCP_NOTSENT_LOWAT: the kernel takes no more writes (and reports no
+ * EPOLLOUT) while more than `bytes` of fd's output are not yet sent, so
+ * output to a peer that does not read waits in our own bounded queue
+ * instead of an autotuned send buffer of up to tcp_wmem's maximum. */
+void net_limit_unsent(int fd, int bytes);
+
 /* The cheap refusal of a just-accepted socket: reads once what the client
  * already sent (so close() sends FIN, not RST), writes resp once without
  * blocking (what the kernel does not take is dropped), closes fd. */
