@@ -25,6 +25,15 @@
 
 #define ACCEPT_BATCH 64
 #define HANDSHAKE_SLACK 1024 /* connections beyond the cap that may still get a 503 */
+#define ACCEPT_PAUSE_MS 100      /* accept paused when no descriptor is to be had */
+#define REFUSAL_REPORT_MS 10000  /* refusals are logged at most this often */
+/* Output the kernel holds unsent per connection beyond what is in flight:
+ * enough to keep a fast link busy between two wake-ups, small enough that
+ * a client that stops reading fills --max-out-queue, not kernel memory
+ * (the send buffer autotunes up to 4 MiB per socket). */
+#define KERNEL_UNSENT_MAX (64 * 1024)
+#define READ_MIN 1024 /* smallest read while output is queued */
+
 static struct conn *conn_of(struct loop_io *io)
 {
 	return (struct conn *)((char *)io - offsetof(struct conn, io));
@@ -230,10 +239,25 @@ static void flush_queue(struct conn *c)
 	after_output(c);
 }
 
+/* What is read may come straight back as output (echo, pong, close): while
+ * output is queued, read no more than the queue has room for, so one read
+ * cannot carry the queue a whole read buffer past --max-out-queue. */
+static size_t read_size(const struct conn *c)
+{
+	size_t queued = obuf_pending(c->out), cap = c->srv->cfg->max_out_queue, room;
+
+	if (queued == 0)
+		return c->srv->rbuf_size;
+	room = queued < cap ? cap - queued : 0;
+	if (room < READ_MIN)
+		room = READ_MIN;
+	return room < c->srv->rbuf_size ? room : c->srv->rbuf_size;
+}
+
 static void on_readable(struct conn *c)
 {
 	struct server *srv = c->srv;
-	ssize_t n = read(c->io.fd, srv->rbuf, srv->rbuf_size);
+	ssize_t n = read(c->io.fd, srv->rbuf, read_size(c));
 
 	if (n <= 0) {
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
@@ -271,13 +295,42 @@ static void on_event(struct loop_io *io, uint32_t events)
 		conn_finish(c, false); /* paused and the peer is gone */
 }
 
+/* The answer to a connection refused at accept, before anything is
+ * allocated for it: static, written once (net_refuse). */
+#define REFUSAL_BODY "too many connections\n"
+static const char refusal_503[] = "HTTP/1.1 503 Service Unavailable\r\n"
+				  "Content-Type: text/plain; charset=utf-8\r\n"
+				  "Content-Length: 21\r\n"
+				  "Connection: close\r\n\r\n" REFUSAL_BODY;
+_Static_assert(sizeof REFUSAL_BODY - 1 == 21, "Content-Length of refusal_503");
+
+void conn_report_refusals(struct server *srv)
+{
+	struct server_refusals *r = &srv->ws_refusals;
+
+	if ((!r->over_cap && !r->at_fd_limit && !r->paused) || srv->loop.now_ms < r->next_report_ms)
+		return;
+	log_warn("WebSocket port: %llu connection(s) refused with 503 over --max-connections, "
+		 "%llu at the descriptor limit, accept paused %llu time(s)%s%s "
+		 "(reported at most every %d s)",
+		 (unsigned long long)r->over_cap, (unsigned long long)r->at_fd_limit,
+		 (unsigned long long)r->paused, r->paused ? ": " : "",
+		 r->paused ? strerror(r->last_errno) : "", REFUSAL_REPORT_MS / 1000);
+	r->over_cap = r->at_fd_limit = r->paused = 0;
+	r->next_report_ms = srv->loop.now_ms + REFUSAL_REPORT_MS;
+}
+
 static void accept_one(struct server *srv, int fd, const struct net_ip *ip)
 {
 	struct conn *c;
 
 	if (srv->num_conns >= srv->cfg->max_connections + HANDSHAKE_SLACK) {
+		/* Past the slack of full connections that read the request
+		 * and answer it: answer before reading, from a constant. */
 		srv->stats.rejected_full++;
-		close(fd);
+		srv->ws_refusals.over_cap++;
+		net_refuse(fd, refusal_503, sizeof refusal_503 - 1);
+		conn_report_refusals(srv);
 		return;
 	}
 	c = calloc(1, sizeof *c);
@@ -286,6 +339,7 @@ static void accept_one(struct server *srv, int fd, const struct net_ip *ip)
 		close(fd);
 		return;
 	}
+	net_limit_unsent(fd, KERNEL_UNSENT_MAX);
 	c->srv = srv;
 	c->io = (struct loop_io){.fd = fd, .on_event = on_event};
 	c->ip = *ip;
@@ -311,8 +365,49 @@ static void on_accept_resume(struct loop_timer *t)
 {
 	struct server *srv = (struct server *)((char *)t - offsetof(struct server, accept_timer));
 
+	if (srv->spare_fd < 0)
+		srv->spare_fd = net_spare_open();
 	if (!srv->draining && srv->ws_listener.fd >= 0)
 		loop_mod(&srv->loop, &srv->ws_listener, EPOLLIN);
+}
+
+/* Stops polling the listener for ACCEPT_PAUSE_MS: a level-triggered
+ * listener with a backlog we cannot take would wake the loop forever. */
+static void pause_accept(struct server *srv, struct loop_io *listener, int err)
+{
+	loop_mod(&srv->loop, listener, 0);
+	srv->accept_timer.on_fire = on_accept_resume;
+	loop_timer_arm(&srv->loop, &srv->accept_timer, srv->loop.now_ms + ACCEPT_PAUSE_MS);
+	srv->ws_refusals.paused++;
+	srv->ws_refusals.last_errno = err;
+	conn_report_refusals(srv);
+}
+
+/* accept4 failed with err. Returns true to go on accepting, false when
+ * the listener is drained or paused. */
+static bool on_accept_error(struct server *srv, struct loop_io *listener, int err)
+{
+	if (err == EMFILE) {
+		/* Out of descriptors: answer the client with the spare one
+		 * rather than leave it hanging in the backlog. */
+		int rc = net_accept_refuse(listener->fd, &srv->spare_fd, refusal_503,
+					   sizeof refusal_503 - 1);
+
+		if (rc == 0) {
+			srv->stats.rejected_fd_limit++;
+			srv->ws_refusals.at_fd_limit++;
+			conn_report_refusals(srv);
+			return true;
+		}
+		if (rc == ERR_AGAIN)
+			return false;
+		err = errno;
+	}
+	if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+		pause_accept(srv, listener, err);
+		return false;
+	}
+	return true; /* ECONNABORTED and friends: that one is gone */
 }
 
 void conn_on_accept(struct loop_io *listener, uint32_t events)
@@ -320,6 +415,8 @@ void conn_on_accept(struct loop_io *listener, uint32_t events)
 	struct server *srv = (struct server *)((char *)listener - offsetof(struct server, ws_listener));
 
 	(void)events;
+	/* A bounded batch: a flood of connections must not starve the
+	 * clients already served; the listener stays readable for the rest. */
 	for (int i = 0; i < ACCEPT_BATCH; i++) {
 		struct net_ip ip;
 		int fd = net_accept(listener->fd, &ip);
@@ -327,16 +424,9 @@ void conn_on_accept(struct loop_io *listener, uint32_t events)
 		if (fd == ERR_AGAIN)
 			return;
 		if (fd < 0) {
-			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-				/* Out of descriptors: stop accepting for a moment
-				 * rather than spin on a level-triggered listener. */
-				log_warn("accept: %s; pausing accept for 100 ms", strerror(errno));
-				loop_mod(&srv->loop, listener, 0);
-				srv->accept_timer.on_fire = on_accept_resume;
-				loop_timer_arm(&srv->loop, &srv->accept_timer, srv->loop.now_ms + 100);
+			if (!on_accept_error(srv, listener, errno))
 				return;
-			}
-			continue; /* ECONNABORTED and friends: that one is gone */
+			continue;
 		}
 		accept_one(srv, fd, &ip);
 	}
@@ -433,6 +523,7 @@ void conn_sweep(struct server *srv)
 
 	list_for_each_safe(n, next, &srv->all)
 		sweep_one(list_entry(n, struct conn, link), srv->cfg, srv->loop.now_ms);
+	conn_report_refusals(srv); /* the count since the last report, once due */
 }
 
 void conn_reap(void *arg)

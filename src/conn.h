@@ -61,13 +61,22 @@ struct conn {
 	struct integ_state *integ; /* NULL for echo-only routes */
 };
 
-/* Listener callback: accepts every pending connection. */
+/* Listener callback: accepts up to a batch of pending connections. Beyond
+ * --max-connections + 1024 a connection gets a static 503 and is closed at
+ * once; at EMFILE the spare descriptor answers one client at a time the
+ * same way; at ENFILE/ENOMEM/ENOBUFS accepting pauses for 100 ms. */
 void conn_on_accept(struct loop_io *listener, uint32_t events);
+
+/* Logs the refusals counted since the last report, at most once per 10 s
+ * (a flood must not write a line per connection). Called after each count
+ * and from the sweep, so the last counts are not left unreported. */
+void conn_report_refusals(struct server *srv);
 
 /* Queues frame bytes (header + payload) for c, writing at once when
  * nothing is queued. With enforce_limit, refuses with ERR_LIMIT when the
  * queue would exceed --max-out-queue (nothing queued); without it the
- * queue may exceed the limit by one read's worth and reading pauses.
+ * queue may exceed the limit and reading pauses; reads are sized to the
+ * room left, so the excess is about one message (echo, backend reply).
  * Returns 0, ERR_LIMIT, or ERR_CLOSED if writing failed and c was closed. */
 int conn_write_frame(struct conn *c, const uint8_t *hdr, size_t hdr_len, const uint8_t *payload,
 		     size_t len, bool enforce_limit);

@@ -5,6 +5,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <string.h>
@@ -83,6 +84,57 @@ int net_accept(int listen_fd, struct net_ip *ip)
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	ip_from_sockaddr(&ss, ip);
 	return fd;
+}
+
+void net_limit_unsent(int fd, int bytes)
+{
+	/* Best effort: without it the connection works, only less bounded. */
+	setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &bytes, sizeof bytes);
+}
+
+void net_refuse(int fd, const void *resp, size_t len)
+{
+	char sink[2048];
+	ssize_t w;
+
+	/* Take what the client already sent (usually its whole request), so
+	 * that close() sends FIN: closing with unread input sends RST, which
+	 * may reach the client before it reads the answer. One try each way;
+	 * a refusal must cost no more than that. */
+	(void)!read(fd, sink, sizeof sink);
+	w = write(fd, resp, len);
+	(void)w; /* what the kernel did not take is dropped: best effort */
+	close(fd);
+}
+
+int net_spare_open(void)
+{
+	return open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
+int net_accept_refuse(int listen_fd, int *spare, const void *resp, size_t len)
+{
+	int fd, saved;
+
+	if (*spare < 0) {
+		errno = EMFILE;
+		return ERR_SYS;
+	}
+	/* The classic spare-descriptor trick: give back the one descriptor
+	 * kept for this moment, so accept4 can take the connection off the
+	 * backlog and answer it instead of leaving it there. Single-threaded,
+	 * nothing can take the freed number between these calls. */
+	close(*spare);
+	*spare = -1;
+	fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	saved = errno;
+	if (fd >= 0)
+		net_refuse(fd, resp, len);
+	*spare = net_spare_open();
+	if (fd >= 0)
+		return 0;
+	errno = saved;
+	return (saved == EAGAIN || saved == EWOULDBLOCK || saved == EINTR) ? ERR_AGAIN : ERR_SYS;
 }
 
 void net_ip_format(const struct net_ip *ip, char *out, size_t outlen)

@@ -205,7 +205,7 @@ int server_init(struct server *srv, const struct config *cfg)
 	list_init(&srv->mgmt_all);
 	list_init(&srv->mgmt_dead);
 	srv->cfg = cfg;
-	srv->ws_listener.fd = srv->mgmt_listener.fd = srv->signal_io.fd = -1;
+	srv->ws_listener.fd = srv->mgmt_listener.fd = srv->signal_io.fd = srv->spare_fd = -1;
 	srv->loop.epfd = -1; /* server_fini is safe after any failure below */
 	rc = load_spec(srv, cfg);
 	if (rc < 0)
@@ -232,6 +232,13 @@ int server_init(struct server *srv, const struct config *cfg)
 	raise_fd_limit();
 	if (setup_signals(srv) < 0) {
 		log_error("signals: %s", strerror(errno));
+		return ERR_SYS;
+	}
+	/* Opened before the listeners so a descriptor is there to spend at
+	 * EMFILE (conn_on_accept). */
+	srv->spare_fd = net_spare_open();
+	if (srv->spare_fd < 0) {
+		log_error("open /dev/null: %s", strerror(errno));
 		return ERR_SYS;
 	}
 	srv->ws_listener.fd = net_listen(&cfg->listen, LISTEN_BACKLOG);
@@ -267,10 +274,12 @@ static void log_stats(const struct server *srv)
 	const struct server_stats *s = &srv->stats;
 
 	log_info("totals: %" PRIu64 " accepted, %" PRIu64 " upgraded, %" PRIu64
-		 " refused, %" PRIu64 " over the connection cap, %" PRIu64 " messages in, %" PRIu64
+		 " refused, %" PRIu64 " over the connection cap, %" PRIu64
+		 " at the descriptor limit, %" PRIu64 " messages in, %" PRIu64
 		 " messages out, %" PRIu64 " protocol failures, %" PRIu64 " idle closes, %" PRIu64
 		 " integration failures",
-		 s->accepted, s->handshakes_ok, s->handshakes_failed, s->rejected_full, s->msgs_in,
+		 s->accepted, s->handshakes_ok, s->handshakes_failed, s->rejected_full,
+		 s->rejected_fd_limit, s->msgs_in,
 		 s->msgs_out, s->closed_protocol, s->closed_idle, s->integration_errors);
 }
 
@@ -299,6 +308,8 @@ void server_fini(struct server *srv)
 		close(srv->mgmt_listener.fd);
 	if (srv->signal_io.fd >= 0)
 		close(srv->signal_io.fd);
+	if (srv->spare_fd >= 0)
+		close(srv->spare_fd);
 	upstream_free(srv->up);
 	srv->up = NULL;
 	integ_disc_fini(srv); /* after upstream_free: counts the calls it ended */

@@ -27,6 +27,15 @@ struct server_stats {
 	uint64_t closed_protocol, closed_idle, closed_abnormal;
 	uint64_t integration_errors;
 	uint64_t msgs_abandoned; /* client messages whose backend call the exit cut off or never made */
+	uint64_t rejected_fd_limit; /* answered 503 by the spare-descriptor trick */
+};
+
+/* WebSocket-port refusals since the last report: a flood at the cap or at
+ * the descriptor limit is logged at most once per interval, with counts. */
+struct server_refusals {
+	uint64_t over_cap, at_fd_limit, paused;
+	uint64_t next_report_ms; /* monotonic; 0: report the next one at once */
+	int last_errno;          /* why accept last paused */
 };
 
 struct server {
@@ -38,6 +47,8 @@ struct server {
 	struct loop_timer sweep_timer;
 	struct loop_timer drain_timer;
 	struct loop_timer accept_timer; /* re-enables accept after EMFILE */
+	int spare_fd;              /* spent at EMFILE to answer one client (net_accept_refuse) */
+	struct server_refusals ws_refusals;
 	uint64_t sweep_interval_ms;
 	struct conntab table;      /* open connections by id */
 	struct strpool user_agents; /* interned User-Agent strings */

@@ -285,6 +285,10 @@ static int handshake(struct conn *c, const char *buf, size_t len)
 	}
 	if ((c->flags & CONN_F_REJECT_FULL) || c->srv->draining) {
 		c->srv->stats.rejected_full++;
+		if (!c->srv->draining) {
+			c->srv->ws_refusals.over_cap++;
+			conn_report_refusals(c->srv);
+		}
 		ws_conn_http_error(c, 503, c->srv->draining ? "server is shutting down"
 							     : "too many connections");
 		return ERR_CLOSED;

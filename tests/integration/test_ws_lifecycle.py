@@ -289,6 +289,115 @@ def test_max_connections(wsgw_factory):
             c.close()
 
 
+REFUSAL_503 = b"too many connections\n"
+
+
+def refusal_lines(log):
+    """Warnings about refused or paused accepts (rate-limited: one per 10 s)."""
+    return [l for l in log.splitlines() if " warn " in l and ("accept" in l or "refus" in l)]
+
+
+def test_beyond_cap_and_slack_static_503(wsgw_factory):
+    """Past --max-connections + 1024 pending handshakes a new connection still
+    gets a 503 (issue 8 defect 12), answered at accept from a constant: even
+    a client that has sent nothing yet reads it."""
+    s = wsgw_factory(["--max-connections", "3", "--handshake-timeout", "60s",
+                      "--close-timeout", "2s"])
+    held = []
+    try:
+        for _ in range(3 + 1024):  # cap + slack, all silent, all accepted
+            held.append(wsraw.Conn(s.port))
+        with wsraw.Conn(s.port) as c:  # says nothing: answered anyway
+            status, headers, body = c.read_http_response(timeout=EOF_WAIT)
+            assert (status, body) == (503, REFUSAL_503)
+            assert headers["connection"].lower() == "close"
+            c.expect_eof(EOF_WAIT)
+        for _ in range(20):
+            with wsraw.Conn(s.port) as c:
+                c.send(wsraw.request_bytes())
+                assert c.read_http_response(timeout=EOF_WAIT)[:3:2] == (503, REFUSAL_503)
+        # one in the slack: a full connection, it reads the request first
+        held[-1].send(wsraw.request_bytes())
+        status, _, body = held[-1].read_http_response(timeout=EOF_WAIT)
+        assert (status, body) == (503, b"too many connections\n")
+        # the first three are below the cap
+        held[0].handshake()
+        assert held[0].echo(OP_TEXT, b"ok") == (OP_TEXT, b"ok")
+    finally:
+        for c in held:
+            c.close()
+    assert len(refusal_lines(s.read_log())) == 1, refusal_lines(s.read_log())
+
+
+def cpu_seconds(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@pytest.fixture
+def wsgw_fd_limited(tmp_path):
+    """wsgw under a hard descriptor limit of 64 (prlimit), stopped and
+    checked like the wsgw fixture."""
+    s = conftest.Server(["--close-timeout", "2s"])
+    s.args = ["prlimit", "--nofile=64:64", "--"] + s.args
+    s.start(tmp_path)
+    yield s
+    code = s.stop()
+    s.assert_clean()
+    assert code == 0, s.read_log()[-4000:]
+
+
+def test_fd_limit_answers_503_without_spinning(wsgw_fd_limited):
+    """At EMFILE the WebSocket listener answers each waiting client 503 with
+    the spare descriptor (none hangs in the backlog), uses no CPU while
+    idle, logs one warning, not one per 100 ms, and recovers."""
+    s = wsgw_fd_limited
+    held = []
+    try:
+        for _ in range(64):  # open WebSocket connections until the fds run out
+            c = wsraw.Conn(s.port)
+            c.send(wsraw.request_bytes())
+            status, _, body = c.read_http_response(timeout=EOF_WAIT)
+            if status != 101:
+                assert (status, body) == (503, REFUSAL_503)
+                c.close()
+                break
+            held.append(c)
+        else:
+            raise AssertionError("64 connections open under a limit of 64 descriptors")
+        assert len(held) > 30
+        refused = 1
+        cpu0 = cpu_seconds(s.proc.pid)
+        t0 = time.monotonic()
+        for i in range(100):
+            with wsraw.Conn(s.port) as c:
+                if i % 2:  # with or without a request: the answer comes at accept
+                    c.send(wsraw.request_bytes())
+                status, _, body = c.read_http_response(timeout=EOF_WAIT)
+                assert (status, body) == (503, REFUSAL_503)
+                refused += 1
+            if i % 25 == 0:
+                time.sleep(0.25)
+        time.sleep(1.0)  # idle at the limit
+        elapsed = time.monotonic() - t0
+        cpu = cpu_seconds(s.proc.pid) - cpu0
+        assert cpu < 0.5 * elapsed, "wsgw used %.2f s CPU in %.2f s at the fd limit" % (cpu, elapsed)
+        assert len(refusal_lines(s.read_log())) == 1, refusal_lines(s.read_log())
+        for c in held[:5]:
+            c.close_handshake()
+            c.close()
+        del held[:5]
+        time.sleep(0.2)
+        assert_echoes(s.port)  # descriptors back: served again
+    finally:
+        for c in held:
+            c.close()
+    s.stop()
+    totals = re.search(r"totals: .* (\d+) at the descriptor limit", s.read_log())
+    assert totals and int(totals.group(1)) == refused, s.read_log()[-2000:]
+
+
 # ---- shutdown --------------------------------------------------------------------------
 
 
