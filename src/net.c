@@ -5,10 +5,10 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "err.h"
@@ -109,7 +109,9 @@ void net_refuse(int fd, const void *resp, size_t len)
 
 int net_spare_open(void)
 {
-	return open("/dev/null", O_RDONLY | O_CLOEXEC);
+	/* An eventfd needs no file system: a FROM-scratch image, or a chroot,
+	 * has no /dev/null. */
+	return eventfd(0, EFD_CLOEXEC);
 }
 
 int net_accept_refuse(int listen_fd, int *spare, const void *resp, size_t len)

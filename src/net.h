@@ -37,7 +37,7 @@ void net_limit_unsent(int fd, int bytes);
  * blocking (what the kernel does not take is dropped), closes fd. */
 void net_refuse(int fd, const void *resp, size_t len);
 
-/* Opens the spare descriptor (/dev/null) that net_accept_refuse spends at
+/* Opens the spare descriptor (an eventfd) that net_accept_refuse spends at
  * EMFILE. Returns the fd, or -1 with errno set. */
 int net_spare_open(void);
 

@@ -238,7 +238,7 @@ int server_init(struct server *srv, const struct config *cfg)
 	 * EMFILE (conn_on_accept). */
 	srv->spare_fd = net_spare_open();
 	if (srv->spare_fd < 0) {
-		log_error("open /dev/null: %s", strerror(errno));
+		log_error("spare descriptor (eventfd): %s", strerror(errno));
 		return ERR_SYS;
 	}
 	srv->ws_listener.fd = net_listen(&cfg->listen, LISTEN_BACKLOG);
