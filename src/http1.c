@@ -1,15 +1,18 @@
-/* http1.c — push-fed HTTP/1.1 request-head parser and header helpers.
+/* http1.c — push-fed HTTP/1.1 head parsers and header helpers.
  *
- * Owns the syntax of the request line (RFC 9112 §3), header field lines
- * (RFC 9112 §5, RFC 9110 §5.5-§5.6) and line ends (RFC 9112 §2.2). Pure: it
- * never allocates, copies or logs; every output is a view into the caller's
- * buffer. It re-parses from the first byte on every call, in one forward pass
- * with a byte-class table, and stops at the first byte that proves the head
+ * Owns the syntax of the request line (RFC 9112 §3), the status line (§4),
+ * header field lines (RFC 9112 §5, RFC 9110 §5.5-§5.6) and line ends (RFC
+ * 9112 §2.2), and the framing fields both directions share: Content-Length,
+ * Transfer-Encoding, Connection (§6, §9.3). Pure: it never allocates,
+ * copies or logs; every output is a view into the caller's buffer. It
+ * re-parses from the first byte on every call, in one forward pass with a
+ * byte-class table, and stops at the first byte that proves the head
  * malformed, so ERR_PROTO comes as early as the input allows.
  */
 #include "http1.h"
 
 #include <limits.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "err.h"
@@ -96,7 +99,8 @@ static int run_until(struct cur *c, unsigned char want, unsigned char stop, stru
 }
 
 /* RFC 9112 §2.3: HTTP-version = "HTTP" "/" DIGIT "." DIGIT, case-sensitive;
- * only major version 1 is ours, and the minor is exactly one digit. */
+ * only major version 1 is ours, and the minor is exactly one digit. The
+ * byte after it is the caller's to check (a line end, or SP in a response). */
 static int version(struct cur *c, int *minor)
 {
 	static const char lit[] = "HTTP/1.";
@@ -112,11 +116,7 @@ static int version(struct cur *c, int *minor)
 	if (*c->p < '0' || *c->p > '9')
 		return ERR_PROTO;
 	*minor = *c->p++ - '0';
-	if (c->p == c->end)
-		return ERR_AGAIN;
-	if (*c->p != '\r' && *c->p != '\n')
-		return ERR_PROTO;
-	return eol(c);
+	return c->p == c->end ? ERR_AGAIN : 0;
 }
 
 /* RFC 9112 §3: request-line = method SP request-target SP HTTP-version. */
@@ -135,7 +135,52 @@ static int request_line(struct cur *c, struct http1_request *req)
 	/* RFC 9112 §3.2: the target holds no whitespace or controls. */
 	if ((rc = run_until(c, C_VCHAR, ' ', &req->target)) != 0)
 		return rc;
-	return version(c, &req->version_minor);
+	if ((rc = version(c, &req->version_minor)) != 0)
+		return rc;
+	if (*c->p != '\r' && *c->p != '\n')
+		return ERR_PROTO;
+	return eol(c);
+}
+
+/* RFC 9112 §4: status-line = HTTP-version SP status-code SP [ reason-phrase ].
+ * "HTTP/1.1 200" with no SP after the code is taken too (an empty reason),
+ * as curl and picohttpparser take it: servers send it, and the reason
+ * carries no meaning (a client SHOULD ignore it). */
+static int status_line(struct cur *c, struct http1_response *resp)
+{
+	const unsigned char *start;
+	int rc;
+
+	if ((rc = version(c, &resp->version_minor)) != 0)
+		return rc;
+	if (*c->p++ != ' ')
+		return ERR_PROTO;
+	resp->status = 0;
+	for (int i = 0; i < 3; i++, c->p++) {
+		if (c->p == c->end)
+			return ERR_AGAIN;
+		if (*c->p < '0' || *c->p > '9')
+			return ERR_PROTO;
+		resp->status = resp->status * 10 + (*c->p - '0');
+	}
+	/* RFC 9110 §15: a status code outside 100..599 is invalid. */
+	if (resp->status < 100 || resp->status > 599)
+		return ERR_PROTO;
+	if (c->p == c->end)
+		return ERR_AGAIN;
+	if (*c->p == ' ')
+		c->p++;
+	else if (*c->p != '\r' && *c->p != '\n')
+		return ERR_PROTO;
+	/* RFC 9112 §4: reason-phrase = 1*( HTAB / SP / VCHAR / obs-text ). */
+	for (start = c->p; c->p < c->end && (cls[*c->p] & C_FIELD); c->p++)
+		;
+	if (c->p == c->end)
+		return ERR_AGAIN;
+	if (*c->p != '\r' && *c->p != '\n')
+		return ERR_PROTO;
+	resp->reason = view(start, c->p);
+	return eol(c);
 }
 
 /* RFC 9112 §5: field-line = field-name ":" OWS field-value OWS. */
@@ -167,7 +212,7 @@ static int field_line(struct cur *c, struct http1_header *h)
 }
 
 /* Returns 1 at the empty line that ends the head, 0 after one field line. */
-static int next_line(struct cur *c, struct http1_request *req)
+static int next_line(struct cur *c, struct http1_header *h, size_t max, size_t *num)
 {
 	int rc;
 
@@ -176,21 +221,40 @@ static int next_line(struct cur *c, struct http1_request *req)
 	if (*c->p == '\r' || *c->p == '\n')
 		return (rc = eol(c)) != 0 ? rc : 1;
 	/* RFC 9112 §5.2 and §2.2: obs-fold, or whitespace after the start line,
-	 * must be rejected by a server. */
+	 * must be rejected by a server. A user agent may instead replace a fold
+	 * with SP; doing so would mean copying the value, so a fold in a
+	 * response is rejected too. */
 	if (is_ows(*c->p))
 		return ERR_PROTO;
-	if (req->num_headers == HTTP1_MAX_HEADERS)
+	if (*num == max)
 		return ERR_LIMIT;
-	if ((rc = field_line(c, &req->headers[req->num_headers])) != 0)
+	if ((rc = field_line(c, &h[*num])) != 0)
 		return rc;
-	req->num_headers++;
+	(*num)++;
 	return 0;
+}
+
+/* Field lines through the empty line; returns 1 or a negative ERR_*. */
+static int field_section(struct cur *c, struct http1_header *h, size_t max, size_t *num)
+{
+	int rc;
+
+	*num = 0;
+	while ((rc = next_line(c, h, max, num)) == 0)
+		;
+	return rc;
+}
+
+static int used(const char *buf, const struct cur *c)
+{
+	size_t n = (size_t)(c->p - (const unsigned char *)buf);
+
+	return n > INT_MAX ? ERR_LIMIT : (int)n;
 }
 
 int http1_parse_request(const char *buf, size_t len, struct http1_request *req)
 {
 	struct cur c = {(const unsigned char *)buf, (const unsigned char *)buf + len};
-	size_t used;
 	int rc;
 
 	req->num_headers = 0;
@@ -198,12 +262,37 @@ int http1_parse_request(const char *buf, size_t len, struct http1_request *req)
 		return ERR_AGAIN;
 	if ((rc = request_line(&c, req)) != 0)
 		return rc;
-	while ((rc = next_line(&c, req)) == 0)
-		;
-	if (rc < 0)
+	if ((rc = field_section(&c, req->headers, HTTP1_MAX_HEADERS, &req->num_headers)) < 0)
 		return rc;
-	used = (size_t)(c.p - (const unsigned char *)buf);
-	return used > INT_MAX ? ERR_LIMIT : (int)used;
+	return used(buf, &c);
+}
+
+int http1_parse_response(const char *buf, size_t len, size_t max_headers,
+                         struct http1_response *resp)
+{
+	struct cur c = {(const unsigned char *)buf, (const unsigned char *)buf + len};
+	int rc;
+
+	resp->num_headers = 0;
+	if (max_headers > HTTP1_MAX_HEADERS)
+		max_headers = HTTP1_MAX_HEADERS;
+	if (len == 0)
+		return ERR_AGAIN;
+	if ((rc = status_line(&c, resp)) != 0)
+		return rc;
+	if ((rc = field_section(&c, resp->headers, max_headers, &resp->num_headers)) < 0)
+		return rc;
+	return used(buf, &c);
+}
+
+int http1_parse_fields(const char *buf, size_t len, struct http1_header *h, size_t max, size_t *num)
+{
+	struct cur c = {(const unsigned char *)buf, (const unsigned char *)buf + len};
+	int rc;
+
+	if ((rc = field_section(&c, h, max, num)) < 0)
+		return rc;
+	return used(buf, &c);
 }
 
 bool http1_str_eq_ci(struct http1_str s, const char *lit)
@@ -226,12 +315,17 @@ const struct http1_header *http1_find(const struct http1_request *req, const cha
 
 size_t http1_count(const struct http1_request *req, const char *name)
 {
-	size_t n = 0;
+	return http1_fields_count(req->headers, req->num_headers, name);
+}
 
-	for (size_t i = 0; i < req->num_headers; i++)
-		if (http1_str_eq_ci(req->headers[i].name, name))
-			n++;
-	return n;
+size_t http1_fields_count(const struct http1_header *h, size_t n, const char *name)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (http1_str_eq_ci(h[i].name, name))
+			k++;
+	return k;
 }
 
 /* RFC 9110 §5.6.1: #list with OWS around items; empty items are ignored. */
@@ -256,6 +350,97 @@ bool http1_has_token(struct http1_str value, const char *token)
 		p = comma + 1;
 	}
 	return false;
+}
+
+/* Content-Length (RFC 9110 §8.6, RFC 9112 §6.3): 1*DIGIT; several fields
+ * or a list are accepted only when every value is the same. Returns 0 and
+ * *cl (saturated at UINT64_MAX), or ERR_PROTO. */
+int http1_content_length(const struct http1_header *hdrs, size_t n, uint64_t *cl, bool *present)
+{
+	bool seen = false;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct http1_header *h = &hdrs[i];
+		const char *p = h->value.p, *end = p + h->value.len;
+
+		if (!http1_str_eq_ci(h->name, "content-length"))
+			continue;
+		do {
+			uint64_t v = 0;
+			const char *d;
+
+			while (p < end && is_ows((unsigned char)*p))
+				p++;
+			/* saturates: any huge value is over the cap anyway */
+			for (d = p; p < end && *p >= '0' && *p <= '9'; p++)
+				v = v > (UINT64_MAX - 9) / 10 ? UINT64_MAX
+				                              : v * 10 + (uint64_t)(*p - '0');
+			if (p == d || (seen && v != *cl))
+				return ERR_PROTO;
+			*cl = v;
+			seen = true;
+			while (p < end && is_ows((unsigned char)*p))
+				p++;
+		} while (p < end && *p++ == ',');
+		if (p != end)
+			return ERR_PROTO;
+	}
+	*present = seen;
+	return 0;
+}
+
+/* Transfer-Encoding (RFC 9112 §6.1, §6.3): returns 1 for exactly
+ * "chunked", 0 when absent, ERR_PROTO when chunked is not the final (or
+ * is a repeated) coding, ERR_LIMIT for another coding before chunked. */
+int http1_transfer_encoding(const struct http1_header *hdrs, size_t n)
+{
+	size_t items = 0, chunked = 0;
+	bool last_chunked = false, present = false;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct http1_header *h = &hdrs[i];
+		const char *p = h->value.p, *end = p + h->value.len;
+
+		if (!http1_str_eq_ci(h->name, "transfer-encoding"))
+			continue;
+		present = true;
+		while (p < end) {
+			const char *comma = memchr(p, ',', (size_t)(end - p));
+			const char *e = comma ? comma : end;
+			struct http1_str item = {p, (size_t)(e - p)};
+
+			while (item.len && is_ows((unsigned char)item.p[0]))
+				item.p++, item.len--;
+			while (item.len && is_ows((unsigned char)item.p[item.len - 1]))
+				item.len--;
+			if (item.len) {
+				items++;
+				last_chunked = http1_str_eq_ci(item, "chunked");
+				chunked += last_chunked;
+			}
+			p = comma ? comma + 1 : end;
+		}
+	}
+	if (!present)
+		return 0;
+	if (!last_chunked || chunked > 1)
+		return ERR_PROTO;
+	return items == 1 ? 1 : ERR_LIMIT;
+}
+
+/* Persistence (RFC 9112 §9.3): HTTP/1.1 unless "close"; HTTP/1.0 only
+ * with "keep-alive" (and no "close"). */
+bool http1_keep_alive(const struct http1_header *hdrs, size_t n, int version_minor)
+{
+	bool close = false, ka = false;
+
+	for (size_t i = 0; i < n; i++) {
+		if (!http1_str_eq_ci(hdrs[i].name, "connection"))
+			continue;
+		close = close || http1_has_token(hdrs[i].value, "close");
+		ka = ka || http1_has_token(hdrs[i].value, "keep-alive");
+	}
+	return !close && (version_minor >= 1 || ka);
 }
 
 int http1_hex_digit(int c)

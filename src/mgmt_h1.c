@@ -241,11 +241,6 @@ static int body_append(struct h1_session *s, const uint8_t *p, size_t n)
 	return 0;
 }
 
-static bool is_ows(char c)
-{
-	return c == ' ' || c == '\t';
-}
-
 /* The size line ended: data next, or the trailer section after the
  * last chunk (size 0). */
 static int size_line_done(struct h1_session *s)
@@ -389,95 +384,10 @@ static ptrdiff_t take_body(struct h1_session *s, const uint8_t *p, size_t n, str
 
 /* ---- the head ---------------------------------------------------------------- */
 
-/* Content-Length (RFC 9110 §8.6, RFC 9112 §6.3): 1*DIGIT; several fields
- * or a list are accepted only when every value is the same. Returns 0 and
- * *cl (saturated at UINT64_MAX), or ERR_PROTO. */
-static int content_length(const struct http1_request *req, uint64_t *cl, bool *present)
-{
-	bool seen = false;
-
-	for (size_t i = 0; i < req->num_headers; i++) {
-		const struct http1_header *h = &req->headers[i];
-		const char *p = h->value.p, *end = p + h->value.len;
-
-		if (!http1_str_eq_ci(h->name, "content-length"))
-			continue;
-		do {
-			uint64_t v = 0;
-			const char *d;
-
-			while (p < end && is_ows(*p))
-				p++;
-			/* saturates: any huge value is over the cap anyway */
-			for (d = p; p < end && *p >= '0' && *p <= '9'; p++)
-				v = v > (UINT64_MAX - 9) / 10 ? UINT64_MAX
-							       : v * 10 + (uint64_t)(*p - '0');
-			if (p == d || (seen && v != *cl))
-				return ERR_PROTO;
-			*cl = v;
-			seen = true;
-			while (p < end && is_ows(*p))
-				p++;
-		} while (p < end && *p++ == ',');
-		if (p != end)
-			return ERR_PROTO;
-	}
-	*present = seen;
-	return 0;
-}
-
-/* Transfer-Encoding (RFC 9112 §6.1, §6.3): returns 1 for exactly
- * "chunked", 0 when absent, ERR_PROTO when chunked is not the final (or
- * is a repeated) coding, ERR_LIMIT for another coding before chunked. */
-static int transfer_encoding(const struct http1_request *req)
-{
-	size_t items = 0, chunked = 0;
-	bool last_chunked = false, present = false;
-
-	for (size_t i = 0; i < req->num_headers; i++) {
-		const struct http1_header *h = &req->headers[i];
-		const char *p = h->value.p, *end = p + h->value.len;
-
-		if (!http1_str_eq_ci(h->name, "transfer-encoding"))
-			continue;
-		present = true;
-		while (p < end) {
-			const char *comma = memchr(p, ',', (size_t)(end - p));
-			const char *e = comma ? comma : end;
-			struct http1_str item = {p, (size_t)(e - p)};
-
-			while (item.len && is_ows(item.p[0]))
-				item.p++, item.len--;
-			while (item.len && is_ows(item.p[item.len - 1]))
-				item.len--;
-			if (item.len) {
-				items++;
-				last_chunked = http1_str_eq_ci(item, "chunked");
-				chunked += last_chunked;
-			}
-			p = comma ? comma + 1 : end;
-		}
-	}
-	if (!present)
-		return 0;
-	if (!last_chunked || chunked > 1)
-		return ERR_PROTO;
-	return items == 1 ? 1 : ERR_LIMIT;
-}
-
-/* Persistence (RFC 9112 §9.3): HTTP/1.1 unless "close"; HTTP/1.0 only
- * with "keep-alive". */
+/* Persistence (RFC 9112 §9.3), decided by http1_keep_alive. */
 static void persistence(struct h1_session *s, const struct http1_request *req)
 {
-	bool close = false, ka = false;
-
-	for (size_t i = 0; i < req->num_headers; i++) {
-		if (!http1_str_eq_ci(req->headers[i].name, "connection"))
-			continue;
-		close = close || http1_has_token(req->headers[i].value, "close");
-		ka = ka || http1_has_token(req->headers[i].value, "keep-alive");
-	}
-	s->keep_alive = !close && (req->version_minor >= 1 || ka);
+	s->keep_alive = http1_keep_alive(req->headers, req->num_headers, req->version_minor);
 	s->http10 = req->version_minor == 0;
 }
 
@@ -508,7 +418,7 @@ static int start_body(struct h1_session *s, const struct http1_request *req, siz
 	const struct http1_header *expect = http1_find(req, "expect");
 	uint64_t cl = 0;
 	bool has_cl = false;
-	int te = transfer_encoding(req);
+	int te = http1_transfer_encoding(req->headers, req->num_headers);
 
 	persistence(s, req);
 	/* RFC 9110 §9.1: method names are case-sensitive */
@@ -522,7 +432,7 @@ static int start_body(struct h1_session *s, const struct http1_request *req, siz
 	if (te == ERR_LIMIT)
 		return refuse(s, 501, API_UNIMPLEMENTED,
 			      "only the chunked transfer coding is supported", false, out);
-	if (te == 0 && content_length(req, &cl, &has_cl) < 0)
+	if (te == 0 && http1_content_length(req->headers, req->num_headers, &cl, &has_cl) < 0)
 		return bad_request(s, "invalid Content-Length", out);
 	if (cl > s->srv->cfg->rest_max_body)
 		return too_large(s, out);
