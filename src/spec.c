@@ -9,8 +9,10 @@
  * refused (one could never match); `security` (authorizers) that would
  * apply to a WebSocket operation is refused rather than silently not
  * enforced; a spec with no WebSocket path is refused; header names must be
- * RFC 9110 tokens and header values one line; url placeholders must name
- * parameters of the path.
+ * RFC 9110 tokens and header values one line; a {placeholder} that no
+ * parameter or gateway header fills is warned about (integ_http.c fills
+ * them at run time; spec_show.c states the rule once). Variables and
+ * $ref are resolved by spec_ref.c before and while the tree is read.
  */
 #include "spec.h"
 
@@ -27,11 +29,17 @@
 #define OP_PREFIX "x-yc-apigateway-websocket-"
 #define INTEG_KEY "x-yc-apigateway-integration"
 
+#define MAX_WARNINGS 64
+#define MAX_OP_PARAMS 64
+
 struct ctx {
 	const char *name;
 	char *err;
 	size_t errlen;
+	bool failed; /* the first error wins: later ones are consequences */
 	struct ytree t;
+	uint32_t root;
+	struct spec *sp; /* for warnings */
 	const char *path;  /* quoted template being read, for messages */
 	const char *op;    /* operation key being read */
 	int security_line; /* non-empty top-level `security`, 0 if none */
@@ -66,8 +74,9 @@ static int fail(struct ctx *c, int line, const char *fmt, ...)
 	va_list ap;
 	size_t o = 0;
 
-	if (!c->err || !c->errlen)
-		return ERR_INVAL;
+	if (c->failed || !c->err || !c->errlen)
+		return c->failed = true, ERR_INVAL;
+	c->failed = true;
 	put(c, &o, "%s:%d: ", c->name, line);
 	if (c->path)
 		put(c, &o, "path %s: ", c->path);
@@ -98,6 +107,49 @@ static const char *S(const struct ctx *c, uint32_t i)
 	return c->t.pool + c->t.n[i].off;
 }
 
+/* Node i, or what its {$ref: ...} names. A bad reference is reported (the
+ * first error wins) and reads as node 0, an empty scalar. */
+static uint32_t R(struct ctx *c, uint32_t i)
+{
+	char why[300];
+	int rc, line = 1;
+	uint32_t to = spec_ref_target(&c->t, c->root, i, &rc, &line, why, sizeof why);
+
+	if (rc) {
+		const char *path = c->path, *op = c->op;
+
+		c->path = c->op = NULL; /* the chain's own line says where */
+		fail(c, line, "%s", why);
+		c->path = path, c->op = op;
+	}
+	return to;
+}
+
+/* "NAME:LINE: text" kept for the log and --check-spec; at most
+ * MAX_WARNINGS, then one line saying more were left out. */
+static void warn(struct ctx *c, int line, const char *fmt, ...)
+{
+	char buf[400], **w;
+	size_t o;
+	va_list ap;
+
+	if (c->sp->num_warnings > MAX_WARNINGS)
+		return;
+	o = (size_t)snprintf(buf, sizeof buf, "%s:%d: ", c->name, line);
+	if (c->sp->num_warnings == MAX_WARNINGS)
+		snprintf(buf + o, sizeof buf - o, "more warnings left out");
+	else {
+		va_start(ap, fmt);
+		vsnprintf(buf + o, sizeof buf - o, fmt, ap);
+		va_end(ap);
+	}
+	if (!(w = realloc(c->sp->warnings, (c->sp->num_warnings + 1) * sizeof(*w))))
+		return; /* a warning lost to ENOMEM is not worth failing for */
+	c->sp->warnings = w;
+	if ((w[c->sp->num_warnings] = strdup(buf)))
+		c->sp->num_warnings++;
+}
+
 /* ---- tree helpers --------------------------------------------------------- */
 
 static bool is_null(const struct ctx *c, uint32_t i)
@@ -115,20 +167,23 @@ static bool key_is(const struct ctx *c, uint32_t k, const char *want)
 	return N(c, k)->kind == Y_SCALAR && N(c, k)->len == strlen(want) && !strcmp(S(c, k), want);
 }
 
-/* Value of key `want` in mapping m, or 0; *key gets the key node. */
-static uint32_t get(const struct ctx *c, uint32_t m, const char *want, uint32_t *key)
+/* Value of key `want` in mapping m ($ref followed), or 0; *key gets the
+ * key node. */
+static uint32_t get(struct ctx *c, uint32_t m, const char *want, uint32_t *key)
 {
+	if (N(c, m)->kind != Y_MAP)
+		return 0;
 	for (uint32_t k = N(c, m)->first; k; k = N(c, N(c, k)->next)->next)
 		if (key_is(c, k, want)) {
 			if (key)
 				*key = k;
-			return N(c, k)->next;
+			return R(c, N(c, k)->next);
 		}
 	return 0;
 }
 
-#define VAL(c, k) (N(c, k)->next)
-#define EACH_KEY(c, m, k) for (uint32_t k = N(c, m)->first; k; k = N(c, VAL(c, k))->next)
+#define VAL(c, k) R(c, N(c, k)->next)
+#define EACH_KEY(c, m, k) for (uint32_t k = N(c, m)->first; k; k = N(c, N(c, k)->next)->next)
 
 static const char *kname(const struct ctx *c, uint32_t k)
 {
@@ -303,8 +358,9 @@ static int parse_timeouts(struct ctx *c, uint32_t m, struct integration *in)
 	return 0;
 }
 
-/* The url: http:// or https://, a host, no blanks, {placeholders} that name
- * parameters of the route. */
+/* The url: http:// or https://, a host, no blanks, {placeholders} closed
+ * and not in the "{name+}" spelling. What fills each is checked (and
+ * warned about) once the operation's parameters are known. */
 static int check_url(struct ctx *c, uint32_t v, const struct route *r, const char *url)
 {
 	size_t skip = !strncasecmp(url, "http://", 7)    ? 7
@@ -334,9 +390,6 @@ static int check_url(struct ctx *c, uint32_t v, const struct route *r, const cha
 		if (!ok && n > 1 && p[n] == '+') /* {path+} names the parameter "path" */
 			return fail(c, line, "url: write %s as \"{%.*s}\"",
 			            q(c, p, (size_t)(e - p + 1)), (int)(n - 1), p + 1);
-		if (!ok)
-			return fail(c, line, "url: %s is not a parameter of this path",
-			            q(c, p, (size_t)(e - p + 1)));
 	}
 	return 0;
 }
@@ -374,9 +427,11 @@ static int http_field(struct ctx *c, uint32_t k, const struct route *r, struct i
 		return parse_bool(c, v, "omitEmptyHeaders", &in->omit_empty_headers);
 	if (key_is(c, k, "omitEmptyQueryParameters"))
 		return parse_bool(c, v, "omitEmptyQueryParameters", &in->omit_empty_query);
+	if (key_is(c, k, "service_account_id") || key_is(c, k, "serviceAccountId"))
+		return 0; /* the cloud's identity for the call: meaningless locally */
 	return fail(c, N(c, k)->line,
 	            "unknown key %s in an http integration (known: url, method, headers, query, "
-	            "timeouts, omitEmptyHeaders, omitEmptyQueryParameters)",
+	            "timeouts, omitEmptyHeaders, omitEmptyQueryParameters, serviceAccountId)",
 	            q(c, kname(c, k), strlen(kname(c, k))));
 }
 
@@ -399,6 +454,8 @@ static int dummy_field(struct ctx *c, uint32_t k, struct integration *in)
 		                 &in->num_http_headers);
 	if (key_is(c, k, "content"))
 		return parse_kvs(c, v, "content", "", KV_MEDIA, &in->content, &in->num_content);
+	if (key_is(c, k, "service_account_id") || key_is(c, k, "serviceAccountId"))
+		return 0;
 	return fail(c, N(c, k)->line,
 	            "unknown key %s in a dummy integration (known: http_code, http_headers, "
 	            "content)",
@@ -429,7 +486,8 @@ static int parse_integ(struct ctx *c, uint32_t ik, uint32_t m, const struct rout
 		in->type = INTEG_ECHO;
 	else
 		return fail(c, N(c, t)->line,
-		            "integration type %s is not supported (use http, dummy or echo)",
+		            "integration type %s is not supported by wsgw (it runs http, dummy "
+		            "and echo integrations)",
 		            q(c, ts, N(c, t)->len));
 	EACH_KEY(c, m, k)
 	{
@@ -451,9 +509,120 @@ static int parse_integ(struct ctx *c, uint32_t ik, uint32_t m, const struct rout
 	return 0;
 }
 
-/* One x-yc-apigateway-websocket-* operation: k its key, v its value. */
+/* Calls f for each {name} placeholder (name: [A-Za-z0-9_.-]+) in the
+ * integration's url, headers, query and content values. */
+static void check_placeholders(struct ctx *c, const struct route *r, const struct integration *in)
+{
+	const char *seen[16];
+	size_t seen_len[16], nseen = 0;
+	const struct spec_kv *lists[3] = {in->headers, in->query, in->content};
+	size_t counts[3] = {in->num_headers, in->num_query, in->num_content};
+
+	for (int l = -1; l < 3; l++) {
+		for (size_t i = 0; i < (l < 0 ? 1 : counts[l]); i++) {
+			const char *str = l < 0 ? in->url : lists[l][i].value;
+
+			for (const char *p = str ? strchr(str, '{') : NULL; p; p = strchr(p + 1, '{')) {
+				size_t n = spec_placeholder_len(p);
+				bool dup = false;
+
+				if (!n)
+					continue;
+				for (size_t j = 0; j < nseen && !dup; j++)
+					dup = seen_len[j] == n && !memcmp(seen[j], p + 1, n);
+				if (dup || spec_placeholder_source(r, in, p + 1, n))
+					continue;
+				if (nseen < 16)
+					seen[nseen] = p + 1, seen_len[nseen++] = n;
+				if (n > 26 && !strncasecmp(p + 1, "X-Yc-Apigateway-Websocket-", 26))
+					warn(c, in->line,
+					     "path %s: %s: placeholder {%.*s} is never filled here and "
+					     "goes out as written (wsgw fills -Connection-Id, -Event-Type "
+					     "and -Connected-At, and -Message-Id only in a dummy "
+					     "message's content)",
+					     c->path, c->op, (int)n, p + 1);
+				else
+					warn(c, in->line,
+					     "path %s: %s: placeholder {%.*s} is not a parameter of this "
+					     "operation: filled only when the client's handshake has a "
+					     "header of that name, else sent as written",
+					     c->path, c->op, (int)n, p + 1);
+			}
+		}
+	}
+}
+
+/* One `parameters` list (OpenAPI: items {name, in, ...}, or $refs to
+ * them) merged into in->params; a later (name, in) replaces an earlier. */
+static int parse_params(struct ctx *c, uint32_t seq, struct integration *in)
+{
+	static const char *const ins[] = {"path", "query", "header", "cookie"};
+
+	if (!seq || is_null(c, seq))
+		return 0;
+	if (N(c, seq)->kind != Y_SEQ)
+		return fail(c, N(c, seq)->line, "parameters must be a list");
+	for (uint32_t i = N(c, seq)->first; i; i = N(c, i)->next) {
+		uint32_t it = R(c, i), nm = get(c, it, "name", NULL), wh = get(c, it, "in", NULL);
+		int w = -1, rc;
+		size_t j;
+		char *name = NULL;
+
+		if (c->failed)
+			return ERR_INVAL;
+		if (N(c, it)->kind != Y_MAP || !nm || !wh)
+			return fail(c, N(c, it)->line, "a parameter needs \"name\" and \"in\"");
+		for (int x = 0; x < 4; x++)
+			if (key_is(c, wh, ins[x]))
+				w = x;
+		if (w < 0)
+			return fail(c, N(c, wh)->line,
+			            "parameter in: %s is not path, query, header or cookie",
+			            q(c, S(c, wh), N(c, wh)->len));
+		if ((rc = dup_scalar(c, nm, "parameter name", &name)))
+			return rc;
+		for (j = 0; j < in->num_params; j++)
+			if (in->params[j].in == (enum param_in)w && !strcmp(in->params[j].name, name))
+				break;
+		if (j == MAX_OP_PARAMS) {
+			free(name);
+			return fail(c, N(c, it)->line, "more than %d parameters", MAX_OP_PARAMS);
+		}
+		if (j == in->num_params) {
+			void *p = realloc(in->params, (j + 1) * sizeof(*in->params));
+			if (!p) {
+				free(name);
+				return nomem(c);
+			}
+			in->params = p;
+			in->num_params++;
+		} else {
+			free(in->params[j].name);
+		}
+		in->params[j] = (struct spec_param){name, (enum param_in)w};
+	}
+	return 0;
+}
+
+/* x-yc-* keys of a mapping that wsgw does not read: one warning each. */
+static void warn_extensions(struct ctx *c, uint32_t m, const char *where)
+{
+	EACH_KEY(c, m, k)
+	{
+		if (N(c, k)->kind != Y_SCALAR || strncmp(S(c, k), "x-yc-", 5) ||
+		    !strncmp(S(c, k), OP_PREFIX, sizeof(OP_PREFIX) - 1) || key_is(c, k, INTEG_KEY) ||
+		    key_is(c, k, "x-yc-apigateway") || key_is(c, k, "x-yc-apigateway-integrations"))
+			continue;
+		warn(c, N(c, k)->line, "%s%s is ignored by wsgw (it implements only the WebSocket "
+		                       "operations and their integrations)",
+		     where, q(c, S(c, k), N(c, k)->len));
+	}
+}
+
+/* One x-yc-apigateway-websocket-* operation: k its key, v its value,
+ * pparams the path item's `parameters` (0: none). */
 static int parse_op(struct ctx *c, uint32_t k, uint32_t v, const struct route *r,
-                    struct integration *in)
+                    struct integration *in, uint32_t pparams)
 {
 	uint32_t ik = 0, m, sec;
 	int rc;
@@ -461,6 +630,10 @@ static int parse_op(struct ctx *c, uint32_t k, uint32_t v, const struct route *r
 	c->op = S(c, k);
 	if (N(c, v)->kind != Y_MAP)
 		return fail(c, N(c, v)->line, "must be a mapping holding " INTEG_KEY);
+	if ((rc = parse_params(c, pparams, in)) ||
+	    (rc = parse_params(c, get(c, v, "parameters", NULL), in)))
+		return rc;
+	warn_extensions(c, v, "");
 	sec = get(c, v, "security", NULL);
 	if (sec && !is_null(c, sec) && !(N(c, sec)->kind == Y_SEQ && N(c, sec)->count == 0))
 		return fail(c, N(c, sec)->line,
@@ -476,6 +649,7 @@ static int parse_op(struct ctx *c, uint32_t k, uint32_t v, const struct route *r
 		return fail(c, N(c, k)->line, "missing \"" INTEG_KEY "\"");
 	if ((rc = parse_integ(c, ik, m, r, in)))
 		return rc;
+	check_placeholders(c, r, in);
 	c->op = NULL;
 	return 0;
 }
@@ -519,7 +693,7 @@ static int parse_path(struct ctx *c, struct spec *sp, uint32_t pk, uint32_t pv)
 {
 	static const char *const names[3] = {OP_PREFIX "connect", OP_PREFIX "message",
 	                                     OP_PREFIX "disconnect"};
-	uint32_t ops[3] = {0, 0, 0}, keys[3] = {0, 0, 0};
+	uint32_t ops[3] = {0, 0, 0}, keys[3] = {0, 0, 0}, pparams;
 	struct route *r = NULL;
 	int rc;
 
@@ -537,6 +711,8 @@ static int parse_path(struct ctx *c, struct spec *sp, uint32_t pk, uint32_t pv)
 		for (int i = 0; i < 3; i++)
 			if (key_is(c, k, names[i]))
 				ops[i] = VAL(c, k), keys[i] = k, known = true;
+		if (c->failed)
+			return ERR_INVAL;
 		if (!known && N(c, k)->kind == Y_SCALAR &&
 		    !strncmp(S(c, k), OP_PREFIX, sizeof(OP_PREFIX) - 1))
 			return fail(c, N(c, k)->line,
@@ -544,19 +720,47 @@ static int parse_path(struct ctx *c, struct spec *sp, uint32_t pk, uint32_t pv)
 			            "connect, -message or -disconnect)",
 			            q(c, S(c, k), N(c, k)->len));
 	}
+	warn_extensions(c, pv, "");
 	if (!ops[0] && !ops[1] && !ops[2])
 		goto out; /* plain HTTP operations: not wsgw's */
-	if (!ops[1])
-		return fail(c, N(c, pk)->line,
-		            "%s without " OP_PREFIX "message (a WebSocket path needs one)",
-		            ops[0] ? names[0] : names[2]);
+	/* No message operation: a server-push path (the cloud's own live-debug
+	 * tool deploys such); integ.c answers a client message with close 1003. */
+	pparams = get(c, pv, "parameters", NULL);
 	if ((rc = add_route(c, sp, pk, &r)) ||
-	    (ops[0] && (rc = parse_op(c, keys[0], ops[0], r, &r->connect))) ||
-	    (rc = parse_op(c, keys[1], ops[1], r, &r->message)) ||
-	    (ops[2] && (rc = parse_op(c, keys[2], ops[2], r, &r->disconnect))))
+	    (ops[0] && (rc = parse_op(c, keys[0], ops[0], r, &r->connect, pparams))) ||
+	    (ops[1] && (rc = parse_op(c, keys[1], ops[1], r, &r->message, pparams))) ||
+	    (ops[2] && (rc = parse_op(c, keys[2], ops[2], r, &r->disconnect, pparams))))
 		return rc;
 out:
 	c->path = NULL;
+	return 0;
+}
+
+/* The top-level x-yc-apigateway: variables were applied already;
+ * ignoreTrailingSlashes is honoured; the rest is the cloud's business. */
+static int parse_xyc(struct ctx *c, uint32_t m, struct spec *sp)
+{
+	if (is_null(c, m))
+		return 0;
+	if (N(c, m)->kind != Y_MAP)
+		return fail(c, N(c, m)->line, "x-yc-apigateway must be a mapping");
+	EACH_KEY(c, m, k)
+	{
+		if (key_is(c, k, "ignoreTrailingSlashes")) {
+			bool ignore = true;
+			int rc = parse_bool(c, VAL(c, k), "ignoreTrailingSlashes", &ignore);
+
+			if (rc)
+				return rc;
+			sp->keep_trailing_slash = !ignore;
+		} else if (!key_is(c, k, "variables") && !key_is(c, k, "service_account_id") &&
+		           !key_is(c, k, "serviceAccountId")) {
+			warn(c, N(c, k)->line,
+			     "x-yc-apigateway: %s is ignored by wsgw (it implements only the "
+			     "WebSocket operations and their integrations)",
+			     q(c, kname(c, k), strlen(kname(c, k))));
+		}
+	}
 	return 0;
 }
 
@@ -583,6 +787,9 @@ static int parse_doc(struct ctx *c, uint32_t root, struct spec *sp)
 	v = get(c, root, "security", &k);
 	if (v && N(c, v)->kind == Y_SEQ && N(c, v)->count)
 		c->security_line = N(c, k)->line;
+	warn_extensions(c, root, "top-level ");
+	if ((v = get(c, root, "x-yc-apigateway", NULL)) && (rc = parse_xyc(c, v, sp)))
+		return rc;
 	if (!(v = get(c, root, "paths", &k)))
 		return fail(c, N(c, root)->line, "missing \"paths\"");
 	if (N(c, v)->kind != Y_MAP && !is_null(c, v))
@@ -595,17 +802,23 @@ static int parse_doc(struct ctx *c, uint32_t root, struct spec *sp)
 		}
 	if (!sp->num_routes)
 		return fail(c, N(c, k)->line,
-		            "no path has " OP_PREFIX "message, so wsgw would accept no WebSocket "
-		            "connection");
-	return 0;
+		            "no path has an " OP_PREFIX "* operation, so wsgw would accept no "
+		            "WebSocket connection");
+	return c->failed ? ERR_INVAL : 0;
 }
 
 int spec_parse(const char *name, const char *text, size_t len, struct spec *out, char *err,
                size_t errlen)
 {
-	struct ctx c = {.name = name ? name : "spec", .err = err, .errlen = errlen};
+	return spec_parse_vars(name, text, len, NULL, 0, out, err, errlen);
+}
+
+int spec_parse_vars(const char *name, const char *text, size_t len, const struct spec_var *vars,
+                    size_t num_vars, struct spec *out, char *err, size_t errlen)
+{
 	struct spec sp = {0};
-	char why[160];
+	struct ctx c = {.name = name ? name : "spec", .err = err, .errlen = errlen, .sp = &sp};
+	char why[300];
 	uint32_t root;
 	int rc, line = 1;
 
@@ -614,10 +827,15 @@ int spec_parse(const char *name, const char *text, size_t len, struct spec *out,
 	if (len > SPEC_MAX_SIZE)
 		return fail(&c, 1, "larger than %u bytes", SPEC_MAX_SIZE);
 	rc = spec_yaml_load(&c.t, text ? text : "", text ? len : 0, &root, &line, why, sizeof(why));
+	if (rc == 0 && root)
+		rc = spec_vars_apply(&c.t, root, vars, num_vars, &line, why, sizeof why);
+	c.root = root;
 	if (rc == ERR_INVAL)
 		rc = fail(&c, line, "%s", why);
 	else if (rc == 0)
 		rc = parse_doc(&c, root, &sp);
+	if (rc == 0 && c.failed)
+		rc = ERR_INVAL;
 	if (rc == ERR_NOMEM)
 		nomem(&c);
 	if (rc == 0) {
@@ -629,7 +847,8 @@ int spec_parse(const char *name, const char *text, size_t len, struct spec *out,
 	return rc;
 }
 
-int spec_load_file(const char *path, struct spec *out, char *err, size_t errlen)
+int spec_load_file(const char *path, const struct spec_var *vars, size_t num_vars,
+                   struct spec *out, char *err, size_t errlen)
 {
 	FILE *f = fopen(path, "rb");
 	char *buf;
@@ -655,7 +874,7 @@ int spec_load_file(const char *path, struct spec *out, char *err, size_t errlen)
 			snprintf(err, errlen, "%s: larger than 1 MiB; not a spec?", path);
 		rc = ERR_INVAL;
 	} else {
-		rc = spec_parse(path, buf, len, out, err, errlen);
+		rc = spec_parse_vars(path, buf, len, vars, num_vars, out, err, errlen);
 	}
 	free(buf);
 	fclose(f);
@@ -679,6 +898,9 @@ static void integ_free(struct integration *in)
 	kvs_free(in->query, in->num_query);
 	kvs_free(in->http_headers, in->num_http_headers);
 	kvs_free(in->content, in->num_content);
+	for (size_t i = 0; i < in->num_params; i++)
+		free(in->params[i].name);
+	free(in->params);
 }
 
 void spec_free(struct spec *s)
@@ -698,4 +920,9 @@ void spec_free(struct spec *s)
 	free(s->routes);
 	s->routes = NULL;
 	s->num_routes = 0;
+	for (size_t i = 0; i < s->num_warnings; i++)
+		free(s->warnings[i]);
+	free(s->warnings);
+	s->warnings = NULL;
+	s->num_warnings = 0;
 }

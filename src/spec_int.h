@@ -45,6 +45,19 @@ int spec_yaml_load(struct ytree *t, const char *text, size_t len, uint32_t *root
 
 void spec_yaml_free(struct ytree *t);
 
+/* Substitutes ${var.NAME} in every scalar of t by the rules of spec.h,
+ * the declarations read from root's x-yc-apigateway.variables and values
+ * from ext (which beat defaults). Returns 0; ERR_INVAL with *line and why;
+ * ERR_NOMEM. Node indices and lines do not change. */
+int spec_vars_apply(struct ytree *t, uint32_t root, const struct spec_var *ext, size_t next,
+                    int *line, char *why, size_t whylen);
+
+/* node itself, or, when node is a mapping {$ref: "#/pointer"}, the node
+ * the chain of references ends at. On error returns 0 with *rc ERR_INVAL,
+ * *line and why (non-local reference, nothing at the pointer, a cycle). */
+uint32_t spec_ref_target(const struct ytree *t, uint32_t root, uint32_t node, int *rc, int *line,
+                         char *why, size_t whylen);
+
 /* Writes s[0..len) into buf as a double-quoted, printable, one-line string,
  * shortened with "..." to fit cap (>= 16). Returns buf. */
 const char *spec_quote(char *buf, size_t cap, const char *s, size_t len);
