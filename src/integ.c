@@ -473,13 +473,12 @@ static int connect_http(struct conn *c, const struct integration *in, const stru
 /* Content with placeholders filled, on the heap (NULL: too large or
  * ENOMEM). The cap keeps a spec's many placeholders times long handshake
  * headers from costing unbounded memory. */
-#define DUMMY_MAX (1u << 20)
 static char *fill_content(const char *tmpl, const struct integ_subst *s, size_t *len)
 {
 	char *out;
 
 	*len = integ_subst(tmpl, s, SUBST_TEXT, NULL, 0);
-	if (*len > DUMMY_MAX || !(out = malloc(*len + 1)))
+	if (*len > INTEG_SUBST_MAX || !(out = malloc(*len + 1)))
 		return NULL;
 	integ_subst(tmpl, s, SUBST_TEXT, out, *len + 1);
 	return out;

@@ -53,13 +53,22 @@ static size_t header_line(char *out, size_t cap, const char *name, size_t nlen, 
 struct curl_slist *integ_http_add(struct curl_slist *l, const char *name, size_t nlen,
 				  const char *value, size_t vlen, bool omit_empty, bool *ok)
 {
-	char line[1024];
+	char small[1024], *line = small;
+	size_t need = nlen + vlen + 3;
 	struct curl_slist *n;
 
 	if (!vlen && omit_empty)
 		return l;
-	header_line(line, sizeof line, name, nlen, value, vlen);
+	/* a long value (a filled-in cookie, a forwarded header: at most
+	 * --max-head) goes whole rather than cut short */
+	if (need > sizeof small && !(line = malloc(need))) {
+		*ok = false;
+		return l;
+	}
+	header_line(line, need > sizeof small ? need : sizeof small, name, nlen, value, vlen);
 	n = curl_slist_append(l, line);
+	if (line != small)
+		free(line);
 	if (!n)
 		*ok = false;
 	return n ? n : l;
@@ -299,8 +308,19 @@ struct curl_slist *integ_http_headers(const struct integration *in, const struct
 			continue; /* the gateway's own value replaces it */
 		has_ua |= !strcasecmp(kv->name, "User-Agent");
 		n = integ_subst(kv->value, s, SUBST_HEADER, value, sizeof value);
-		if (n >= sizeof value)
-			n = sizeof value - 1;
+		if (n >= sizeof value) { /* long: whole, or refused; never cut short */
+			char *big = n <= INTEG_SUBST_MAX ? malloc(n + 1) : NULL;
+
+			if (!big) {
+				*ok = false;
+				continue;
+			}
+			integ_subst(kv->value, s, SUBST_HEADER, big, n + 1);
+			l = integ_http_add(l, kv->name, strlen(kv->name), big, n,
+					   in->omit_empty_headers, ok);
+			free(big);
+			continue;
+		}
 		l = integ_http_add(l, kv->name, strlen(kv->name), value, n, in->omit_empty_headers,
 				   ok);
 	}
@@ -329,7 +349,7 @@ static const char *query_of(const struct http1_request *req, size_t *len)
 
 char *integ_http_url(const struct integration *in, const struct integ_subst *s)
 {
-	char buf[8192], value[1024];
+	char buf[8192], value[8192];
 	size_t o = integ_subst(in->url, s, SUBST_URL, buf, sizeof buf), qlen;
 	const char *q = query_of(s->req, &qlen);
 	char sep = strchr(in->url, '?') ? '&' : '?';

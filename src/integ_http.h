@@ -40,6 +40,10 @@ struct integ_subst {
 	const char *message_id;          /* only for a dummy message's content */
 };
 
+/* The most a filled-in header value or dummy content may grow to; more
+ * fails the connect (500) rather than sending a cut-short value. */
+#define INTEG_SUBST_MAX (1u << 20)
+
 /* How a value is written where it lands. */
 enum integ_subst_mode {
 	SUBST_TEXT,   /* as it is (dummy content, query values before escaping) */
@@ -72,7 +76,8 @@ bool integ_http_is_event_header(const char *event, const char *name, size_t len)
  * when '*': '*' is configured (hop-by-hop, handshake and the gateway's
  * X-Yc-Apigateway-Websocket-* headers left out), and User-Agent (the
  * client's, unless configured). A configured header that the gateway adds
- * itself for s->event is left out: the gateway's value replaces it. */
+ * itself for s->event is left out: the gateway's value replaces it. A
+ * filled-in value longer than INTEG_SUBST_MAX clears *ok. */
 struct curl_slist *integ_http_headers(const struct integration *in, const struct integ_subst *s,
 				      const char *user_agent, bool *ok);
 

@@ -226,6 +226,29 @@ static void test_headers_event_names_replaced(void **state)
 							   "Reason", 43));
 }
 
+/* A filled-in value longer than the old 1 KiB line buffer goes whole. */
+static void test_headers_long_value_whole(void **state)
+{
+	static char head[12000], big[9000];
+	struct http1_request req;
+	struct spec_kv h[] = {{"X-Copy", "<{X-Long}>"}};
+	struct integration in = {.type = INTEG_HTTP, .url = "http://b/", .headers = h,
+				 .num_headers = 1};
+	struct integ_subst s = {NULL, &in, NULL, &req, "c", "CONNECT", 1, NULL};
+	bool ok = true;
+	struct curl_slist *l;
+
+	(void)state;
+	memset(big, 'v', sizeof big - 1);
+	snprintf(head, sizeof head, "GET / HTTP/1.1\r\nHost: h\r\nX-Long: %s\r\n\r\n", big);
+	assert_true(parse(head, &req) > 0);
+	l = integ_http_headers(&in, &s, NULL, &ok);
+	assert_true(ok);
+	assert_int_equal(count(l), 1);
+	assert_int_equal(strlen(l->data), strlen("X-Copy: <>") + sizeof big - 1);
+	curl_slist_free_all(l);
+}
+
 static void test_headers_forward(void **state)
 {
 	struct route_match m = match_room();
@@ -414,6 +437,7 @@ int main(void)
 		cmocka_unit_test(test_url),
 		cmocka_unit_test(test_subst_sources),
 		cmocka_unit_test(test_headers_event_names_replaced),
+		cmocka_unit_test(test_headers_long_value_whole),
 		cmocka_unit_test(test_headers_forward),
 		cmocka_unit_test(test_configured_user_agent_wins),
 		cmocka_unit_test(test_headers_enomem),
