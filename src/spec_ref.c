@@ -50,7 +50,8 @@ static uint32_t map_get(const struct ytree *t, uint32_t m, const char *key, size
 	if (t->n[m].kind != Y_MAP)
 		return 0;
 	for (uint32_t k = t->n[m].first; k; k = t->n[t->n[k].next].next)
-		if (t->n[k].kind == Y_SCALAR && t->n[k].len == klen && !memcmp(text(t, k), key, klen))
+		if (t->n[k].kind == Y_SCALAR && t->n[k].len == klen &&
+		    !memcmp(text(t, k), key, klen))
 			return t->n[k].next;
 	return 0;
 }
@@ -72,20 +73,20 @@ static bool is_var_char(char ch)
 
 /* Picks each declared variable's value; checks enum. */
 static int collect(const struct ytree *t, uint32_t decl, const struct spec_var *ext, size_t next,
-		   struct var *vars, size_t *nvars, int *line, char *why, size_t whylen)
+                   struct var *vars, size_t *nvars, int *line, char *why, size_t whylen)
 {
 	char qb[2][80];
 
 	if (t->n[decl].kind != Y_MAP)
 		return why_is(line, t->n[decl].line, why, whylen,
-			      "x-yc-apigateway.variables must be a mapping of variable names");
+		              "x-yc-apigateway.variables must be a mapping of variable names");
 	for (uint32_t k = t->n[decl].first; k; k = t->n[t->n[k].next].next) {
 		uint32_t v = t->n[k].next, def, en;
 		struct var *x;
 
 		if (*nvars == MAX_VARS)
 			return why_is(line, t->n[k].line, why, whylen, "more than %d variables",
-				      MAX_VARS);
+			              MAX_VARS);
 		x = &vars[(*nvars)++];
 		x->name = text(t, k);
 		x->nlen = t->n[k].len;
@@ -96,20 +97,21 @@ static int collect(const struct ytree *t, uint32_t decl, const struct spec_var *
 		for (size_t i = 0; i < x->nlen; i++)
 			if (!is_var_char(x->name[i]))
 				return why_is(line, x->line, why, whylen,
-					      "variable %s: names use letters, digits, _ - .",
-					      spec_quote(qb[0], sizeof qb[0], x->name, x->nlen));
+				              "variable %s: names use letters, digits, _ - .",
+				              spec_quote(qb[0], sizeof qb[0], x->name, x->nlen));
 		def = map_get(t, v, "default", 7);
 		if (def && t->n[def].kind == Y_SCALAR)
 			x->value = text(t, def);
 		for (size_t i = 0; i < next; i++) /* the last one given wins */
-			if (strlen(ext[i].name) == x->nlen && !memcmp(ext[i].name, x->name, x->nlen))
+			if (strlen(ext[i].name) == x->nlen &&
+			    !memcmp(ext[i].name, x->name, x->nlen))
 				x->value = ext[i].value;
 		if (!x->value)
 			return why_is(line, x->line, why, whylen,
-				      "variable %s has no default; give it a value with --var "
-				      "%.*s=VALUE",
-				      spec_quote(qb[0], sizeof qb[0], x->name, x->nlen), (int)x->nlen,
-				      x->name);
+			              "variable %s has no default; give it a value with --var "
+			              "%.*s=VALUE",
+			              spec_quote(qb[0], sizeof qb[0], x->name, x->nlen),
+			              (int)x->nlen, x->name);
 		en = map_get(t, v, "enum", 4);
 		if (en && t->n[en].kind == Y_SEQ && t->n[en].count) {
 			bool ok = false;
@@ -117,11 +119,11 @@ static int collect(const struct ytree *t, uint32_t decl, const struct spec_var *
 			for (uint32_t i = t->n[en].first; i && !ok; i = t->n[i].next)
 				ok = t->n[i].kind == Y_SCALAR && !strcmp(text(t, i), x->value);
 			if (!ok)
-				return why_is(line, en ? t->n[en].line : x->line, why, whylen,
-					      "variable %s: value %s is not one of its enum",
-					      spec_quote(qb[0], sizeof qb[0], x->name, x->nlen),
-					      spec_quote(qb[1], sizeof qb[1], x->value,
-							 strlen(x->value)));
+				return why_is(
+				    line, en ? t->n[en].line : x->line, why, whylen,
+				    "variable %s: value %s is not one of its enum",
+				    spec_quote(qb[0], sizeof qb[0], x->name, x->nlen),
+				    spec_quote(qb[1], sizeof qb[1], x->value, strlen(x->value)));
 		}
 	}
 	return 0;
@@ -129,7 +131,7 @@ static int collect(const struct ytree *t, uint32_t decl, const struct spec_var *
 
 /* Substitutes scalar i in place (its new text appended to the pool). */
 static int subst_one(struct ytree *t, uint32_t i, const struct var *vars, size_t nvars, int *line,
-		     char *why, size_t whylen)
+                     char *why, size_t whylen)
 {
 	const char *s = text(t, i), *p;
 	size_t need = 0, off;
@@ -142,8 +144,8 @@ static int subst_one(struct ytree *t, uint32_t i, const struct var *vars, size_t
 		if (pass == 1) {
 			if (t->pool_len + need + 1 > MAX_POOL)
 				return why_is(line, t->n[i].line, why, whylen,
-					      "variables make the spec larger than %u bytes",
-					      MAX_POOL);
+				              "variables make the spec larger than %u bytes",
+				              MAX_POOL);
 			if (t->pool_cap - t->pool_len < need + 1) {
 				size_t cap = t->pool_cap;
 				char *np;
@@ -173,16 +175,16 @@ static int subst_one(struct ytree *t, uint32_t i, const struct var *vars, size_t
 				e++;
 			if (*e != '}')
 				return why_is(line, t->n[i].line, why, whylen,
-					      "%s: \"${var.\" without a closing \"}\"",
-					      spec_quote(qb, sizeof qb, s, strlen(s)));
+				              "%s: \"${var.\" without a closing \"}\"",
+				              spec_quote(qb, sizeof qb, s, strlen(s)));
 			for (size_t k = 0; k < nvars && !v; k++)
 				if (vars[k].nlen == (size_t)(e - p - 6) &&
 				    !memcmp(vars[k].name, p + 6, vars[k].nlen))
 					v = vars[k].value, vl = strlen(v);
 			if (!v)
 				return why_is(line, t->n[i].line, why, whylen,
-					      "%s is not declared in x-yc-apigateway.variables",
-					      spec_quote(qb, sizeof qb, p, (size_t)(e + 1 - p)));
+				              "%s is not declared in x-yc-apigateway.variables",
+				              spec_quote(qb, sizeof qb, p, (size_t)(e + 1 - p)));
 			if (pass)
 				memcpy(t->pool + off + o, v, vl);
 			o += vl;
@@ -198,7 +200,7 @@ static int subst_one(struct ytree *t, uint32_t i, const struct var *vars, size_t
 }
 
 int spec_vars_apply(struct ytree *t, uint32_t root, const struct spec_var *ext, size_t next,
-		    int *line, char *why, size_t whylen)
+                    int *line, char *why, size_t whylen)
 {
 	struct var *vars = NULL;
 	size_t nvars = 0;
@@ -215,12 +217,12 @@ int spec_vars_apply(struct ytree *t, uint32_t root, const struct spec_var *ext, 
 
 		for (size_t k = 0; k < nvars && !found; k++)
 			found = strlen(ext[i].name) == vars[k].nlen &&
-				!memcmp(ext[i].name, vars[k].name, vars[k].nlen);
+			        !memcmp(ext[i].name, vars[k].name, vars[k].nlen);
 		if (!found)
 			rc = why_is(line, decl ? t->n[decl].line : 1, why, whylen,
-				    "%.80s: the spec declares no variable %.64s "
-				    "(x-yc-apigateway: variables:)",
-				    ext[i].origin ? ext[i].origin : "--var", ext[i].name);
+			            "%.80s: the spec declares no variable %.64s "
+			            "(x-yc-apigateway: variables:)",
+			            ext[i].origin ? ext[i].origin : "--var", ext[i].name);
 	}
 	/* t->num does not change: substitution only rewrites scalar text */
 	for (uint32_t i = 1; rc == 0 && i < t->num; i++)
@@ -260,7 +262,7 @@ static size_t decode_token(const char *ref, size_t n, char *tok, size_t cap)
 		if (ch == '~' && i + 1 < n && (ref[i + 1] == '0' || ref[i + 1] == '1'))
 			ch = ref[++i] == '0' ? '~' : '/';
 		else if (ch == '%' && i + 2 < n && (h1 = hexval(ref[i + 1])) >= 0 &&
-			 (h2 = hexval(ref[i + 2])) >= 0)
+		         (h2 = hexval(ref[i + 2])) >= 0)
 			ch = (char)(h1 * 16 + h2), i += 2;
 		tok[o++] = ch;
 	}
@@ -300,7 +302,7 @@ static uint32_t walk(const struct ytree *t, uint32_t root, const char *ref)
 }
 
 uint32_t spec_ref_target(const struct ytree *t, uint32_t root, uint32_t node, int *rc, int *line,
-			 char *why, size_t whylen)
+                         char *why, size_t whylen)
 {
 	uint32_t seen[MAX_HOPS];
 	char qb[96], chain[256];
@@ -314,28 +316,28 @@ uint32_t spec_ref_target(const struct ytree *t, uint32_t root, uint32_t node, in
 		for (size_t i = 0; i < hops; i++)
 			if (seen[i] == node) {
 				*rc = why_is(line, t->n[seen[0]].line, why, whylen,
-					     "$ref cycle: %s", chain);
+				             "$ref cycle: %s", chain);
 				return 0;
 			}
 		if (hops == MAX_HOPS) {
 			*rc = why_is(line, t->n[seen[0]].line, why, whylen,
-				     "$ref: more than %d references in a chain", MAX_HOPS);
+			             "$ref: more than %d references in a chain", MAX_HOPS);
 			return 0;
 		}
 		seen[hops++] = node;
 		if (o < sizeof chain)
 			o += (size_t)snprintf(chain + o, sizeof chain - o, "%s%s", o ? " -> " : "",
-					      spec_quote(qb, 64, ref, strlen(ref)));
+			                      spec_quote(qb, 64, ref, strlen(ref)));
 		if (ref[0] != '#' || (ref[1] && ref[1] != '/')) {
 			*rc = why_is(line, t->n[node].line, why, whylen,
-				     "$ref %s: only local references (\"#/...\") are supported",
-				     spec_quote(qb, sizeof qb, ref, strlen(ref)));
+			             "$ref %s: only local references (\"#/...\") are supported",
+			             spec_quote(qb, sizeof qb, ref, strlen(ref)));
 			return 0;
 		}
 		if (!(next = walk(t, root, ref))) {
 			*rc = why_is(line, t->n[node].line, why, whylen,
-				     "$ref %s: the spec has nothing at that pointer",
-				     spec_quote(qb, sizeof qb, ref, strlen(ref)));
+			             "$ref %s: the spec has nothing at that pointer",
+			             spec_quote(qb, sizeof qb, ref, strlen(ref)));
 			return 0;
 		}
 		node = next;

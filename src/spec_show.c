@@ -23,7 +23,7 @@ size_t spec_placeholder_len(const char *p)
 	if (*p != '{')
 		return 0;
 	for (p++; (*p >= '0' && *p <= '9') || ((*p | 0x20) >= 'a' && (*p | 0x20) <= 'z') ||
-		  *p == '_' || *p == '.' || *p == '-';
+	          *p == '_' || *p == '.' || *p == '-';
 	     p++)
 		n++;
 	return *p == '}' ? n : 0;
@@ -35,10 +35,10 @@ static bool eq_ci(const char *a, size_t alen, const char *lit)
 }
 
 const char *spec_placeholder_source(const struct route *r, const struct integration *in,
-				    const char *name, size_t len)
+                                    const char *name, size_t len)
 {
-	static const char *const from[] = {"path parameter", "query parameter",
-					   "header parameter", "cookie parameter"};
+	static const char *const from[] = {"path parameter", "query parameter", "header parameter",
+	                                   "cookie parameter"};
 
 	for (size_t i = 0; i < r->num_segs; i++)
 		if (r->segs[i].kind != SEG_LITERAL && strlen(r->segs[i].text) == len &&
@@ -61,7 +61,7 @@ const char *spec_placeholder_source(const struct route *r, const struct integrat
 	for (size_t i = 0; i < in->num_params; i++)
 		if (in->params[i].in != PARAM_PATH && strlen(in->params[i].name) == len &&
 		    (in->params[i].in == PARAM_HEADER ? !strncasecmp(in->params[i].name, name, len)
-						      : !memcmp(in->params[i].name, name, len)))
+		                                      : !memcmp(in->params[i].name, name, len)))
 			return from[in->params[i].in];
 	return NULL;
 }
@@ -73,7 +73,7 @@ struct seen {
 };
 
 static void show_places(const struct route *r, const struct integration *in, const char *str,
-			struct seen *sn, FILE *out)
+                        struct seen *sn, FILE *out)
 {
 	for (const char *p = str ? strchr(str, '{') : NULL; p; p = strchr(p + 1, '{')) {
 		size_t n = spec_placeholder_len(p);
@@ -90,11 +90,11 @@ static void show_places(const struct route *r, const struct integration *in, con
 			sn->name[sn->n] = p + 1, sn->len[sn->n++] = n;
 		src = spec_placeholder_source(r, in, p + 1, n);
 		fprintf(out, "        {%.*s} <- %s\n", (int)n, p + 1,
-			src ? src
-			    : (n > GW_PREFIX_LEN && !strncasecmp(p + 1, GW_PREFIX, GW_PREFIX_LEN))
-				  ? "nothing: sent as written"
-				  : "the client's handshake header of that name, if any; else as "
-				    "written");
+		        src ? src
+		        : (n > GW_PREFIX_LEN && !strncasecmp(p + 1, GW_PREFIX, GW_PREFIX_LEN))
+		            ? "nothing: sent as written"
+		            : "the client's handshake header of that name, if any; else as "
+		              "written");
 	}
 }
 
@@ -123,20 +123,23 @@ static bool gw_header(const struct route *r, const struct integration *in, const
 static const char *const types[] = {"-", "echo", "dummy", "http"};
 
 static void show_integ(const struct route *r, const char *op, const struct integration *in,
-		       FILE *out)
+                       FILE *out)
 {
 	struct seen sn = {.n = 0};
 
 	if (in->type == INTEG_NONE) {
 		if (in == &r->message)
 			fprintf(out, "    message: none: a server-push path; a client message is "
-				     "answered with close 1003\n");
+			             "answered with close 1003\n");
 		return;
 	}
 	fprintf(out, "    %s: %s", op, types[in->type]);
 	if (in->type == INTEG_HTTP)
-		fprintf(out, " %s %s", in->method ? in->method : in == &r->connect ? "GET" : "POST",
-			in->url);
+		fprintf(out, " %s %s",
+		        in->method          ? in->method
+		        : in == &r->connect ? "GET"
+		                            : "POST",
+		        in->url);
 	if (in->type == INTEG_DUMMY)
 		fprintf(out, " %d", in->http_code ? in->http_code : 200);
 	fprintf(out, " (line %d)\n", in->line);
@@ -144,7 +147,7 @@ static void show_integ(const struct route *r, const char *op, const struct integ
 	for (size_t i = 0; i < in->num_headers; i++) {
 		if (gw_header(r, in, in->headers[i].name))
 			fprintf(out, "        header %s: sent once, with the gateway's own value\n",
-				in->headers[i].name);
+			        in->headers[i].name);
 		else
 			show_places(r, in, in->headers[i].value, &sn, out);
 	}
@@ -160,14 +163,14 @@ void spec_describe(const struct spec *s, FILE *out)
 		const struct route *r = &s->routes[i];
 
 		fprintf(out, "  %s (line %d): connect %s, message %s, disconnect %s\n", r->path,
-			r->line, types[r->connect.type], types[r->message.type],
-			types[r->disconnect.type]);
+		        r->line, types[r->connect.type], types[r->message.type],
+		        types[r->disconnect.type]);
 		show_integ(r, "connect", &r->connect, out);
 		show_integ(r, "message", &r->message, out);
 		show_integ(r, "disconnect", &r->disconnect, out);
 	}
 	fprintf(out, "trailing slashes: %s\n",
-		s->keep_trailing_slash ? "significant (ignoreTrailingSlashes: false)" : "ignored");
+	        s->keep_trailing_slash ? "significant (ignoreTrailingSlashes: false)" : "ignored");
 	for (size_t i = 0; i < s->num_warnings; i++)
 		fprintf(out, "warning: %s\n", s->warnings[i]);
 }
