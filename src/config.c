@@ -18,7 +18,7 @@
 
 #include "err.h"
 
-enum kind { K_ADDR, K_STR, K_SIZE, K_UINT, K_DUR, K_PROTOS, K_BOOL, K_LEVEL };
+enum kind { K_ADDR, K_STR, K_SIZE, K_UINT, K_DUR, K_PROTOS, K_BOOL, K_LEVEL, K_VAR };
 enum group { G_WS, G_LIMITS, G_TIMEOUTS, G_MGMT, G_INTEG, G_LOG, G_COUNT };
 enum { DUR_OFF_OK = 1, STR_ID = 2 }; /* opt.flags */
 
@@ -104,6 +104,9 @@ static const struct opt opts[] = {
      "retry a failed disconnect call (no answer, 5xx) with backoff for this long; off: try once"},
     {"max-pending-disconnects", K_UINT, G_INTEG, F(max_pending_disconnects), 1, 10000000, 0, "100000",
      "disconnect events held at once (in a call or waiting to retry); more are dropped"},
+    {"var", K_VAR, G_INTEG, F(vars), 0, 0, 0, "",
+     "value of the spec's variable ${var.NAME}, beating its default; repeatable (and one "
+     "environment variable per NAME)"},
     {"integration-error-message", K_BOOL, G_INTEG, F(integration_error_message), 0, 0, 0, "false",
      "on a failed message integration send an error message, not close 1011"},
     {"log-level", K_LEVEL, G_LOG, F(log_level), 0, 0, 0, "info", "error, warn, info or debug"},
@@ -113,8 +116,8 @@ enum { NOPTS = sizeof(opts) / sizeof(opts[0]) };
 
 static const char *const group_title[G_COUNT] = {"WebSocket port", "Limits", "Timeouts",
                                                  "Management API", "Integrations", "Logging"};
-static const char *const kind_meta[] = {"ADDR",     "STR",  "SIZE", "N",
-                                        "DURATION", "LIST", "BOOL", "LEVEL"};
+static const char *const kind_meta[] = {"ADDR",     "STR",  "SIZE",  "N",         "DURATION",
+                                        "LIST",     "BOOL", "LEVEL", "NAME=VALUE"};
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
 enum src { SRC_DEFAULT, SRC_ENV, SRC_ARGV };
@@ -326,7 +329,7 @@ static int parse_protocols(const char *s, struct config *cfg, const char **why)
 
 static void env_name(const struct opt *o, char *buf, size_t n)
 {
-	snprintf(buf, n, "WSGW_%s", o->name);
+	snprintf(buf, n, o->kind == K_VAR ? "WSGW_%s_NAME" : "WSGW_%s", o->name);
 	for (char *p = buf; *p; p++)
 		*p = *p == '-' ? '_' : (*p >= 'a' && *p <= 'z') ? (char)(*p - 'a' + 'A') : *p;
 }
@@ -431,6 +434,39 @@ static int set_level(struct load *ld, const char *label, const char *val)
 	return bad(ld, label, val, "is not a log level (error, warn, info or debug)");
 }
 
+/* --var NAME=VALUE (label "--var") or WSGW_VAR_NAME=VALUE (label
+ * "WSGW_VAR_", val "NAME=VALUE"): a later one for the same NAME replaces. */
+static int set_var(struct load *ld, const char *label, const char *val)
+{
+	struct config *cfg = ld->cfg;
+	const char *eq = strchr(val, '=');
+	size_t nlen = eq ? (size_t)(eq - val) : 0, i;
+
+	if (!eq || !nlen)
+		return bad(ld, label, val, "is not NAME=VALUE");
+	if (nlen >= sizeof cfg->vars[0].name || strlen(eq + 1) >= sizeof cfg->vars[0].value)
+		return bad(ld, label, val, "is too long (name < 64, value < 1024 bytes)");
+	for (const char *p = val; p < eq; p++)
+		if (!is_alnum((unsigned char)*p) && !strchr("_.-", *p))
+			return bad(ld, label, val, "has a name that is not [A-Za-z0-9_.-]");
+	for (const char *p = eq + 1; *p; p++)
+		if ((unsigned char)*p < ' ' || *p == 0x7f)
+			return bad(ld, label, val, "has a control character in its value");
+	for (i = 0; i < cfg->num_vars; i++)
+		if (strlen(cfg->vars[i].name) == nlen && !memcmp(cfg->vars[i].name, val, nlen))
+			break;
+	if (i == CONFIG_MAX_VARS)
+		return errf(ld, "%s: more than %d variables", label, CONFIG_MAX_VARS);
+	if (i == cfg->num_vars)
+		cfg->num_vars++;
+	memcpy(cfg->vars[i].name, val, nlen);
+	cfg->vars[i].name[nlen] = '\0';
+	strcpy(cfg->vars[i].value, eq + 1);
+	snprintf(cfg->vars[i].label, sizeof cfg->vars[i].label, "%s%s%.*s", label,
+	         strcmp(label, "--var") ? "" : " ", (int)nlen, val);
+	return 0;
+}
+
 static int apply(struct load *ld, const struct opt *o, const char *label, const char *val)
 {
 	const char *why = NULL;
@@ -456,6 +492,8 @@ static int apply(struct load *ld, const struct opt *o, const char *label, const 
 		return 0;
 	case K_LEVEL:
 		return set_level(ld, label, val);
+	case K_VAR:
+		return *val ? set_var(ld, label, val) : 0; /* the default "": none */
 	}
 	assert(!"unknown option kind");
 	return ERR_INVAL;
@@ -485,6 +523,15 @@ static int apply_env(struct load *ld, char *const *env)
 	char name[48];
 
 	for (size_t i = 0; env && i < NOPTS; i++) {
+		if (opts[i].kind == K_VAR) { /* every WSGW_VAR_NAME=VALUE */
+			for (char *const *e = env; *e; e++) {
+				int rc = strncmp(*e, "WSGW_VAR_", 9) ? 0
+				                                     : set_var(ld, "WSGW_VAR_", *e + 9);
+				if (rc < 0)
+					return rc;
+			}
+			continue;
+		}
 		env_name(&opts[i], name, sizeof(name));
 		size_t len = strlen(name);
 		for (char *const *e = env; *e; e++) {

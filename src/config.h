@@ -12,6 +12,14 @@
 #include <sys/socket.h>
 
 #define CONFIG_MAX_PROTOCOLS 16
+#define CONFIG_MAX_VARS 64
+
+/* One spec variable from --var NAME=VALUE or WSGW_VAR_NAME=VALUE. */
+struct config_var {
+	char name[64];
+	char value[1024];
+	char label[80]; /* "--var NAME" or "WSGW_VAR_NAME", for messages */
+};
 
 enum log_level { LOG_ERROR = 0, LOG_WARN, LOG_INFO, LOG_DEBUG };
 
@@ -49,6 +57,8 @@ struct config {
 	bool integration_error_message; /* --integration-error-message */
 	uint64_t disconnect_retry_ms;   /* --disconnect-retry (0 = one attempt) */
 	unsigned max_pending_disconnects; /* --max-pending-disconnects */
+	size_t num_vars;                /* --var NAME=VALUE (repeatable), WSGW_VAR_NAME */
+	struct config_var vars[CONFIG_MAX_VARS];
 	/* management API (gRPC + REST) */
 	char auth_token[256];           /* --auth-token, WSGW_AUTH_TOKEN (empty = off) */
 	size_t grpc_max_body;           /* --grpc-max-body */

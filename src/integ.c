@@ -73,6 +73,8 @@ struct integ_state {
 	uint8_t *first_msg; /* connect response body, sent after the 101 */
 	size_t first_len;
 	uint8_t first_opcode;
+	char *dummy_msg; /* a dummy message's content, placeholders filled at connect */
+	size_t dummy_len;
 	struct prepared msg, disc;
 	uint16_t close_code;
 	char reason[WS_MAX_CONTROL_PAYLOAD];
@@ -118,6 +120,7 @@ static void state_free(struct integ_state *st)
 	prepared_fini(&st->msg);
 	prepared_fini(&st->disc);
 	free(st->first_msg);
+	free(st->dummy_msg);
 	free(st);
 }
 
@@ -323,6 +326,33 @@ static void enqueue(struct integ_state *st, uint8_t opcode, const uint8_t *p, si
 	update_backlog(st);
 }
 
+/* A dummy message's reply: the content filled at connect, and the
+ * message id, which only a message has, filled now. */
+static void dummy_message(struct integ_state *st, struct conn *c)
+{
+	const struct spec_kv *kv = dummy_content(&st->route->message);
+	static const char mid[] = "{" INTEG_HDR "Message-Id}";
+	char id[MESSAGE_ID_LEN + 1], *buf = NULL;
+	const char *body = st->dummy_msg;
+	size_t len = st->dummy_len;
+
+	if (!len)
+		return;
+	if (strcasestr(kv->value, mid)) {
+		struct integ_subst s = {.message_id = id};
+
+		message_id(st->srv, id);
+		len = integ_subst(st->dummy_msg, &s, SUBST_TEXT, NULL, 0);
+		if ((buf = malloc(len + 1)))
+			integ_subst(st->dummy_msg, &s, SUBST_TEXT, buf, len + 1);
+		body = buf ? buf : st->dummy_msg;
+		len = buf ? len : st->dummy_len;
+	}
+	ws_conn_send(c, opcode_for(kv->name, (const uint8_t *)body, len), (const uint8_t *)body,
+		     len, false);
+	free(buf);
+}
+
 void integ_message(struct conn *c, uint8_t opcode, const uint8_t *p, size_t n)
 {
 	struct integ_state *st = c->integ;
@@ -330,13 +360,14 @@ void integ_message(struct conn *c, uint8_t opcode, const uint8_t *p, size_t n)
 
 	if (!st || in->type == INTEG_ECHO) {
 		ws_conn_send(c, opcode, p, n, false);
+	} else if (in->type == INTEG_NONE) {
+		/* A server-push path (no message operation): the cloud's docs call
+		 * the operation mandatory, so a message here is refused, loudly. */
+		log_info("conn %s: message on %s, which has no message operation: close 1003",
+			 st->id, st->route->path);
+		ws_conn_close(c, WS_CLOSE_UNSUPPORTED, "no message operation on this path");
 	} else if (in->type == INTEG_DUMMY) {
-		const struct spec_kv *kv = dummy_content(in);
-		size_t len = kv ? strlen(kv->value) : 0;
-
-		if (len)
-			ws_conn_send(c, opcode_for(kv->name, (const uint8_t *)kv->value, len),
-				     (const uint8_t *)kv->value, len, false);
+		dummy_message(st, c);
 	} else if (st->inflight || st->q_head) {
 		enqueue(st, opcode, p, n);
 	} else {
@@ -404,8 +435,9 @@ static int connect_http(struct conn *c, const struct integration *in, const stru
 {
 	struct integ_state *st = c->integ;
 	bool ok = true;
-	char *url = integ_http_url(in, m, req);
-	struct curl_slist *h = integ_http_headers(in, req, m, c->user_agent, &ok);
+	struct integ_subst s = {st->route, in, m, req, c->id, "CONNECT", st->connected_at_ms, NULL};
+	char *url = integ_http_url(in, &s);
+	struct curl_slist *h = integ_http_headers(in, &s, c->user_agent, &ok);
 	struct upstream_call call = {
 		.url = url,
 		.method = method_of(in, "GET"),
@@ -438,17 +470,39 @@ static int connect_http(struct conn *c, const struct integration *in, const stru
 	return INTEG_CONNECT_PENDING;
 }
 
-static int connect_dummy(struct conn *c, const struct integration *in)
+/* Content with placeholders filled, on the heap (NULL: too large or
+ * ENOMEM). The cap keeps a spec's many placeholders times long handshake
+ * headers from costing unbounded memory. */
+static char *fill_content(const char *tmpl, const struct integ_subst *s, size_t *len)
+{
+	char *out;
+
+	*len = integ_subst(tmpl, s, SUBST_TEXT, NULL, 0);
+	if (*len > INTEG_SUBST_MAX || !(out = malloc(*len + 1)))
+		return NULL;
+	integ_subst(tmpl, s, SUBST_TEXT, out, *len + 1);
+	return out;
+}
+
+static int connect_dummy(struct conn *c, const struct integration *in, const struct integ_subst *s)
 {
 	const struct spec_kv *kv = dummy_content(in);
-	const uint8_t *body = kv ? (const uint8_t *)kv->value : (const uint8_t *)"";
-	size_t len = kv ? strlen(kv->value) : 0;
+	size_t len = 0;
+	char *filled = kv ? fill_content(kv->value, s, &len) : NULL;
+	const uint8_t *body = filled ? (const uint8_t *)filled : (const uint8_t *)"";
 	int code = in->http_code ? in->http_code : 200;
 	char extra[2048];
 	size_t o = 0;
 
+	if (kv && !filled) {
+		refuse_text(c, 500, "dummy content too large after substitution\n");
+		return ERR_CLOSED;
+	}
 	if (code >= 200 && code <= 299) {
-		if (keep_first(c->integ, kv ? kv->name : NULL, body, len))
+		bool kept = keep_first(c->integ, kv ? kv->name : NULL, body, len);
+
+		free(filled);
+		if (kept)
 			return INTEG_CONNECT_NOW;
 		refuse_text(c, 500, "out of memory\n");
 		return ERR_CLOSED;
@@ -460,6 +514,7 @@ static int connect_dummy(struct conn *c, const struct integration *in)
 	if (o >= sizeof extra)
 		extra[0] = '\0'; /* too many to fit: send none rather than half */
 	ws_conn_refuse(c, code, kv && strcmp(kv->name, "*") ? kv->name : NULL, extra, body, len);
+	free(filled);
 	return ERR_CLOSED;
 }
 
@@ -470,15 +525,14 @@ static bool echo_only(const struct route *r)
 	       (r->disconnect.type == INTEG_NONE || r->disconnect.type == INTEG_ECHO);
 }
 
-static bool prepare(struct prepared *pr, const struct integration *in, const struct route_match *m,
-		    const struct http1_request *req, const struct conn *c)
+static bool prepare(struct prepared *pr, const struct integ_subst *s, const struct conn *c)
 {
 	bool ok = true;
 
-	if (in->type != INTEG_HTTP)
+	if (s->in->type != INTEG_HTTP)
 		return true;
-	pr->url = integ_http_url(in, m, req);
-	pr->headers = integ_http_headers(in, req, m, c->user_agent, &ok);
+	pr->url = integ_http_url(s->in, s);
+	pr->headers = integ_http_headers(s->in, s, c->user_agent, &ok);
 	return pr->url && ok;
 }
 
@@ -501,15 +555,27 @@ int integ_connect(struct conn *c, const struct route *route, const struct route_
 	memcpy(st->id, c->id, sizeof st->id);
 	memcpy(st->accept, accept, sizeof st->accept);
 	st->connected_at_ms = c->srv->loop.now_wall_ns / 1000000;
-	if (!prepare(&st->msg, &route->message, m, req, c) ||
-	    !prepare(&st->disc, &route->disconnect, m, req, c)) {
-		refuse_text(c, 500, "out of memory\n");
+	/* Everything later events need from the request, filled in now. */
+	struct integ_subst sm = {route, &route->message, m, req, c->id, "MESSAGE",
+				 st->connected_at_ms, NULL};
+	struct integ_subst sd = {route, &route->disconnect, m, req, c->id, "DISCONNECT",
+				 st->connected_at_ms, NULL};
+	struct integ_subst sc = {route, &route->connect, m, req, c->id, "CONNECT",
+				 st->connected_at_ms, NULL};
+	const struct spec_kv *dm = route->message.type == INTEG_DUMMY
+					   ? dummy_content(&route->message)
+					   : NULL;
+
+	if (!prepare(&st->msg, &sm, c) || !prepare(&st->disc, &sd, c) ||
+	    (dm && !(st->dummy_msg = fill_content(dm->value, &sm, &st->dummy_len)))) {
+		refuse_text(c, 500, "cannot prepare the integrations (out of memory, or dummy "
+				    "content too large after substitution)\n");
 		return ERR_CLOSED;
 	}
 	if (route->connect.type == INTEG_HTTP)
 		return connect_http(c, &route->connect, m, req);
 	if (route->connect.type == INTEG_DUMMY)
-		return connect_dummy(c, &route->connect);
+		return connect_dummy(c, &route->connect, &sc);
 	return INTEG_CONNECT_NOW;
 }
 

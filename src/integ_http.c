@@ -1,6 +1,8 @@
 /* integ_http.c — backend request pieces for http integrations
  * (shared/spec/INTEGRATIONS.md: url, headers and query maps, '*': '*'
- * forwarding, omitEmpty*, User-Agent by default). Pure.
+ * forwarding, omitEmpty*, User-Agent by default) and {placeholder}
+ * substitution from the operation's parameters and the gateway's event
+ * headers (YANDEX-FIDELITY.md §2.1). Pure.
  */
 #include "integ_http.h"
 
@@ -51,50 +53,248 @@ static size_t header_line(char *out, size_t cap, const char *name, size_t nlen, 
 struct curl_slist *integ_http_add(struct curl_slist *l, const char *name, size_t nlen,
 				  const char *value, size_t vlen, bool omit_empty, bool *ok)
 {
-	char line[1024];
+	char small[1024], *line = small;
+	size_t need = nlen + vlen + 3;
 	struct curl_slist *n;
 
 	if (!vlen && omit_empty)
 		return l;
-	header_line(line, sizeof line, name, nlen, value, vlen);
+	/* a long value (a filled-in cookie, a forwarded header: at most
+	 * --max-head) goes whole rather than cut short */
+	if (need > sizeof small && !(line = malloc(need))) {
+		*ok = false;
+		return l;
+	}
+	header_line(line, need > sizeof small ? need : sizeof small, name, nlen, value, vlen);
 	n = curl_slist_append(l, line);
+	if (line != small)
+		free(line);
 	if (!n)
 		*ok = false;
 	return n ? n : l;
 }
 
+/* ---- placeholders ------------------------------------------------------ */
+
+struct sbuf {
+	char *p;
+	size_t cap, len; /* len: bytes the whole result needs */
+};
+
+static void put_ch(struct sbuf *b, char ch)
+{
+	if (b->len + 1 < b->cap)
+		b->p[b->len] = ch;
+	b->len++;
+}
+
+static bool is_unreserved(unsigned char ch)
+{
+	/* RFC 3986 §2.3 */
+	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+	       ch == '-' || ch == '.' || ch == '_' || ch == '~';
+}
+
+/* Writes v[0..n) as mode says; pct: percent-decode it first ('+' is a
+ * space, as in a form-encoded query). */
+static void put_val(struct sbuf *b, const char *v, size_t n, enum integ_subst_mode mode, bool pct)
+{
+	static const char hex[] = "0123456789ABCDEF";
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)v[i];
+		int h1, h2;
+
+		if (pct && ch == '+')
+			ch = ' ';
+		else if (pct && ch == '%' && i + 2 < n &&
+			 (h1 = http1_hex_digit(v[i + 1])) >= 0 && (h2 = http1_hex_digit(v[i + 2])) >= 0)
+			ch = (unsigned char)(h1 * 16 + h2), i += 2;
+		if (mode == SUBST_HEADER && ((ch < 0x20 && ch != '\t') || ch == 0x7f))
+			continue; /* a value must not end the header line */
+		if (mode == SUBST_URL && !is_unreserved(ch)) {
+			put_ch(b, '%');
+			put_ch(b, hex[ch >> 4]);
+			put_ch(b, hex[ch & 15]);
+			continue;
+		}
+		put_ch(b, (char)ch);
+	}
+}
+
+static bool name_eq(const char *a, size_t alen, const char *b, size_t blen, bool ci)
+{
+	return alen == blen && (ci ? !strncasecmp(a, b, alen) : !memcmp(a, b, alen));
+}
+
+/* The value of key name in "k=v&k=v" (first match), undecoded. */
+static bool find_pair(const char *q, size_t qlen, char sep, const char *name, size_t n,
+		      const char **v, size_t *vlen)
+{
+	for (size_t i = 0; i < qlen;) {
+		const char *item = q + i, *end = memchr(item, sep, qlen - i), *eq;
+		size_t ilen = end ? (size_t)(end - item) : qlen - i;
+
+		i += ilen + 1;
+		while (sep == ';' && ilen && *item == ' ')
+			item++, ilen--; /* "a=1; b=2": cookie pairs have a blank */
+		eq = memchr(item, '=', ilen);
+		if (eq && name_eq(item, (size_t)(eq - item), name, n, false)) {
+			*v = eq + 1;
+			*vlen = ilen - (size_t)(eq + 1 - item);
+			return true;
+		}
+	}
+	return false;
+}
+
+static const char *query_of(const struct http1_request *req, size_t *len);
+
+/* A handshake header's value, or a cookie's (all Cookie headers). */
+static bool find_header(const struct http1_request *req, const char *name, size_t n,
+			const char **v, size_t *vlen)
+{
+	for (size_t i = 0; req && i < req->num_headers; i++)
+		if (name_eq(req->headers[i].name.p, req->headers[i].name.len, name, n, true)) {
+			*v = req->headers[i].value.p;
+			*vlen = req->headers[i].value.len;
+			return true;
+		}
+	return false;
+}
+
+static bool find_cookie(const struct http1_request *req, const char *name, size_t n,
+			const char **v, size_t *vlen)
+{
+	for (size_t i = 0; req && i < req->num_headers; i++)
+		if (http1_str_eq_ci(req->headers[i].name, "cookie") &&
+		    find_pair(req->headers[i].value.p, req->headers[i].value.len, ';', name, n, v,
+			      vlen))
+			return true;
+	return false;
+}
+
+/* Writes the value of placeholder name[0..n); false when nothing fills it. */
+static bool fill(struct sbuf *b, const struct integ_subst *s, const char *name, size_t n,
+		 enum integ_subst_mode mode)
+{
+	const size_t pl = sizeof INTEG_HDR - 1;
+	const char *v;
+	size_t vlen;
+
+	for (size_t i = 0; s->m && i < s->m->num_params; i++)
+		if (name_eq(s->m->params[i].name, strlen(s->m->params[i].name), name, n, false)) {
+			/* captured as the client wrote it: already URL-safe */
+			put_val(b, s->m->params[i].value, s->m->params[i].value_len,
+				mode == SUBST_URL ? SUBST_TEXT : mode, false);
+			return true;
+		}
+	if (n > pl && !strncasecmp(name, INTEG_HDR, pl)) {
+		char num[24];
+		const char *rest = name + pl, *val = NULL;
+		size_t rl = n - pl;
+
+		if (name_eq(rest, rl, "Connection-Id", 13, true))
+			val = s->conn_id;
+		else if (name_eq(rest, rl, "Event-Type", 10, true))
+			val = s->event;
+		else if (name_eq(rest, rl, "Message-Id", 10, true))
+			val = s->message_id;
+		else if (name_eq(rest, rl, "Connected-At", 12, true) && s->conn_id) {
+			snprintf(num, sizeof num, "%" PRId64, s->connected_ms);
+			val = num;
+		}
+		if (val)
+			put_val(b, val, strlen(val), mode, false);
+		return val != NULL; /* never the client's: the gateway owns these */
+	}
+	for (size_t i = 0; s->in && i < s->in->num_params; i++) {
+		const struct spec_param *p = &s->in->params[i];
+		size_t ql;
+		const char *q;
+		bool found = false, pct = true;
+
+		if (!name_eq(p->name, strlen(p->name), name, n, p->in == PARAM_HEADER))
+			continue;
+		if (p->in == PARAM_QUERY) {
+			q = query_of(s->req, &ql);
+			found = find_pair(q, ql, '&', name, n, &v, &vlen);
+		} else if (p->in == PARAM_COOKIE) {
+			found = find_cookie(s->req, name, n, &v, &vlen);
+		} else if (p->in == PARAM_HEADER) {
+			found = find_header(s->req, name, n, &v, &vlen);
+			pct = false;
+		} else {
+			continue; /* in: path, but not in the template: nothing fills it */
+		}
+		if (found) /* a declared parameter the request lacks is empty */
+			put_val(b, v, vlen, mode, pct);
+		return true;
+	}
+	if (find_header(s->req, name, n, &v, &vlen)) { /* lenient, as the cloud's samples */
+		put_val(b, v, vlen, mode, false);
+		return true;
+	}
+	return false;
+}
+
+size_t integ_subst(const char *tmpl, const struct integ_subst *s, enum integ_subst_mode mode,
+		   char *out, size_t outlen)
+{
+	struct sbuf b = {out, outlen, 0};
+
+	for (const char *p = tmpl; *p;) {
+		size_t n = *p == '{' ? spec_placeholder_len(p) : 0;
+
+		if (n && fill(&b, s, p + 1, n, mode)) {
+			p += n + 2;
+			continue;
+		}
+		/* not a placeholder, or nothing fills it: kept as written */
+		for (size_t k = 0; k < (n ? n + 2 : 1); k++)
+			put_ch(&b, p[k]);
+		p += n ? n + 2 : 1;
+	}
+	if (outlen)
+		out[b.len < outlen ? b.len : outlen - 1] = '\0';
+	return b.len;
+}
+
 size_t integ_http_substitute(const char *tmpl, const struct route_match *m, char *out,
 			     size_t outlen)
 {
-	size_t o = 0;
+	struct integ_subst s = {.m = m};
+	size_t n = integ_subst(tmpl, &s, SUBST_TEXT, out, outlen);
 
-	if (!outlen)
-		return 0;
-	for (const char *p = tmpl; *p && o < outlen - 1;) {
-		const char *end = *p == '{' ? strchr(p, '}') : NULL;
-		size_t i, nlen = end ? (size_t)(end - p - 1) : 0;
-
-		for (i = 0; end && m && i < m->num_params; i++)
-			if (strlen(m->params[i].name) == nlen && !memcmp(m->params[i].name, p + 1, nlen))
-				break;
-		if (!end || !m || i == m->num_params) {
-			out[o++] = *p++;
-			continue;
-		}
-		for (size_t k = 0; k < m->params[i].value_len && o < outlen - 1; k++)
-			out[o++] = m->params[i].value[k];
-		p = end + 1;
-	}
-	out[o] = '\0';
-	return o;
+	return outlen && n >= outlen ? outlen - 1 : n;
 }
 
-struct curl_slist *integ_http_headers(const struct integration *in, const struct http1_request *req,
-				      const struct route_match *m, const char *user_agent, bool *ok)
+bool integ_http_is_event_header(const char *event, const char *name, size_t len)
 {
+	static const char *const all[] = {INTEG_HDR "Connection-Id", INTEG_HDR "Event-Type",
+					  INTEG_HDR "Connected-At"};
+	static const char *const msg[] = {INTEG_HDR "Message-Id", "Content-Type"};
+	static const char *const disc[] = {INTEG_HDR "Disconnect-Status-Code",
+					   INTEG_HDR "Disconnect-Reason"};
+
+	for (size_t i = 0; i < 3; i++)
+		if (name_eq(name, len, all[i], strlen(all[i]), true))
+			return true;
+	for (size_t i = 0; event && i < 2; i++)
+		if ((!strcmp(event, "MESSAGE") && name_eq(name, len, msg[i], strlen(msg[i]), true)) ||
+		    (!strcmp(event, "DISCONNECT") &&
+		     name_eq(name, len, disc[i], strlen(disc[i]), true)))
+			return true;
+	return false;
+}
+
+struct curl_slist *integ_http_headers(const struct integration *in, const struct integ_subst *s,
+				      const char *user_agent, bool *ok)
+{
+	const struct http1_request *req = s->req;
 	struct curl_slist *l = NULL;
 	bool forward = false, has_ua = false;
-	char value[1024];
+	char value[8192];
 
 	for (size_t i = 0; i < in->num_headers; i++) {
 		const struct spec_kv *kv = &in->headers[i];
@@ -104,15 +304,33 @@ struct curl_slist *integ_http_headers(const struct integration *in, const struct
 			forward = true;
 			continue;
 		}
+		if (integ_http_is_event_header(s->event, kv->name, strlen(kv->name)))
+			continue; /* the gateway's own value replaces it */
 		has_ua |= !strcasecmp(kv->name, "User-Agent");
-		n = integ_http_substitute(kv->value, m, value, sizeof value);
+		n = integ_subst(kv->value, s, SUBST_HEADER, value, sizeof value);
+		if (n >= sizeof value) { /* long: whole, or refused; never cut short */
+			char *big = n <= INTEG_SUBST_MAX ? malloc(n + 1) : NULL;
+
+			if (!big) {
+				*ok = false;
+				continue;
+			}
+			integ_subst(kv->value, s, SUBST_HEADER, big, n + 1);
+			l = integ_http_add(l, kv->name, strlen(kv->name), big, n,
+					   in->omit_empty_headers, ok);
+			free(big);
+			continue;
+		}
 		l = integ_http_add(l, kv->name, strlen(kv->name), value, n, in->omit_empty_headers,
 				   ok);
 	}
 	for (size_t i = 0; forward && req && i < req->num_headers; i++) {
 		const struct http1_header *h = &req->headers[i];
 
-		if (!is_hop_header(h->name))
+		/* the gateway's own event headers never come from the client */
+		if (!is_hop_header(h->name) &&
+		    !(h->name.len >= sizeof INTEG_HDR - 1 &&
+		      !strncasecmp(h->name.p, INTEG_HDR, sizeof INTEG_HDR - 1)))
 			l = integ_http_add(l, h->name.p, h->name.len, h->value.p, h->value.len,
 					   in->omit_empty_headers, ok);
 	}
@@ -129,13 +347,15 @@ static const char *query_of(const struct http1_request *req, size_t *len)
 	return q ? q + 1 : "";
 }
 
-char *integ_http_url(const struct integration *in, const struct route_match *m,
-		     const struct http1_request *req)
+char *integ_http_url(const struct integration *in, const struct integ_subst *s)
 {
-	char buf[8192], value[1024];
-	size_t o = integ_http_substitute(in->url, m, buf, sizeof buf), qlen;
-	const char *q = query_of(req, &qlen);
+	char buf[8192], value[8192];
+	size_t o = integ_subst(in->url, s, SUBST_URL, buf, sizeof buf), qlen;
+	const char *q = query_of(s->req, &qlen);
 	char sep = strchr(in->url, '?') ? '&' : '?';
+
+	if (o >= sizeof buf)
+		o = sizeof buf - 1;
 
 	for (size_t i = 0; i < in->num_query && o < sizeof buf - 1; i++) {
 		const struct spec_kv *kv = &in->query[i];
@@ -148,7 +368,7 @@ char *integ_http_url(const struct integration *in, const struct route_match *m,
 			sep = '&';
 			continue;
 		}
-		integ_http_substitute(kv->value, m, value, sizeof value);
+		integ_subst(kv->value, s, SUBST_TEXT, value, sizeof value);
 		if (!value[0] && in->omit_empty_query)
 			continue;
 		ev = curl_easy_escape(NULL, value, 0);

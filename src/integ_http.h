@@ -27,24 +27,64 @@ struct curl_slist;
 struct curl_slist *integ_http_add(struct curl_slist *l, const char *name, size_t nlen,
 				  const char *value, size_t vlen, bool omit_empty, bool *ok);
 
-/* Copies tmpl into out[outlen] with each {name} of a matched path
- * parameter replaced by its value; other text is kept. Returns the length
- * (truncated to fit, NUL-terminated). */
+/* Everything a {placeholder} of one operation can be filled from. Any
+ * pointer may be NULL (nothing of that kind). */
+struct integ_subst {
+	const struct route *route;       /* with in: declared parameters */
+	const struct integration *in;
+	const struct route_match *m;     /* path parameters */
+	const struct http1_request *req; /* the upgrade request */
+	const char *conn_id;
+	const char *event;               /* "CONNECT", "MESSAGE" or "DISCONNECT" */
+	int64_t connected_ms;
+	const char *message_id;          /* only for a dummy message's content */
+};
+
+/* The most a filled-in header value or dummy content may grow to; more
+ * fails the connect (500) rather than sending a cut-short value. */
+#define INTEG_SUBST_MAX (1u << 20)
+
+/* How a value is written where it lands. */
+enum integ_subst_mode {
+	SUBST_TEXT,   /* as it is (dummy content, query values before escaping) */
+	SUBST_HEADER, /* control characters left out */
+	SUBST_URL,    /* percent-encoded, but path parameters go as captured */
+};
+
+/* Writes tmpl into out[outlen] (NUL-terminated, cut short to fit) with
+ * each {name} replaced, in this order of precedence, by: a path
+ * parameter; the gateway's X-Yc-Apigateway-Websocket-Connection-Id,
+ * -Event-Type, -Connected-At (and -Message-Id when s->message_id); a
+ * declared query, header or cookie parameter (percent-decoded; "" when
+ * the request lacks it); undeclared, a handshake header of that name
+ * (never one of the gateway's X-Yc-Apigateway-Websocket-* names). Any
+ * other {name} and text that is no placeholder is kept. Returns the length
+ * the whole result needs, like snprintf; out may be NULL when outlen is 0. */
+size_t integ_subst(const char *tmpl, const struct integ_subst *s, enum integ_subst_mode mode,
+		   char *out, size_t outlen);
+
+/* Path parameters only, as text: integ_subst with {.m = m}. Returns the
+ * length written. */
 size_t integ_http_substitute(const char *tmpl, const struct route_match *m, char *out,
 			     size_t outlen);
 
-/* The configured headers (values with path parameters substituted), the
- * client's own headers when '*': '*' is configured (hop-by-hop and
- * handshake headers left out), and User-Agent (the client's, unless
- * configured). req may be NULL. */
-struct curl_slist *integ_http_headers(const struct integration *in, const struct http1_request *req,
-				      const struct route_match *m, const char *user_agent, bool *ok);
+/* Is name one of the headers the gateway itself adds to an event's call
+ * (so a spec header of that name is replaced, not doubled)? */
+bool integ_http_is_event_header(const char *event, const char *name, size_t len);
 
-/* The URL: in->url with path parameters, then the configured query
+/* The configured headers (values substituted), the client's own headers
+ * when '*': '*' is configured (hop-by-hop, handshake and the gateway's
+ * X-Yc-Apigateway-Websocket-* headers left out), and User-Agent (the
+ * client's, unless configured). A configured header that the gateway adds
+ * itself for s->event is left out: the gateway's value replaces it. A
+ * filled-in value longer than INTEG_SUBST_MAX clears *ok. */
+struct curl_slist *integ_http_headers(const struct integration *in, const struct integ_subst *s,
+				      const char *user_agent, bool *ok);
+
+/* The URL: in->url substituted (SUBST_URL), then the configured query
  * (values substituted and escaped) and, with '*': '*', the client's own
- * query string. Heap, NULL on ENOMEM. */
-char *integ_http_url(const struct integration *in, const struct route_match *m,
-		     const struct http1_request *req);
+ * query string (from s->req). Heap, NULL on ENOMEM. */
+char *integ_http_url(const struct integration *in, const struct integ_subst *s);
 
 /* The header lines of a backend's refusal of a connect that go on to the
  * client: everything but framing and connection headers (Content-Length,

@@ -22,23 +22,20 @@
 extern char **environ;
 
 /* --check-spec FILE: validate, list the routes, exit 0 (good) or 2. */
-static int check_spec(const char *path)
+static int check_spec(const char *path, const struct config *cfg)
 {
-	static const char *const types[] = {"-", "echo", "dummy", "http"};
+	struct spec_var vars[CONFIG_MAX_VARS];
 	struct spec spec;
 	char err[512];
 
-	if (spec_load_file(path, &spec, err, sizeof err) < 0) {
+	for (size_t i = 0; i < cfg->num_vars; i++)
+		vars[i] = (struct spec_var){cfg->vars[i].name, cfg->vars[i].value, cfg->vars[i].label};
+	if (spec_load_file(path, vars, cfg->num_vars, &spec, err, sizeof err) < 0) {
 		fprintf(stderr, "wsgw: %s\n", err);
 		return 2;
 	}
 	printf("%s: valid, %zu WebSocket route(s)\n", path, spec.num_routes);
-	for (size_t i = 0; i < spec.num_routes; i++) {
-		const struct route *r = &spec.routes[i];
-
-		printf("  %s (line %d): connect %s, message %s, disconnect %s\n", r->path, r->line,
-		       types[r->connect.type], types[r->message.type], types[r->disconnect.type]);
-	}
+	spec_describe(&spec, stdout);
 	spec_free(&spec);
 	return 0;
 }
@@ -64,7 +61,7 @@ int main(int argc, char **argv)
 	}
 	log_init(cfg.log_level);
 	if (cfg.check_spec_path[0])
-		return check_spec(cfg.check_spec_path);
+		return check_spec(cfg.check_spec_path, &cfg);
 	rc = server_init(&srv, &cfg);
 	if (rc < 0) {
 		server_fini(&srv);

@@ -174,13 +174,16 @@ static uint64_t sweep_interval(const struct config *cfg)
 
 static int load_spec(struct server *srv, const struct config *cfg)
 {
+	struct spec_var vars[CONFIG_MAX_VARS];
 	char err[512];
 	int rc;
 
+	for (size_t i = 0; i < cfg->num_vars; i++)
+		vars[i] = (struct spec_var){cfg->vars[i].name, cfg->vars[i].value, cfg->vars[i].label};
 	if (!cfg->spec_path[0])
 		rc = spec_default(&srv->spec);
 	else
-		rc = spec_load_file(cfg->spec_path, &srv->spec, err, sizeof err);
+		rc = spec_load_file(cfg->spec_path, vars, cfg->num_vars, &srv->spec, err, sizeof err);
 	if (rc == ERR_INVAL) {
 		log_error("--spec: %s", err);
 		return ERR_INVAL;
@@ -189,6 +192,8 @@ static int load_spec(struct server *srv, const struct config *cfg)
 		log_error("--spec: out of memory");
 		return ERR_NOMEM;
 	}
+	for (size_t i = 0; i < srv->spec.num_warnings; i++)
+		log_warn("--spec: %s", srv->spec.warnings[i]);
 	if (cfg->spec_path[0])
 		log_info("spec %s: %zu WebSocket route(s)", cfg->spec_path, srv->spec.num_routes);
 	return 0;

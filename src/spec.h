@@ -9,10 +9,19 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #define SPEC_MAX_PARAMS 16
 
 enum integ_type { INTEG_NONE = 0, INTEG_ECHO, INTEG_DUMMY, INTEG_HTTP };
+
+/* Where an operation's declared parameter comes from (OpenAPI `in:`). */
+enum param_in { PARAM_PATH, PARAM_QUERY, PARAM_HEADER, PARAM_COOKIE };
+
+struct spec_param {
+	char *name;
+	enum param_in in;
+};
 
 /* A name with one value; list values in the spec are joined with ", ". */
 struct spec_kv {
@@ -40,6 +49,10 @@ struct integration {
 	size_t num_http_headers;
 	struct spec_kv *content;   /* media type -> body; "*" is the default */
 	size_t num_content;
+	/* the operation's declared `parameters` (path item's merged in):
+	 * what a {name} placeholder is filled from */
+	struct spec_param *params;
+	size_t num_params;
 };
 
 enum seg_kind { SEG_LITERAL, SEG_PARAM, SEG_GREEDY };
@@ -58,8 +71,19 @@ struct route {
 };
 
 struct spec {
-	struct route *routes; /* only paths with a message operation */
+	struct route *routes; /* paths with at least one WebSocket operation */
 	size_t num_routes;
+	bool keep_trailing_slash; /* x-yc-apigateway: ignoreTrailingSlashes: false */
+	char **warnings;          /* "NAME:LINE: ..." lines for the log, e.g. ignored extensions */
+	size_t num_warnings;
+};
+
+/* A spec variable's value from outside the spec (--var NAME=VALUE or
+ * WSGW_VAR_NAME); origin names it in messages, e.g. "--var". */
+struct spec_var {
+	const char *name;
+	const char *value;
+	const char *origin;
 };
 
 /* One captured path parameter: a view into the matched path. */
@@ -75,17 +99,33 @@ struct route_match {
 };
 
 /* Parses an OpenAPI 3 document. Rules:
+ * - `x-yc-apigateway: variables: NAME: {default, enum, description}` are
+ *   substituted as ${var.NAME} in every scalar of the document (keys and
+ *   $ref strings too) before anything else is read; a value from vars
+ *   beats the default; a variable with neither, a value outside `enum`, a
+ *   ${var.X} of an undeclared X and a var naming no variable are errors;
+ * - a mapping {$ref: "#/json/pointer"} stands for the node it points at
+ *   (local references only; chains followed, cycles refused);
+ * - `x-yc-apigateway: ignoreTrailingSlashes` (default true), the other keys
+ *   of x-yc-apigateway and top-level / path / operation x-yc-* extensions
+ *   wsgw does not implement are accepted with one warning each;
  * - top level must be a mapping with `openapi: 3.x` and `paths`;
  * - a path template starts with '/'; segments are literals or one whole
- *   `{name}` or, as the last segment only, a greedy `{name+}`; names are
+ *   `{name}` or (once per template) a greedy `{name+}`; names are
  *   [A-Za-z0-9_.-]+ and unique within the path; at most SPEC_MAX_PARAMS;
  * - under a path, `x-yc-apigateway-websocket-connect` / `-message` /
  *   `-disconnect` each hold a mapping with one `x-yc-apigateway-integration`
  *   mapping whose `type` is `http` (needs `url`: http:// or https://), `dummy`
  *   (`http_code`, `http_headers`, `content`) or `echo` (wsgw's own); any
  *   other type (cloud_functions, …) is refused naming the path and type;
- * - a path that has connect or disconnect but no message is an error; paths
- *   with none of the three (plain HTTP operations) are ignored;
+ * - a path with connect and/or disconnect but no message is a server-push
+ *   path (message.type INTEG_NONE); paths with none of the three (plain
+ *   HTTP operations) are ignored;
+ * - `parameters` (on the path item and on the operation; `in` path, query,
+ *   header or cookie) name what {placeholders} are filled from;
+ * - a greedy `{name+}` may stand anywhere in the template, once;
+ * - `service_account_id` / `serviceAccountId` in an integration is
+ *   accepted and ignored;
  * - unknown keys inside an integration are errors (typos must not pass);
  * - `timeouts: {connect: N, read: N}` in seconds (> 0, ≤ 3600, fractions ok);
  * - `headers` / `query` / `http_headers` values: scalar or a sequence of
@@ -95,9 +135,31 @@ struct route_match {
 int spec_parse(const char *name, const char *text, size_t len, struct spec *out, char *err,
 	       size_t errlen);
 
+/* spec_parse with variable values from outside the spec (may be NULL, 0). */
+int spec_parse_vars(const char *name, const char *text, size_t len, const struct spec_var *vars,
+		    size_t num_vars, struct spec *out, char *err, size_t errlen);
+
 /* Reads FILE and parses it; errors as above ("FILE: cannot read: ..." for
  * I/O errors). */
-int spec_load_file(const char *path, struct spec *out, char *err, size_t errlen);
+int spec_load_file(const char *path, const struct spec_var *vars, size_t num_vars,
+		   struct spec *out, char *err, size_t errlen);
+
+/* What fills placeholder {name} of integration `in` on route r: a
+ * declared parameter, a path parameter, or one of the gateway's own event
+ * headers (X-Yc-Apigateway-Websocket-*). Returns a short description,
+ * e.g. "header parameter", or NULL when it is none of these (then it is
+ * filled only if the client's handshake carries a header of that name,
+ * and sent literally otherwise). */
+/* Length of the name of the placeholder starting at p ("{name}", name of
+ * [A-Za-z0-9_.-]), or 0 when p does not start one. */
+size_t spec_placeholder_len(const char *p);
+
+/* Writes what --check-spec shows of s: each route with its operations,
+ * their integrations and what fills each placeholder, then the warnings. */
+void spec_describe(const struct spec *s, FILE *out);
+
+const char *spec_placeholder_source(const struct route *r, const struct integration *in,
+				    const char *name, size_t len);
 
 void spec_free(struct spec *s);
 
@@ -108,7 +170,9 @@ int spec_default(struct spec *out);
 /* Finds the route for a request path (no query string). Literal segments
  * beat {param}, which beats {greedy+}, compared segment by segment from the
  * left, so "/chat/lobby" beats "/chat/{room}". Percent-encoded bytes are
- * matched as they are written. Returns the route (params filled) or NULL. */
+ * matched as they are written. Unless s->keep_trailing_slash, one trailing
+ * '/' of the path is ignored (as the cloud does by default). Returns the
+ * route (params filled) or NULL. */
 const struct route *spec_match(const struct spec *s, const char *path, size_t len,
 			       struct route_match *m);
 

@@ -4,8 +4,10 @@
  * Owns: the precedence rule of spec.h (literal beats {param} beats
  * {greedy+}, segment by segment from the left) and what a segment is: the
  * bytes between two '/' as the client wrote them, percent-encoding and
- * all. A {param} needs a non-empty segment; a {greedy+} takes the rest of
- * the path (one or more segments, slashes included, not empty).
+ * all. A {param} needs a non-empty segment; a {greedy+} takes one or more
+ * segments, slashes included, not empty: the rest of the path, or, mid-
+ * template, all but the segments the rest of the template needs. One
+ * trailing '/' is ignored unless the spec says ignoreTrailingSlashes: false.
  * The default spec's route is "/{path+}" with line 0 (no file line): only
  * such a built-in route also matches "/", capturing "" — a user's
  * "/{p+}" does not, as in the cloud.
@@ -51,11 +53,10 @@ static int parse_param(struct route *r, struct route_seg *g, const char *s, size
 			return why_is(why, whylen,
 			              "parameter names may only use letters, digits, \"_\", \".\" "
 			              "and \"-\"");
-	if (g->kind == SEG_GREEDY && !last) {
-		snprintf(why, whylen, "greedy parameter \"{%.*s+}\" must be the last segment",
-		         (int)n, s);
-		return ERR_INVAL;
-	}
+	(void)last; /* a greedy parameter may stand mid-path (greedy-parameters.md) */
+	for (size_t i = 0; g->kind == SEG_GREEDY && i < r->num_segs; i++)
+		if (r->segs[i].kind == SEG_GREEDY)
+			return why_is(why, whylen, "only one greedy parameter per path");
 	for (size_t i = 0; i < r->num_segs; i++) {
 		if (r->segs[i].kind == SEG_LITERAL)
 			continue;
@@ -141,32 +142,56 @@ static void capture(struct route_match *m, const char *name, const char *v, size
 	m->params[m->num_params++] = (struct route_param){name, v, len};
 }
 
-/* Does r match p[0..len) (p[0] == '/')? Fills m when it does. */
-static bool try_route(const struct route *r, const char *p, size_t len, struct route_match *m)
+/* Where a greedy parameter at pos ends when k segments must follow it:
+ * before the k-th '/' from the end. Returns false if it would be empty. */
+static bool greedy_end(const char *p, size_t pos, size_t len, size_t k, size_t *end)
+{
+	size_t e = len;
+
+	while (k--) {
+		while (e > pos && p[e - 1] != '/')
+			e--;
+		if (e <= pos)
+			return false;
+		e--; /* the '/' */
+	}
+	*end = e;
+	return e > pos;
+}
+
+/* Does r match p[0..len) (p[0] == '/')? Fills m when it does. With
+ * ignore_slash, a trailing empty segment of the template is no segment. */
+static bool try_route(const struct route *r, const char *p, size_t len, struct route_match *m,
+                      bool ignore_slash)
 {
 	size_t pos = 1; /* start of the current segment; len + 1 once none is left */
+	size_t nseg = r->num_segs;
 
 	m->num_params = 0;
+	if (ignore_slash && nseg && r->segs[nseg - 1].kind == SEG_LITERAL &&
+	    !r->segs[nseg - 1].text[0])
+		nseg--;
 	if (len == 1) {
-		if (r->line == 0 && r->num_segs == 1 && r->segs[0].kind == SEG_GREEDY) {
+		if (r->line == 0 && nseg == 1 && r->segs[0].kind == SEG_GREEDY) {
 			capture(m, r->segs[0].text, p + 1, 0);
 			return true; /* the default route: "/" too */
 		}
-		return r->num_segs == 0;
+		return nseg == 0;
 	}
-	if (r->num_segs == 0)
+	if (nseg == 0)
 		return false;
-	for (size_t i = 0; i < r->num_segs; i++) {
+	for (size_t i = 0; i < nseg; i++) {
 		const struct route_seg *g = &r->segs[i];
 		const char *e;
-		size_t n;
+		size_t n, end;
 		if (pos > len)
 			return false; /* the path has fewer segments */
 		if (g->kind == SEG_GREEDY) {
-			if (pos == len)
+			if (pos == len || !greedy_end(p, pos, len, nseg - i - 1, &end))
 				return false;
-			capture(m, g->text, p + pos, len - pos);
-			return true;
+			capture(m, g->text, p + pos, end - pos);
+			pos = end + 1;
+			continue;
 		}
 		e = memchr(p + pos, '/', len - pos);
 		n = e ? (size_t)(e - (p + pos)) : len - pos;
@@ -203,9 +228,12 @@ const struct route *spec_match(const struct spec *s, const char *path, size_t le
 
 	if (!s || !path || !len || path[0] != '/')
 		return NULL;
+	if (!s->keep_trailing_slash && len > 1 && path[len - 1] == '/')
+		len--; /* the cloud's ignoreTrailingSlashes, true by default */
 	for (size_t i = 0; i < s->num_routes; i++) {
 		const struct route *r = &s->routes[i];
-		if (try_route(r, path, len, &tmp) && (!best || beats(r, best))) {
+		if (try_route(r, path, len, &tmp, !s->keep_trailing_slash) &&
+		    (!best || beats(r, best))) {
 			best = r;
 			if (m)
 				*m = tmp;
@@ -232,6 +260,7 @@ int spec_default(struct spec *out)
 	}
 	r->segs[0].kind = SEG_GREEDY;
 	r->num_segs = 1;
+	s.keep_trailing_slash = true; /* echo everywhere: the path as sent */
 	*out = s;
 	return 0;
 }

@@ -1,11 +1,14 @@
-/* fuzz_spec.c — libFuzzer target for spec.c, spec_yaml.c, spec_match.c.
+/* fuzz_spec.c — libFuzzer target for spec.c, spec_yaml.c, spec_match.c,
+ * spec_ref.c (variables, $ref) and spec_show.c (--check-spec).
  *
- * The input is a YAML spec. A refused spec must give one line
+ * The input is a YAML spec, read with two outside variables ("v" and
+ * "greet", as --var would give them). A refused spec must give one line
  * "fuzz.yaml:LINE: ..." and leak nothing (LeakSanitizer). An accepted spec
  * must match a path built from each of its own templates (to that route or
  * a more specific one), and every match must capture one parameter per
  * {param} segment, each a view into the path; paths cut from the input's
- * lines are matched too.
+ * lines are matched too. Its --check-spec listing must not crash, and each
+ * warning is one line.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -27,7 +30,8 @@ static void check_match(const struct spec *s, const char *path, size_t len)
 	if (!r)
 		return;
 	CHECK(r >= s->routes && r < s->routes + s->num_routes);
-	CHECK(r->message.type != INTEG_NONE);
+	CHECK(r->message.type != INTEG_NONE || r->connect.type != INTEG_NONE ||
+	      r->disconnect.type != INTEG_NONE);
 	for (size_t i = 0; i < r->num_segs; i++)
 		params += r->segs[i].kind != SEG_LITERAL;
 	CHECK(m.num_params == params);
@@ -35,9 +39,14 @@ static void check_match(const struct spec *s, const char *path, size_t len)
 		CHECK(m.params[i].value >= path);
 		CHECK(m.params[i].value + m.params[i].value_len <= path + len);
 		CHECK(m.params[i].value_len > 0 || r->line == 0);
-		CHECK(memchr(m.params[i].value, '/', m.params[i].value_len) == NULL ||
-		      r->segs[r->num_segs - 1].kind == SEG_GREEDY);
 	}
+	for (size_t i = 0, k = 0; i < r->num_segs; i++) /* only a greedy one spans '/' */
+		if (r->segs[i].kind != SEG_LITERAL && k < m.num_params) {
+			const struct route_param *p = &m.params[k++];
+
+			CHECK(r->segs[i].kind == SEG_GREEDY ||
+			      memchr(p->value, '/', p->value_len) == NULL);
+		}
 }
 
 /* A path the route's own template describes: literals as written, a
@@ -62,7 +71,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct spec s;
 	char err[512], path[4096];
 	size_t n;
-	int rc = spec_parse("fuzz.yaml", (const char *)data, size, &s, err, sizeof(err));
+	static const struct spec_var vars[] = {{"v", "x", "--var v"}, {"greet", "hi", "--var greet"}};
+	int rc = spec_parse_vars("fuzz.yaml", (const char *)data, size, vars, 2, &s, err,
+	                         sizeof(err));
+	static FILE *devnull;
 
 	if (rc) {
 		CHECK(rc == ERR_INVAL || rc == ERR_NOMEM);
@@ -71,6 +83,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	}
 	CHECK(s.num_routes > 0);
+	if (!devnull)
+		devnull = fopen("/dev/null", "w");
+	if (devnull)
+		spec_describe(&s, devnull);
+	for (size_t i = 0; i < s.num_warnings; i++)
+		CHECK(!strncmp(s.warnings[i], "fuzz.yaml:", 10) && !strpbrk(s.warnings[i], "\r\n"));
 	for (size_t i = 0; i < s.num_routes; i++) {
 		if (!(n = path_for(&s.routes[i], path, sizeof(path))))
 			continue;

@@ -622,6 +622,7 @@ FLAGS = [
     ("--mgmt-max-buffer-total", "WSGW_MGMT_MAX_BUFFER_TOTAL", "256M", "`256M`"),
     ("--disconnect-retry", "WSGW_DISCONNECT_RETRY", "30s", "`30s`"),
     ("--max-pending-disconnects", "WSGW_MAX_PENDING_DISCONNECTS", "100000", "`100000`"),
+    ("--var", "WSGW_VAR_NAME", '""', "none"),
     ("--integration-error-message", "WSGW_INTEGRATION_ERROR_MESSAGE", "false", "off"),
     ("--log-level", "WSGW_LOG_LEVEL", "info", "`info`"),
 ]
@@ -631,7 +632,7 @@ HERE = "FLAGS in tests/integration/test_ws_lifecycle.py"
 def help_rows(text):
     """{flag: (variable, default)} of the option lines of --help."""
     rows = {}
-    for m in re.finditer(r"^  (--[a-z0-9-]+)(?: [A-Z]+)?\s+(WSGW_[A-Z0-9_]+)\s+(\S+)$", text, re.M):
+    for m in re.finditer(r"^  (--[a-z0-9-]+)(?: [A-Z=]+)?\s+(WSGW_[A-Z0-9_]+)\s+(\S+)$", text, re.M):
         rows[m.group(1)] = (m.group(2), m.group(3))
     return rows
 

@@ -101,7 +101,7 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg.max_frame, 131072);
 }
 
-enum type { T_SIZE, T_UINT, T_MS, T_BOOL, T_LEVEL, T_STR, T_ADDR, T_PROTOS };
+enum type { T_SIZE, T_UINT, T_MS, T_BOOL, T_LEVEL, T_STR, T_ADDR, T_PROTOS, T_VAR };
 
 struct flag_case {
 	const char *flag, *env, *value;
@@ -157,6 +157,9 @@ static const struct flag_case flag_cases[] = {
      NULL},
     {"--max-pending-disconnects", "WSGW_MAX_PENDING_DISCONNECTS", "9", AT(max_pending_disconnects),
      T_UINT, 9, NULL},
+    /* repeatable, one variable per WSGW_VAR_NAME: checked for the variable's
+     * name here (the env form names it twice), values in test_var_flag */
+    {"--var", "WSGW_VAR_NAME", "NAME=v", AT(vars), T_VAR, 1, "NAME"},
 };
 
 static void check_case(const struct flag_case *c, const char *how)
@@ -190,6 +193,9 @@ static void check_case(const struct flag_case *c, const char *how)
 	case T_PROTOS:
 		ok = cfg.num_protocols == c->num && strcmp(cfg.protocols[0], c->str) == 0;
 		break;
+	case T_VAR:
+		ok = cfg.num_vars == c->num && strcmp(cfg.vars[0].name, c->str) == 0;
+		break;
 	}
 	if (!ok)
 		fail_msg("%s \"%s\" via %s: not applied", c->flag, c->value, how);
@@ -220,6 +226,36 @@ static void test_each_flag(void **state)
 		assert_int_equal(load(ENV("HOME=/root", envvar, "PATH=/bin"), no_args), CONFIG_OK);
 		check_case(c, "environment");
 	}
+}
+
+/* --var NAME=VALUE repeats; WSGW_VAR_NAME=VALUE gives one each; a flag
+ * beats the variable of the same name; malformed ones are refused by name. */
+static void test_var_flag(void **state)
+{
+	(void)state;
+	assert_int_equal(load(ENV("WSGW_VAR_env=e1", "WSGW_VAR_both=from-env", "HOME=/"),
+	                      ARGS("--var", "a=1", "--var=b=x=y", "--var", "both=flag", "--var",
+	                           "a=2", "--var", "empty=")),
+	                 CONFIG_OK);
+	assert_int_equal(cfg.num_vars, 5);
+	assert_string_equal(cfg.vars[0].name, "env");
+	assert_string_equal(cfg.vars[0].value, "e1");
+	assert_string_equal(cfg.vars[0].label, "WSGW_VAR_env");
+	assert_string_equal(cfg.vars[1].name, "both");
+	assert_string_equal(cfg.vars[1].value, "flag");
+	assert_string_equal(cfg.vars[1].label, "--var both");
+	assert_string_equal(cfg.vars[2].name, "a");
+	assert_string_equal(cfg.vars[2].value, "2"); /* the last one given wins */
+	assert_string_equal(cfg.vars[3].name, "b");
+	assert_string_equal(cfg.vars[3].value, "x=y");
+	assert_string_equal(cfg.vars[4].value, "");
+	assert_int_equal(load(NULL, ARGS("--var", "noequals")), ERR_INVAL);
+	assert_string_equal(err, "--var: \"noequals\" is not NAME=VALUE");
+	assert_int_equal(load(NULL, ARGS("--var", "=v")), ERR_INVAL);
+	assert_int_equal(load(NULL, ARGS("--var", "a b=v")), ERR_INVAL);
+	assert_non_null(strstr(err, "not [A-Za-z0-9_.-]"));
+	assert_int_equal(load(ENV("WSGW_VAR_x=a\tb"), no_args), ERR_INVAL);
+	assert_non_null(strstr(err, "WSGW_VAR_"));
 }
 
 static void test_bool_flag(void **state)
@@ -723,6 +759,7 @@ static const char *const all_flags[][3] = {
     {"--mgmt-max-buffer-total", "WSGW_MGMT_MAX_BUFFER_TOTAL", "256M"},
     {"--disconnect-retry", "WSGW_DISCONNECT_RETRY", "30s"},
     {"--max-pending-disconnects", "WSGW_MAX_PENDING_DISCONNECTS", "100000"},
+    {"--var", "WSGW_VAR_NAME", "\"\""},
 };
 
 enum { NFLAGS = sizeof(all_flags) / sizeof(all_flags[0]) };
@@ -838,7 +875,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_defaults),       cmocka_unit_test(test_each_flag),
-	    cmocka_unit_test(test_bool_flag),      cmocka_unit_test(test_flag_beats_env),
+	    cmocka_unit_test(test_bool_flag),
+	    cmocka_unit_test(test_var_flag),      cmocka_unit_test(test_flag_beats_env),
 	    cmocka_unit_test(test_max_frame),      cmocka_unit_test(test_errors_name_the_flag),
 	    cmocka_unit_test(test_error_messages), cmocka_unit_test(test_help_version),
 	    cmocka_unit_test(test_subprotocols),   cmocka_unit_test(test_string_limits),

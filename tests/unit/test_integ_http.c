@@ -47,6 +47,61 @@ static int parse(const char *head, struct http1_request *req)
 	return http1_parse_request(head, strlen(head), req);
 }
 
+/* {name} from every source, in precedence order, with each mode's
+ * escaping; what nothing fills is kept as written. */
+static void test_subst_sources(void **state)
+{
+	struct route_match m = match_room();
+	struct http1_request req;
+	struct spec_param params[] = {{"q", PARAM_QUERY},     {"X-H", PARAM_HEADER},
+				      {"c", PARAM_COOKIE},    {"absent", PARAM_QUERY},
+				      {"room", PARAM_QUERY},  {"nopath", PARAM_PATH}};
+	struct integration in = {.type = INTEG_DUMMY, .params = params, .num_params = 6};
+	struct integ_subst s = {NULL, &in, &m, &req, "cid1", "MESSAGE", 1700000000123, NULL};
+	char out[512];
+	size_t n;
+
+	(void)state;
+	assert_true(parse("GET /chat/lobby?a=1&q=x%20y+z&room=q-room HTTP/1.1\r\nHost: h\r\n"
+			  "x-h: hv\r\nCookie: a=1; c=cv%21\r\nOrigin: http://o\r\n"
+			  "X-Yc-Apigateway-Websocket-Connection-Id: spoofed\r\n\r\n",
+			  &req) > 0);
+	n = integ_subst("{room}|{q}|{X-H}|{c}|{absent}|{Origin}|{nopath}|{nope}|"
+			"{X-Yc-Apigateway-Websocket-Connection-Id}|"
+			"{x-yc-apigateway-websocket-event-type}|"
+			"{X-Yc-Apigateway-Websocket-Connected-At}|"
+			"{X-Yc-Apigateway-Websocket-Message-Id}|{\"json\": 1}|{|}",
+			&s, SUBST_TEXT, out, sizeof out);
+	/* a path parameter beats a declared query parameter of the same name;
+	 * the gateway's headers never come from the client */
+	assert_string_equal(out, "lobby|x y z|hv|cv!||http://o|{nopath}|{nope}|cid1|MESSAGE|"
+				 "1700000000123|{X-Yc-Apigateway-Websocket-Message-Id}|"
+				 "{\"json\": 1}|{|}");
+	assert_int_equal(n, strlen(out));
+	s.message_id = "mid";
+	integ_subst("{X-Yc-Apigateway-Websocket-Message-Id}", &s, SUBST_TEXT, out, sizeof out);
+	assert_string_equal(out, "mid");
+	/* URL: values percent-encoded, path parameters as captured */
+	integ_subst("/x/{path}/{q}?o={Origin}", &s, SUBST_URL, out, sizeof out);
+	assert_string_equal(out, "/x/a/b%20c/x%20y%20z?o=http%3A%2F%2Fo");
+	/* header: a decoded CR LF cannot end the line */
+	assert_true(parse("GET /?q=a%0d%0aX-Evil:%201 HTTP/1.1\r\nHost: h\r\n\r\n", &req) > 0);
+	integ_subst("{q}", &s, SUBST_HEADER, out, sizeof out);
+	assert_string_equal(out, "aX-Evil: 1");
+	integ_subst("{q}", &s, SUBST_TEXT, out, sizeof out);
+	assert_string_equal(out, "a\r\nX-Evil: 1");
+	/* the length needed, like snprintf; nothing written past outlen */
+	assert_int_equal(integ_subst("{q}", &s, SUBST_TEXT, NULL, 0), 12);
+	memset(out, 'Z', sizeof out);
+	assert_int_equal(integ_subst("{q}", &s, SUBST_TEXT, out, 4), 12);
+	assert_string_equal(out, "a\r\n");
+	assert_int_equal(out[4], 'Z');
+	/* no request: declared parameters are empty, undeclared kept */
+	s.req = NULL;
+	integ_subst("[{q}][{Origin}]", &s, SUBST_TEXT, out, sizeof out);
+	assert_string_equal(out, "[][{Origin}]");
+}
+
 static void test_url(void **state)
 {
 	struct route_match m = match_room();
@@ -58,16 +113,16 @@ static void test_url(void **state)
 
 	(void)state;
 	assert_true(parse("GET /chat/lobby?x=1&y=2 HTTP/1.1\r\nHost: h\r\n\r\n", &req) > 0);
-	url = integ_http_url(&in, &m, &req);
+	url = integ_http_url(&in, &(struct integ_subst){.m = &m, .req = &req});
 	assert_string_equal(url, "http://b/m/lobby?x=1&y=2&r=lobby&e=&s=a%20b%26c");
 	free(url);
 	in.omit_empty_query = true;
 	in.url = "http://b/m?k=v";
-	url = integ_http_url(&in, &m, &req);
+	url = integ_http_url(&in, &(struct integ_subst){.m = &m, .req = &req});
 	assert_string_equal(url, "http://b/m?k=v&x=1&y=2&r=lobby&s=a%20b%26c");
 	free(url);
 	in.num_query = 0;
-	url = integ_http_url(&in, &m, NULL);
+	url = integ_http_url(&in, &(struct integ_subst){.m = &m});
 	assert_string_equal(url, "http://b/m?k=v");
 	free(url);
 }
@@ -128,6 +183,72 @@ static void *t_calloc(size_t a, size_t b)
 	return may_alloc() ? calloc(a, b) : NULL;
 }
 
+/* The gateway's event headers replace spec headers of the same name
+ * (case-insensitive) instead of doubling them; a client's own
+ * X-Yc-Apigateway-Websocket-* headers are never forwarded. */
+static void test_headers_event_names_replaced(void **state)
+{
+	struct http1_request req;
+	struct spec_kv h[] = {{"x-yc-apigateway-websocket-connection-id",
+			       "{X-Yc-Apigateway-Websocket-Connection-Id}"},
+			      {"X-Yc-Apigateway-Websocket-Event-Type", "MESSAGE"},
+			      {"Content-Type", "text/plain"},
+			      {"X-Yc-Apigateway-Websocket-Message-Id", "m"},
+			      {"X-Conn", "{X-Yc-Apigateway-Websocket-Connection-Id}"},
+			      {"*", "*"}};
+	struct integration in = {.type = INTEG_HTTP, .url = "http://b/", .headers = h,
+				 .num_headers = 6};
+	struct integ_subst s = {NULL, &in, NULL, &req, "cid1", "CONNECT", 1, NULL};
+	bool ok = true;
+	struct curl_slist *l;
+
+	(void)state;
+	assert_true(parse("GET / HTTP/1.1\r\nHost: h\r\nX-Yc-Apigateway-Websocket-Connection-Id: "
+			  "spoof\r\nX-Other: 1\r\n\r\n",
+			  &req) > 0);
+	l = integ_http_headers(&in, &s, NULL, &ok);
+	assert_true(ok);
+	/* on connect, Content-Type and Message-Id are not the gateway's */
+	assert_true(has(l, "Content-Type: text/plain"));
+	assert_true(has(l, "X-Yc-Apigateway-Websocket-Message-Id: m"));
+	assert_true(has(l, "X-Conn: cid1"));
+	assert_true(has(l, "X-Other: 1"));
+	assert_int_equal(count(l), 4);
+	curl_slist_free_all(l);
+	s.event = "MESSAGE";
+	l = integ_http_headers(&in, &s, NULL, &ok);
+	assert_true(has(l, "X-Conn: cid1") && has(l, "X-Other: 1"));
+	assert_int_equal(count(l), 2);
+	curl_slist_free_all(l);
+	assert_true(integ_http_is_event_header("DISCONNECT", "x-yc-apigateway-websocket-"
+							     "disconnect-reason", 43));
+	assert_false(integ_http_is_event_header("MESSAGE", "X-Yc-Apigateway-Websocket-Disconnect-"
+							   "Reason", 43));
+}
+
+/* A filled-in value longer than the old 1 KiB line buffer goes whole. */
+static void test_headers_long_value_whole(void **state)
+{
+	static char head[12000], big[9000];
+	struct http1_request req;
+	struct spec_kv h[] = {{"X-Copy", "<{X-Long}>"}};
+	struct integration in = {.type = INTEG_HTTP, .url = "http://b/", .headers = h,
+				 .num_headers = 1};
+	struct integ_subst s = {NULL, &in, NULL, &req, "c", "CONNECT", 1, NULL};
+	bool ok = true;
+	struct curl_slist *l;
+
+	(void)state;
+	memset(big, 'v', sizeof big - 1);
+	snprintf(head, sizeof head, "GET / HTTP/1.1\r\nHost: h\r\nX-Long: %s\r\n\r\n", big);
+	assert_true(parse(head, &req) > 0);
+	l = integ_http_headers(&in, &s, NULL, &ok);
+	assert_true(ok);
+	assert_int_equal(count(l), 1);
+	assert_int_equal(strlen(l->data), strlen("X-Copy: <>") + sizeof big - 1);
+	curl_slist_free_all(l);
+}
+
 static void test_headers_forward(void **state)
 {
 	struct route_match m = match_room();
@@ -142,7 +263,7 @@ static void test_headers_forward(void **state)
 	assert_true(parse("GET / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
 			  "Sec-WebSocket-Key: k\r\nX-Client: 1\r\nUser-Agent: ua\r\n\r\n",
 			  &req) > 0);
-	l = integ_http_headers(&in, &req, &m, "ua", &ok);
+	l = integ_http_headers(&in, &(struct integ_subst){.m = &m, .req = &req}, "ua", &ok);
 	assert_true(ok);
 	assert_true(has(l, "X-Room: lobby"));
 	assert_true(has(l, "X-Empty;"));
@@ -153,7 +274,7 @@ static void test_headers_forward(void **state)
 	curl_slist_free_all(l);
 	in.omit_empty_headers = true;
 	in.num_headers = 1; /* no forwarding */
-	l = integ_http_headers(&in, &req, &m, NULL, &ok);
+	l = integ_http_headers(&in, &(struct integ_subst){.m = &m, .req = &req}, NULL, &ok);
 	assert_true(ok);
 	assert_int_equal(count(l), 1);
 	assert_true(has(l, "X-Room: lobby"));
@@ -176,7 +297,7 @@ static void test_headers_enomem(void **state)
 		struct curl_slist *l;
 
 		fail_after = k;
-		l = integ_http_headers(&in, NULL, NULL, "ua", &ok);
+		l = integ_http_headers(&in, &(struct integ_subst){0}, "ua", &ok);
 		fail_after = -1;
 		if (ok) {
 			assert_int_equal(count(l), 5);
@@ -203,7 +324,7 @@ static void test_configured_user_agent_wins(void **state)
 	struct integration in = {.type = INTEG_HTTP, .url = "http://b/", .headers = h,
 				 .num_headers = 1};
 	bool ok = true;
-	struct curl_slist *l = integ_http_headers(&in, NULL, NULL, "client-ua", &ok);
+	struct curl_slist *l = integ_http_headers(&in, &(struct integ_subst){0}, "client-ua", &ok);
 
 	(void)state;
 	assert_true(ok);
@@ -314,6 +435,9 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_substitute),
 		cmocka_unit_test(test_url),
+		cmocka_unit_test(test_subst_sources),
+		cmocka_unit_test(test_headers_event_names_replaced),
+		cmocka_unit_test(test_headers_long_value_whole),
 		cmocka_unit_test(test_headers_forward),
 		cmocka_unit_test(test_configured_user_agent_wins),
 		cmocka_unit_test(test_headers_enomem),

@@ -55,7 +55,7 @@ static void test_good_spec(void **state)
 	const struct integration *in;
 
 	(void)state;
-	assert_int_equal(spec_load_file(spec_file("good.yaml"), &s, err, sizeof(err)), 0);
+	assert_int_equal(spec_load_file(spec_file("good.yaml"), NULL, 0, &s, err, sizeof(err)), 0);
 	assert_string_equal(err, "");
 	assert_int_equal(s.num_routes, 4); /* /health has no WebSocket operation */
 
@@ -155,7 +155,7 @@ struct err_case {
 
 static void check_err(const char *yaml, size_t len, const char *want)
 {
-	struct spec s = {(struct route *)&s, 12345};
+	struct spec s = {.routes = (struct route *)&s, .num_routes = 12345};
 	char err[512] = "junk";
 	int rc = spec_parse("t.yaml", yaml, len, &s, err, sizeof(err));
 
@@ -193,14 +193,14 @@ static void test_document_errors(void **state)
 	    {"openapi: 3.0.0\npaths:\n  - /a\n",
 	     "t.yaml:3: \"paths\" must be a mapping of path templates"},
 	    {"openapi: 3.0.0\npaths: {}\n",
-	     "t.yaml:2: no path has x-yc-apigateway-websocket-message, so wsgw would accept no "
-	     "WebSocket connection"},
+	     "t.yaml:2: no path has an x-yc-apigateway-websocket-* operation, so wsgw would "
+	     "accept no WebSocket connection"},
 	    {"openapi: 3.0.0\npaths:\n",
-	     "t.yaml:2: no path has x-yc-apigateway-websocket-message, so wsgw would accept no "
-	     "WebSocket connection"},
+	     "t.yaml:2: no path has an x-yc-apigateway-websocket-* operation, so wsgw would "
+	     "accept no WebSocket connection"},
 	    {HEAD "  /health:\n    get: {}\n",
-	     "t.yaml:2: no path has x-yc-apigateway-websocket-message, so wsgw would accept no "
-	     "WebSocket connection"},
+	     "t.yaml:2: no path has an x-yc-apigateway-websocket-* operation, so wsgw would "
+	     "accept no WebSocket connection"},
 	    {"openapi: 3.0.0\nopenapi: 3.1.0\n",
 	     "t.yaml:2: duplicate key \"openapi\" (first at line 1)"},
 	    {HEAD "  /a:\n    get: {}\n  /b: {}\n  /a: {}\n",
@@ -247,8 +247,8 @@ static void test_path_errors(void **state)
 	    {HEAD "  /a{x}:\n    x-yc-apigateway-websocket-message:\n" ECHO_AT_5,
 	     "t.yaml:3: path \"/a{x}\": a parameter must fill a whole segment, as in "
 	     "\"/{name}\""},
-	    {HEAD "  /{p+}/x:\n    x-yc-apigateway-websocket-message:\n" ECHO_AT_5,
-	     "t.yaml:3: path \"/{p+}/x\": greedy parameter \"{p+}\" must be the last segment"},
+	    {HEAD "  /{p+}/x/{q+}:\n    x-yc-apigateway-websocket-message:\n" ECHO_AT_5,
+	     "t.yaml:3: path \"/{p+}/x/{q+}\": only one greedy parameter per path"},
 	    {HEAD "  /a/{x}/{x}:\n    x-yc-apigateway-websocket-message:\n" ECHO_AT_5,
 	     "t.yaml:3: path \"/a/{x}/{x}\": parameter \"x\" appears twice"},
 	    {HEAD "  /a/{x}/{x+}:\n    x-yc-apigateway-websocket-message:\n" ECHO_AT_5,
@@ -273,9 +273,6 @@ static void test_path_errors(void **state)
 	     "t.yaml:4: path \"/ws\": unknown WebSocket operation "
 	     "\"x-yc-apigateway-websocket-mesage\" (use x-yc-apigateway-websocket-connect, "
 	     "-message or -disconnect)"},
-	    {HEAD "  /ws:\n    x-yc-apigateway-websocket-disconnect:\n" ECHO_AT_5,
-	     "t.yaml:3: path \"/ws\": x-yc-apigateway-websocket-disconnect without "
-	     "x-yc-apigateway-websocket-message (a WebSocket path needs one)"},
 	    {HEAD "  /ws:\n    - x-yc-apigateway-websocket-message\n",
 	     "t.yaml:4: path \"/ws\": a path item must be a mapping"},
 	    {HEAD "  [a]: {}\n", "t.yaml:3: path templates must be strings"},
@@ -301,8 +298,8 @@ static void test_integration_errors(void **state)
 {
 	static const struct err_case cases[] = {
 	    {INTEG "        type: cloud_functions\n        function_id: x\n",
-	     "t.yaml:6: " MSG_PREFIX "integration type \"cloud_functions\" is not supported "
-	     "(use http, dummy or echo)"},
+	     "t.yaml:6: " MSG_PREFIX "integration type \"cloud_functions\" is not supported by "
+	     "wsgw (it runs http, dummy and echo integrations)"},
 	    {INTEG "        url: http://b.example/\n",
 	     "t.yaml:5: " MSG_PREFIX
 	     "x-yc-apigateway-integration: missing \"type\" (use http, dummy or echo)"},
@@ -313,7 +310,8 @@ static void test_integration_errors(void **state)
 	     "x-yc-apigateway-integration must be a mapping with a \"type\""},
 	    {HTTP "        urll: http://b.example/\n",
 	     "t.yaml:8: " MSG_PREFIX "unknown key \"urll\" in an http integration (known: url, "
-	     "method, headers, query, timeouts, omitEmptyHeaders, omitEmptyQueryParameters)"},
+	     "method, headers, query, timeouts, omitEmptyHeaders, omitEmptyQueryParameters, "
+	     "serviceAccountId)"},
 	    {DUMMY "        body: x\n",
 	     "t.yaml:7: " MSG_PREFIX "unknown key \"body\" in a dummy integration (known: "
 	     "http_code, http_headers, content)"},
@@ -330,8 +328,6 @@ static void test_integration_errors(void **state)
 	    {INTEG "        type: http\n        url: http://b.example/a b\n",
 	     "t.yaml:7: " MSG_PREFIX
 	     "url: \"http://b.example/a b\" contains a blank or a control character"},
-	    {INTEG "        type: http\n        url: http://b.example/{room}\n",
-	     "t.yaml:7: " MSG_PREFIX "url: \"{room}\" is not a parameter of this path"},
 	    {HEAD "  /f/{p+}:\n    x-yc-apigateway-websocket-message:\n"
 	          "      x-yc-apigateway-integration:\n        type: http\n"
 	          "        url: http://b.example/{p+}\n",
@@ -479,7 +475,7 @@ static void test_load_file_errors(void **state)
 	FILE *f;
 
 	(void)state;
-	assert_int_equal(spec_load_file("/nonexistent/api.yaml", &s, err, sizeof(err)), ERR_INVAL);
+	assert_int_equal(spec_load_file("/nonexistent/api.yaml", NULL, 0, &s, err, sizeof(err)), ERR_INVAL);
 	assert_string_equal(err, "/nonexistent/api.yaml: cannot read: No such file or directory");
 
 	fd = mkstemp(tmpl);
@@ -489,16 +485,17 @@ static void test_load_file_errors(void **state)
 	for (int i = 0; i < (1 << 20) / 16 + 1; i++)
 		fputs("# padding.....\n\n", f);
 	fclose(f);
-	assert_int_equal(spec_load_file(tmpl, &s, err, sizeof(err)), ERR_INVAL);
+	assert_int_equal(spec_load_file(tmpl, NULL, 0, &s, err, sizeof(err)), ERR_INVAL);
 	snprintf(want, sizeof(want), "%s: larger than 1 MiB; not a spec?", tmpl);
 	assert_string_equal(err, want);
 	unlink(tmpl);
 
-	assert_int_equal(spec_load_file(spec_file("bad_type.yaml"), &s, err, sizeof(err)),
+	assert_int_equal(spec_load_file(spec_file("bad_type.yaml"), NULL, 0, &s, err, sizeof(err)),
 	                 ERR_INVAL);
 	snprintf(want, sizeof(want),
 	         "%s:7: path \"/chat/{room}\": x-yc-apigateway-websocket-message: integration type "
-	         "\"cloud_functions\" is not supported (use http, dummy or echo)",
+	         "\"cloud_functions\" is not supported by wsgw (it runs http, dummy and echo "
+	         "integrations)",
 	         spec_file("bad_type.yaml"));
 	assert_string_equal(err, want);
 }
@@ -515,7 +512,6 @@ static void test_bad_spec_files(void **state)
 	    {"bad_dup_param.yaml", ":3: path \"/a/{x}/{x}\": parameter \"x\" appears twice"},
 	    {"bad_timeout.yaml", ":9: path \"/ws\": x-yc-apigateway-websocket-message: "
 	                         "timeouts.read: \"abc\" is not a number of seconds"},
-	    {"bad_no_message.yaml", ":3: path \"/ws\": x-yc-apigateway-websocket-connect without"},
 	    {"bad_aliases.yaml", ":3: YAML aliases (*a) are not supported"},
 	};
 	struct spec s;
@@ -525,7 +521,7 @@ static void test_bad_spec_files(void **state)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
 		const char *path = spec_file(cases[i].file);
 		size_t plen = strlen(path);
-		assert_int_equal(spec_load_file(path, &s, err, sizeof(err)), ERR_INVAL);
+		assert_int_equal(spec_load_file(path, NULL, 0, &s, err, sizeof(err)), ERR_INVAL);
 		assert_memory_equal(err, path, plen);
 		assert_memory_equal(err + plen, cases[i].tail, strlen(cases[i].tail));
 	}
@@ -674,14 +670,50 @@ static void test_match_table(void **state)
 	};
 	struct spec s;
 	char err[256];
+	static const char exact[] = "x-yc-apigateway: {ignoreTrailingSlashes: false}\n";
+	char yaml[sizeof match_yaml + sizeof exact];
 
 	(void)state;
-	assert_int_equal(
-	    spec_parse("m.yaml", match_yaml, sizeof(match_yaml) - 1, &s, err, sizeof(err)), 0);
+	/* trailing slashes significant, as the cloud with ignoreTrailingSlashes: false */
+	snprintf(yaml, sizeof yaml, "%s%s", exact, match_yaml);
+	assert_int_equal(spec_parse("m.yaml", yaml, strlen(yaml), &s, err, sizeof(err)), 0);
+	assert_true(s.keep_trailing_slash);
 	assert_int_equal(s.num_routes, 8);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++)
 		check_match(&s, &cases[i]);
 	assert_null(spec_match(&s, NULL, 0, NULL));
+	spec_free(&s);
+}
+
+/* The cloud's default: one trailing slash is ignored, in the path and in
+ * the template; a greedy parameter may stand mid-path. */
+static void test_match_trailing_slash_and_mid_greedy(void **state)
+{
+	static const char yaml[] = HEAD ROUTE("/") ROUTE("/chat/lobby") ROUTE("/chat/{room}")
+	    ROUTE("/files/{path+}") ROUTE("/static/") ROUTE("/m/{p+}/end/{id}");
+	static const struct match_case cases[] = {
+	    {"/chat/lobby/", "/chat/lobby", NULL, NULL, NULL, NULL},
+	    {"/chat/room/", "/chat/{room}", "room", "room", NULL, NULL},
+	    {"/chat/room", "/chat/{room}", "room", "room", NULL, NULL},
+	    {"/static", "/static/", NULL, NULL, NULL, NULL},
+	    {"/static/", "/static/", NULL, NULL, NULL, NULL},
+	    {"/files/a/b/", "/files/{path+}", "path", "a/b", NULL, NULL},
+	    {"/m/a/end/7", "/m/{p+}/end/{id}", "p", "a", "id", "7"},
+	    {"/m/a/b/c/end/7/", "/m/{p+}/end/{id}", "p", "a/b/c", "id", "7"},
+	    {"/m/end/7", NULL, NULL, NULL, NULL, NULL}, /* a greedy parameter is never empty */
+	    {"/m/a/end", NULL, NULL, NULL, NULL, NULL},
+	    {"/m/a/x/7", NULL, NULL, NULL, NULL, NULL},
+	    {"/chat/room//", NULL, NULL, NULL, NULL, NULL}, /* one slash only */
+	    {"/chat/", NULL, NULL, NULL, NULL, NULL},
+	};
+	struct spec s;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(spec_parse("m.yaml", yaml, sizeof(yaml) - 1, &s, err, sizeof(err)), 0);
+	assert_false(s.keep_trailing_slash);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++)
+		check_match(&s, &cases[i]);
 	spec_free(&s);
 }
 
@@ -703,6 +735,181 @@ static void test_match_order_independent(void **state)
 	/* a path is matched for its first len bytes only */
 	assert_string_equal(spec_match(&s, "/y/xyz", 4, &m)->path, "/{a}/x");
 	spec_free(&s);
+}
+
+/* ---- Yandex syntax: variables, $ref, parameters, extensions ----------------------- */
+
+#define VARS                                                                                       \
+	"openapi: 3.0.0\n"                                                                         \
+	"x-yc-apigateway:\n"                                                                       \
+	"  variables:\n"                                                                           \
+	"    greet: {default: hello, enum: [hello, hi]}\n"                                        \
+	"    host: {default: 'b.example'}\n"                                                      \
+	"paths:\n"                                                                                 \
+	"  /${var.greet}:\n"                                                                       \
+	"    x-yc-apigateway-websocket-message:\n"                                                 \
+	"      x-yc-apigateway-integration:\n"                                                     \
+	"        type: http\n"                                                                     \
+	"        url: http://${var.host}/${var.greet}/x\n"
+
+static int parse_vars(const char *y, const struct spec_var *v, size_t n, struct spec *s,
+		      char *err, size_t errlen)
+{
+	return spec_parse_vars("t.yaml", y, strlen(y), v, n, s, err, errlen);
+}
+
+static void test_variables(void **state)
+{
+	struct spec s;
+	char err[512] = "";
+	struct spec_var hi[] = {{"greet", "hello", "--var greet"}, {"greet", "hi", "--var greet"}};
+	struct spec_var bad[] = {{"greet", "bye", "WSGW_VAR_greet"}};
+	struct spec_var unknown[] = {{"nope", "1", "--var nope"}};
+
+	(void)state;
+	assert_int_equal(parse_vars(VARS, NULL, 0, &s, err, sizeof err), 0);
+	assert_string_equal(s.routes[0].path, "/hello"); /* keys too */
+	assert_string_equal(s.routes[0].message.url, "http://b.example/hello/x");
+	spec_free(&s);
+	assert_int_equal(parse_vars(VARS, hi, 2, &s, err, sizeof err), 0); /* the last wins */
+	assert_string_equal(s.routes[0].message.url, "http://b.example/hi/x");
+	spec_free(&s);
+	assert_int_equal(parse_vars(VARS, bad, 1, &s, err, sizeof err), ERR_INVAL);
+	assert_string_equal(err, "t.yaml:4: variable \"greet\": value \"bye\" is not one of its enum");
+	assert_int_equal(parse_vars(VARS, unknown, 1, &s, err, sizeof err), ERR_INVAL);
+	assert_string_equal(err, "t.yaml:4: --var nope: the spec declares no variable nope "
+				 "(x-yc-apigateway: variables:)");
+	check_err(VARS "        headers: {X-A: '${var.other}'}\n",
+		  sizeof(VARS "        headers: {X-A: '${var.other}'}\n") - 1,
+		  "t.yaml:12: \"${var.other}\" is not declared in x-yc-apigateway.variables");
+	check_err(VARS "        headers: {X-A: '${var.greet'}\n",
+		  sizeof(VARS "        headers: {X-A: '${var.greet'}\n") - 1,
+		  "t.yaml:12: \"${var.greet\": \"${var.\" without a closing \"}\"");
+	static const char nodef[] = "openapi: 3.0.0\nx-yc-apigateway:\n  variables:\n"
+				    "    v: {description: no default}\npaths: {}\n";
+	check_err(nodef, sizeof nodef - 1,
+		  "t.yaml:4: variable \"v\" has no default; give it a value with --var v=VALUE");
+	/* a value cannot change the document's structure: it stays one scalar */
+	struct spec_var inj[] = {{"host", "x\n        method: DELETE", "--var host"}};
+	assert_int_equal(parse_vars(VARS, inj, 1, &s, err, sizeof err), ERR_INVAL);
+	assert_non_null(strstr(err, "contains a blank or a control character"));
+}
+
+#define REFS                                                                                       \
+	HEAD "  /r:\n"                                                                             \
+	     "    parameters:\n"                                                                   \
+	     "      - $ref: '#/components/parameters/p'\n"                                         \
+	     "    x-yc-apigateway-websocket-message:\n"                                            \
+	     "      parameters:\n"                                                                 \
+	     "        - {name: h, in: header}\n"                                                   \
+	     "        - {name: p, in: query, description: replaces the path item's}\n"             \
+	     "      x-yc-apigateway-integration:\n"                                                \
+	     "        $ref: '#/components/x-yc-apigateway-integrations/i'\n"                       \
+	     "components:\n"                                                                       \
+	     "  parameters:\n"                                                                     \
+	     "    p: {name: p, in: query}\n"                                                       \
+	     "  x-yc-apigateway-integrations:\n"
+
+static void test_refs_and_parameters(void **state)
+{
+	static const char good[] = REFS "    i: {type: dummy, content: {'*': '{p}{h}'}}\n";
+	struct spec s;
+	char err[512] = "";
+	const struct integration *in;
+
+	(void)state;
+	assert_int_equal(spec_parse("t.yaml", good, sizeof good - 1, &s, err, sizeof err), 0);
+	in = &s.routes[0].message;
+	assert_int_equal(in->type, INTEG_DUMMY);
+	assert_kv(in->content, in->num_content, 0, "*", "{p}{h}");
+	assert_int_equal(in->num_params, 2);
+	assert_string_equal(in->params[0].name, "p");
+	assert_int_equal(in->params[0].in, PARAM_QUERY);
+	assert_string_equal(in->params[1].name, "h");
+	assert_int_equal(in->params[1].in, PARAM_HEADER);
+	assert_string_equal(spec_placeholder_source(&s.routes[0], in, "H", 1), "header parameter");
+	assert_string_equal(spec_placeholder_source(&s.routes[0], in, "p", 1), "query parameter");
+	assert_null(spec_placeholder_source(&s.routes[0], in, "P", 1)); /* query names: exact */
+	assert_int_equal(s.num_warnings, 0);
+	spec_free(&s);
+
+	static const char cycle[] = REFS "    i: {$ref: '#/components/x-yc-apigateway-integrations/j'}\n"
+					 "    j: {$ref: '#/components/x-yc-apigateway-integrations/i'}\n";
+	check_err(cycle, sizeof cycle - 1,
+		  "t.yaml:11: $ref cycle: \"#/components/x-yc-apigateway-integrations/i\" -> "
+		  "\"#/components/x-yc-apigateway-integrations/j\" -> "
+		  "\"#/components/x-yc-apigateway-integrations/i\"");
+	static const char self[] = REFS "    i: {$ref: '#/components/x-yc-apigateway-integrations/i'}\n";
+	check_err(self, sizeof self - 1,
+		  "t.yaml:11: $ref cycle: \"#/components/x-yc-apigateway-integrations/i\" -> "
+		  "\"#/components/x-yc-apigateway-integrations/i\"");
+	static const char missing[] = REFS "    k: {type: echo}\n";
+	check_err(missing, sizeof missing - 1,
+		  "t.yaml:11: $ref \"#/components/x-yc-apigateway-integrations/i\": the spec has "
+		  "nothing at that pointer");
+	static const char remote[] = HEAD "  /r:\n    x-yc-apigateway-websocket-message:\n"
+				     "      x-yc-apigateway-integration: {$ref: 'other.yaml#/x'}\n";
+	check_err(remote, sizeof remote - 1,
+		  "t.yaml:5: $ref \"other.yaml#/x\": only local references (\"#/...\") are "
+		  "supported");
+	static const char badin[] = WS "      parameters: [{name: a, in: body}]\n" ECHO_AT_5;
+	check_err(badin, sizeof badin - 1,
+		  "t.yaml:5: " MSG_PREFIX "parameter in: \"body\" is not path, query, header or "
+		  "cookie");
+	/* escapes: "~1" is "/", "%7B" is "{" */
+	static const char esc[] = HEAD "  /a/{x}:\n    x-yc-apigateway-websocket-message:\n"
+				  "      x-yc-apigateway-integration: {type: dummy}\n"
+				  "  /b:\n    x-yc-apigateway-websocket-message:\n"
+				  "      $ref: '#/paths/~1a~1%7Bx%7D/x-yc-apigateway-websocket-message'\n";
+	assert_int_equal(spec_parse("t.yaml", esc, sizeof esc - 1, &s, err, sizeof err), 0);
+	assert_int_equal(s.routes[1].message.type, INTEG_DUMMY);
+	spec_free(&s);
+}
+
+static void test_extensions_and_push_paths(void **state)
+{
+	static const char y[] =
+	    "openapi: 3.0.0\n"
+	    "x-yc-apigateway:\n  service_account_id: sa\n  cors: {}\n"
+	    "  ignoreTrailingSlashes: false\n"
+	    "x-yc-apigateway-rate-limit: {}\nx-other-tool: 1\n"
+	    "paths:\n"
+	    "  /push:\n    x-yc-apigateway-rate-limit: {}\n"
+	    "    x-yc-apigateway-websocket-disconnect:\n"
+	    "      x-yc-apigateway-integration: {type: http, url: 'http://b/{X-Yc-Apigateway-"
+	    "Websocket-Message-Id}', serviceAccountId: sa}\n"
+	    "  /ws:\n    x-yc-apigateway-websocket-message:\n"
+	    "      x-yc-apigateway-validator: {}\n"
+	    "      x-yc-apigateway-integration: {type: dummy, service_account_id: sa, "
+	    "content: {'*': '{nope}'}}\n";
+	struct spec s;
+	char err[512] = "";
+
+	(void)state;
+	assert_int_equal(spec_parse("t.yaml", y, sizeof y - 1, &s, err, sizeof err), 0);
+	assert_true(s.keep_trailing_slash);
+	assert_int_equal(s.num_routes, 2);
+	assert_int_equal(s.routes[0].message.type, INTEG_NONE); /* a server-push path */
+	assert_int_equal(s.routes[0].disconnect.type, INTEG_HTTP);
+	assert_int_equal(s.num_warnings, 6);
+	assert_string_equal(s.warnings[0], "t.yaml:6: top-level \"x-yc-apigateway-rate-limit\" is "
+					   "ignored by wsgw (it implements only the WebSocket "
+					   "operations and their integrations)");
+	assert_string_equal(s.warnings[1], "t.yaml:4: x-yc-apigateway: \"cors\" is ignored by "
+					   "wsgw (it implements only the WebSocket operations and "
+					   "their integrations)");
+	assert_non_null(strstr(s.warnings[2], "t.yaml:10: \"x-yc-apigateway-rate-limit\""));
+	assert_non_null(strstr(s.warnings[3], "t.yaml:12: path \"/push\": "
+					      "x-yc-apigateway-websocket-disconnect: placeholder "
+					      "{X-Yc-Apigateway-Websocket-Message-Id} is never "
+					      "filled here"));
+	assert_non_null(strstr(s.warnings[4], "t.yaml:15: \"x-yc-apigateway-validator\""));
+	assert_non_null(strstr(s.warnings[5], "placeholder {nope} is not a parameter of this "
+					      "operation"));
+	spec_free(&s);
+	check_err(HEAD "x-yc-apigateway: {ignoreTrailingSlashes: maybe}\n",
+		  sizeof(HEAD "x-yc-apigateway: {ignoreTrailingSlashes: maybe}\n") - 1,
+		  "t.yaml:3: ignoreTrailingSlashes: \"maybe\" is not a boolean (use true or false)");
 }
 
 static void test_default_spec(void **state)
@@ -755,7 +962,11 @@ int main(void)
 	    cmocka_unit_test(test_err_buffer),
 	    cmocka_unit_test(test_values),
 	    cmocka_unit_test(test_match_table),
+	    cmocka_unit_test(test_match_trailing_slash_and_mid_greedy),
 	    cmocka_unit_test(test_match_order_independent),
+	    cmocka_unit_test(test_variables),
+	    cmocka_unit_test(test_refs_and_parameters),
+	    cmocka_unit_test(test_extensions_and_push_paths),
 	    cmocka_unit_test(test_default_spec),
 	};
 
