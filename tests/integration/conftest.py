@@ -7,6 +7,7 @@ for its start-up line, and on teardown sends SIGTERM and asserts a clean exit
 import os
 import re
 import signal
+import socket
 import subprocess
 import time
 
@@ -16,6 +17,17 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 WSGW_BIN = os.environ.get("WSGW_BIN", os.path.join(ROOT, "build", "release", "wsgw"))
 ASAN = os.environ.get("WSGW_ASAN") == "1"
 SANITIZER_MARKS = ("AddressSanitizer", "LeakSanitizer", "runtime error:", "UndefinedBehaviorSanitizer")
+
+
+def ipv6_available():
+    """True where a socket can bind the IPv6 loopback."""
+    try:
+        s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+        s.bind(("::1", 0))
+        s.close()
+        return True
+    except OSError:
+        return False
 
 
 class Server:

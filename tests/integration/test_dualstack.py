@@ -9,6 +9,8 @@ import urllib.request
 import pytest
 import websockets
 
+import conftest
+
 
 def get(s, cid):
     url = "http://127.0.0.1:%d/apigateways/websocket/v1/connections/%s" % (s.mgmt_port, cid)
@@ -16,17 +18,7 @@ def get(s, cid):
         return json.load(r)
 
 
-def ipv6_available():
-    try:
-        s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
-        s.bind(("::1", 0))
-        s.close()
-        return True
-    except OSError:
-        return False
-
-
-@pytest.mark.skipif(not ipv6_available(), reason="no IPv6 loopback")
+@pytest.mark.skipif(not conftest.ipv6_available(), reason="no IPv6 loopback")
 def test_dual_stack_listener(wsgw_factory):
     s = wsgw_factory(["--listen", "[::]:0"])
 

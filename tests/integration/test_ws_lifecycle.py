@@ -520,17 +520,7 @@ def test_backpressure_bounds_memory_and_loses_nothing(wsgw):
 # ---- IPv6 ------------------------------------------------------------------------------
 
 
-def ipv6_available():
-    try:
-        s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
-        s.bind(("::1", 0))
-        s.close()
-        return True
-    except OSError:
-        return False
-
-
-@pytest.mark.skipif(not ipv6_available(), reason="no IPv6 loopback")
+@pytest.mark.skipif(not conftest.ipv6_available(), reason="no IPv6 loopback")
 def test_ipv6_listen(wsgw_factory):
     s = wsgw_factory(["--listen", "[::1]:0"])
     assert re.search(r"WebSocket on \[::1\]:0 \(port %d\)" % s.port, s.read_log())
