@@ -11,10 +11,10 @@
 #include <time.h>
 
 #include "conn.h"
+#include "ctx.h"
 #include "err.h"
 #include "log.h"
 #include "net.h"
-#include "server.h"
 #include "utf8.h"
 #include "ws.h"
 #include "ws_conn.h"

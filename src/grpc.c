@@ -22,12 +22,12 @@
 
 #include "api.h"
 #include "api_pb.h"
+#include "ctx.h"
 #include "rest.h"
 #include "err.h"
 #include "grpc_msg.h"
 #include "log.h"
 #include "obuf.h"
-#include "server.h"
 
 #define SERVICE "/yandex.cloud.serverless.apigateway.websocket.v1.ConnectionService/"
 #define HEALTH "/grpc.health.v1.Health/Check"

@@ -14,13 +14,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ctx.h"
 #include "err.h"
 #include "grpc.h"
 #include "log.h"
 #include "mgmt_h1.h"
 #include "net.h"
 #include "obuf.h"
-#include "server.h"
 
 #define H2_PREFACE "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 #define H2_PREFACE_LEN (sizeof H2_PREFACE - 1)
@@ -40,7 +40,8 @@ enum mconn_state {
 struct mconn {
 	struct loop_io io;
 	struct server *srv;
-	struct list_node link; /* in server.mgmt_all, or mgmt_dead once DEAD */
+	struct list_node link; /* in server.mgmt_all until DEAD */
+	struct loop_deferred reap; /* queued on the loop once DEAD */
 	uint8_t state;
 	bool waiting; /* output pending since since_ms */
 	uint8_t head_len;
@@ -57,6 +58,17 @@ static struct mconn *mconn_of(struct loop_io *io)
 	return (struct mconn *)((char *)io - offsetof(struct mconn, io));
 }
 
+/* The loop's free callback for a DEAD connection, after the batch. */
+static void mconn_free(struct loop_deferred *d)
+{
+	struct mconn *m = (struct mconn *)((char *)d - offsetof(struct mconn, reap));
+
+	grpc_session_free(m->h2);
+	h1_session_free(m->h1);
+	obuf_free(&m->out);
+	free(m);
+}
+
 static void close_now(struct mconn *m)
 {
 	struct server *srv = m->srv;
@@ -66,7 +78,7 @@ static void close_now(struct mconn *m)
 	m->state = MCONN_ST_DEAD;
 	srv->mgmt_num--;
 	list_remove(&m->link);
-	list_insert_tail(&srv->mgmt_dead, &m->link);
+	loop_defer_free(&srv->loop, &m->reap, mconn_free);
 	loop_del(&srv->loop, &m->io);
 	close(m->io.fd);
 	m->io.fd = -1;
@@ -321,21 +333,6 @@ void mgmt_sweep(struct server *srv)
 			  srv->cfg->request_timeout_ms);
 }
 
-void mgmt_reap(struct server *srv)
-{
-	struct list_node *n;
-
-	while ((n = list_first(&srv->mgmt_dead))) {
-		struct mconn *m = list_entry(n, struct mconn, link);
-
-		list_remove(n);
-		grpc_session_free(m->h2);
-		h1_session_free(m->h1);
-		obuf_free(&m->out);
-		free(m);
-	}
-}
-
 void mgmt_close_all(struct server *srv)
 {
 	struct list_node *n;
@@ -350,5 +347,5 @@ void mgmt_close_all(struct server *srv)
 		}
 		close_now(m);
 	}
-	mgmt_reap(srv);
+	loop_reap(&srv->loop);
 }

@@ -20,11 +20,11 @@
 #include <string.h>
 #include <strings.h>
 
+#include "ctx.h"
 #include "err.h"
 #include "http1.h"
 #include "obuf.h"
 #include "rest.h"
-#include "server.h"
 
 #define CONTINUE_100 "HTTP/1.1 100 Continue\r\n\r\n"
 #define MAX_CHUNK_LINE 4096 /* chunk-size line with its extensions */

@@ -28,10 +28,10 @@
 #include <strings.h>
 #include <time.h>
 
+#include "ctx.h"
 #include "err.h"
 #include "http1.h"
 #include "log.h"
-#include "server.h"
 #include "utf8.h"
 
 #define ALLOW_CONN "GET, HEAD, DELETE"

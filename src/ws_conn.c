@@ -17,11 +17,11 @@
 #include <string.h>
 
 #include "conn.h"
+#include "ctx.h"
 #include "err.h"
 #include "http1.h"
 #include "integ.h"
 #include "log.h"
-#include "server.h"
 #include "strpool.h"
 #include "utf8.h"
 #include "ws.h"
