@@ -25,8 +25,9 @@ struct upstream;
 
 struct server_stats {
 	uint64_t accepted, handshakes_ok, handshakes_failed, rejected_full;
-	uint64_t msgs_in, msgs_out, bytes_in, bytes_out;
-	uint64_t closed_protocol, closed_idle, closed_abnormal;
+	uint64_t msgs_in, msgs_out, bytes_in, bytes_out; /* bytes: WebSocket port, wire */
+	uint64_t closed_protocol, closed_idle;
+	uint64_t closed_abnormal; /* upgraded, closed without a close frame (1006) */
 	uint64_t integration_errors;
 	uint64_t msgs_abandoned; /* client messages whose backend call the exit cut off or never made */
 	uint64_t rejected_fd_limit; /* answered 503 by the spare-descriptor trick */

@@ -274,10 +274,11 @@ static void log_stats(const struct server *srv)
 		 " refused, %" PRIu64 " over the connection cap, %" PRIu64
 		 " at the descriptor limit, %" PRIu64 " messages in, %" PRIu64
 		 " messages out, %" PRIu64 " protocol failures, %" PRIu64 " idle closes, %" PRIu64
-		 " integration failures",
+		 " abnormal closes, %" PRIu64 " integration failures, %" PRIu64
+		 " bytes in, %" PRIu64 " bytes out",
 		 s->accepted, s->handshakes_ok, s->handshakes_failed, s->rejected_full,
-		 s->rejected_fd_limit, s->msgs_in,
-		 s->msgs_out, s->closed_protocol, s->closed_idle, s->integration_errors);
+		 s->rejected_fd_limit, s->msgs_in, s->msgs_out, s->closed_protocol, s->closed_idle,
+		 s->closed_abnormal, s->integration_errors, s->bytes_in, s->bytes_out);
 }
 
 int server_run(struct server *srv)
