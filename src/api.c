@@ -61,16 +61,42 @@ static enum api_code check_id(struct server *srv, const char *id, size_t len,
 	return ok(st);
 }
 
-enum api_code api_get(struct server *srv, const char *id, size_t id_len, struct api_connection *out,
-		      struct api_status *st)
+void api_call_complete(struct api_call *call)
 {
-	if (check_id(srv, id, id_len, st) != API_OK)
-		return st->code;
-	return registry_get(srv, id, id_len, out, st);
+	call->pending = false;
+	call->cancel = NULL;
+	call->done(call);
 }
 
-enum api_code api_send(struct server *srv, const char *id, size_t id_len, const uint8_t *data,
-		       size_t len, int type, struct api_status *st)
+void api_call_cancel(struct api_call *call)
+{
+	if (!call->pending)
+		return;
+	call->pending = false;
+	if (call->cancel)
+		call->cancel(call);
+	call->cancel = NULL;
+}
+
+/* Marks call pending; false (and call completed with st) when the id
+ * breaks the rules. */
+static bool begin(struct server *srv, const char *id, size_t id_len, struct api_call *call)
+{
+	call->pending = true;
+	call->cancel = NULL;
+	if (check_id(srv, id, id_len, &call->st) == API_OK)
+		return true;
+	api_call_complete(call);
+	return false;
+}
+
+void api_get(struct server *srv, const char *id, size_t id_len, struct api_call *call)
+{
+	if (begin(srv, id, id_len, call))
+		registry_of(srv->registry)->get(srv, id, id_len, call);
+}
+
+static enum api_code check_data(const uint8_t *data, size_t len, int type, struct api_status *st)
 {
 	if (type != API_DATA_UNSPECIFIED && type != API_DATA_BINARY && type != API_DATA_TEXT)
 		return api_fail(st, API_INVALID_ARGUMENT, "type %d is not BINARY or TEXT", type);
@@ -84,19 +110,28 @@ enum api_code api_send(struct server *srv, const char *id, size_t id_len, const 
 	if (type == API_DATA_TEXT && !utf8_is_valid(data, len))
 		return api_fail(st, API_INVALID_ARGUMENT,
 				"TEXT data is not valid UTF-8 (send it as BINARY)");
-	if (check_id(srv, id, id_len, st) != API_OK)
-		return st->code;
-	/* DATA_TYPE_UNSPECIFIED is delivered as BINARY (README). */
-	return registry_send(srv, id, id_len, type == API_DATA_TEXT ? WS_OP_TEXT : WS_OP_BINARY,
-			     data, len, st);
+	return ok(st);
 }
 
-enum api_code api_disconnect(struct server *srv, const char *id, size_t id_len,
-			     struct api_status *st)
+void api_send(struct server *srv, const char *id, size_t id_len, const uint8_t *data, size_t len,
+	      int type, struct api_call *call)
 {
-	if (check_id(srv, id, id_len, st) != API_OK)
-		return st->code;
-	return registry_close(srv, id, id_len, WS_CLOSE_NORMAL, "", st);
+	if (check_data(data, len, type, &call->st) != API_OK) {
+		call->pending = true;
+		api_call_complete(call);
+		return;
+	}
+	/* DATA_TYPE_UNSPECIFIED is delivered as BINARY (README). */
+	if (begin(srv, id, id_len, call))
+		registry_of(srv->registry)
+			->send(srv, id, id_len, type == API_DATA_TEXT ? WS_OP_TEXT : WS_OP_BINARY, data,
+			       len, call);
+}
+
+void api_disconnect(struct server *srv, const char *id, size_t id_len, struct api_call *call)
+{
+	if (begin(srv, id, id_len, call))
+		registry_of(srv->registry)->close(srv, id, id_len, WS_CLOSE_NORMAL, "", call);
 }
 
 const char *api_code_name(enum api_code code)

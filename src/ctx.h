@@ -21,6 +21,7 @@
 struct conn;
 struct integ_disc;
 struct mconn;
+struct registry_ops;
 struct upstream;
 
 struct server_stats {
@@ -54,6 +55,7 @@ struct server {
 	struct server_refusals ws_refusals;
 	uint64_t sweep_interval_ms;
 	struct conntab table;      /* open connections by id */
+	const struct registry_ops *registry; /* the API's; NULL: registry_local */
 	struct strpool user_agents; /* interned User-Agent strings */
 	struct list_node all;      /* every WS connection (conn.link), any state */
 	struct list_node mgmt_all; /* management connections (mconn.link) */

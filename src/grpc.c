@@ -16,6 +16,7 @@
 
 #include <nghttp2/nghttp2.h>
 #include <openssl/crypto.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,11 +45,13 @@ enum call { CALL_UNKNOWN, CALL_GET, CALL_SEND, CALL_DISCONNECT, CALL_HEALTH };
 
 struct stream {
 	int32_t id;
+	struct grpc_session *s;
 	enum call call;
 	bool rest; /* a REST request over h2, not a gRPC call */
 	bool post, grpc_ct, authorized, responded;
 	bool end_stream; /* the client finished sending */
 	bool cancelled;  /* RST_STREAM(CANCEL) sent: its response was never read */
+	bool waiting;    /* its call is under way (api.c or rest.c): not yet answered */
 	uint8_t encoding; /* enum grpc_encoding of grpc-encoding */
 	uint64_t deadline_ms; /* 0 = none */
 	uint64_t begun_ms;    /* HEADERS arrived: --request-timeout counts from here */
@@ -67,6 +70,10 @@ struct stream {
 	size_t method_len, path_len, authorization_len;
 	uint8_t *raw; /* body, grown by doubling as it arrives */
 	size_t raw_len, raw_cap;
+	union {               /* the call under way, while waiting */
+		struct api_call api;  /* gRPC */
+		struct rest_call rc;  /* REST */
+	} u;
 };
 
 struct grpc_session {
@@ -78,6 +85,9 @@ struct grpc_session {
 	size_t block_bytes;     /* the header block being decoded */
 	unsigned block_fields;
 	bool calm;              /* header block over the caps: ENHANCE_YOUR_CALM */
+	bool feeding;           /* inside nghttp2_session_mem_recv */
+	void (*on_output)(void *arg); /* a call answered later: flush */
+	void *output_arg;
 };
 
 static struct stream *stream_of(struct grpc_session *s, int32_t id)
@@ -115,8 +125,30 @@ static bool charge(struct grpc_session *s, struct stream *st, size_t n)
 	return true;
 }
 
+/* Drops the call under way, if any: its completion never comes. */
+static void stop_waiting(struct stream *st)
+{
+	if (!st->waiting)
+		return;
+	st->waiting = false;
+	if (st->rest)
+		rest_cancel(&st->u.rc);
+	else
+		api_call_cancel(&st->u.api);
+}
+
+/* A call finished after the feed that started it: its answer is queued in
+ * nghttp2, so the connection must write. Never from inside mem_recv,
+ * where nghttp2 forbids mem_send (the feed's caller flushes then). */
+static void notify(struct grpc_session *s)
+{
+	if (!s->feeding && s->on_output)
+		s->on_output(s->output_arg);
+}
+
 static void stream_free(struct grpc_session *s, struct stream *st)
 {
+	stop_waiting(st);
 	if (st->prev)
 		st->prev->next = st->next;
 	else
@@ -227,50 +259,78 @@ static bool set_resp(struct stream *st, size_t len)
 	return true;
 }
 
-static enum api_code run_call(struct grpc_session *s, struct stream *st,
-			      const struct api_pb_request *req, struct api_status *as)
+/* The api call of a stream finished (inline, or later): answer it. */
+static void on_call_done(struct api_call *call)
 {
-	struct api_connection conn;
+	struct stream *st = (struct stream *)((char *)call - offsetof(struct stream, u.api));
+	struct grpc_session *s = st->s;
+	struct api_status *as = &call->st;
+	size_t n = 0;
+
+	st->waiting = false;
+	if (as->code == API_OK) {
+		if (st->call == CALL_GET)
+			n = api_pb_encode_connection(&call->conn, NULL, 0);
+		if (!set_resp(st, n)) /* Send and Disconnect: an empty message */
+			api_fail(as, API_RESOURCE_EXHAUSTED, "out of memory");
+		else if (st->call == CALL_GET)
+			api_pb_encode_connection(&call->conn, st->resp + GRPC_PREFIX_LEN, n);
+	}
+	if (as->code == API_OK)
+		respond_ok(s, st);
+	else
+		respond_error(s, st, as->code, as->message, 200);
+	release(s, st);
+	notify(s);
+}
+
+/* grpc.health.v1: answered here, from the drain state. */
+static void health(struct grpc_session *s, struct stream *st, const struct api_pb_request *req)
+{
+	static const char svc[] = "yandex.cloud.serverless.apigateway.websocket.v1."
+				  "ConnectionService";
+	bool known = req->service_len == 0 || (req->service_len == sizeof svc - 1 &&
+					       memcmp(req->service, svc, sizeof svc - 1) == 0);
+	struct api_status as;
+	uint8_t buf[8];
 	size_t n;
 
+	if (!known) {
+		api_fail(&as, API_NOT_FOUND, "unknown service %.*s", (int)req->service_len,
+			 req->service);
+		respond_error(s, st, as.code, as.message, 200);
+		return;
+	}
+	n = api_pb_encode_health(s->srv->draining ? 2 : 1, buf, sizeof buf);
+	if (!set_resp(st, n)) {
+		respond_error(s, st, API_RESOURCE_EXHAUSTED, "out of memory", 200);
+		return;
+	}
+	memcpy(st->resp + GRPC_PREFIX_LEN, buf, n);
+	respond_ok(s, st);
+}
+
+/* Starts the call; on_call_done answers (before this returns when the
+ * connection is this node's). req's views need only live until then. */
+static void start_call(struct grpc_session *s, struct stream *st, const struct api_pb_request *req)
+{
+	st->u.api = (struct api_call){.done = on_call_done};
+	st->waiting = true;
 	switch (st->call) {
 	case CALL_GET:
-		if (api_get(s->srv, req->id, req->id_len, &conn, as) != API_OK)
-			return as->code;
-		n = api_pb_encode_connection(&conn, NULL, 0);
-		if (!set_resp(st, n))
-			return api_fail(as, API_RESOURCE_EXHAUSTED, "out of memory");
-		api_pb_encode_connection(&conn, st->resp + GRPC_PREFIX_LEN, n);
-		return API_OK;
+		api_get(s->srv, req->id, req->id_len, &st->u.api);
+		break;
 	case CALL_SEND:
-		api_send(s->srv, req->id, req->id_len, req->data, req->data_len, req->type, as);
+		api_send(s->srv, req->id, req->id_len, req->data, req->data_len, req->type,
+			 &st->u.api);
 		break;
 	case CALL_DISCONNECT:
-		api_disconnect(s->srv, req->id, req->id_len, as);
+		api_disconnect(s->srv, req->id, req->id_len, &st->u.api);
 		break;
-	case CALL_HEALTH: {
-		uint8_t buf[8];
-		static const char svc[] = "yandex.cloud.serverless.apigateway.websocket.v1."
-					  "ConnectionService";
-		bool known = req->service_len == 0 ||
-			     (req->service_len == sizeof svc - 1 &&
-			      memcmp(req->service, svc, sizeof svc - 1) == 0);
-
-		if (!known)
-			return api_fail(as, API_NOT_FOUND, "unknown service %.*s",
-					(int)req->service_len, req->service);
-		n = api_pb_encode_health(s->srv->draining ? 2 : 1, buf, sizeof buf);
-		if (!set_resp(st, n))
-			return api_fail(as, API_RESOURCE_EXHAUSTED, "out of memory");
-		memcpy(st->resp + GRPC_PREFIX_LEN, buf, n);
-		return API_OK;
+	default: /* check_headers refused every other call */
+		st->waiting = false;
+		respond_error(s, st, API_UNIMPLEMENTED, "unknown method", 200);
 	}
-	default:
-		return api_fail(as, API_UNIMPLEMENTED, "unknown method");
-	}
-	if (as->code == API_OK && !set_resp(st, 0)) /* empty response message */
-		return api_fail(as, API_RESOURCE_EXHAUSTED, "out of memory");
-	return as->code;
 }
 
 static const enum api_pb_kind kinds[] = {
@@ -307,6 +367,19 @@ static void rest_respond(struct grpc_session *s, struct stream *st, struct rest_
 	nghttp2_submit_response(s->h2, st->id, hdrs, n, head || !st->resp_len ? NULL : &prd);
 }
 
+/* The REST call of a stream finished (inline, or later): answer it. */
+static void on_rest_done(struct rest_call *rc)
+{
+	struct stream *st = (struct stream *)((char *)rc - offsetof(struct stream, u.rc));
+	struct grpc_session *s = st->s;
+
+	st->waiting = false;
+	rest_respond(s, st, &rc->resp);
+	rest_response_fini(&rc->resp);
+	release(s, st);
+	notify(s);
+}
+
 /* Runs the REST request, or refuses it with http_status (non-zero) and why. */
 static void rest_dispatch(struct grpc_session *s, struct stream *st, int http_status,
 			  const char *why)
@@ -323,13 +396,17 @@ static void rest_dispatch(struct grpc_session *s, struct stream *st, int http_st
 	};
 	struct rest_response r;
 
-	if (http_status) {
-		rest_response_init(s->srv, &r);
-		rest_error(&r, http_status,
-			   http_status == 408 ? API_DEADLINE_EXCEEDED : API_RESOURCE_EXHAUSTED, why);
-	} else {
-		rest_handle(s->srv, &req, &r); /* initialises r */
+	if (!http_status) {
+		st->u.rc = (struct rest_call){.done = on_rest_done};
+		st->waiting = true;
+		rest_start(s->srv, &req, &st->u.rc); /* on_rest_done answers */
+		return;
 	}
+	rest_response_init(s->srv, &r);
+	rest_error(&r, http_status,
+		   http_status == 408 || http_status == 504 ? API_DEADLINE_EXCEEDED
+							    : API_RESOURCE_EXHAUSTED,
+		   why);
 	rest_respond(s, st, &r);
 	rest_response_fini(&r);
 	release(s, st);
@@ -386,7 +463,6 @@ static const char *decompress(struct grpc_session *s, struct stream *st, enum ap
 static void dispatch(struct grpc_session *s, struct stream *st)
 {
 	struct api_pb_request req;
-	struct api_status as;
 	enum api_code code;
 	const char *problem = request_problem(s, st, &code);
 
@@ -403,12 +479,13 @@ static void dispatch(struct grpc_session *s, struct stream *st)
 		release(s, st);
 		return;
 	}
-	if (run_call(s, st, &req, &as) == API_OK)
-		respond_ok(s, st);
+	if (st->call == CALL_HEALTH)
+		health(s, st, &req);
 	else
-		respond_error(s, st, as.code, as.message, 200);
+		start_call(s, st, &req);
 	api_pb_request_free(&req);
-	release(s, st);
+	if (!st->waiting)
+		release(s, st);
 }
 
 /* Checks that can be made on the headers alone, before any DATA. */
@@ -456,6 +533,7 @@ static int on_begin_headers(nghttp2_session *h2, const nghttp2_frame *frame, voi
 	if (!st)
 		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
 	st->id = frame->hd.stream_id;
+	st->s = s;
 	st->begun_ms = s->srv->loop.now_ms;
 	grpc_deframer_init(&st->body, s->srv->cfg->grpc_max_body);
 	st->next = s->streams;
@@ -588,7 +666,7 @@ static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *frame, void *
 	if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA)
 		return 0;
 	st = stream_of(s, frame->hd.stream_id);
-	if (!st || st->responded)
+	if (!st || st->responded || st->waiting)
 		return 0;
 	/* nghttp2 marks the stream half-closed only after this callback, so
 	 * remember END_STREAM ourselves. */
@@ -645,6 +723,8 @@ static int on_data_chunk(nghttp2_session *h2, uint8_t flags, int32_t id, const u
 
 	(void)h2;
 	(void)flags;
+	if (st && st->waiting) /* nghttp2 ends a stream's DATA at END_STREAM: unreachable */
+		return 0;
 	if (st && !st->responded && !charge(s, st, n)) {
 		static const char why[] = "the management port holds too many request bytes "
 					  "(--mgmt-max-buffer, --mgmt-max-buffer-total); retry later";
@@ -784,9 +864,19 @@ void grpc_session_free(struct grpc_session *s)
 	free(s);
 }
 
+void grpc_session_set_notify(struct grpc_session *s, void (*on_output)(void *arg), void *arg)
+{
+	s->on_output = on_output;
+	s->output_arg = arg;
+}
+
 int grpc_session_feed(struct grpc_session *s, const uint8_t *p, size_t n)
 {
-	ssize_t rc = nghttp2_session_mem_recv(s->h2, p, n);
+	ssize_t rc;
+
+	s->feeding = true;
+	rc = nghttp2_session_mem_recv(s->h2, p, n);
+	s->feeding = false;
 
 	if (rc < 0) {
 		log_debug("h2 session: %s%s", nghttp2_strerror((int)rc),
@@ -845,7 +935,19 @@ void grpc_session_sweep(struct grpc_session *s, uint64_t now_ms)
 			}
 			continue;
 		}
-		if (st->deadline_ms && now_ms >= st->deadline_ms)
+		if (st->waiting) {
+			/* A call that completes later, past its deadline or
+			 * --request-timeout: dropped, never answered twice. */
+			if ((!st->deadline_ms || now_ms < st->deadline_ms) &&
+			    now_ms - st->begun_ms < limit)
+				continue;
+			stop_waiting(st);
+			if (st->rest)
+				rest_dispatch(s, st, 504,
+					      "the call did not complete within --request-timeout");
+			else
+				respond_error(s, st, API_DEADLINE_EXCEEDED, "deadline exceeded", 200);
+		} else if (st->deadline_ms && now_ms >= st->deadline_ms)
 			respond_error(s, st, API_DEADLINE_EXCEEDED, "deadline exceeded", 200);
 		else if (now_ms - st->begun_ms < limit)
 			continue;

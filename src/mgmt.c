@@ -124,9 +124,29 @@ static void flush(struct mconn *m)
 		return;
 	}
 	ev = obuf_pending(m->out) ? EPOLLOUT : 0;
-	if (obuf_pending(m->out) < MAX_PENDING && m->state != MCONN_ST_CLOSING)
+	/* An HTTP/1.1 request waiting for its call holds the next ones:
+	 * read no more until it is answered (mgmt_h1.h). */
+	if (obuf_pending(m->out) < MAX_PENDING && m->state != MCONN_ST_CLOSING &&
+	    !(m->h1 && h1_session_is_waiting(m->h1)))
 		ev |= EPOLLIN;
 	loop_mod(&m->srv->loop, &m->io, ev);
+}
+
+/* A call answered after the read that started it: write the answer. */
+static void on_h1_output(void *arg, int rc)
+{
+	struct mconn *m = arg;
+
+	if (m->state == MCONN_ST_DEAD)
+		return;
+	if (rc < 0)
+		m->state = MCONN_ST_CLOSING;
+	flush(m);
+}
+
+static void on_h2_output(void *arg)
+{
+	on_h1_output(arg, 0);
 }
 
 /* Not the HTTP/2 preface: HTTP/1.1 (REST). The bytes kept for detection
@@ -140,6 +160,7 @@ static void start_http1(struct mconn *m, const uint8_t *p, size_t n)
 		return;
 	}
 	m->state = MCONN_ST_H1;
+	h1_session_set_notify(m->h1, on_h1_output, m);
 	if (h1_session_feed(m->h1, m->head, m->head_len, &m->out) < 0 ||
 	    (n && h1_session_feed(m->h1, p, n, &m->out) < 0))
 		m->state = MCONN_ST_CLOSING; /* flush the last response, then close */
@@ -166,6 +187,7 @@ static void detect(struct mconn *m, const uint8_t *p, size_t n)
 		return;
 	}
 	m->state = MCONN_ST_H2;
+	grpc_session_set_notify(m->h2, on_h2_output, m);
 	if (grpc_session_feed(m->h2, m->head, m->head_len) < 0 ||
 	    (n > take && grpc_session_feed(m->h2, p + take, n - take) < 0))
 		m->state = MCONN_ST_CLOSING; /* GOAWAY queued: flush, then close */

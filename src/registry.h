@@ -20,22 +20,33 @@ struct server;
  * handshake or already closing is not found, as API.md asks). */
 bool registry_has(struct server *srv, const char *id, size_t id_len);
 
-/* Fills out with a snapshot of the connection; its strings are views valid
- * until the next call into the loop. Returns API_OK or API_NOT_FOUND (st
- * filled either way). */
-enum api_code registry_get(struct server *srv, const char *id, size_t id_len,
-			   struct api_connection *out, struct api_status *st);
+/* The calls that may complete later, each through an api_call (api.h):
+ * the result goes to call->st (and call->conn for get), then
+ * api_call_complete. A registry that answers later sets call->cancel and
+ * copies id, data and reason (valid only during the call).
+ * - get: a snapshot of the connection; API_OK or API_NOT_FOUND.
+ * - send: one message (WS_OP_TEXT or WS_OP_BINARY, already validated);
+ *   API_OK, API_NOT_FOUND, or API_RESOURCE_EXHAUSTED when its outbound
+ *   queue is full (nothing sent).
+ * - close: the close handshake with code and reason (≤ 123 bytes of
+ *   UTF-8); API_OK or API_NOT_FOUND.
+ * Cluster mode supplies a second table; unit tests, a double. */
+struct registry_ops {
+	void (*get)(struct server *srv, const char *id, size_t id_len, struct api_call *call);
+	void (*send)(struct server *srv, const char *id, size_t id_len, uint8_t opcode,
+		     const uint8_t *data, size_t len, struct api_call *call);
+	void (*close)(struct server *srv, const char *id, size_t id_len, uint16_t code,
+		      const char *reason, struct api_call *call);
+};
 
-/* Queues one message (WS_OP_TEXT or WS_OP_BINARY, already validated) on
- * the connection. Returns API_OK, API_NOT_FOUND, or API_RESOURCE_EXHAUSTED
- * when its outbound queue is full (nothing sent). */
-enum api_code registry_send(struct server *srv, const char *id, size_t id_len, uint8_t opcode,
-			    const uint8_t *data, size_t len, struct api_status *st);
+/* The connections this node holds; completes every call inline. */
+extern const struct registry_ops registry_local;
 
-/* Starts the close handshake with code and reason (≤ 123 bytes of UTF-8).
- * Returns API_OK or API_NOT_FOUND. */
-enum api_code registry_close(struct server *srv, const char *id, size_t id_len, uint16_t code,
-			     const char *reason, struct api_status *st);
+/* The registry the API uses: srv->registry, or registry_local when unset. */
+static inline const struct registry_ops *registry_of(const struct registry_ops *set)
+{
+	return set ? set : &registry_local;
+}
 
 /* Calls fn once for every OPEN connection with its id (a view valid during
  * the call). fn must not close connections; it returns false to stop. */

@@ -22,6 +22,7 @@
 #include <limits.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,7 @@
 #define SEND_VERB ":send"
 
 enum rest_route { RR_NONE, RR_CONN, RR_SEND };
+enum rest_kind { RK_GET, RK_SEND, RK_DELETE }; /* the api call a request made */
 
 /* ---- JSON helpers ------------------------------------------------------------ */
 
@@ -425,10 +427,36 @@ static void finish(struct rest_response *resp, const struct api_status *st, char
 	resp->body_len = ok_len;
 }
 
-static void do_send(struct server *srv, const struct rest_request *req, const char *id,
-		    size_t id_len, struct rest_response *resp)
+/* The response is ready: log a failure, hand it to the transport. */
+static void complete(struct rest_call *rc)
 {
-	struct api_status st;
+	struct rest_response *resp = &rc->resp;
+
+	rc->pending = false;
+	/* The request id a client quotes finds this line. The body is JSON
+	 * (escaped, so safe in a log line) and short: only errors are logged. */
+	if (resp->status != 200)
+		log_debug("rest %s: %d (request id %s): %.*s", rc->method, resp->status,
+			  resp->ids.request, (int)(resp->body_len > 400 ? 400 : resp->body_len),
+			  resp->body ? resp->body : "");
+	rc->done(rc);
+}
+
+static void on_api_done(struct api_call *call)
+{
+	struct rest_call *rc = (struct rest_call *)((char *)call - offsetof(struct rest_call, api));
+	char *body = NULL;
+	size_t len = 2;
+
+	if (call->st.code == API_OK)
+		body = rc->kind == RK_GET ? rest_connection_json(&call->conn, &len) : strdup("{}");
+	finish(&rc->resp, &call->st, body, len);
+	complete(rc);
+}
+
+static void do_send(struct server *srv, const struct rest_request *req, const char *id,
+		    size_t id_len, struct rest_call *rc)
+{
 	char err[192];
 	uint8_t *data;
 	size_t len;
@@ -436,36 +464,33 @@ static void do_send(struct server *srv, const struct rest_request *req, const ch
 
 	if (rest_parse_send(req->body, req->body_len, &data, &len, &type, err, sizeof err) < 0) {
 		free(data);
-		rest_error(resp, 400, API_INVALID_ARGUMENT, err);
+		rest_error(&rc->resp, 400, API_INVALID_ARGUMENT, err);
+		complete(rc);
 		return;
 	}
-	api_send(srv, id, id_len, data, len, type, &st);
+	api_send(srv, id, id_len, data, len, type, &rc->api); /* copies what it keeps */
 	free(data);
-	finish(resp, &st, st.code == API_OK ? strdup("{}") : NULL, 2);
 }
 
 static void dispatch(struct server *srv, const struct rest_request *req, enum rest_route r,
-		     const char *id, size_t id_len, struct rest_response *resp)
+		     const char *id, size_t id_len, struct rest_call *rc)
 {
-	struct api_status st;
-	struct api_connection c;
-	char *body;
-	size_t len = 0;
-
+	rc->api.done = on_api_done;
 	if (r == RR_SEND) {
-		do_send(srv, req, id, id_len, resp);
+		rc->kind = RK_SEND;
+		do_send(srv, req, id, id_len, rc);
 	} else if (method_is(req, "DELETE")) {
-		api_disconnect(srv, id, id_len, &st);
-		finish(resp, &st, st.code == API_OK ? strdup("{}") : NULL, 2);
+		rc->kind = RK_DELETE;
+		api_disconnect(srv, id, id_len, &rc->api);
 	} else {
-		api_get(srv, id, id_len, &c, &st);
-		body = st.code == API_OK ? rest_connection_json(&c, &len) : NULL;
-		finish(resp, &st, body, len);
+		rc->kind = RK_GET;
+		api_get(srv, id, id_len, &rc->api);
 	}
 }
 
-static void handle(struct server *srv, const struct rest_request *req, struct rest_response *resp)
+static void handle(struct server *srv, const struct rest_request *req, struct rest_call *rc)
 {
+	struct rest_response *resp = &rc->resp;
 	const char *raw;
 	size_t raw_len;
 	char msg[160], *id;
@@ -475,6 +500,7 @@ static void handle(struct server *srv, const struct rest_request *req, struct re
 	r = route_of(req->target, req->target_len, &raw, &raw_len);
 	if (r == RR_NONE) {
 		rest_error(resp, 404, API_NOT_FOUND, "no such path (see " REST_PREFIX "{id})");
+		complete(rc);
 		return;
 	}
 	if (r == RR_CONN ? !(method_is(req, "GET") || method_is(req, "HEAD") ||
@@ -485,6 +511,7 @@ static void handle(struct server *srv, const struct rest_request *req, struct re
 			 (int)(req->method_len > 16 ? 16 : req->method_len), req->method,
 			 resp->allow);
 		rest_error(resp, 405, API_UNIMPLEMENTED, msg);
+		complete(rc);
 		return;
 	}
 	if (srv->cfg->auth_token[0] &&
@@ -492,32 +519,66 @@ static void handle(struct server *srv, const struct rest_request *req, struct re
 		resp->www_authenticate = true;
 		rest_error(resp, 401, API_UNAUTHENTICATED,
 			   "missing or invalid bearer token in authorization");
+		complete(rc);
 		return;
 	}
 	id = malloc(raw_len + 1);
 	if (!id) {
 		rest_error(resp, 500, API_INTERNAL, "out of memory");
+		complete(rc);
 		return;
 	}
 	id_len = rest_percent_decode(raw, raw_len, id, raw_len);
-	if (id_len < 0)
+	if (id_len < 0) {
 		rest_error(resp, 400, API_INVALID_ARGUMENT,
 			   "connection id: bad percent-encoding (RFC 3986 §2.1)");
-	else
-		dispatch(srv, req, r, id, (size_t)id_len, resp);
+		complete(rc);
+	} else {
+		dispatch(srv, req, r, id, (size_t)id_len, rc);
+	}
 	free(id);
+}
+
+void rest_start(struct server *srv, const struct rest_request *req, struct rest_call *rc)
+{
+	size_t ml = req->method_len < sizeof rc->method - 1 ? req->method_len : sizeof rc->method - 1;
+
+	rest_response_init(srv, &rc->resp);
+	rc->srv = srv;
+	rc->pending = true;
+	memcpy(rc->method, req->method, ml);
+	rc->method[ml] = '\0';
+	handle(srv, req, rc);
+}
+
+void rest_cancel(struct rest_call *rc)
+{
+	if (!rc->pending)
+		return;
+	rc->pending = false;
+	api_call_cancel(&rc->api);
+	rest_response_fini(&rc->resp);
+}
+
+struct inline_call {
+	struct rest_call rc;
+	bool done;
+};
+
+static void inline_done(struct rest_call *rc)
+{
+	((struct inline_call *)rc)->done = true;
 }
 
 void rest_handle(struct server *srv, const struct rest_request *req, struct rest_response *resp)
 {
-	rest_response_init(srv, resp);
-	handle(srv, req, resp);
-	/* The request id a client quotes finds this line. The body is JSON
-	 * (escaped, so safe in a log line) and short: only errors are logged. */
-	if (resp->status != 200)
-		log_debug("rest %.*s: %d (request id %s): %.*s",
-			  (int)(req->method_len > 16 ? 16 : req->method_len), req->method,
-			  resp->status, resp->ids.request,
-			  (int)(resp->body_len > 400 ? 400 : resp->body_len),
-			  resp->body ? resp->body : "");
+	struct inline_call ic = {.rc.done = inline_done};
+
+	rest_start(srv, req, &ic.rc);
+	if (!ic.done) {
+		rest_cancel(&ic.rc);
+		rest_response_init(srv, &ic.rc.resp);
+		rest_error(&ic.rc.resp, 503, API_UNAVAILABLE, "the call did not complete at once");
+	}
+	*resp = ic.rc.resp;
 }
