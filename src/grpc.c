@@ -15,7 +15,6 @@
 #include "grpc.h"
 
 #include <nghttp2/nghttp2.h>
-#include <openssl/crypto.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,13 +24,12 @@
 #include "api_pb.h"
 #include "ctx.h"
 #include "rest.h"
+#include "router.h"
 #include "err.h"
 #include "grpc_msg.h"
 #include "log.h"
 #include "obuf.h"
 
-#define SERVICE "/yandex.cloud.serverless.apigateway.websocket.v1.ConnectionService/"
-#define HEALTH "/grpc.health.v1.Health/Check"
 #define STREAM_WINDOW (1 << 20)
 #define CONN_WINDOW (16 << 20)
 /* One header block (RFC 9113 §6.5.2 size: name + value + 32 per field).
@@ -41,14 +39,21 @@
 #define MAX_HEADER_LIST (16 << 10)
 #define MAX_HEADER_FIELDS 100
 
-enum call { CALL_UNKNOWN, CALL_GET, CALL_SEND, CALL_DISCONNECT, CALL_HEALTH };
+/* The gRPC rows of router.c's table. */
+enum call {
+	CALL_UNKNOWN = 0,
+	CALL_GET = ROUTER_GRPC_GET,
+	CALL_SEND = ROUTER_GRPC_SEND,
+	CALL_DISCONNECT = ROUTER_GRPC_DISCONNECT,
+	CALL_HEALTH = ROUTER_GRPC_HEALTH,
+};
 
 struct stream {
 	int32_t id;
 	struct grpc_session *s;
 	enum call call;
 	bool rest; /* a REST request over h2, not a gRPC call */
-	bool post, grpc_ct, authorized, responded;
+	bool post, grpc_ct, responded;
 	bool end_stream; /* the client finished sending */
 	bool cancelled;  /* RST_STREAM(CANCEL) sent: its response was never read */
 	bool waiting;    /* its call is under way (api.c or rest.c): not yet answered */
@@ -351,7 +356,7 @@ static void rest_respond(struct grpc_session *s, struct stream *st, struct rest_
 	snprintf(status, sizeof status, "%d", r->status);
 	snprintf(len, sizeof len, "%zu", r->body_len);
 	hdrs[n++] = nv(":status", status, strlen(status));
-	hdrs[n++] = NV_LIT("content-type", "application/json");
+	hdrs[n++] = nv("content-type", r->content_type, strlen(r->content_type));
 	hdrs[n++] = nv("content-length", len, strlen(len));
 	if (r->allow)
 		hdrs[n++] = nv("allow", r->allow, strlen(r->allow));
@@ -393,6 +398,7 @@ static void rest_dispatch(struct grpc_session *s, struct stream *st, int http_st
 		.authorization_len = st->authorization_len,
 		.body = st->raw,
 		.body_len = st->raw_len,
+		.transport = ROUTER_HTTP2,
 	};
 	struct rest_response r;
 
@@ -488,11 +494,16 @@ static void dispatch(struct grpc_session *s, struct stream *st)
 		release(s, st);
 }
 
+/* The token, checked once by router.c. A malformed authorization field
+ * was never kept (on_invalid_header): absent. */
+static bool authorized(struct grpc_session *s, const struct stream *st)
+{
+	return router_token_ok(s->srv->cfg, st->authorization, st->authorization_len);
+}
+
 /* Checks that can be made on the headers alone, before any DATA. */
 static bool check_headers(struct grpc_session *s, struct stream *st)
 {
-	const struct config *cfg = s->srv->cfg;
-
 	if (!st->post) {
 		respond_error(s, st, API_UNIMPLEMENTED, "gRPC requires POST", 405);
 		return false;
@@ -505,8 +516,8 @@ static bool check_headers(struct grpc_session *s, struct stream *st)
 		respond_error(s, st, API_UNIMPLEMENTED, "unknown service or method", 200);
 		return false;
 	}
-	/* Health probes carry no credentials (as with Kubernetes' gRPC probe). */
-	if (cfg->auth_token[0] && !st->authorized && st->call != CALL_HEALTH) {
+	/* Health probes carry no credentials (router.c: a public route). */
+	if (st->call != CALL_HEALTH && !authorized(s, st)) {
 		respond_error(s, st, API_UNAUTHENTICATED,
 			      "missing or invalid bearer token in authorization", 200);
 		return false;
@@ -547,34 +558,6 @@ static int on_begin_headers(nghttp2_session *h2, const nghttp2_frame *frame, voi
 static bool is(const uint8_t *p, size_t n, const char *lit)
 {
 	return n == strlen(lit) && memcmp(p, lit, n) == 0;
-}
-
-static enum call call_of(const uint8_t *path, size_t n)
-{
-	size_t sl = sizeof SERVICE - 1;
-
-	if (n > sl && memcmp(path, SERVICE, sl) == 0) {
-		if (is(path + sl, n - sl, "Get"))
-			return CALL_GET;
-		if (is(path + sl, n - sl, "Send"))
-			return CALL_SEND;
-		if (is(path + sl, n - sl, "Disconnect"))
-			return CALL_DISCONNECT;
-		return CALL_UNKNOWN;
-	}
-	return is(path, n, HEALTH) ? CALL_HEALTH : CALL_UNKNOWN;
-}
-
-static bool bearer_ok(const struct config *cfg, const uint8_t *v, size_t n)
-{
-	size_t tl = strlen(cfg->auth_token);
-
-	if (n < 7 || strncasecmp((const char *)v, "bearer ", 7) != 0)
-		return false;
-	v += 7;
-	n -= 7;
-	/* Constant time in the token's bytes; only the length can leak. */
-	return n == tl && CRYPTO_memcmp(v, cfg->auth_token, tl) == 0;
 }
 
 /* Copies a header value the REST path needs after the headers are gone. */
@@ -618,17 +601,19 @@ static int on_header(nghttp2_session *h2, const nghttp2_frame *frame, const uint
 		st->post = is(value, valuelen, "POST");
 		keep(&st->method, &st->method_len, value, valuelen);
 	} else if (is(name, namelen, ":path")) {
-		st->call = call_of(value, valuelen);
-		st->rest = valuelen >= 13 && memcmp(value, "/apigateways/", 13) == 0;
+		struct router_match m;
+		const struct router_route *r = router_find(ROUTER_HTTP2, "POST", 4,
+							   (const char *)value, valuelen, &m);
+
+		st->call = !r || r->rest ? CALL_UNKNOWN : (enum call)r->handler;
+		st->rest = r && r->rest;
 		if (st->rest)
 			keep(&st->path, &st->path_len, value, valuelen);
 	}
 	else if (is(name, namelen, "content-type"))
 		st->grpc_ct = grpc_content_type_ok((const char *)value, valuelen);
-	else if (is(name, namelen, "authorization")) {
-		st->authorized = bearer_ok(s->srv->cfg, value, valuelen);
+	else if (is(name, namelen, "authorization"))
 		keep(&st->authorization, &st->authorization_len, value, valuelen);
-	}
 	else if (is(name, namelen, "grpc-encoding"))
 		st->encoding = (uint8_t)grpc_encoding_parse((const char *)value, valuelen);
 	else if (is(name, namelen, "grpc-timeout")) {
@@ -675,8 +660,7 @@ static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *frame, void *
 	if (st->rest) {
 		/* Without the token, answered on the HEADERS (401, or the
 		 * 404/405 rest_handle finds first): no body is ever kept. */
-		if (st->end_stream ||
-		    (frame->hd.type == NGHTTP2_HEADERS && s->srv->cfg->auth_token[0] && !st->authorized))
+		if (st->end_stream || (frame->hd.type == NGHTTP2_HEADERS && !authorized(s, st)))
 			rest_dispatch(s, st, 0, NULL);
 		return 0;
 	}

@@ -14,7 +14,6 @@
  */
 #include "mgmt_h1.h"
 
-#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +24,7 @@
 #include "http1.h"
 #include "obuf.h"
 #include "rest.h"
+#include "router.h"
 
 #define CONTINUE_100 "HTTP/1.1 100 Continue\r\n\r\n"
 #define MAX_CHUNK_LINE 4096 /* chunk-size line with its extensions */
@@ -156,9 +156,10 @@ static int respond(struct h1_session *s, const struct rest_response *r, struct o
 	int n;
 
 	n = snprintf(hdr, sizeof hdr,
-		     "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
+		     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
 		     "%s%s%s%s%s%s%s%s%s%s%s\r\n",
-		     r->status, reason(r->status), r->body_len,
+		     r->status, reason(r->status),
+		     r->content_type ? r->content_type : "application/json", r->body_len,
 		     r->ids.request[0] ? "X-Server-Request-Id: " : "", r->ids.request,
 		     r->ids.request[0] ? "\r\n" : "", r->ids.trace[0] ? "X-Server-Trace-Id: " : "",
 		     r->ids.trace, r->ids.trace[0] ? "\r\n" : "", r->allow ? "Allow: " : "",
@@ -534,18 +535,10 @@ static void persistence(struct h1_session *s, const struct http1_request *req)
  * such a request is answered before its body is read. */
 static bool lacks_token(const struct h1_session *s, const struct http1_request *req)
 {
-	const char *tok = s->srv->cfg->auth_token;
-	const struct http1_header *a;
-	size_t tl = strlen(tok);
+	const struct http1_header *a =
+	    http1_count(req, "authorization") == 1 ? http1_find(req, "authorization") : NULL;
 
-	if (!tok[0])
-		return false;
-	if (http1_count(req, "authorization") != 1)
-		return true;
-	a = http1_find(req, "authorization");
-	/* Constant time in the token's bytes, as rest.c compares it. */
-	return a->value.len != 7 + tl || strncasecmp(a->value.p, "bearer ", 7) != 0 ||
-	       CRYPTO_memcmp(a->value.p + 7, tok, tl) != 0;
+	return !router_token_ok(s->srv->cfg, a ? a->value.p : NULL, a ? a->value.len : 0);
 }
 
 /* The head is complete: decides the framing of the body. rest is the

@@ -25,10 +25,12 @@ struct rest_request {
 	size_t authorization_len;
 	const uint8_t *body;
 	size_t body_len;
+	unsigned transport; /* enum router_transport; 0: HTTP/1.1 */
 };
 
 struct rest_response {
 	int status;           /* HTTP status */
+	const char *content_type; /* static; "application/json" */
 	const char *allow;    /* "GET, HEAD, DELETE" etc. for 405, else NULL */
 	bool www_authenticate; /* 401: add "WWW-Authenticate: Bearer" */
 	char *body;           /* JSON, heap (rest_response_fini frees) */

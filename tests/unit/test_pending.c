@@ -29,6 +29,7 @@
 #include "obuf.h"
 #include "registry.h"
 #include "rest.h"
+#include "router.h"
 
 #define P REST_PREFIX
 #define MAX_HELD 8
@@ -274,7 +275,7 @@ static void test_timeout_while_pending(void **state)
 static void test_rules_inline(void **state)
 {
 	struct rest_response r;
-	struct rest_request req = {"GET", 3, P, sizeof P - 1, NULL, 0, NULL, 0};
+	struct rest_request req = {"GET", 3, P, sizeof P - 1, NULL, 0, NULL, 0, ROUTER_HTTP1};
 	char target[] = P "%ff";
 
 	(void)state;
