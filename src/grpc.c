@@ -11,6 +11,9 @@
  * fields and decoded bytes (an HPACK bomb ends the connection), the token
  * is checked on the HEADERS before any body is kept, and a stream that
  * stalls is answered at --request-timeout.
+ *
+ * router.c says what each stream is: a gRPC call (here) or a REST request,
+ * which rest_h2.c runs on the same session and the same budgets.
  */
 #include "grpc.h"
 
@@ -23,9 +26,8 @@
 #include "api.h"
 #include "api_pb.h"
 #include "ctx.h"
-#include "rest.h"
-#include "router.h"
 #include "err.h"
+#include "grpc_int.h"
 #include "grpc_msg.h"
 #include "log.h"
 #include "obuf.h"
@@ -39,62 +41,6 @@
 #define MAX_HEADER_LIST (16 << 10)
 #define MAX_HEADER_FIELDS 100
 
-/* The gRPC rows of router.c's table. */
-enum call {
-	CALL_UNKNOWN = 0,
-	CALL_GET = ROUTER_GRPC_GET,
-	CALL_SEND = ROUTER_GRPC_SEND,
-	CALL_DISCONNECT = ROUTER_GRPC_DISCONNECT,
-	CALL_HEALTH = ROUTER_GRPC_HEALTH,
-};
-
-struct stream {
-	int32_t id;
-	struct grpc_session *s;
-	enum call call;
-	bool rest; /* a REST request over h2, not a gRPC call */
-	bool post, grpc_ct, responded;
-	bool end_stream; /* the client finished sending */
-	bool cancelled;  /* RST_STREAM(CANCEL) sent: its response was never read */
-	bool waiting;    /* its call is under way (api.c or rest.c): not yet answered */
-	uint8_t encoding; /* enum grpc_encoding of grpc-encoding */
-	uint64_t deadline_ms; /* 0 = none */
-	uint64_t begun_ms;    /* HEADERS arrived: --request-timeout counts from here */
-	size_t buffered;      /* request bytes charged to the budgets */
-	struct grpc_deframer body;
-	uint8_t *msg; /* the one request message */
-	size_t msg_len;
-	bool msg_compressed;
-	unsigned messages;
-	uint8_t *resp; /* prefix + response message */
-	size_t resp_len, resp_off;
-	int status;
-	struct stream *prev, *next; /* session's streams, for the deadline sweep */
-	/* REST over h2: the request as rest_handle wants it */
-	char *method, *path, *authorization;
-	size_t method_len, path_len, authorization_len;
-	uint8_t *raw; /* body, grown by doubling as it arrives */
-	size_t raw_len, raw_cap;
-	union {               /* the call under way, while waiting */
-		struct api_call api;  /* gRPC */
-		struct rest_call rc;  /* REST */
-	} u;
-};
-
-struct grpc_session {
-	nghttp2_session *h2;
-	struct server *srv;
-	struct stream *streams;
-	size_t buffered;        /* request bytes held by all streams */
-	uint64_t idle_since_ms; /* the last stream closed (or the session began) */
-	size_t block_bytes;     /* the header block being decoded */
-	unsigned block_fields;
-	bool calm;              /* header block over the caps: ENHANCE_YOUR_CALM */
-	bool feeding;           /* inside nghttp2_session_mem_recv */
-	void (*on_output)(void *arg); /* a call answered later: flush */
-	void *output_arg;
-};
-
 static struct stream *stream_of(struct grpc_session *s, int32_t id)
 {
 	return nghttp2_session_get_stream_user_data(s->h2, id);
@@ -102,7 +48,7 @@ static struct stream *stream_of(struct grpc_session *s, int32_t id)
 
 /* Drops what the stream kept of its request and gives the bytes back to
  * the connection's and the port's budgets. */
-static void release(struct grpc_session *s, struct stream *st)
+void grpc_stream_release(struct grpc_session *s, struct stream *st)
 {
 	grpc_deframer_fini(&st->body);
 	free(st->raw);
@@ -145,7 +91,7 @@ static void stop_waiting(struct stream *st)
 /* A call finished after the feed that started it: its answer is queued in
  * nghttp2, so the connection must write. Never from inside mem_recv,
  * where nghttp2 forbids mem_send (the feed's caller flushes then). */
-static void notify(struct grpc_session *s)
+void grpc_session_notify(struct grpc_session *s)
 {
 	if (!s->feeding && s->on_output)
 		s->on_output(s->output_arg);
@@ -162,7 +108,7 @@ static void stream_free(struct grpc_session *s, struct stream *st)
 		st->next->prev = st->prev;
 	if (!s->streams)
 		s->idle_since_ms = s->srv->loop.now_ms;
-	release(s, st);
+	grpc_stream_release(s, st);
 	free(st->method);
 	free(st->path);
 	free(st->authorization);
@@ -170,13 +116,6 @@ static void stream_free(struct grpc_session *s, struct stream *st)
 	free(st);
 }
 
-static nghttp2_nv nv(const char *name, const char *value, size_t value_len)
-{
-	return (nghttp2_nv){(uint8_t *)name, (uint8_t *)value, strlen(name), value_len,
-			    NGHTTP2_NV_FLAG_NONE};
-}
-
-#define NV_LIT(n, v) nv(n, v, sizeof(v) - 1)
 
 /* Draws fresh ids into *ids and sets hdrs[0..1] to x-server-request-id
  * and x-server-trace-id (Yandex Cloud's response metadata) pointing at
@@ -218,8 +157,8 @@ static void respond_error(struct grpc_session *s, struct stream *st, enum api_co
 		  ids.request);
 }
 
-static ssize_t read_resp(nghttp2_session *h2, int32_t id, uint8_t *buf, size_t len,
-			 uint32_t *flags, nghttp2_data_source *src, void *user)
+ssize_t grpc_read_resp(nghttp2_session *h2, int32_t id, uint8_t *buf, size_t len, uint32_t *flags,
+		       nghttp2_data_source *src, void *user)
 {
 	struct stream *st = src->ptr;
 	size_t n = st->resp_len - st->resp_off;
@@ -246,7 +185,7 @@ static void respond_ok(struct grpc_session *s, struct stream *st)
 {
 	nghttp2_nv hdrs[5] = {NV_LIT(":status", "200"), NV_LIT("content-type", "application/grpc"),
 			      NV_LIT("grpc-accept-encoding", GRPC_ACCEPT_ENCODING)};
-	nghttp2_data_provider prd = {.source.ptr = st, .read_callback = read_resp};
+	nghttp2_data_provider prd = {.source.ptr = st, .read_callback = grpc_read_resp};
 	struct api_request_ids ids;
 
 	st->responded = true;
@@ -285,8 +224,8 @@ static void on_call_done(struct api_call *call)
 		respond_ok(s, st);
 	else
 		respond_error(s, st, as->code, as->message, 200);
-	release(s, st);
-	notify(s);
+	grpc_stream_release(s, st);
+	grpc_session_notify(s);
 }
 
 /* grpc.health.v1: answered here, from the drain state. */
@@ -344,79 +283,6 @@ static const enum api_pb_kind kinds[] = {
 	[CALL_DISCONNECT] = API_PB_DISCONNECT,
 	[CALL_HEALTH] = API_PB_HEALTH_CHECK,
 };
-
-static void rest_respond(struct grpc_session *s, struct stream *st, struct rest_response *r)
-{
-	char status[4], len[24];
-	nghttp2_nv hdrs[7];
-	size_t n = 0;
-	bool head = st->method_len == 4 && memcmp(st->method, "HEAD", 4) == 0;
-	nghttp2_data_provider prd = {.source.ptr = st, .read_callback = read_resp};
-
-	snprintf(status, sizeof status, "%d", r->status);
-	snprintf(len, sizeof len, "%zu", r->body_len);
-	hdrs[n++] = nv(":status", status, strlen(status));
-	hdrs[n++] = nv("content-type", r->content_type, strlen(r->content_type));
-	hdrs[n++] = nv("content-length", len, strlen(len));
-	if (r->allow)
-		hdrs[n++] = nv("allow", r->allow, strlen(r->allow));
-	if (r->www_authenticate)
-		hdrs[n++] = NV_LIT("www-authenticate", "Bearer");
-	hdrs[n++] = nv("x-server-request-id", r->ids.request, strlen(r->ids.request));
-	hdrs[n++] = nv("x-server-trace-id", r->ids.trace, strlen(r->ids.trace));
-	st->responded = true;
-	st->status = r->status;
-	st->resp = (uint8_t *)r->body; /* handed over: freed with the stream */
-	st->resp_len = head ? 0 : r->body_len;
-	r->body = NULL;
-	nghttp2_submit_response(s->h2, st->id, hdrs, n, head || !st->resp_len ? NULL : &prd);
-}
-
-/* The REST call of a stream finished (inline, or later): answer it. */
-static void on_rest_done(struct rest_call *rc)
-{
-	struct stream *st = (struct stream *)((char *)rc - offsetof(struct stream, u.rc));
-	struct grpc_session *s = st->s;
-
-	st->waiting = false;
-	rest_respond(s, st, &rc->resp);
-	rest_response_fini(&rc->resp);
-	release(s, st);
-	notify(s);
-}
-
-/* Runs the REST request, or refuses it with http_status (non-zero) and why. */
-static void rest_dispatch(struct grpc_session *s, struct stream *st, int http_status,
-			  const char *why)
-{
-	struct rest_request req = {
-		.method = st->method ? st->method : "",
-		.method_len = st->method_len,
-		.target = st->path ? st->path : "",
-		.target_len = st->path_len,
-		.authorization = st->authorization,
-		.authorization_len = st->authorization_len,
-		.body = st->raw,
-		.body_len = st->raw_len,
-		.transport = ROUTER_HTTP2,
-	};
-	struct rest_response r;
-
-	if (!http_status) {
-		st->u.rc = (struct rest_call){.done = on_rest_done};
-		st->waiting = true;
-		rest_start(s->srv, &req, &st->u.rc); /* on_rest_done answers */
-		return;
-	}
-	rest_response_init(s->srv, &r);
-	rest_error(&r, http_status,
-		   http_status == 408 || http_status == 504 ? API_DEADLINE_EXCEEDED
-							    : API_RESOURCE_EXHAUSTED,
-		   why);
-	rest_respond(s, st, &r);
-	rest_response_fini(&r);
-	release(s, st);
-}
 
 /* Why a complete request cannot be run, or NULL when it can. */
 static const char *request_problem(struct grpc_session *s, struct stream *st, enum api_code *code)
@@ -476,13 +342,13 @@ static void dispatch(struct grpc_session *s, struct stream *st)
 		problem = decompress(s, st, &code);
 	if (problem) {
 		respond_error(s, st, code, problem, 200);
-		release(s, st);
+		grpc_stream_release(s, st);
 		return;
 	}
 	if (api_pb_decode(kinds[st->call], st->msg, st->msg_len, &req) < 0) {
 		respond_error(s, st, API_INVALID_ARGUMENT,
 			      "request message is not a valid protobuf encoding", 200);
-		release(s, st);
+		grpc_stream_release(s, st);
 		return;
 	}
 	if (st->call == CALL_HEALTH)
@@ -491,7 +357,7 @@ static void dispatch(struct grpc_session *s, struct stream *st)
 		start_call(s, st, &req);
 	api_pb_request_free(&req);
 	if (!st->waiting)
-		release(s, st);
+		grpc_stream_release(s, st);
 }
 
 /* The token, checked once by router.c. A malformed authorization field
@@ -661,7 +527,7 @@ static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *frame, void *
 		/* Without the token, answered on the HEADERS (401, or the
 		 * 404/405 rest_handle finds first): no body is ever kept. */
 		if (st->end_stream || (frame->hd.type == NGHTTP2_HEADERS && !authorized(s, st)))
-			rest_dispatch(s, st, 0, NULL);
+			rest_h2_dispatch(s, st, 0, NULL);
 		return 0;
 	}
 	if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST &&
@@ -670,33 +536,6 @@ static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *frame, void *
 	if (st->end_stream)
 		dispatch(s, st);
 	return 0;
-}
-
-/* A REST-over-h2 body chunk: kept up to --rest-max-body (then 413). */
-static void rest_body_append(struct grpc_session *s, struct stream *st, const uint8_t *p, size_t n)
-{
-	size_t max = s->srv->cfg->rest_max_body, cap = st->raw_cap ? st->raw_cap : 4096;
-	uint8_t *grown;
-
-	if (n > max - st->raw_len) {
-		rest_dispatch(s, st, 413, "request body is larger than --rest-max-body");
-		return;
-	}
-	if (st->raw_len + n > st->raw_cap) {
-		while (cap < st->raw_len + n)
-			cap *= 2;
-		if (cap > max)
-			cap = max;
-		grown = realloc(st->raw, cap);
-		if (!grown) {
-			rest_dispatch(s, st, 503, "out of memory");
-			return;
-		}
-		st->raw = grown;
-		st->raw_cap = cap;
-	}
-	memcpy(st->raw + st->raw_len, p, n);
-	st->raw_len += n;
 }
 
 static int on_data_chunk(nghttp2_session *h2, uint8_t flags, int32_t id, const uint8_t *p,
@@ -714,14 +553,14 @@ static int on_data_chunk(nghttp2_session *h2, uint8_t flags, int32_t id, const u
 					  "(--mgmt-max-buffer, --mgmt-max-buffer-total); retry later";
 
 		if (st->rest)
-			rest_dispatch(s, st, 503, why);
+			rest_h2_dispatch(s, st, 503, why);
 		else
 			respond_error(s, st, API_RESOURCE_EXHAUSTED, why, 200);
-		release(s, st);
+		grpc_stream_release(s, st);
 		return 0;
 	}
 	if (st && st->rest && !st->responded) {
-		rest_body_append(s, st, p, n);
+		rest_h2_body_append(s, st, p, n);
 		return 0;
 	}
 	while (st && !st->responded && n > 0) {
@@ -734,7 +573,7 @@ static int on_data_chunk(nghttp2_session *h2, uint8_t flags, int32_t id, const u
 							  "--grpc-max-body"
 							: "out of memory",
 				      200);
-			release(s, st);
+			grpc_stream_release(s, st);
 			break;
 		}
 		p += used;
@@ -927,7 +766,7 @@ void grpc_session_sweep(struct grpc_session *s, uint64_t now_ms)
 				continue;
 			stop_waiting(st);
 			if (st->rest)
-				rest_dispatch(s, st, 504,
+				rest_h2_dispatch(s, st, 504,
 					      "the call did not complete within --request-timeout");
 			else
 				respond_error(s, st, API_DEADLINE_EXCEEDED, "deadline exceeded", 200);
@@ -936,11 +775,11 @@ void grpc_session_sweep(struct grpc_session *s, uint64_t now_ms)
 		else if (now_ms - st->begun_ms < limit)
 			continue;
 		else if (st->rest)
-			rest_dispatch(s, st, 408, "the request did not arrive within --request-timeout");
+			rest_h2_dispatch(s, st, 408, "the request did not arrive within --request-timeout");
 		else
 			respond_error(s, st, API_DEADLINE_EXCEEDED,
 				      "the request did not arrive within --request-timeout", 200);
-		release(s, st);
+		grpc_stream_release(s, st);
 	}
 }
 
