@@ -51,7 +51,7 @@ static void local_get(struct server *srv, const char *id, size_t id_len, struct 
 }
 
 static void local_send(struct server *srv, const char *id, size_t id_len, uint8_t opcode,
-		       const uint8_t *data, size_t len, struct api_call *call)
+                       const uint8_t *data, size_t len, struct api_call *call)
 {
 	struct conn *c = find(srv, id, id_len, &call->st);
 	int rc;
@@ -61,12 +61,12 @@ static void local_send(struct server *srv, const char *id, size_t id_len, uint8_
 	rc = ws_conn_send(c, opcode, data, len, true);
 	if (rc == ERR_LIMIT)
 		api_fail(&call->st, API_RESOURCE_EXHAUSTED,
-			 "connection %s: outbound queue is full (%zu bytes queued, limit %zu); "
-			 "nothing was sent",
-			 c->id, conn_queued(c), srv->cfg->max_out_queue);
+		         "connection %s: outbound queue is full (%zu bytes queued, limit %zu); "
+		         "nothing was sent",
+		         c->id, conn_queued(c), srv->cfg->max_out_queue);
 	else if (rc < 0)
 		api_fail(&call->st, API_NOT_FOUND, "connection %.*s closed while sending",
-			 (int)id_len, id);
+		         (int)id_len, id);
 	else
 		ok(call);
 out:
@@ -74,7 +74,7 @@ out:
 }
 
 static void local_close(struct server *srv, const char *id, size_t id_len, uint16_t code,
-			const char *reason, struct api_call *call)
+                        const char *reason, struct api_call *call)
 {
 	struct conn *c = find(srv, id, id_len, &call->st);
 
@@ -87,17 +87,18 @@ static void local_close(struct server *srv, const char *id, size_t id_len, uint1
 }
 
 const struct registry_ops registry_local = {
-	.get = local_get,
-	.send = local_send,
-	.close = local_close,
+    .get = local_get,
+    .send = local_send,
+    .close = local_close,
 };
 
 void registry_each(struct server *srv, bool (*fn)(void *arg, const char *id, size_t id_len),
-		   void *arg)
+                   void *arg)
 {
 	struct list_node *n, *next;
 
-	list_for_each_safe(n, next, &srv->all) {
+	list_for_each_safe(n, next, &srv->all)
+	{
 		struct conn *c = list_entry(n, struct conn, link);
 
 		if (c->state == CONN_ST_OPEN && !fn(arg, c->id, CONN_ID_LEN))

@@ -34,9 +34,9 @@ bool registry_has(struct server *srv, const char *id, size_t id_len);
 struct registry_ops {
 	void (*get)(struct server *srv, const char *id, size_t id_len, struct api_call *call);
 	void (*send)(struct server *srv, const char *id, size_t id_len, uint8_t opcode,
-		     const uint8_t *data, size_t len, struct api_call *call);
+	             const uint8_t *data, size_t len, struct api_call *call);
 	void (*close)(struct server *srv, const char *id, size_t id_len, uint16_t code,
-		      const char *reason, struct api_call *call);
+	              const char *reason, struct api_call *call);
 };
 
 /* The connections this node holds; completes every call inline. */
@@ -51,6 +51,6 @@ static inline const struct registry_ops *registry_of(const struct registry_ops *
 /* Calls fn once for every OPEN connection with its id (a view valid during
  * the call). fn must not close connections; it returns false to stop. */
 void registry_each(struct server *srv, bool (*fn)(void *arg, const char *id, size_t id_len),
-		   void *arg);
+                   void *arg);
 
 #endif

@@ -55,15 +55,15 @@ static void on_done(struct rest_call *rc)
 void rest_h2_dispatch(struct grpc_session *s, struct stream *st, int http_status, const char *why)
 {
 	struct rest_request req = {
-		.method = st->method ? st->method : "",
-		.method_len = st->method_len,
-		.target = st->path ? st->path : "",
-		.target_len = st->path_len,
-		.authorization = st->authorization,
-		.authorization_len = st->authorization_len,
-		.body = st->raw,
-		.body_len = st->raw_len,
-		.transport = ROUTER_HTTP2,
+	    .method = st->method ? st->method : "",
+	    .method_len = st->method_len,
+	    .target = st->path ? st->path : "",
+	    .target_len = st->path_len,
+	    .authorization = st->authorization,
+	    .authorization_len = st->authorization_len,
+	    .body = st->raw,
+	    .body_len = st->raw_len,
+	    .transport = ROUTER_HTTP2,
 	};
 	struct rest_response r;
 
@@ -75,9 +75,9 @@ void rest_h2_dispatch(struct grpc_session *s, struct stream *st, int http_status
 	}
 	rest_response_init(s->srv, &r);
 	rest_error(&r, http_status,
-		   http_status == 408 || http_status == 504 ? API_DEADLINE_EXCEEDED
-							    : API_RESOURCE_EXHAUSTED,
-		   why);
+	           http_status == 408 || http_status == 504 ? API_DEADLINE_EXCEEDED
+	                                                    : API_RESOURCE_EXHAUSTED,
+	           why);
 	respond(s, st, &r);
 	rest_response_fini(&r);
 	grpc_stream_release(s, st);
@@ -108,4 +108,3 @@ void rest_h2_body_append(struct grpc_session *s, struct stream *st, const uint8_
 	memcpy(st->raw + st->raw_len, p, n);
 	st->raw_len += n;
 }
-

@@ -49,8 +49,7 @@ static bool path_of(const char **t, size_t *n)
 
 /* {id}<suffix> after the prefix: no '/' in the id; "{id}/:send" is how
  * some clients write a custom method (google.api.http), taken too. */
-static bool match_id(const struct router_route *r, const char *t, size_t n,
-		     struct router_match *m)
+static bool match_id(const struct router_route *r, const char *t, size_t n, struct router_match *m)
 {
 	size_t sl = strlen(r->suffix);
 
@@ -98,8 +97,8 @@ static bool allowed(const char *allow, const char *method, size_t len)
 }
 
 const struct router_route *router_find(unsigned transport, const char *method, size_t method_len,
-				       const char *target, size_t target_len,
-				       struct router_match *m)
+                                       const char *target, size_t target_len,
+                                       struct router_match *m)
 {
 	*m = (struct router_match){0};
 	if (!path_of(&target, &target_len))

@@ -18,9 +18,9 @@ enum router_transport {
 };
 
 enum router_handler {
-	ROUTER_REST_SEND = 1,   /* POST .../connections/{id}:send (or {id}/:send) */
-	ROUTER_REST_CONN,       /* GET, HEAD, DELETE .../connections/{id} */
-	ROUTER_REST_UNKNOWN,    /* h2: other /apigateways/ paths, REST's 404 */
+	ROUTER_REST_SEND = 1, /* POST .../connections/{id}:send (or {id}/:send) */
+	ROUTER_REST_CONN,     /* GET, HEAD, DELETE .../connections/{id} */
+	ROUTER_REST_UNKNOWN,  /* h2: other /apigateways/ paths, REST's 404 */
 	ROUTER_GRPC_GET,
 	ROUTER_GRPC_SEND,
 	ROUTER_GRPC_DISCONNECT,
@@ -33,8 +33,8 @@ struct router_route {
 	const char *suffix;  /* after {id}; NULL: exact path; "*": any rest (prefix) */
 	const char *allow;   /* methods allowed, as the Allow header lists them */
 	enum router_handler handler;
-	bool rest;           /* JSON over HTTP (else gRPC) */
-	bool public;         /* answered without the bearer token (health probes) */
+	bool rest;   /* JSON over HTTP (else gRPC) */
+	bool public; /* answered without the bearer token (health probes) */
 };
 
 struct router_match {
@@ -47,8 +47,8 @@ struct router_match {
 /* Finds the route of a request. target is a path or, for HTTP/1.1, the
  * absolute form (RFC 9112 §3.2); a query is ignored. Returns m->route. */
 const struct router_route *router_find(unsigned transport, const char *method, size_t method_len,
-				       const char *target, size_t target_len,
-				       struct router_match *m);
+                                       const char *target, size_t target_len,
+                                       struct router_match *m);
 
 /* The bearer-token check, the only one: true when no token is configured,
  * or authorization (NULL: absent) is "Bearer <token>" (RFC 6750 §2.1,

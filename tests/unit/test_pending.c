@@ -68,14 +68,14 @@ static void later_get(struct server *s, const char *id, size_t len, struct api_c
 }
 
 static void later_send(struct server *s, const char *id, size_t len, uint8_t op, const uint8_t *p,
-		       size_t n, struct api_call *call)
+                       size_t n, struct api_call *call)
 {
 	(void)s, (void)id, (void)len, (void)op, (void)p, (void)n;
 	hold(call);
 }
 
 static void later_close(struct server *s, const char *id, size_t len, uint16_t code,
-			const char *reason, struct api_call *call)
+                        const char *reason, struct api_call *call)
 {
 	(void)s, (void)id, (void)len, (void)code, (void)reason;
 	hold(call);
@@ -213,7 +213,8 @@ static void test_order_kept_bytewise(void **state)
 {
 	struct h1_session *s = h1_session_new(&srv);
 	struct obuf *ob = NULL;
-	const char in[] = "GET " P "a HTTP/1.1\r\nHost: x\r\n\r\nGET " P "b HTTP/1.1\r\nHost: x\r\n\r\n";
+	const char in[] =
+	    "GET " P "a HTTP/1.1\r\nHost: x\r\n\r\nGET " P "b HTTP/1.1\r\nHost: x\r\n\r\n";
 	char *got;
 
 	(void)state;
@@ -225,7 +226,7 @@ static void test_order_kept_bytewise(void **state)
 	answer(API_NOT_FOUND, "reply-b");
 	got = take(&ob);
 	assert_true(strstr(got, "reply-a") && strstr(got, "reply-b") &&
-		    strstr(got, "reply-a") < strstr(got, "reply-b"));
+	            strstr(got, "reply-a") < strstr(got, "reply-b"));
 	free(got);
 	h1_session_free(s);
 	obuf_free(&ob);
@@ -241,7 +242,7 @@ static void test_gone_while_pending(void **state)
 
 	(void)state;
 	assert_int_equal(h1_session_feed(s, (const uint8_t *)pipelined, sizeof pipelined - 1, &ob),
-			 0);
+	                 0);
 	assert_int_equal(num_held, 1);
 	h1_session_free(s);
 	assert_int_equal(num_held, 0);
@@ -303,13 +304,14 @@ struct client {
 };
 
 static int on_h2_header(nghttp2_session *h2, const nghttp2_frame *frame, const uint8_t *name,
-			size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags,
-			void *user)
+                        size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags,
+                        void *user)
 {
 	struct client *c = user;
 
 	(void)h2, (void)frame, (void)flags;
-	if (namelen == 11 && memcmp(name, "grpc-status", 11) == 0 && valuelen < sizeof c->grpc_status) {
+	if (namelen == 11 && memcmp(name, "grpc-status", 11) == 0 &&
+	    valuelen < sizeof c->grpc_status) {
 		memcpy(c->grpc_status, value, valuelen);
 		c->grpc_status[valuelen] = '\0';
 	}
@@ -324,7 +326,7 @@ static int on_h2_close(nghttp2_session *h2, int32_t id, uint32_t code, void *use
 }
 
 static ssize_t read_get(nghttp2_session *h2, int32_t id, uint8_t *buf, size_t len, uint32_t *flags,
-			nghttp2_data_source *src, void *user)
+                        nghttp2_data_source *src, void *user)
 {
 	/* GetConnectionRequest{connection_id: "abc"} behind the gRPC prefix */
 	static const uint8_t msg[] = {0, 0, 0, 0, 5, 0x0a, 3, 'a', 'b', 'c'};
@@ -383,8 +385,9 @@ static void pump(struct client *c, struct grpc_session *s)
 		assert_int_equal(grpc_session_flush(s, &ob, 1 << 20), 0);
 		if (obuf_pending(ob)) {
 			moved += obuf_pending(ob);
-			assert_int_equal(nghttp2_session_mem_recv(c->h2, obuf_data(ob), obuf_pending(ob)),
-					 (ssize_t)obuf_pending(ob));
+			assert_int_equal(
+			    nghttp2_session_mem_recv(c->h2, obuf_data(ob), obuf_pending(ob)),
+			    (ssize_t)obuf_pending(ob));
 		}
 		obuf_free(&ob);
 		if (!moved)

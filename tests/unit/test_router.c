@@ -63,17 +63,18 @@ static void test_table(void **state)
 	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
 		const struct row *w = &rows[i];
 		struct router_match m;
-		const struct router_route *r = router_find(w->transport, w->method, strlen(w->method),
-							   w->target, strlen(w->target), &m);
+		const struct router_route *r = router_find(
+		    w->transport, w->method, strlen(w->method), w->target, strlen(w->target), &m);
 
 		if ((r ? (int)r->handler : 0) != w->handler)
 			fail_msg("row %zu %s %s: handler %d, want %d", i, w->method, w->target,
-				 r ? (int)r->handler : 0, w->handler);
+			         r ? (int)r->handler : 0, w->handler);
 		assert_ptr_equal(m.route, r);
 		if (!r)
 			continue;
 		if (m.method_ok != w->method_ok)
-			fail_msg("row %zu %s %s: method_ok %d", i, w->method, w->target, m.method_ok);
+			fail_msg("row %zu %s %s: method_ok %d", i, w->method, w->target,
+			         m.method_ok);
 		if (w->id && (m.id_len != strlen(w->id) || memcmp(m.id, w->id, m.id_len) != 0))
 			fail_msg("row %zu: id %.*s, want %s", i, (int)m.id_len, m.id, w->id);
 	}
