@@ -10,14 +10,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "conn.h"
-#include "err.h"
-#include "log.h"
-#include "net.h"
-#include "server.h"
+#include "ctx.h"
+#include "registry.h"
 #include "utf8.h"
 #include "ws.h"
-#include "ws_conn.h"
 
 enum api_code api_fail(struct api_status *st, enum api_code code, const char *fmt, ...)
 {
@@ -48,59 +44,60 @@ static size_t utf8_count(const char *p, size_t len)
 	return n;
 }
 
-/* Validates the id and finds an OPEN connection. */
-static struct conn *lookup(struct server *srv, const char *id, size_t len, struct api_status *st)
+/* API.md's rules for a connection id; the registry only looks it up. */
+static enum api_code check_id(struct server *srv, const char *id, size_t len,
+			      struct api_status *st)
 {
-	struct conn *c;
-
-	if (srv->draining) {
-		api_fail(st, API_UNAVAILABLE, "gateway is shutting down");
-		return NULL;
-	}
-	if (len == 0) {
-		api_fail(st, API_INVALID_ARGUMENT, "connection_id is required");
-		return NULL;
-	}
-	if (!utf8_is_valid((const uint8_t *)id, len)) {
-		api_fail(st, API_INVALID_ARGUMENT, "connection_id is not valid UTF-8");
-		return NULL;
-	}
-	if (utf8_count(id, len) > API_MAX_ID_LEN) {
-		api_fail(st, API_INVALID_ARGUMENT,
-			 "connection_id is %zu characters long; at most %d are allowed",
-			 utf8_count(id, len), API_MAX_ID_LEN);
-		return NULL;
-	}
-	/* Only OPEN connections are in the table: one still in its handshake
-	 * or already closing is not found, as the spec asks. */
-	c = len == CONN_ID_LEN ? conn_find(srv, id, len) : NULL; /* ids have one length */
-	if (!c)
-		api_fail(st, API_NOT_FOUND, "connection %.*s not found", (int)len, id);
-	return c;
-}
-
-enum api_code api_get(struct server *srv, const char *id, size_t id_len, struct api_connection *out,
-		      struct api_status *st)
-{
-	struct conn *c = lookup(srv, id, id_len, st);
-
-	if (!c)
-		return st->code;
-	out->id = c->id;
-	out->gateway_id = srv->cfg->gateway_id;
-	net_ip_format(&c->ip, out->source_ip, sizeof out->source_ip);
-	out->user_agent = c->user_agent ? c->user_agent : "";
-	out->connected_at_ns = c->connected_at_ns;
-	out->last_active_at_ns = c->last_active_ns;
+	if (srv->draining)
+		return api_fail(st, API_UNAVAILABLE, "gateway is shutting down");
+	if (len == 0)
+		return api_fail(st, API_INVALID_ARGUMENT, "connection_id is required");
+	if (!utf8_is_valid((const uint8_t *)id, len))
+		return api_fail(st, API_INVALID_ARGUMENT, "connection_id is not valid UTF-8");
+	if (utf8_count(id, len) > API_MAX_ID_LEN)
+		return api_fail(st, API_INVALID_ARGUMENT,
+				"connection_id is %zu characters long; at most %d are allowed",
+				utf8_count(id, len), API_MAX_ID_LEN);
 	return ok(st);
 }
 
-enum api_code api_send(struct server *srv, const char *id, size_t id_len, const uint8_t *data,
-		       size_t len, int type, struct api_status *st)
+void api_call_complete(struct api_call *call)
 {
-	struct conn *c;
-	int rc;
+	call->pending = false;
+	call->cancel = NULL;
+	call->done(call);
+}
 
+void api_call_cancel(struct api_call *call)
+{
+	if (!call->pending)
+		return;
+	call->pending = false;
+	if (call->cancel)
+		call->cancel(call);
+	call->cancel = NULL;
+}
+
+/* Marks call pending; false (and call completed with st) when the id
+ * breaks the rules. */
+static bool begin(struct server *srv, const char *id, size_t id_len, struct api_call *call)
+{
+	call->pending = true;
+	call->cancel = NULL;
+	if (check_id(srv, id, id_len, &call->st) == API_OK)
+		return true;
+	api_call_complete(call);
+	return false;
+}
+
+void api_get(struct server *srv, const char *id, size_t id_len, struct api_call *call)
+{
+	if (begin(srv, id, id_len, call))
+		registry_of(srv->registry)->get(srv, id, id_len, call);
+}
+
+static enum api_code check_data(const uint8_t *data, size_t len, int type, struct api_status *st)
+{
 	if (type != API_DATA_UNSPECIFIED && type != API_DATA_BINARY && type != API_DATA_TEXT)
 		return api_fail(st, API_INVALID_ARGUMENT, "type %d is not BINARY or TEXT", type);
 	/* API.md: data is required, like connection_id; an empty Send would
@@ -113,32 +110,28 @@ enum api_code api_send(struct server *srv, const char *id, size_t id_len, const 
 	if (type == API_DATA_TEXT && !utf8_is_valid(data, len))
 		return api_fail(st, API_INVALID_ARGUMENT,
 				"TEXT data is not valid UTF-8 (send it as BINARY)");
-	c = lookup(srv, id, id_len, st);
-	if (!c)
-		return st->code;
-	/* DATA_TYPE_UNSPECIFIED is delivered as BINARY (README). */
-	rc = ws_conn_send(c, type == API_DATA_TEXT ? WS_OP_TEXT : WS_OP_BINARY, data, len, true);
-	if (rc == ERR_LIMIT)
-		return api_fail(st, API_RESOURCE_EXHAUSTED,
-				"connection %s: outbound queue is full (%zu bytes queued, limit %zu); "
-				"nothing was sent",
-				c->id, conn_queued(c), srv->cfg->max_out_queue);
-	if (rc < 0)
-		return api_fail(st, API_NOT_FOUND, "connection %.*s closed while sending",
-				(int)id_len, id);
 	return ok(st);
 }
 
-enum api_code api_disconnect(struct server *srv, const char *id, size_t id_len,
-			     struct api_status *st)
+void api_send(struct server *srv, const char *id, size_t id_len, const uint8_t *data, size_t len,
+	      int type, struct api_call *call)
 {
-	struct conn *c = lookup(srv, id, id_len, st);
+	if (check_data(data, len, type, &call->st) != API_OK) {
+		call->pending = true;
+		api_call_complete(call);
+		return;
+	}
+	/* DATA_TYPE_UNSPECIFIED is delivered as BINARY (README). */
+	if (begin(srv, id, id_len, call))
+		registry_of(srv->registry)
+			->send(srv, id, id_len, type == API_DATA_TEXT ? WS_OP_TEXT : WS_OP_BINARY, data,
+			       len, call);
+}
 
-	if (!c)
-		return st->code;
-	log_debug("conn %s: disconnect requested by the API", c->id);
-	ws_conn_close(c, WS_CLOSE_NORMAL, "");
-	return ok(st);
+void api_disconnect(struct server *srv, const char *id, size_t id_len, struct api_call *call)
+{
+	if (begin(srv, id, id_len, call))
+		registry_of(srv->registry)->close(srv, id, id_len, WS_CLOSE_NORMAL, "", call);
 }
 
 const char *api_code_name(enum api_code code)

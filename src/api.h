@@ -5,6 +5,7 @@
 #ifndef WSGW_API_H
 #define WSGW_API_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -49,13 +50,41 @@ struct api_connection {
 	int64_t last_active_at_ns;
 };
 
-/* Each returns st->code (API_OK on success) and fills *st. */
-enum api_code api_get(struct server *srv, const char *id, size_t id_len, struct api_connection *out,
-		      struct api_status *st);
-enum api_code api_send(struct server *srv, const char *id, size_t id_len, const uint8_t *data,
-		       size_t len, int type, struct api_status *st);
-enum api_code api_disconnect(struct server *srv, const char *id, size_t id_len,
-			     struct api_status *st);
+struct api_call;
+typedef void (*api_done_fn)(struct api_call *call);
+
+/* One call in flight, embedded by its caller (a gRPC stream, a REST
+ * request). The caller sets done; api_get / api_send / api_disconnect fill
+ * st (and conn for Get) and call done exactly once: inline, before they
+ * return, for a connection this node holds; later, from the loop, when
+ * the answer comes from elsewhere (cluster mode, or a test double). conn's
+ * strings are views valid only during done. A caller that goes away while
+ * the call is pending calls api_call_cancel: done is then never called.
+ * The id and data passed in need only live during the api_* call: a
+ * registry that answers later copies what it needs. */
+struct api_call {
+	api_done_fn done;
+	bool pending; /* started and done not yet called */
+	/* Set by a registry that will complete later: drops the call (and
+	 * what it holds) so done is never called. NULL when inline. */
+	void (*cancel)(struct api_call *call);
+	void *reg_data; /* the registry's, while pending */
+	struct api_status st;
+	struct api_connection conn; /* Get's result */
+};
+
+/* Start a call; see struct api_call for how it completes. */
+void api_get(struct server *srv, const char *id, size_t id_len, struct api_call *call);
+void api_send(struct server *srv, const char *id, size_t id_len, const uint8_t *data, size_t len,
+	      int type, struct api_call *call);
+void api_disconnect(struct server *srv, const char *id, size_t id_len, struct api_call *call);
+
+/* Completes call with its st and conn as filled (registries call this). */
+void api_call_complete(struct api_call *call);
+
+/* Drops a pending call: its done is never called. Harmless when it is not
+ * pending. */
+void api_call_cancel(struct api_call *call);
 
 /* Sets *st to code with a printf-style message. Returns code. */
 enum api_code api_fail(struct api_status *st, enum api_code code, const char *fmt, ...)

@@ -15,10 +15,10 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "ctx.h"
 #include "err.h"
 #include "log.h"
 #include "obuf.h"
-#include "server.h"
 #include "strpool.h"
 #include "ws.h"
 #include "ws_conn.h"
@@ -64,6 +64,17 @@ void conn_update_events(struct conn *c)
 		log_warn("conn %s: epoll_ctl: %s", c->id, strerror(errno));
 }
 
+/* The loop's free callback for a DEAD connection, after the batch. */
+static void conn_free(struct loop_deferred *d)
+{
+	struct conn *c = (struct conn *)((char *)d - offsetof(struct conn, reap));
+
+	ws_conn_rx_free(c->rx);
+	obuf_free(&c->out);
+	strpool_put(&c->srv->user_agents, c->user_agent);
+	free(c);
+}
+
 static void close_now(struct conn *c)
 {
 	struct server *srv = c->srv;
@@ -75,7 +86,7 @@ static void close_now(struct conn *c)
 	ws_conn_on_closed(c);
 	c->state = CONN_ST_DEAD;
 	list_remove(&c->link);
-	list_insert_tail(&srv->dead, &c->link);
+	loop_defer_free(&srv->loop, &c->reap, conn_free);
 	srv->num_conns--;
 	loop_del(&srv->loop, &c->io);
 	close(c->io.fd);
@@ -526,23 +537,6 @@ void conn_sweep(struct server *srv)
 	conn_report_refusals(srv); /* the count since the last report, once due */
 }
 
-void conn_reap(void *arg)
-{
-	struct server *srv = arg;
-
-	struct list_node *n;
-
-	while ((n = list_first(&srv->dead))) {
-		struct conn *c = list_entry(n, struct conn, link);
-
-		list_remove(n);
-		ws_conn_rx_free(c->rx);
-		obuf_free(&c->out);
-		strpool_put(&srv->user_agents, c->user_agent);
-		free(c);
-	}
-	conntab_rehash_step(&srv->table, 16);
-}
 
 struct conn *conn_find(struct server *srv, const char *id, size_t len)
 {

@@ -43,7 +43,8 @@ struct conn {
 	struct conntab_node node; /* in server.table while OPEN */
 	struct loop_io io;
 	struct server *srv;
-	struct list_node link;    /* in server.all, or server.dead once DEAD */
+	struct list_node link;    /* in server.all until DEAD */
+	struct loop_deferred reap; /* queued on the loop once DEAD */
 	char id[CONN_ID_LEN + 1];
 	uint8_t state;            /* enum conn_state */
 	uint16_t flags;           /* enum conn_flag */
@@ -108,8 +109,6 @@ void conn_finish(struct conn *c, bool flush);
 /* The periodic sweep: handshake, idle, ping, lifetime, close deadlines. */
 void conn_sweep(struct server *srv);
 
-/* Frees every DEAD connection (the loop's after-batch hook). */
-void conn_reap(void *srv);
 
 /* Looks up an OPEN connection by id; NULL if unknown or not open. */
 struct conn *conn_find(struct server *srv, const char *id, size_t len);

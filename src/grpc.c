@@ -11,26 +11,27 @@
  * fields and decoded bytes (an HPACK bomb ends the connection), the token
  * is checked on the HEADERS before any body is kept, and a stream that
  * stalls is answered at --request-timeout.
+ *
+ * router.c says what each stream is: a gRPC call (here) or a REST request,
+ * which rest_h2.c runs on the same session and the same budgets.
  */
 #include "grpc.h"
 
 #include <nghttp2/nghttp2.h>
-#include <openssl/crypto.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "api.h"
 #include "api_pb.h"
-#include "rest.h"
+#include "ctx.h"
 #include "err.h"
+#include "grpc_int.h"
 #include "grpc_msg.h"
 #include "log.h"
 #include "obuf.h"
-#include "server.h"
 
-#define SERVICE "/yandex.cloud.serverless.apigateway.websocket.v1.ConnectionService/"
-#define HEALTH "/grpc.health.v1.Health/Check"
 #define STREAM_WINDOW (1 << 20)
 #define CONN_WINDOW (16 << 20)
 /* One header block (RFC 9113 §6.5.2 size: name + value + 32 per field).
@@ -40,46 +41,6 @@
 #define MAX_HEADER_LIST (16 << 10)
 #define MAX_HEADER_FIELDS 100
 
-enum call { CALL_UNKNOWN, CALL_GET, CALL_SEND, CALL_DISCONNECT, CALL_HEALTH };
-
-struct stream {
-	int32_t id;
-	enum call call;
-	bool rest; /* a REST request over h2, not a gRPC call */
-	bool post, grpc_ct, authorized, responded;
-	bool end_stream; /* the client finished sending */
-	bool cancelled;  /* RST_STREAM(CANCEL) sent: its response was never read */
-	uint8_t encoding; /* enum grpc_encoding of grpc-encoding */
-	uint64_t deadline_ms; /* 0 = none */
-	uint64_t begun_ms;    /* HEADERS arrived: --request-timeout counts from here */
-	size_t buffered;      /* request bytes charged to the budgets */
-	struct grpc_deframer body;
-	uint8_t *msg; /* the one request message */
-	size_t msg_len;
-	bool msg_compressed;
-	unsigned messages;
-	uint8_t *resp; /* prefix + response message */
-	size_t resp_len, resp_off;
-	int status;
-	struct stream *prev, *next; /* session's streams, for the deadline sweep */
-	/* REST over h2: the request as rest_handle wants it */
-	char *method, *path, *authorization;
-	size_t method_len, path_len, authorization_len;
-	uint8_t *raw; /* body, grown by doubling as it arrives */
-	size_t raw_len, raw_cap;
-};
-
-struct grpc_session {
-	nghttp2_session *h2;
-	struct server *srv;
-	struct stream *streams;
-	size_t buffered;        /* request bytes held by all streams */
-	uint64_t idle_since_ms; /* the last stream closed (or the session began) */
-	size_t block_bytes;     /* the header block being decoded */
-	unsigned block_fields;
-	bool calm;              /* header block over the caps: ENHANCE_YOUR_CALM */
-};
-
 static struct stream *stream_of(struct grpc_session *s, int32_t id)
 {
 	return nghttp2_session_get_stream_user_data(s->h2, id);
@@ -87,7 +48,7 @@ static struct stream *stream_of(struct grpc_session *s, int32_t id)
 
 /* Drops what the stream kept of its request and gives the bytes back to
  * the connection's and the port's budgets. */
-static void release(struct grpc_session *s, struct stream *st)
+void grpc_stream_release(struct grpc_session *s, struct stream *st)
 {
 	grpc_deframer_fini(&st->body);
 	free(st->raw);
@@ -115,8 +76,30 @@ static bool charge(struct grpc_session *s, struct stream *st, size_t n)
 	return true;
 }
 
+/* Drops the call under way, if any: its completion never comes. */
+static void stop_waiting(struct stream *st)
+{
+	if (!st->waiting)
+		return;
+	st->waiting = false;
+	if (st->rest)
+		rest_cancel(&st->u.rc);
+	else
+		api_call_cancel(&st->u.api);
+}
+
+/* A call finished after the feed that started it: its answer is queued in
+ * nghttp2, so the connection must write. Never from inside mem_recv,
+ * where nghttp2 forbids mem_send (the feed's caller flushes then). */
+void grpc_session_notify(struct grpc_session *s)
+{
+	if (!s->feeding && s->on_output)
+		s->on_output(s->output_arg);
+}
+
 static void stream_free(struct grpc_session *s, struct stream *st)
 {
+	stop_waiting(st);
 	if (st->prev)
 		st->prev->next = st->next;
 	else
@@ -125,7 +108,7 @@ static void stream_free(struct grpc_session *s, struct stream *st)
 		st->next->prev = st->prev;
 	if (!s->streams)
 		s->idle_since_ms = s->srv->loop.now_ms;
-	release(s, st);
+	grpc_stream_release(s, st);
 	free(st->method);
 	free(st->path);
 	free(st->authorization);
@@ -133,13 +116,6 @@ static void stream_free(struct grpc_session *s, struct stream *st)
 	free(st);
 }
 
-static nghttp2_nv nv(const char *name, const char *value, size_t value_len)
-{
-	return (nghttp2_nv){(uint8_t *)name, (uint8_t *)value, strlen(name), value_len,
-			    NGHTTP2_NV_FLAG_NONE};
-}
-
-#define NV_LIT(n, v) nv(n, v, sizeof(v) - 1)
 
 /* Draws fresh ids into *ids and sets hdrs[0..1] to x-server-request-id
  * and x-server-trace-id (Yandex Cloud's response metadata) pointing at
@@ -181,8 +157,8 @@ static void respond_error(struct grpc_session *s, struct stream *st, enum api_co
 		  ids.request);
 }
 
-static ssize_t read_resp(nghttp2_session *h2, int32_t id, uint8_t *buf, size_t len,
-			 uint32_t *flags, nghttp2_data_source *src, void *user)
+ssize_t grpc_read_resp(nghttp2_session *h2, int32_t id, uint8_t *buf, size_t len, uint32_t *flags,
+		       nghttp2_data_source *src, void *user)
 {
 	struct stream *st = src->ptr;
 	size_t n = st->resp_len - st->resp_off;
@@ -209,7 +185,7 @@ static void respond_ok(struct grpc_session *s, struct stream *st)
 {
 	nghttp2_nv hdrs[5] = {NV_LIT(":status", "200"), NV_LIT("content-type", "application/grpc"),
 			      NV_LIT("grpc-accept-encoding", GRPC_ACCEPT_ENCODING)};
-	nghttp2_data_provider prd = {.source.ptr = st, .read_callback = read_resp};
+	nghttp2_data_provider prd = {.source.ptr = st, .read_callback = grpc_read_resp};
 	struct api_request_ids ids;
 
 	st->responded = true;
@@ -227,50 +203,78 @@ static bool set_resp(struct stream *st, size_t len)
 	return true;
 }
 
-static enum api_code run_call(struct grpc_session *s, struct stream *st,
-			      const struct api_pb_request *req, struct api_status *as)
+/* The api call of a stream finished (inline, or later): answer it. */
+static void on_call_done(struct api_call *call)
 {
-	struct api_connection conn;
+	struct stream *st = (struct stream *)((char *)call - offsetof(struct stream, u.api));
+	struct grpc_session *s = st->s;
+	struct api_status *as = &call->st;
+	size_t n = 0;
+
+	st->waiting = false;
+	if (as->code == API_OK) {
+		if (st->call == CALL_GET)
+			n = api_pb_encode_connection(&call->conn, NULL, 0);
+		if (!set_resp(st, n)) /* Send and Disconnect: an empty message */
+			api_fail(as, API_RESOURCE_EXHAUSTED, "out of memory");
+		else if (st->call == CALL_GET)
+			api_pb_encode_connection(&call->conn, st->resp + GRPC_PREFIX_LEN, n);
+	}
+	if (as->code == API_OK)
+		respond_ok(s, st);
+	else
+		respond_error(s, st, as->code, as->message, 200);
+	grpc_stream_release(s, st);
+	grpc_session_notify(s);
+}
+
+/* grpc.health.v1: answered here, from the drain state. */
+static void health(struct grpc_session *s, struct stream *st, const struct api_pb_request *req)
+{
+	static const char svc[] = "yandex.cloud.serverless.apigateway.websocket.v1."
+				  "ConnectionService";
+	bool known = req->service_len == 0 || (req->service_len == sizeof svc - 1 &&
+					       memcmp(req->service, svc, sizeof svc - 1) == 0);
+	struct api_status as;
+	uint8_t buf[8];
 	size_t n;
 
+	if (!known) {
+		api_fail(&as, API_NOT_FOUND, "unknown service %.*s", (int)req->service_len,
+			 req->service);
+		respond_error(s, st, as.code, as.message, 200);
+		return;
+	}
+	n = api_pb_encode_health(s->srv->draining ? 2 : 1, buf, sizeof buf);
+	if (!set_resp(st, n)) {
+		respond_error(s, st, API_RESOURCE_EXHAUSTED, "out of memory", 200);
+		return;
+	}
+	memcpy(st->resp + GRPC_PREFIX_LEN, buf, n);
+	respond_ok(s, st);
+}
+
+/* Starts the call; on_call_done answers (before this returns when the
+ * connection is this node's). req's views need only live until then. */
+static void start_call(struct grpc_session *s, struct stream *st, const struct api_pb_request *req)
+{
+	st->u.api = (struct api_call){.done = on_call_done};
+	st->waiting = true;
 	switch (st->call) {
 	case CALL_GET:
-		if (api_get(s->srv, req->id, req->id_len, &conn, as) != API_OK)
-			return as->code;
-		n = api_pb_encode_connection(&conn, NULL, 0);
-		if (!set_resp(st, n))
-			return api_fail(as, API_RESOURCE_EXHAUSTED, "out of memory");
-		api_pb_encode_connection(&conn, st->resp + GRPC_PREFIX_LEN, n);
-		return API_OK;
+		api_get(s->srv, req->id, req->id_len, &st->u.api);
+		break;
 	case CALL_SEND:
-		api_send(s->srv, req->id, req->id_len, req->data, req->data_len, req->type, as);
+		api_send(s->srv, req->id, req->id_len, req->data, req->data_len, req->type,
+			 &st->u.api);
 		break;
 	case CALL_DISCONNECT:
-		api_disconnect(s->srv, req->id, req->id_len, as);
+		api_disconnect(s->srv, req->id, req->id_len, &st->u.api);
 		break;
-	case CALL_HEALTH: {
-		uint8_t buf[8];
-		static const char svc[] = "yandex.cloud.serverless.apigateway.websocket.v1."
-					  "ConnectionService";
-		bool known = req->service_len == 0 ||
-			     (req->service_len == sizeof svc - 1 &&
-			      memcmp(req->service, svc, sizeof svc - 1) == 0);
-
-		if (!known)
-			return api_fail(as, API_NOT_FOUND, "unknown service %.*s",
-					(int)req->service_len, req->service);
-		n = api_pb_encode_health(s->srv->draining ? 2 : 1, buf, sizeof buf);
-		if (!set_resp(st, n))
-			return api_fail(as, API_RESOURCE_EXHAUSTED, "out of memory");
-		memcpy(st->resp + GRPC_PREFIX_LEN, buf, n);
-		return API_OK;
+	default: /* check_headers refused every other call */
+		st->waiting = false;
+		respond_error(s, st, API_UNIMPLEMENTED, "unknown method", 200);
 	}
-	default:
-		return api_fail(as, API_UNIMPLEMENTED, "unknown method");
-	}
-	if (as->code == API_OK && !set_resp(st, 0)) /* empty response message */
-		return api_fail(as, API_RESOURCE_EXHAUSTED, "out of memory");
-	return as->code;
 }
 
 static const enum api_pb_kind kinds[] = {
@@ -279,61 +283,6 @@ static const enum api_pb_kind kinds[] = {
 	[CALL_DISCONNECT] = API_PB_DISCONNECT,
 	[CALL_HEALTH] = API_PB_HEALTH_CHECK,
 };
-
-static void rest_respond(struct grpc_session *s, struct stream *st, struct rest_response *r)
-{
-	char status[4], len[24];
-	nghttp2_nv hdrs[7];
-	size_t n = 0;
-	bool head = st->method_len == 4 && memcmp(st->method, "HEAD", 4) == 0;
-	nghttp2_data_provider prd = {.source.ptr = st, .read_callback = read_resp};
-
-	snprintf(status, sizeof status, "%d", r->status);
-	snprintf(len, sizeof len, "%zu", r->body_len);
-	hdrs[n++] = nv(":status", status, strlen(status));
-	hdrs[n++] = NV_LIT("content-type", "application/json");
-	hdrs[n++] = nv("content-length", len, strlen(len));
-	if (r->allow)
-		hdrs[n++] = nv("allow", r->allow, strlen(r->allow));
-	if (r->www_authenticate)
-		hdrs[n++] = NV_LIT("www-authenticate", "Bearer");
-	hdrs[n++] = nv("x-server-request-id", r->ids.request, strlen(r->ids.request));
-	hdrs[n++] = nv("x-server-trace-id", r->ids.trace, strlen(r->ids.trace));
-	st->responded = true;
-	st->status = r->status;
-	st->resp = (uint8_t *)r->body; /* handed over: freed with the stream */
-	st->resp_len = head ? 0 : r->body_len;
-	r->body = NULL;
-	nghttp2_submit_response(s->h2, st->id, hdrs, n, head || !st->resp_len ? NULL : &prd);
-}
-
-/* Runs the REST request, or refuses it with http_status (non-zero) and why. */
-static void rest_dispatch(struct grpc_session *s, struct stream *st, int http_status,
-			  const char *why)
-{
-	struct rest_request req = {
-		.method = st->method ? st->method : "",
-		.method_len = st->method_len,
-		.target = st->path ? st->path : "",
-		.target_len = st->path_len,
-		.authorization = st->authorization,
-		.authorization_len = st->authorization_len,
-		.body = st->raw,
-		.body_len = st->raw_len,
-	};
-	struct rest_response r;
-
-	if (http_status) {
-		rest_response_init(s->srv, &r);
-		rest_error(&r, http_status,
-			   http_status == 408 ? API_DEADLINE_EXCEEDED : API_RESOURCE_EXHAUSTED, why);
-	} else {
-		rest_handle(s->srv, &req, &r); /* initialises r */
-	}
-	rest_respond(s, st, &r);
-	rest_response_fini(&r);
-	release(s, st);
-}
 
 /* Why a complete request cannot be run, or NULL when it can. */
 static const char *request_problem(struct grpc_session *s, struct stream *st, enum api_code *code)
@@ -386,7 +335,6 @@ static const char *decompress(struct grpc_session *s, struct stream *st, enum ap
 static void dispatch(struct grpc_session *s, struct stream *st)
 {
 	struct api_pb_request req;
-	struct api_status as;
 	enum api_code code;
 	const char *problem = request_problem(s, st, &code);
 
@@ -394,28 +342,34 @@ static void dispatch(struct grpc_session *s, struct stream *st)
 		problem = decompress(s, st, &code);
 	if (problem) {
 		respond_error(s, st, code, problem, 200);
-		release(s, st);
+		grpc_stream_release(s, st);
 		return;
 	}
 	if (api_pb_decode(kinds[st->call], st->msg, st->msg_len, &req) < 0) {
 		respond_error(s, st, API_INVALID_ARGUMENT,
 			      "request message is not a valid protobuf encoding", 200);
-		release(s, st);
+		grpc_stream_release(s, st);
 		return;
 	}
-	if (run_call(s, st, &req, &as) == API_OK)
-		respond_ok(s, st);
+	if (st->call == CALL_HEALTH)
+		health(s, st, &req);
 	else
-		respond_error(s, st, as.code, as.message, 200);
+		start_call(s, st, &req);
 	api_pb_request_free(&req);
-	release(s, st);
+	if (!st->waiting)
+		grpc_stream_release(s, st);
+}
+
+/* The token, checked once by router.c. A malformed authorization field
+ * was never kept (on_invalid_header): absent. */
+static bool authorized(struct grpc_session *s, const struct stream *st)
+{
+	return router_token_ok(s->srv->cfg, st->authorization, st->authorization_len);
 }
 
 /* Checks that can be made on the headers alone, before any DATA. */
 static bool check_headers(struct grpc_session *s, struct stream *st)
 {
-	const struct config *cfg = s->srv->cfg;
-
 	if (!st->post) {
 		respond_error(s, st, API_UNIMPLEMENTED, "gRPC requires POST", 405);
 		return false;
@@ -428,8 +382,8 @@ static bool check_headers(struct grpc_session *s, struct stream *st)
 		respond_error(s, st, API_UNIMPLEMENTED, "unknown service or method", 200);
 		return false;
 	}
-	/* Health probes carry no credentials (as with Kubernetes' gRPC probe). */
-	if (cfg->auth_token[0] && !st->authorized && st->call != CALL_HEALTH) {
+	/* Health probes carry no credentials (router.c: a public route). */
+	if (st->call != CALL_HEALTH && !authorized(s, st)) {
 		respond_error(s, st, API_UNAUTHENTICATED,
 			      "missing or invalid bearer token in authorization", 200);
 		return false;
@@ -456,6 +410,7 @@ static int on_begin_headers(nghttp2_session *h2, const nghttp2_frame *frame, voi
 	if (!st)
 		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
 	st->id = frame->hd.stream_id;
+	st->s = s;
 	st->begun_ms = s->srv->loop.now_ms;
 	grpc_deframer_init(&st->body, s->srv->cfg->grpc_max_body);
 	st->next = s->streams;
@@ -469,34 +424,6 @@ static int on_begin_headers(nghttp2_session *h2, const nghttp2_frame *frame, voi
 static bool is(const uint8_t *p, size_t n, const char *lit)
 {
 	return n == strlen(lit) && memcmp(p, lit, n) == 0;
-}
-
-static enum call call_of(const uint8_t *path, size_t n)
-{
-	size_t sl = sizeof SERVICE - 1;
-
-	if (n > sl && memcmp(path, SERVICE, sl) == 0) {
-		if (is(path + sl, n - sl, "Get"))
-			return CALL_GET;
-		if (is(path + sl, n - sl, "Send"))
-			return CALL_SEND;
-		if (is(path + sl, n - sl, "Disconnect"))
-			return CALL_DISCONNECT;
-		return CALL_UNKNOWN;
-	}
-	return is(path, n, HEALTH) ? CALL_HEALTH : CALL_UNKNOWN;
-}
-
-static bool bearer_ok(const struct config *cfg, const uint8_t *v, size_t n)
-{
-	size_t tl = strlen(cfg->auth_token);
-
-	if (n < 7 || strncasecmp((const char *)v, "bearer ", 7) != 0)
-		return false;
-	v += 7;
-	n -= 7;
-	/* Constant time in the token's bytes; only the length can leak. */
-	return n == tl && CRYPTO_memcmp(v, cfg->auth_token, tl) == 0;
 }
 
 /* Copies a header value the REST path needs after the headers are gone. */
@@ -540,17 +467,19 @@ static int on_header(nghttp2_session *h2, const nghttp2_frame *frame, const uint
 		st->post = is(value, valuelen, "POST");
 		keep(&st->method, &st->method_len, value, valuelen);
 	} else if (is(name, namelen, ":path")) {
-		st->call = call_of(value, valuelen);
-		st->rest = valuelen >= 13 && memcmp(value, "/apigateways/", 13) == 0;
+		struct router_match m;
+		const struct router_route *r = router_find(ROUTER_HTTP2, "POST", 4,
+							   (const char *)value, valuelen, &m);
+
+		st->call = !r || r->rest ? CALL_UNKNOWN : (enum call)r->handler;
+		st->rest = r && r->rest;
 		if (st->rest)
 			keep(&st->path, &st->path_len, value, valuelen);
 	}
 	else if (is(name, namelen, "content-type"))
 		st->grpc_ct = grpc_content_type_ok((const char *)value, valuelen);
-	else if (is(name, namelen, "authorization")) {
-		st->authorized = bearer_ok(s->srv->cfg, value, valuelen);
+	else if (is(name, namelen, "authorization"))
 		keep(&st->authorization, &st->authorization_len, value, valuelen);
-	}
 	else if (is(name, namelen, "grpc-encoding"))
 		st->encoding = (uint8_t)grpc_encoding_parse((const char *)value, valuelen);
 	else if (is(name, namelen, "grpc-timeout")) {
@@ -588,7 +517,7 @@ static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *frame, void *
 	if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA)
 		return 0;
 	st = stream_of(s, frame->hd.stream_id);
-	if (!st || st->responded)
+	if (!st || st->responded || st->waiting)
 		return 0;
 	/* nghttp2 marks the stream half-closed only after this callback, so
 	 * remember END_STREAM ourselves. */
@@ -597,9 +526,8 @@ static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *frame, void *
 	if (st->rest) {
 		/* Without the token, answered on the HEADERS (401, or the
 		 * 404/405 rest_handle finds first): no body is ever kept. */
-		if (st->end_stream ||
-		    (frame->hd.type == NGHTTP2_HEADERS && s->srv->cfg->auth_token[0] && !st->authorized))
-			rest_dispatch(s, st, 0, NULL);
+		if (st->end_stream || (frame->hd.type == NGHTTP2_HEADERS && !authorized(s, st)))
+			rest_h2_dispatch(s, st, 0, NULL);
 		return 0;
 	}
 	if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST &&
@@ -610,33 +538,6 @@ static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *frame, void *
 	return 0;
 }
 
-/* A REST-over-h2 body chunk: kept up to --rest-max-body (then 413). */
-static void rest_body_append(struct grpc_session *s, struct stream *st, const uint8_t *p, size_t n)
-{
-	size_t max = s->srv->cfg->rest_max_body, cap = st->raw_cap ? st->raw_cap : 4096;
-	uint8_t *grown;
-
-	if (n > max - st->raw_len) {
-		rest_dispatch(s, st, 413, "request body is larger than --rest-max-body");
-		return;
-	}
-	if (st->raw_len + n > st->raw_cap) {
-		while (cap < st->raw_len + n)
-			cap *= 2;
-		if (cap > max)
-			cap = max;
-		grown = realloc(st->raw, cap);
-		if (!grown) {
-			rest_dispatch(s, st, 503, "out of memory");
-			return;
-		}
-		st->raw = grown;
-		st->raw_cap = cap;
-	}
-	memcpy(st->raw + st->raw_len, p, n);
-	st->raw_len += n;
-}
-
 static int on_data_chunk(nghttp2_session *h2, uint8_t flags, int32_t id, const uint8_t *p,
 			 size_t n, void *user)
 {
@@ -645,19 +546,21 @@ static int on_data_chunk(nghttp2_session *h2, uint8_t flags, int32_t id, const u
 
 	(void)h2;
 	(void)flags;
+	if (st && st->waiting) /* nghttp2 ends a stream's DATA at END_STREAM: unreachable */
+		return 0;
 	if (st && !st->responded && !charge(s, st, n)) {
 		static const char why[] = "the management port holds too many request bytes "
 					  "(--mgmt-max-buffer, --mgmt-max-buffer-total); retry later";
 
 		if (st->rest)
-			rest_dispatch(s, st, 503, why);
+			rest_h2_dispatch(s, st, 503, why);
 		else
 			respond_error(s, st, API_RESOURCE_EXHAUSTED, why, 200);
-		release(s, st);
+		grpc_stream_release(s, st);
 		return 0;
 	}
 	if (st && st->rest && !st->responded) {
-		rest_body_append(s, st, p, n);
+		rest_h2_body_append(s, st, p, n);
 		return 0;
 	}
 	while (st && !st->responded && n > 0) {
@@ -670,7 +573,7 @@ static int on_data_chunk(nghttp2_session *h2, uint8_t flags, int32_t id, const u
 							  "--grpc-max-body"
 							: "out of memory",
 				      200);
-			release(s, st);
+			grpc_stream_release(s, st);
 			break;
 		}
 		p += used;
@@ -784,9 +687,19 @@ void grpc_session_free(struct grpc_session *s)
 	free(s);
 }
 
+void grpc_session_set_notify(struct grpc_session *s, void (*on_output)(void *arg), void *arg)
+{
+	s->on_output = on_output;
+	s->output_arg = arg;
+}
+
 int grpc_session_feed(struct grpc_session *s, const uint8_t *p, size_t n)
 {
-	ssize_t rc = nghttp2_session_mem_recv(s->h2, p, n);
+	ssize_t rc;
+
+	s->feeding = true;
+	rc = nghttp2_session_mem_recv(s->h2, p, n);
+	s->feeding = false;
 
 	if (rc < 0) {
 		log_debug("h2 session: %s%s", nghttp2_strerror((int)rc),
@@ -845,16 +758,28 @@ void grpc_session_sweep(struct grpc_session *s, uint64_t now_ms)
 			}
 			continue;
 		}
-		if (st->deadline_ms && now_ms >= st->deadline_ms)
+		if (st->waiting) {
+			/* A call that completes later, past its deadline or
+			 * --request-timeout: dropped, never answered twice. */
+			if ((!st->deadline_ms || now_ms < st->deadline_ms) &&
+			    now_ms - st->begun_ms < limit)
+				continue;
+			stop_waiting(st);
+			if (st->rest)
+				rest_h2_dispatch(s, st, 504,
+					      "the call did not complete within --request-timeout");
+			else
+				respond_error(s, st, API_DEADLINE_EXCEEDED, "deadline exceeded", 200);
+		} else if (st->deadline_ms && now_ms >= st->deadline_ms)
 			respond_error(s, st, API_DEADLINE_EXCEEDED, "deadline exceeded", 200);
 		else if (now_ms - st->begun_ms < limit)
 			continue;
 		else if (st->rest)
-			rest_dispatch(s, st, 408, "the request did not arrive within --request-timeout");
+			rest_h2_dispatch(s, st, 408, "the request did not arrive within --request-timeout");
 		else
 			respond_error(s, st, API_DEADLINE_EXCEEDED,
 				      "the request did not arrive within --request-timeout", 200);
-		release(s, st);
+		grpc_stream_release(s, st);
 	}
 }
 

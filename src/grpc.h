@@ -18,6 +18,11 @@ struct grpc_session;
 struct grpc_session *grpc_session_new(struct server *srv);
 void grpc_session_free(struct grpc_session *s);
 
+/* A call answered after the feed that started it (a registry that
+ * completes later) queues output outside any feed: on_output(arg) is then
+ * called so the connection flushes. Unset: nobody is told. */
+void grpc_session_set_notify(struct grpc_session *s, void (*on_output)(void *arg), void *arg);
+
 /* Feeds bytes received from the client. Returns 0, or ERR_PROTO when the
  * HTTP/2 connection failed (a GOAWAY is queued: flush, then close). */
 int grpc_session_feed(struct grpc_session *s, const uint8_t *p, size_t n);

@@ -21,11 +21,11 @@
 #include <strings.h>
 
 #include "conn.h"
+#include "ctx.h"
 #include "err.h"
 #include "integ_disc.h"
 #include "integ_http.h"
 #include "log.h"
-#include "server.h"
 #include "spec.h"
 #include "upstream.h"
 #include "utf8.h"

@@ -31,9 +31,9 @@
 #include <string.h>
 
 #include "conn.h"
+#include "ctx.h"
 #include "integ_http.h"
 #include "log.h"
-#include "server.h"
 #include "spec.h"
 #include "upstream.h"
 #include "ws.h"

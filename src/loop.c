@@ -1,9 +1,9 @@
 /* loop.c — owns the epoll instance, the loop-wide timers and the clocks.
  *
  * Never knows a protocol. Handlers run from loop_run; after each batch of
- * events the after_batch hook runs, which is where closed connections are
- * freed, so no pointer in the same batch can dangle (STYLE.md: deferred
- * close). Level-triggered epoll: a handler reads once per wake-up.
+ * events the deferred list is freed (STYLE.md: deferred close: one list for
+ * every kind of connection, so no pointer in the same batch can dangle),
+ * then the after_batch hook runs. Level-triggered epoll: a handler reads once per wake-up.
  */
 #include "loop.h"
 
@@ -18,6 +18,7 @@
 int loop_init(struct loop *l)
 {
 	*l = (struct loop){.epfd = epoll_create1(EPOLL_CLOEXEC)};
+	l->deferred_tail = &l->deferred;
 	if (l->epfd < 0)
 		return ERR_SYS;
 	loop_update_time(l);
@@ -26,6 +27,7 @@ int loop_init(struct loop *l)
 
 void loop_fini(struct loop *l)
 {
+	loop_reap(l);
 	if (l->epfd >= 0)
 		close(l->epfd);
 	l->epfd = -1;
@@ -59,6 +61,30 @@ void loop_del(struct loop *l, struct loop_io *io)
 	 * be explicit so no event can arrive for a freed owner. */
 	epoll_ctl(l->epfd, EPOLL_CTL_DEL, io->fd, NULL);
 	io->events = 0;
+}
+
+void loop_defer_free(struct loop *l, struct loop_deferred *d, loop_free_fn fn)
+{
+	if (!l->deferred_tail) /* a loop set up field by field (unit tests) */
+		l->deferred_tail = &l->deferred;
+	d->next = NULL;
+	d->free_fn = fn;
+	*l->deferred_tail = d;
+	l->deferred_tail = &d->next;
+}
+
+void loop_reap(struct loop *l)
+{
+	/* A free function may queue more (say, a session's last stream): the
+	 * list is re-read after each one. */
+	while (l->deferred) {
+		struct loop_deferred *d = l->deferred;
+
+		l->deferred = d->next;
+		if (!l->deferred)
+			l->deferred_tail = &l->deferred;
+		d->free_fn(d);
+	}
 }
 
 void loop_update_time(struct loop *l)
@@ -142,6 +168,7 @@ int loop_run(struct loop *l)
 			io->on_event(io, evs[i].events);
 		}
 		fire_timers(l);
+		loop_reap(l);
 		if (l->after_batch)
 			l->after_batch(l->after_batch_arg);
 	}

@@ -1,5 +1,6 @@
 /* loop.h — the event loop: the only caller of epoll_*, a small timer list,
- * a cached clock, and the "after batch" hook that frees deferred closes.
+ * a cached clock, and the deferred-close list: whatever closes during a
+ * batch of events is freed after the batch, by the loop.
  * It knows no protocol.
  */
 #ifndef WSGW_LOOP_H
@@ -31,13 +32,25 @@ struct loop_timer {
 	bool armed;
 };
 
+struct loop_deferred;
+typedef void (*loop_free_fn)(struct loop_deferred *d);
+
+/* Embedded in anything closed during a batch (a connection of either port,
+ * a backend socket): queued by loop_defer_free, freed by its free_fn after
+ * the batch, so no event or caller in the same batch holds a freed pointer. */
+struct loop_deferred {
+	struct loop_deferred *next;
+	loop_free_fn free_fn;
+};
+
 struct loop {
 	int epfd;
 	bool stop;
 	uint64_t now_ms;      /* monotonic, refreshed after every epoll_wait */
 	int64_t now_wall_ns;  /* CLOCK_REALTIME, refreshed with now_ms */
 	struct loop_timer *timers;
-	void (*after_batch)(void *arg); /* runs after each batch of events */
+	struct loop_deferred *deferred, **deferred_tail; /* FIFO, freed after the batch */
+	void (*after_batch)(void *arg); /* runs after each batch, after the frees */
 	void *after_batch_arg;
 };
 
@@ -52,6 +65,14 @@ void loop_del(struct loop *l, struct loop_io *io);
 /* Arms t to fire at deadline_ms (monotonic ms); re-arming moves it. */
 void loop_timer_arm(struct loop *l, struct loop_timer *t, uint64_t deadline_ms);
 void loop_timer_disarm(struct loop *l, struct loop_timer *t);
+
+/* Queues d to be freed by fn(d) after the current batch of events (or at the
+ * next loop_reap). d must not be queued twice; fn may queue more. */
+void loop_defer_free(struct loop *l, struct loop_deferred *d, loop_free_fn fn);
+
+/* Frees everything queued so far, in queue order. Called by loop_run after
+ * each batch, and at shutdown outside the loop; never from a handler. */
+void loop_reap(struct loop *l);
 
 /* Refreshes the cached clocks. */
 void loop_update_time(struct loop *l);

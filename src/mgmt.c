@@ -14,13 +14,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ctx.h"
 #include "err.h"
 #include "grpc.h"
 #include "log.h"
 #include "mgmt_h1.h"
 #include "net.h"
 #include "obuf.h"
-#include "server.h"
 
 #define H2_PREFACE "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 #define H2_PREFACE_LEN (sizeof H2_PREFACE - 1)
@@ -40,7 +40,8 @@ enum mconn_state {
 struct mconn {
 	struct loop_io io;
 	struct server *srv;
-	struct list_node link; /* in server.mgmt_all, or mgmt_dead once DEAD */
+	struct list_node link; /* in server.mgmt_all until DEAD */
+	struct loop_deferred reap; /* queued on the loop once DEAD */
 	uint8_t state;
 	bool waiting; /* output pending since since_ms */
 	uint8_t head_len;
@@ -57,6 +58,17 @@ static struct mconn *mconn_of(struct loop_io *io)
 	return (struct mconn *)((char *)io - offsetof(struct mconn, io));
 }
 
+/* The loop's free callback for a DEAD connection, after the batch. */
+static void mconn_free(struct loop_deferred *d)
+{
+	struct mconn *m = (struct mconn *)((char *)d - offsetof(struct mconn, reap));
+
+	grpc_session_free(m->h2);
+	h1_session_free(m->h1);
+	obuf_free(&m->out);
+	free(m);
+}
+
 static void close_now(struct mconn *m)
 {
 	struct server *srv = m->srv;
@@ -66,7 +78,7 @@ static void close_now(struct mconn *m)
 	m->state = MCONN_ST_DEAD;
 	srv->mgmt_num--;
 	list_remove(&m->link);
-	list_insert_tail(&srv->mgmt_dead, &m->link);
+	loop_defer_free(&srv->loop, &m->reap, mconn_free);
 	loop_del(&srv->loop, &m->io);
 	close(m->io.fd);
 	m->io.fd = -1;
@@ -112,9 +124,29 @@ static void flush(struct mconn *m)
 		return;
 	}
 	ev = obuf_pending(m->out) ? EPOLLOUT : 0;
-	if (obuf_pending(m->out) < MAX_PENDING && m->state != MCONN_ST_CLOSING)
+	/* An HTTP/1.1 request waiting for its call holds the next ones:
+	 * read no more until it is answered (mgmt_h1.h). */
+	if (obuf_pending(m->out) < MAX_PENDING && m->state != MCONN_ST_CLOSING &&
+	    !(m->h1 && h1_session_is_waiting(m->h1)))
 		ev |= EPOLLIN;
 	loop_mod(&m->srv->loop, &m->io, ev);
+}
+
+/* A call answered after the read that started it: write the answer. */
+static void on_h1_output(void *arg, int rc)
+{
+	struct mconn *m = arg;
+
+	if (m->state == MCONN_ST_DEAD)
+		return;
+	if (rc < 0)
+		m->state = MCONN_ST_CLOSING;
+	flush(m);
+}
+
+static void on_h2_output(void *arg)
+{
+	on_h1_output(arg, 0);
 }
 
 /* Not the HTTP/2 preface: HTTP/1.1 (REST). The bytes kept for detection
@@ -128,6 +160,7 @@ static void start_http1(struct mconn *m, const uint8_t *p, size_t n)
 		return;
 	}
 	m->state = MCONN_ST_H1;
+	h1_session_set_notify(m->h1, on_h1_output, m);
 	if (h1_session_feed(m->h1, m->head, m->head_len, &m->out) < 0 ||
 	    (n && h1_session_feed(m->h1, p, n, &m->out) < 0))
 		m->state = MCONN_ST_CLOSING; /* flush the last response, then close */
@@ -154,6 +187,7 @@ static void detect(struct mconn *m, const uint8_t *p, size_t n)
 		return;
 	}
 	m->state = MCONN_ST_H2;
+	grpc_session_set_notify(m->h2, on_h2_output, m);
 	if (grpc_session_feed(m->h2, m->head, m->head_len) < 0 ||
 	    (n > take && grpc_session_feed(m->h2, p + take, n - take) < 0))
 		m->state = MCONN_ST_CLOSING; /* GOAWAY queued: flush, then close */
@@ -321,21 +355,6 @@ void mgmt_sweep(struct server *srv)
 			  srv->cfg->request_timeout_ms);
 }
 
-void mgmt_reap(struct server *srv)
-{
-	struct list_node *n;
-
-	while ((n = list_first(&srv->mgmt_dead))) {
-		struct mconn *m = list_entry(n, struct mconn, link);
-
-		list_remove(n);
-		grpc_session_free(m->h2);
-		h1_session_free(m->h1);
-		obuf_free(&m->out);
-		free(m);
-	}
-}
-
 void mgmt_close_all(struct server *srv)
 {
 	struct list_node *n;
@@ -350,5 +369,5 @@ void mgmt_close_all(struct server *srv)
 		}
 		close_now(m);
 	}
-	mgmt_reap(srv);
+	loop_reap(&srv->loop);
 }

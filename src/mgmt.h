@@ -20,9 +20,6 @@ void mgmt_drain(struct server *srv);
 /* Deadline sweep of every session. */
 void mgmt_sweep(struct server *srv);
 
-/* Frees connections closed during the last batch. */
-void mgmt_reap(struct server *srv);
-
 /* At exit: final GOAWAY, one best-effort write, close everything. */
 void mgmt_close_all(struct server *srv);
 

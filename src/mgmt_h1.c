@@ -14,17 +14,17 @@
  */
 #include "mgmt_h1.h"
 
-#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "ctx.h"
 #include "err.h"
 #include "http1.h"
 #include "obuf.h"
 #include "rest.h"
-#include "server.h"
+#include "router.h"
 
 #define CONTINUE_100 "HTTP/1.1 100 Continue\r\n\r\n"
 #define MAX_CHUNK_LINE 4096 /* chunk-size line with its extensions */
@@ -66,6 +66,18 @@ struct h1_session {
 	size_t body_len, body_cap;
 	uint64_t remaining;    /* bytes left of the Content-Length body or chunk */
 	size_t line_len;       /* bytes of the current chunk-size or trailer lines */
+	/* A call that completes later (rest_call pending): responses stay in
+	 * request order, so input after the request waits in stash (at most
+	 * one read: mgmt.c stops reading while paused) until it is answered. */
+	bool waiting;
+	bool feeding;          /* inside h1_session_feed */
+	int answered_rc;       /* respond()'s result for the call just answered */
+	struct obuf **out;     /* where responses go (the connection's queue) */
+	uint8_t *stash;
+	size_t stash_len;
+	void (*on_output)(void *arg, int rc); /* answered later: flush (rc ERR_CLOSED: then close) */
+	void *output_arg;
+	struct rest_call rc;
 };
 
 struct h1_session *h1_session_new(struct server *srv)
@@ -94,10 +106,21 @@ static void drop_request(struct h1_session *s)
 	s->line_len = 0;
 }
 
+static void drop_stash(struct h1_session *s)
+{
+	s->srv->mgmt_buffered -= s->stash_len;
+	free(s->stash);
+	s->stash = NULL;
+	s->stash_len = 0;
+}
+
 void h1_session_free(struct h1_session *s)
 {
 	if (!s)
 		return;
+	if (s->waiting)
+		rest_cancel(&s->rc); /* its completion never comes */
+	drop_stash(s);
 	drop_request(s);
 	free(s);
 }
@@ -133,9 +156,10 @@ static int respond(struct h1_session *s, const struct rest_response *r, struct o
 	int n;
 
 	n = snprintf(hdr, sizeof hdr,
-		     "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
+		     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
 		     "%s%s%s%s%s%s%s%s%s%s%s\r\n",
-		     r->status, reason(r->status), r->body_len,
+		     r->status, reason(r->status),
+		     r->content_type ? r->content_type : "application/json", r->body_len,
 		     r->ids.request[0] ? "X-Server-Request-Id: " : "", r->ids.request,
 		     r->ids.request[0] ? "\r\n" : "", r->ids.trace[0] ? "X-Server-Trace-Id: " : "",
 		     r->ids.trace, r->ids.trace[0] ? "\r\n" : "", r->allow ? "Allow: " : "",
@@ -182,14 +206,40 @@ static int too_large(struct h1_session *s, struct obuf **out)
 		      false, out);
 }
 
-/* The complete request to rest.c, its response out. */
+static void on_rest_done(struct rest_call *rc)
+{
+	struct h1_session *s = (struct h1_session *)((char *)rc - offsetof(struct h1_session, rc));
+	bool later = !s->feeding;
+
+	s->waiting = false;
+	if (s->srv->draining)
+		s->keep_alive = false; /* let the client reconnect elsewhere */
+	s->answered_rc = respond(s, &rc->resp, s->out);
+	rest_response_fini(&rc->resp);
+	if (!later)
+		return; /* dispatch returns answered_rc; the feed goes on */
+	/* Answered after its feed: the input held meanwhile comes next. */
+	if (s->answered_rc == 0 && s->stash_len) {
+		uint8_t *p = s->stash;
+		size_t n = s->stash_len;
+
+		s->srv->mgmt_buffered -= n;
+		s->stash = NULL;
+		s->stash_len = 0;
+		s->answered_rc = h1_session_feed(s, p, n, s->out);
+		free(p);
+	}
+	if (s->on_output)
+		s->on_output(s->output_arg, s->answered_rc);
+}
+
+/* The complete request to rest.c; its response out now, or once the call
+ * completes (s->waiting meanwhile). */
 static int dispatch(struct h1_session *s, struct obuf **out)
 {
 	struct http1_request req;
 	struct rest_request rr = {0};
-	struct rest_response resp;
 	const struct http1_header *auth;
-	int rc;
 
 	/* parsed once already (take_head): this only renews the views */
 	if (http1_parse_request(s->head, s->head_len, &req) != (int)s->head_len)
@@ -203,12 +253,12 @@ static int dispatch(struct h1_session *s, struct obuf **out)
 	rr.authorization_len = auth ? auth->value.len : 0;
 	rr.body = s->body ? s->body : (const uint8_t *)"";
 	rr.body_len = s->body_len;
-	rest_handle(s->srv, &rr, &resp);
-	if (s->srv->draining)
-		s->keep_alive = false; /* let the client reconnect elsewhere */
-	rc = respond(s, &resp, out);
-	rest_response_fini(&resp);
-	return rc;
+	s->out = out;
+	s->waiting = true;
+	s->answered_rc = 0;
+	s->rc = (struct rest_call){.done = on_rest_done};
+	rest_start(s->srv, &rr, &s->rc); /* on_rest_done responds */
+	return s->waiting ? 0 : s->answered_rc;
 }
 
 /* ---- the body ---------------------------------------------------------------- */
@@ -395,18 +445,10 @@ static void persistence(struct h1_session *s, const struct http1_request *req)
  * such a request is answered before its body is read. */
 static bool lacks_token(const struct h1_session *s, const struct http1_request *req)
 {
-	const char *tok = s->srv->cfg->auth_token;
-	const struct http1_header *a;
-	size_t tl = strlen(tok);
+	const struct http1_header *a =
+	    http1_count(req, "authorization") == 1 ? http1_find(req, "authorization") : NULL;
 
-	if (!tok[0])
-		return false;
-	if (http1_count(req, "authorization") != 1)
-		return true;
-	a = http1_find(req, "authorization");
-	/* Constant time in the token's bytes, as rest.c compares it. */
-	return a->value.len != 7 + tl || strncasecmp(a->value.p, "bearer ", 7) != 0 ||
-	       CRYPTO_memcmp(a->value.p + 7, tok, tl) != 0;
+	return !router_token_ok(s->srv->cfg, a ? a->value.p : NULL, a ? a->value.len : 0);
 }
 
 /* The head is complete: decides the framing of the body. rest is the
@@ -538,24 +580,71 @@ static ptrdiff_t take_head(struct h1_session *s, const uint8_t *p, size_t n, str
 
 /* ---- the session ------------------------------------------------------------- */
 
+/* Keeps input that arrived while a call is under way. */
+static int stash(struct h1_session *s, const uint8_t *p, size_t n)
+{
+	uint8_t *ns = realloc(s->stash, s->stash_len + n);
+
+	if (!ns)
+		return ERR_NOMEM;
+	memcpy(ns + s->stash_len, p, n);
+	s->stash = ns;
+	s->stash_len += n;
+	s->srv->mgmt_buffered += n;
+	return 0;
+}
+
+void h1_session_set_notify(struct h1_session *s, void (*on_output)(void *arg, int rc), void *arg)
+{
+	s->on_output = on_output;
+	s->output_arg = arg;
+}
+
+bool h1_session_is_waiting(const struct h1_session *s)
+{
+	return s->waiting;
+}
+
 int h1_session_feed(struct h1_session *s, const uint8_t *p, size_t n, struct obuf **out)
 {
+	bool outer = !s->feeding;
+	int rc = 0;
+
+	s->feeding = true;
+	s->out = out;
 	while (n > 0) {
 		ptrdiff_t used;
 
-		if (s->state == H1_ST_CLOSED)
-			return ERR_CLOSED;
+		if (s->state == H1_ST_CLOSED) {
+			rc = ERR_CLOSED;
+			break;
+		}
+		if (s->waiting) {
+			/* Bounded: mgmt.c reads no more while waiting, so this is
+			 * at most the rest of one read. */
+			if (stash(s, p, n) < 0) {
+				rest_cancel(&s->rc);
+				s->waiting = false;
+				s->state = H1_ST_CLOSED;
+				rc = ERR_CLOSED;
+			}
+			break;
+		}
 		if (!s->begun) {
 			s->begun = true;
 			s->begun_ms = s->srv->loop.now_ms;
 		}
 		used = s->state == H1_ST_HEAD ? take_head(s, p, n, out) : take_body(s, p, n, out);
-		if (used < 0)
-			return ERR_CLOSED;
+		if (used < 0) {
+			rc = ERR_CLOSED;
+			break;
+		}
 		p += used;
 		n -= (size_t)used;
 	}
-	return s->state == H1_ST_CLOSED ? ERR_CLOSED : 0;
+	if (outer)
+		s->feeding = false;
+	return rc < 0 || s->state == H1_ST_CLOSED ? ERR_CLOSED : 0;
 }
 
 int h1_session_sweep(struct h1_session *s, uint64_t now_ms, struct obuf **out)
@@ -564,6 +653,13 @@ int h1_session_sweep(struct h1_session *s, uint64_t now_ms, struct obuf **out)
 
 	if (s->state == H1_ST_CLOSED)
 		return ERR_CLOSED;
+	if (s->waiting && now_ms - s->begun_ms >= limit) {
+		/* The call outlived --request-timeout: dropped, answered here. */
+		rest_cancel(&s->rc);
+		s->waiting = false;
+		return refuse(s, 504, API_DEADLINE_EXCEEDED,
+			      "the call did not complete within --request-timeout", false, out);
+	}
 	if (s->begun && now_ms - s->begun_ms >= limit)
 		return refuse(s, 408, API_DEADLINE_EXCEEDED,
 			      "the request did not arrive within --request-timeout", false, out);

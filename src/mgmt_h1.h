@@ -24,6 +24,15 @@ void h1_session_free(struct h1_session *s);
  * its 400/413/431 response). */
 int h1_session_feed(struct h1_session *s, const uint8_t *p, size_t n, struct obuf **out);
 
+/* A request whose call completes later (a registry that answers from
+ * elsewhere) holds its response and every later one: input after it is
+ * kept (h1_session_is_waiting: read no more meanwhile) and fed once the
+ * call completes. Then the response is appended to the *out of the last
+ * feed and on_output(arg, rc) is called: flush, and close after it when rc
+ * is ERR_CLOSED. */
+void h1_session_set_notify(struct h1_session *s, void (*on_output)(void *arg, int rc), void *arg);
+bool h1_session_is_waiting(const struct h1_session *s);
+
 /* Request timeout: a request begun but not complete for --request-timeout
  * gets 408 and the connection closes (returns ERR_CLOSED); an idle
  * keep-alive connection past it is closed silently (ERR_CLOSED, nothing

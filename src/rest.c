@@ -20,25 +20,22 @@
 
 #include <jansson.h>
 #include <limits.h>
-#include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
 
+#include "ctx.h"
 #include "err.h"
 #include "http1.h"
 #include "log.h"
-#include "server.h"
+#include "router.h"
 #include "utf8.h"
 
-#define ALLOW_CONN "GET, HEAD, DELETE"
-#define ALLOW_SEND "POST"
-#define SEND_VERB ":send"
-
-enum rest_route { RR_NONE, RR_CONN, RR_SEND };
+enum rest_kind { RK_GET, RK_SEND, RK_DELETE }; /* the api call a request made */
 
 /* ---- JSON helpers ------------------------------------------------------------ */
 
@@ -104,6 +101,7 @@ void rest_error(struct rest_response *resp, int http_status, enum api_code code,
 void rest_response_init(struct server *srv, struct rest_response *resp)
 {
 	memset(resp, 0, sizeof *resp);
+	resp->content_type = "application/json";
 	api_request_ids(srv, &resp->ids);
 }
 
@@ -350,61 +348,9 @@ int rest_percent_decode(const char *s, size_t len, char *out, size_t outlen)
 	return (int)o;
 }
 
-/* Finds the route and the raw (still percent-encoded) id in the target:
- * origin-form or absolute-form (RFC 9112 §3.2), query ignored. */
-static enum rest_route route_of(const char *t, size_t n, const char **id, size_t *id_len)
-{
-	static const char prefix[] = REST_PREFIX;
-	const size_t pl = sizeof prefix - 1, vl = sizeof SEND_VERB - 1;
-	const char *q;
-	enum rest_route r = RR_CONN;
-
-	if (n > 8 && (strncasecmp(t, "http://", 7) == 0 || strncasecmp(t, "https://", 8) == 0)) {
-		const char *host = t + (t[4] == ':' ? 7 : 8);
-		const char *slash = memchr(host, '/', n - (size_t)(host - t));
-
-		if (!slash)
-			return RR_NONE;
-		n -= (size_t)(slash - t);
-		t = slash;
-	}
-	if ((q = memchr(t, '?', n)) != NULL)
-		n = (size_t)(q - t);
-	if (n < pl || memcmp(t, prefix, pl) != 0)
-		return RR_NONE;
-	t += pl;
-	n -= pl;
-	/* Custom method (google.api.http): {id}:send, and {id}/:send as some
-	 * clients write it. */
-	if (n >= vl && memcmp(t + n - vl, SEND_VERB, vl) == 0) {
-		r = RR_SEND;
-		n -= vl;
-		if (n && t[n - 1] == '/')
-			n--;
-	}
-	if (memchr(t, '/', n))
-		return RR_NONE;
-	*id = t;
-	*id_len = n;
-	return r;
-}
-
 static bool method_is(const struct rest_request *req, const char *m)
 {
 	return req->method_len == strlen(m) && memcmp(req->method, m, req->method_len) == 0;
-}
-
-/* RFC 6750 §2.1: "Bearer" (case-insensitive, RFC 9110 §11.1) SP token. */
-static bool bearer_ok(const struct config *cfg, const char *v, size_t n)
-{
-	size_t tl = strlen(cfg->auth_token);
-
-	if (!v || n < 7 || strncasecmp(v, "bearer ", 7) != 0)
-		return false;
-	v += 7;
-	n -= 7;
-	/* Constant time in the token's bytes; only the length can leak. */
-	return n == tl && CRYPTO_memcmp(v, cfg->auth_token, tl) == 0;
 }
 
 /* Fills resp from an api status: the mapped error, or 200 with body. */
@@ -425,10 +371,36 @@ static void finish(struct rest_response *resp, const struct api_status *st, char
 	resp->body_len = ok_len;
 }
 
-static void do_send(struct server *srv, const struct rest_request *req, const char *id,
-		    size_t id_len, struct rest_response *resp)
+/* The response is ready: log a failure, hand it to the transport. */
+static void complete(struct rest_call *rc)
 {
-	struct api_status st;
+	struct rest_response *resp = &rc->resp;
+
+	rc->pending = false;
+	/* The request id a client quotes finds this line. The body is JSON
+	 * (escaped, so safe in a log line) and short: only errors are logged. */
+	if (resp->status != 200)
+		log_debug("rest %s: %d (request id %s): %.*s", rc->method, resp->status,
+			  resp->ids.request, (int)(resp->body_len > 400 ? 400 : resp->body_len),
+			  resp->body ? resp->body : "");
+	rc->done(rc);
+}
+
+static void on_api_done(struct api_call *call)
+{
+	struct rest_call *rc = (struct rest_call *)((char *)call - offsetof(struct rest_call, api));
+	char *body = NULL;
+	size_t len = 2;
+
+	if (call->st.code == API_OK)
+		body = rc->kind == RK_GET ? rest_connection_json(&call->conn, &len) : strdup("{}");
+	finish(&rc->resp, &call->st, body, len);
+	complete(rc);
+}
+
+static void do_send(struct server *srv, const struct rest_request *req, const char *id,
+		    size_t id_len, struct rest_call *rc)
+{
 	char err[192];
 	uint8_t *data;
 	size_t len;
@@ -436,88 +408,118 @@ static void do_send(struct server *srv, const struct rest_request *req, const ch
 
 	if (rest_parse_send(req->body, req->body_len, &data, &len, &type, err, sizeof err) < 0) {
 		free(data);
-		rest_error(resp, 400, API_INVALID_ARGUMENT, err);
+		rest_error(&rc->resp, 400, API_INVALID_ARGUMENT, err);
+		complete(rc);
 		return;
 	}
-	api_send(srv, id, id_len, data, len, type, &st);
+	api_send(srv, id, id_len, data, len, type, &rc->api); /* copies what it keeps */
 	free(data);
-	finish(resp, &st, st.code == API_OK ? strdup("{}") : NULL, 2);
 }
 
-static void dispatch(struct server *srv, const struct rest_request *req, enum rest_route r,
-		     const char *id, size_t id_len, struct rest_response *resp)
+static void dispatch(struct server *srv, const struct rest_request *req,
+		     enum router_handler r, const char *id, size_t id_len, struct rest_call *rc)
 {
-	struct api_status st;
-	struct api_connection c;
-	char *body;
-	size_t len = 0;
-
-	if (r == RR_SEND) {
-		do_send(srv, req, id, id_len, resp);
+	rc->api.done = on_api_done;
+	if (r == ROUTER_REST_SEND) {
+		rc->kind = RK_SEND;
+		do_send(srv, req, id, id_len, rc);
 	} else if (method_is(req, "DELETE")) {
-		api_disconnect(srv, id, id_len, &st);
-		finish(resp, &st, st.code == API_OK ? strdup("{}") : NULL, 2);
+		rc->kind = RK_DELETE;
+		api_disconnect(srv, id, id_len, &rc->api);
 	} else {
-		api_get(srv, id, id_len, &c, &st);
-		body = st.code == API_OK ? rest_connection_json(&c, &len) : NULL;
-		finish(resp, &st, body, len);
+		rc->kind = RK_GET;
+		api_get(srv, id, id_len, &rc->api);
 	}
 }
 
-static void handle(struct server *srv, const struct rest_request *req, struct rest_response *resp)
+static void handle(struct server *srv, const struct rest_request *req, struct rest_call *rc)
 {
-	const char *raw;
-	size_t raw_len;
+	struct rest_response *resp = &rc->resp;
+	struct router_match m;
+	const struct router_route *r;
 	char msg[160], *id;
-	enum rest_route r;
 	int id_len;
 
-	r = route_of(req->target, req->target_len, &raw, &raw_len);
-	if (r == RR_NONE) {
+	r = router_find(req->transport ? req->transport : ROUTER_HTTP1, req->method,
+			req->method_len, req->target, req->target_len, &m);
+	if (!r || !r->rest || r->handler == ROUTER_REST_UNKNOWN) {
 		rest_error(resp, 404, API_NOT_FOUND, "no such path (see " REST_PREFIX "{id})");
+		complete(rc);
 		return;
 	}
-	if (r == RR_CONN ? !(method_is(req, "GET") || method_is(req, "HEAD") ||
-				method_is(req, "DELETE"))
-			    : !method_is(req, "POST")) {
-		resp->allow = r == RR_CONN ? ALLOW_CONN : ALLOW_SEND;
+	if (!m.method_ok) {
+		resp->allow = r->allow;
 		snprintf(msg, sizeof msg, "method %.*s is not allowed here; allowed: %s",
 			 (int)(req->method_len > 16 ? 16 : req->method_len), req->method,
 			 resp->allow);
 		rest_error(resp, 405, API_UNIMPLEMENTED, msg);
+		complete(rc);
 		return;
 	}
-	if (srv->cfg->auth_token[0] &&
-	    !bearer_ok(srv->cfg, req->authorization, req->authorization_len)) {
+	if (!r->public && !router_token_ok(srv->cfg, req->authorization, req->authorization_len)) {
 		resp->www_authenticate = true;
 		rest_error(resp, 401, API_UNAUTHENTICATED,
 			   "missing or invalid bearer token in authorization");
+		complete(rc);
 		return;
 	}
-	id = malloc(raw_len + 1);
+	id = malloc(m.id_len + 1);
 	if (!id) {
 		rest_error(resp, 500, API_INTERNAL, "out of memory");
+		complete(rc);
 		return;
 	}
-	id_len = rest_percent_decode(raw, raw_len, id, raw_len);
-	if (id_len < 0)
+	id_len = rest_percent_decode(m.id, m.id_len, id, m.id_len);
+	if (id_len < 0) {
 		rest_error(resp, 400, API_INVALID_ARGUMENT,
 			   "connection id: bad percent-encoding (RFC 3986 §2.1)");
-	else
-		dispatch(srv, req, r, id, (size_t)id_len, resp);
+		complete(rc);
+	} else {
+		dispatch(srv, req, r->handler, id, (size_t)id_len, rc);
+	}
 	free(id);
+}
+
+void rest_start(struct server *srv, const struct rest_request *req, struct rest_call *rc)
+{
+	size_t ml = req->method_len < sizeof rc->method - 1 ? req->method_len : sizeof rc->method - 1;
+
+	rest_response_init(srv, &rc->resp);
+	rc->srv = srv;
+	rc->pending = true;
+	memcpy(rc->method, req->method, ml);
+	rc->method[ml] = '\0';
+	handle(srv, req, rc);
+}
+
+void rest_cancel(struct rest_call *rc)
+{
+	if (!rc->pending)
+		return;
+	rc->pending = false;
+	api_call_cancel(&rc->api);
+	rest_response_fini(&rc->resp);
+}
+
+struct inline_call {
+	struct rest_call rc;
+	bool done;
+};
+
+static void inline_done(struct rest_call *rc)
+{
+	((struct inline_call *)rc)->done = true;
 }
 
 void rest_handle(struct server *srv, const struct rest_request *req, struct rest_response *resp)
 {
-	rest_response_init(srv, resp);
-	handle(srv, req, resp);
-	/* The request id a client quotes finds this line. The body is JSON
-	 * (escaped, so safe in a log line) and short: only errors are logged. */
-	if (resp->status != 200)
-		log_debug("rest %.*s: %d (request id %s): %.*s",
-			  (int)(req->method_len > 16 ? 16 : req->method_len), req->method,
-			  resp->status, resp->ids.request,
-			  (int)(resp->body_len > 400 ? 400 : resp->body_len),
-			  resp->body ? resp->body : "");
+	struct inline_call ic = {.rc.done = inline_done};
+
+	rest_start(srv, req, &ic.rc);
+	if (!ic.done) {
+		rest_cancel(&ic.rc);
+		rest_response_init(srv, &ic.rc.resp);
+		rest_error(&ic.rc.resp, 503, API_UNAVAILABLE, "the call did not complete at once");
+	}
+	*resp = ic.rc.resp;
 }

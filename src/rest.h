@@ -25,10 +25,12 @@ struct rest_request {
 	size_t authorization_len;
 	const uint8_t *body;
 	size_t body_len;
+	unsigned transport; /* enum router_transport; 0: HTTP/1.1 */
 };
 
 struct rest_response {
 	int status;           /* HTTP status */
+	const char *content_type; /* static; "application/json" */
 	const char *allow;    /* "GET, HEAD, DELETE" etc. for 405, else NULL */
 	bool www_authenticate; /* 401: add "WWW-Authenticate: Bearer" */
 	char *body;           /* JSON, heap (rest_response_fini frees) */
@@ -42,6 +44,29 @@ struct rest_response {
  * transport sends starts here (rest_handle calls it itself). */
 void rest_response_init(struct server *srv, struct rest_response *resp);
 
+struct rest_call;
+typedef void (*rest_done_fn)(struct rest_call *rc);
+
+/* One REST request in flight, embedded by the transport. rest_start fills
+ * resp and calls done exactly once: inline before it returns (errors, and
+ * connections this node holds), or later from the loop (api_call). The
+ * transport writes resp in done, then rest_response_fini. A transport that
+ * goes away first calls rest_cancel: done is then never called. */
+struct rest_call {
+	rest_done_fn done;
+	struct server *srv;
+	struct rest_response resp;
+	bool pending;
+	uint8_t kind;    /* rest.c's: which api call is under way */
+	char method[17]; /* for the log line */
+	struct api_call api;
+};
+
+/* Starts one request (see rest_handle for what it does); req and its
+ * buffers need only live during the call. */
+void rest_start(struct server *srv, const struct rest_request *req, struct rest_call *rc);
+void rest_cancel(struct rest_call *rc);
+
 /* Runs one request: routes it (GET/HEAD/DELETE .../connections/{id},
  * POST .../connections/{id}:send and .../{id}/:send), checks the bearer
  * token, decodes the percent-encoded id, parses the JSON body, calls api.c
@@ -49,6 +74,9 @@ void rest_response_init(struct server *srv, struct rest_response *resp);
  * fails: errors become JSON {"code","message","details"} bodies. A failed
  * call is logged (debug) with its request id. */
 void rest_handle(struct server *srv, const struct rest_request *req, struct rest_response *resp);
+/* rest_handle is rest_start for callers that need the answer at once
+ * (unit tests, fuzzing): a call its registry would finish later is
+ * cancelled and answered 503 UNAVAILABLE. */
 void rest_response_fini(struct rest_response *resp);
 
 /* Pure pieces, exposed for unit tests and fuzzing. */

@@ -57,9 +57,8 @@ static void after_batch(void *arg)
 {
 	struct server *srv = arg;
 
-	conn_reap(srv);
-	mgmt_reap(srv);
-	upstream_reap(srv->up);
+	/* The loop freed this batch's closed connections before this hook. */
+	conntab_rehash_step(&srv->table, 16);
 	/* Drain ends when every client is gone and every disconnect event
 	 * has reached the backend. */
 	if (srv->draining && srv->num_conns == 0 && upstream_pending(srv->up) == 0 &&
@@ -206,9 +205,7 @@ int server_init(struct server *srv, const struct config *cfg)
 
 	memset(srv, 0, sizeof *srv);
 	list_init(&srv->all);
-	list_init(&srv->dead);
 	list_init(&srv->mgmt_all);
-	list_init(&srv->mgmt_dead);
 	srv->cfg = cfg;
 	srv->ws_listener.fd = srv->mgmt_listener.fd = srv->signal_io.fd = srv->spare_fd = -1;
 	srv->loop.epfd = -1; /* server_fini is safe after any failure below */
@@ -282,10 +279,11 @@ static void log_stats(const struct server *srv)
 		 " refused, %" PRIu64 " over the connection cap, %" PRIu64
 		 " at the descriptor limit, %" PRIu64 " messages in, %" PRIu64
 		 " messages out, %" PRIu64 " protocol failures, %" PRIu64 " idle closes, %" PRIu64
-		 " integration failures",
+		 " abnormal closes, %" PRIu64 " integration failures, %" PRIu64
+		 " bytes in, %" PRIu64 " bytes out",
 		 s->accepted, s->handshakes_ok, s->handshakes_failed, s->rejected_full,
-		 s->rejected_fd_limit, s->msgs_in,
-		 s->msgs_out, s->closed_protocol, s->closed_idle, s->integration_errors);
+		 s->rejected_fd_limit, s->msgs_in, s->msgs_out, s->closed_protocol, s->closed_idle,
+		 s->closed_abnormal, s->integration_errors, s->bytes_in, s->bytes_out);
 }
 
 int server_run(struct server *srv)
@@ -305,7 +303,7 @@ void server_fini(struct server *srv)
 	srv->stopping = 1;
 	list_for_each_safe(n, next, &srv->all)
 		conn_finish(list_entry(n, struct conn, link), false);
-	conn_reap(srv);
+	loop_reap(&srv->loop); /* before strpool_fini: a connection returns its User-Agent */
 	mgmt_close_all(srv);
 	if (srv->ws_listener.fd >= 0)
 		close(srv->ws_listener.fd);

@@ -1,83 +1,10 @@
-/* server.h — the one server context: configuration, loop, listeners, the
- * connection table and the loop-wide buffers. Everything mutable lives here.
+/* server.h — start-up and shutdown of the server context (ctx.h):
+ * listeners, signals, timers, the drain. Only main.c and server.c need it.
  */
 #ifndef WSGW_SERVER_H
 #define WSGW_SERVER_H
 
-#include <stddef.h>
-#include <stdint.h>
-
-#include "config.h"
-#include "conntab.h"
-#include "list.h"
-#include "loop.h"
-#include "spec.h"
-#include "strpool.h"
-
-#define SERVER_MAX_LISTENERS 2
-
-struct conn;
-struct integ_disc;
-struct mconn;
-struct upstream;
-
-struct server_stats {
-	uint64_t accepted, handshakes_ok, handshakes_failed, rejected_full;
-	uint64_t msgs_in, msgs_out, bytes_in, bytes_out;
-	uint64_t closed_protocol, closed_idle, closed_abnormal;
-	uint64_t integration_errors;
-	uint64_t msgs_abandoned; /* client messages whose backend call the exit cut off or never made */
-	uint64_t rejected_fd_limit; /* answered 503 by the spare-descriptor trick */
-};
-
-/* WebSocket-port refusals since the last report: a flood at the cap or at
- * the descriptor limit is logged at most once per interval, with counts. */
-struct server_refusals {
-	uint64_t over_cap, at_fd_limit, paused;
-	uint64_t next_report_ms; /* monotonic; 0: report the next one at once */
-	int last_errno;          /* why accept last paused */
-};
-
-struct server {
-	const struct config *cfg;
-	struct loop loop;
-	struct loop_io ws_listener;
-	struct loop_io mgmt_listener;
-	struct loop_io signal_io;
-	struct loop_timer sweep_timer;
-	struct loop_timer drain_timer;
-	struct loop_timer accept_timer; /* re-enables accept after EMFILE */
-	int spare_fd;              /* spent at EMFILE to answer one client (net_accept_refuse) */
-	struct server_refusals ws_refusals;
-	uint64_t sweep_interval_ms;
-	struct conntab table;      /* open connections by id */
-	struct strpool user_agents; /* interned User-Agent strings */
-	struct list_node all;      /* every WS connection (conn.link), any state */
-	struct list_node dead;     /* closed, freed after the current batch */
-	struct list_node mgmt_all; /* management connections (mconn.link) */
-	struct list_node mgmt_dead;
-	unsigned mgmt_num;         /* management connections open (mgmt_all) */
-	size_t mgmt_buffered;      /* request bytes held by every management session */
-	struct loop_timer mgmt_accept_timer; /* re-enables the mgmt accept after EMFILE */
-	uint64_t mgmt_warned_ms;   /* last EMFILE warning of the mgmt listener */
-	unsigned num_conns;        /* every state */
-	unsigned num_open;
-	uint8_t *rbuf;             /* shared read buffer, loop-wide */
-	size_t rbuf_size;
-	struct conn *cork;         /* connection whose output is gathered in cork_buf */
-	uint8_t *cork_buf;
-	size_t cork_len, cork_cap;
-	uint8_t rand_pool[1024];   /* OS randomness, drawn in batches */
-	size_t rand_left;
-	struct spec spec;          /* routes (the default echo route without --spec) */
-	struct upstream *up;       /* backend calls */
-	struct integ_disc *disc;   /* disconnect events held for delivery (integ_disc.c) */
-	uint64_t last_msg_ns;      /* last message id's time, kept increasing */
-	int draining;              /* 1 after SIGTERM/SIGINT */
-	int stopping;              /* 1 once the loop ended: start no backend call */
-	int exit_code;
-	struct server_stats stats;
-};
+#include "ctx.h"
 
 /* Sets up listeners, signals and timers. Returns 0, or ERR_SYS / ERR_NOMEM
  * after logging why. */
@@ -89,8 +16,5 @@ int server_run(struct server *srv);
 
 /* Starts the drain: stop accepting, close every connection with 1001. */
 void server_begin_drain(struct server *srv);
-
-/* Fills out with n bytes of OS randomness. Returns 0 or ERR_SYS. */
-int server_random(struct server *srv, uint8_t *out, size_t n);
 
 #endif

@@ -14,7 +14,7 @@
  * open and close through CURLOPT_OPENSOCKETFUNCTION / CLOSESOCKETFUNCTION,
  * so no record outlives its fd.
  *
- * Socket records are freed after the epoll batch (upstream_reap), like
+ * Socket records are freed by the loop after the epoll batch, like
  * connections, since a batch may still hold an event for a socket curl
  * has just closed.
  */
@@ -37,7 +37,7 @@
 struct upstream_sock {
 	struct loop_io io;
 	struct upstream *u;
-	struct upstream_sock *next_dead;
+	struct loop_deferred reap; /* queued on the loop once forgotten */
 	uint32_t want;   /* events curl asked for; 0 = not watched by curl */
 	bool registered; /* in epoll (with io.events) */
 	bool dead;
@@ -49,7 +49,6 @@ struct upstream {
 	struct loop_timer timer;
 	struct loop_timer start_timer; /* hands waiting calls to curl */
 	unsigned pending;
-	struct upstream_sock *dead;
 	struct upstream_sock **socks; /* by fd: curl's open sockets */
 	size_t socks_cap;
 	struct list_node reqs; /* calls under way (upstream_req.link) */
@@ -273,6 +272,12 @@ static struct upstream_sock *sock_of(struct upstream *u, curl_socket_t fd)
 	return fd >= 0 && (size_t)fd < u->socks_cap ? u->socks[fd] : NULL;
 }
 
+/* The loop's free callback, after the batch that forgot the socket. */
+static void sock_free(struct loop_deferred *d)
+{
+	free((struct upstream_sock *)((char *)d - offsetof(struct upstream_sock, reap)));
+}
+
 static void sock_forget(struct upstream *u, curl_socket_t fd)
 {
 	struct upstream_sock *s = sock_of(u, fd);
@@ -282,8 +287,7 @@ static void sock_forget(struct upstream *u, curl_socket_t fd)
 	sock_unregister(u, s);
 	u->socks[fd] = NULL;
 	s->dead = true;
-	s->next_dead = u->dead;
-	u->dead = s;
+	loop_defer_free(u->loop, &s->reap, sock_free);
 }
 
 static curl_socket_t on_open_socket(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
@@ -466,16 +470,6 @@ out_free:
 	return NULL;
 }
 
-void upstream_reap(struct upstream *u)
-{
-	while (u && u->dead) {
-		struct upstream_sock *s = u->dead;
-
-		u->dead = s->next_dead;
-		free(s);
-	}
-}
-
 void upstream_free(struct upstream *u)
 {
 	if (!u)
@@ -503,7 +497,7 @@ void upstream_free(struct upstream *u)
 		free(u->socks[i]);
 	loop_timer_disarm(u->loop, &u->timer);
 	loop_timer_disarm(u->loop, &u->start_timer);
-	upstream_reap(u);
+	loop_reap(u->loop); /* the socket records curl's cleanup just forgot */
 	curl_global_cleanup();
 	free(u->spare);
 	free(u->socks);

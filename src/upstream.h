@@ -60,9 +60,6 @@ struct upstream_req *upstream_start(struct upstream *u, const struct upstream_ca
 /* Forgets the caller: the call runs on but done will not be called. */
 void upstream_detach(struct upstream_req *r);
 
-/* Frees socket records curl dropped during the last epoll batch. */
-void upstream_reap(struct upstream *u);
-
 /* Calls started and not yet finished. */
 unsigned upstream_pending(const struct upstream *u);
 

@@ -17,11 +17,11 @@
 #include <string.h>
 
 #include "conn.h"
+#include "ctx.h"
 #include "err.h"
 #include "http1.h"
 #include "integ.h"
 #include "log.h"
-#include "server.h"
 #include "strpool.h"
 #include "utf8.h"
 #include "ws.h"
@@ -680,6 +680,10 @@ void ws_conn_on_closed(struct conn *c)
 	integ_closed(c);
 	if (!c->id[0])
 		return;
+	/* RFC 6455 §7.1.5: no close frame exchanged (peer vanished, reset,
+	 * close deadline) is the abnormal closure the totals count. */
+	if (!c->close_code || c->close_code == WS_CLOSE_ABNORMAL)
+		c->srv->stats.closed_abnormal++;
 	log_debug("conn %s: closed with %u", c->id,
 		  c->close_code ? c->close_code : WS_CLOSE_ABNORMAL);
 }

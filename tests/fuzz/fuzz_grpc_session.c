@@ -15,9 +15,9 @@
 
 #include "config.h"
 #include "conntab.h"
+#include "ctx.h"
 #include "grpc.h"
 #include "obuf.h"
-#include "server.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -12,10 +12,10 @@
 
 #include "config.h"
 #include "conntab.h"
+#include "ctx.h"
 #include "err.h"
 #include "mgmt_h1.h"
 #include "obuf.h"
-#include "server.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -3,6 +3,7 @@
 - NOT_FOUND (gRPC) and 404 (REST) for a connection still in its handshake
 - kept-alive backend connections are reused (TCP connections counted at the backend)
 - integration failures are counted (the totals line wsgw logs at exit)
+- abnormal closes (no close frame) and WebSocket-port bytes are counted there too
 - HTTP/2 GOAWAY to management clients when the drain starts
 - SIGINT behaves like SIGTERM (close 1001 to clients, exit 0)
 - a second signal exits at once, without waiting for the drain
@@ -175,6 +176,25 @@ def test_integration_failures_counted(wsgw_factory, backend, tmp_path):
         c.close_handshake()
     assert srv.stop() == 0
     assert totals(srv)["integration failures"] == 3, srv.read_log()[-3000:]
+
+
+def test_abnormal_closes_and_bytes_counted(wsgw_factory):
+    """The totals line counts a client that vanished without a close frame
+    (1006) as an abnormal close, one that closed properly not, and reports
+    the WebSocket port's bytes in and out."""
+    srv = wsgw_factory(["--log-level", "debug", "--close-timeout", "2s"])
+    with wsraw.connect(srv.port) as c:
+        assert c.echo(wsraw.OP_TEXT, b"hello", timeout=WAIT) == (wsraw.OP_TEXT, b"hello")
+    # closed without a close frame: wait until wsgw has seen it
+    deadline = time.monotonic() + WAIT
+    while "closed with 1006" not in srv.read_log() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    with wsraw.connect(srv.port) as c:
+        c.close_handshake()
+    assert srv.stop() == 0
+    t = totals(srv)
+    assert t["abnormal closes"] == 1, srv.read_log()[-3000:]
+    assert t["bytes in"] > 0 and t["bytes out"] > 0, t
 
 
 # ---- signals and the drain ------------------------------------------------------------------

@@ -17,11 +17,11 @@
 
 #include "config.h"
 #include "conntab.h"
+#include "ctx.h"
 #include "err.h"
 #include "mgmt_h1.h"
 #include "obuf.h"
 #include "rest.h"
-#include "server.h"
 
 #define P REST_PREFIX
 #define OUT_MAX 65536

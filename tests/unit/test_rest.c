@@ -18,9 +18,9 @@
 
 #include "config.h"
 #include "conntab.h"
+#include "ctx.h"
 #include "err.h"
 #include "rest.h"
-#include "server.h"
 
 #define P REST_PREFIX
 #define ID33 "abcdefghijklmnopqrstuvwxyz0123456" /* CONN_ID_LEN: reaches the table */

@@ -1,0 +1,56 @@
+/* registry.h — the connections this node holds, as the management API sees
+ * them: find, get (a snapshot), send, close and iterate, by connection id.
+ * api.c talks only to this, never to conn.c or ws_conn.c; cluster mode adds
+ * a second implementation (connections held by other nodes) behind the same
+ * calls. Ids are validated by the caller (api.c); the registry only looks
+ * them up.
+ */
+#ifndef WSGW_REGISTRY_H
+#define WSGW_REGISTRY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "api.h"
+
+struct server;
+
+/* True when id names an OPEN connection of this node (one still in its
+ * handshake or already closing is not found, as API.md asks). */
+bool registry_has(struct server *srv, const char *id, size_t id_len);
+
+/* The calls that may complete later, each through an api_call (api.h):
+ * the result goes to call->st (and call->conn for get), then
+ * api_call_complete. A registry that answers later sets call->cancel and
+ * copies id, data and reason (valid only during the call).
+ * - get: a snapshot of the connection; API_OK or API_NOT_FOUND.
+ * - send: one message (WS_OP_TEXT or WS_OP_BINARY, already validated);
+ *   API_OK, API_NOT_FOUND, or API_RESOURCE_EXHAUSTED when its outbound
+ *   queue is full (nothing sent).
+ * - close: the close handshake with code and reason (≤ 123 bytes of
+ *   UTF-8); API_OK or API_NOT_FOUND.
+ * Cluster mode supplies a second table; unit tests, a double. */
+struct registry_ops {
+	void (*get)(struct server *srv, const char *id, size_t id_len, struct api_call *call);
+	void (*send)(struct server *srv, const char *id, size_t id_len, uint8_t opcode,
+	             const uint8_t *data, size_t len, struct api_call *call);
+	void (*close)(struct server *srv, const char *id, size_t id_len, uint16_t code,
+	              const char *reason, struct api_call *call);
+};
+
+/* The connections this node holds; completes every call inline. */
+extern const struct registry_ops registry_local;
+
+/* The registry the API uses: srv->registry, or registry_local when unset. */
+static inline const struct registry_ops *registry_of(const struct registry_ops *set)
+{
+	return set ? set : &registry_local;
+}
+
+/* Calls fn once for every OPEN connection with its id (a view valid during
+ * the call). fn must not close connections; it returns false to stop. */
+void registry_each(struct server *srv, bool (*fn)(void *arg, const char *id, size_t id_len),
+                   void *arg);
+
+#endif
