@@ -57,8 +57,12 @@ size_t jsonesc_encode(const char *in, size_t n, char *out, size_t cap)
 			esc[1] = (char)c;
 			wl = 2;
 		} else if (c < 0x20 || c == 0x7f) {
-			const char *named = c == '\n' ? "\\n" : c == '\r' ? "\\r" : c == '\t' ? "\\t"
-			                  : c == '\b' ? "\\b" : c == '\f' ? "\\f" : NULL;
+			const char *named = c == '\n'   ? "\\n"
+			                    : c == '\r' ? "\\r"
+			                    : c == '\t' ? "\\t"
+			                    : c == '\b' ? "\\b"
+			                    : c == '\f' ? "\\f"
+			                                : NULL;
 			if (named) {
 				w = named;
 				wl = 2;

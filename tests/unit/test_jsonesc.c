@@ -21,7 +21,10 @@ struct ecase {
 	const char *want;
 };
 
-#define C(s, w) {s, sizeof(s) - 1, w}
+#define C(s, w)                                                                                    \
+	{                                                                                          \
+		s, sizeof(s) - 1, w                                                                \
+	}
 
 static const struct ecase cases[] = {
     C("plain", "plain"),
@@ -30,15 +33,15 @@ static const struct ecase cases[] = {
     C("l1\nl2\r\t\b\f", "l1\\nl2\\r\\t\\b\\f"),
     C("\x01\x1f\x7f", "\\u0001\\u001f\\u007f"),
     C("nul\0x", "nul\\u0000x"),
-    C("\xc3\xa9t\xc3\xa9", "\xc3\xa9t\xc3\xa9"),             /* é: copied */
-    C("\xf0\x9f\x98\x80", "\xf0\x9f\x98\x80"),               /* U+1F600 */
-    C("\xff", "\\ufffd"),                                    /* never valid */
-    C("\xc0\xaf", "\\ufffd\\ufffd"),                         /* overlong '/' */
-    C("\xe0\x80\xaf", "\\ufffd\\ufffd\\ufffd"),              /* overlong */
-    C("\xed\xa0\x80", "\\ufffd\\ufffd\\ufffd"),              /* surrogate */
-    C("\xf4\x90\x80\x80", "\\ufffd\\ufffd\\ufffd\\ufffd"),   /* > U+10FFFF */
-    C("x\xe2\x82", "x\\ufffd\\ufffd"),                       /* cut short */
-    C("\xe2\x82\xac", "\xe2\x82\xac"),                       /* € */
+    C("\xc3\xa9t\xc3\xa9", "\xc3\xa9t\xc3\xa9"),           /* é: copied */
+    C("\xf0\x9f\x98\x80", "\xf0\x9f\x98\x80"),             /* U+1F600 */
+    C("\xff", "\\ufffd"),                                  /* never valid */
+    C("\xc0\xaf", "\\ufffd\\ufffd"),                       /* overlong '/' */
+    C("\xe0\x80\xaf", "\\ufffd\\ufffd\\ufffd"),            /* overlong */
+    C("\xed\xa0\x80", "\\ufffd\\ufffd\\ufffd"),            /* surrogate */
+    C("\xf4\x90\x80\x80", "\\ufffd\\ufffd\\ufffd\\ufffd"), /* > U+10FFFF */
+    C("x\xe2\x82", "x\\ufffd\\ufffd"),                     /* cut short */
+    C("\xe2\x82\xac", "\xe2\x82\xac"),                     /* € */
 };
 
 static void test_cases(void **state)
