@@ -18,7 +18,7 @@
 
 #include "err.h"
 
-enum kind { K_ADDR, K_STR, K_SIZE, K_UINT, K_DUR, K_PROTOS, K_BOOL, K_LEVEL, K_VAR };
+enum kind { K_ADDR, K_STR, K_SIZE, K_UINT, K_DUR, K_PROTOS, K_BOOL, K_LEVEL, K_VAR, K_FORMAT };
 enum group { G_WS, G_LIMITS, G_TIMEOUTS, G_MGMT, G_INTEG, G_LOG, G_COUNT };
 enum { DUR_OFF_OK = 1, STR_ID = 2 }; /* opt.flags */
 
@@ -110,6 +110,8 @@ static const struct opt opts[] = {
     {"integration-error-message", K_BOOL, G_INTEG, F(integration_error_message), 0, 0, 0, "false",
      "on a failed message integration send an error message, not close 1011"},
     {"log-level", K_LEVEL, G_LOG, F(log_level), 0, 0, 0, "info", "error, warn, info or debug"},
+    {"log-format", K_FORMAT, G_LOG, F(log_format), 0, 0, 0, "text",
+     "text (time level message) or json (one object per line: time, level, msg)"},
 };
 
 enum { NOPTS = sizeof(opts) / sizeof(opts[0]) };
@@ -117,7 +119,7 @@ enum { NOPTS = sizeof(opts) / sizeof(opts[0]) };
 static const char *const group_title[G_COUNT] = {"WebSocket port", "Limits", "Timeouts",
                                                  "Management API", "Integrations", "Logging"};
 static const char *const kind_meta[] = {"ADDR",     "STR",  "SIZE",  "N",         "DURATION",
-                                        "LIST",     "BOOL", "LEVEL", "NAME=VALUE"};
+                                        "LIST",     "BOOL", "LEVEL", "NAME=VALUE", "FORMAT"};
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
 enum src { SRC_DEFAULT, SRC_ENV, SRC_ARGV };
@@ -434,6 +436,17 @@ static int set_level(struct load *ld, const char *label, const char *val)
 	return bad(ld, label, val, "is not a log level (error, warn, info or debug)");
 }
 
+static int set_format(struct load *ld, const char *label, const char *val)
+{
+	if (strcasecmp(val, "text") == 0)
+		ld->cfg->log_format = LOG_FORMAT_TEXT;
+	else if (strcasecmp(val, "json") == 0)
+		ld->cfg->log_format = LOG_FORMAT_JSON;
+	else
+		return bad(ld, label, val, "is not a log format (text or json)");
+	return 0;
+}
+
 /* --var NAME=VALUE (label "--var") or WSGW_VAR_NAME=VALUE (label
  * "WSGW_VAR_", val "NAME=VALUE"): a later one for the same NAME replaces. */
 static int set_var(struct load *ld, const char *label, const char *val)
@@ -492,6 +505,8 @@ static int apply(struct load *ld, const struct opt *o, const char *label, const 
 		return 0;
 	case K_LEVEL:
 		return set_level(ld, label, val);
+	case K_FORMAT:
+		return set_format(ld, label, val);
 	case K_VAR:
 		return *val ? set_var(ld, label, val) : 0; /* the default "": none */
 	}

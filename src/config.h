@@ -22,6 +22,7 @@ struct config_var {
 };
 
 enum log_level { LOG_ERROR = 0, LOG_WARN, LOG_INFO, LOG_DEBUG };
+enum log_format { LOG_FORMAT_TEXT = 0, LOG_FORMAT_JSON };
 
 struct config_addr {
 	struct sockaddr_storage sa;
@@ -49,6 +50,7 @@ struct config {
 	char protocols[CONFIG_MAX_PROTOCOLS][64];
 	bool trust_proxy;               /* --trust-proxy: identity from X-Forwarded-For */
 	enum log_level log_level;       /* --log-level error|warn|info|debug */
+	enum log_format log_format;     /* --log-format text|json */
 	/* integrations */
 	char spec_path[1024];           /* --spec FILE (empty: default echo route) */
 	char check_spec_path[1024];     /* --check-spec FILE: validate and exit */

@@ -59,7 +59,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "wsgw: %s (see --help)\n", err);
 		return 2;
 	}
-	log_init(cfg.log_level);
+	log_init(cfg.log_level, cfg.log_format);
 	if (cfg.check_spec_path[0])
 		return check_spec(cfg.check_spec_path, &cfg);
 	rc = server_init(&srv, &cfg);

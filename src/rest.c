@@ -432,6 +432,20 @@ static void dispatch(struct server *srv, const struct rest_request *req,
 	}
 }
 
+/* /healthz: the loop answers, so the process is alive. /readyz: 503 from
+ * the moment a drain starts (the WebSocket listener is closed then), so a
+ * load balancer stops sending new clients before connections close. */
+static void probe(struct server *srv, enum router_handler h, struct rest_response *resp)
+{
+	bool ready = h == ROUTER_HEALTHZ || !srv->draining;
+
+	free(resp->body);
+	resp->status = ready ? 200 : 503;
+	resp->content_type = "application/json";
+	resp->body = strdup(ready ? "{\"status\":\"ok\"}" : "{\"status\":\"draining\"}");
+	resp->body_len = resp->body ? strlen(resp->body) : 0;
+}
+
 static void handle(struct server *srv, const struct rest_request *req, struct rest_call *rc)
 {
 	struct rest_response *resp = &rc->resp;
@@ -460,6 +474,11 @@ static void handle(struct server *srv, const struct rest_request *req, struct re
 		resp->www_authenticate = true;
 		rest_error(resp, 401, API_UNAUTHENTICATED,
 			   "missing or invalid bearer token in authorization");
+		complete(rc);
+		return;
+	}
+	if (r->handler == ROUTER_HEALTHZ || r->handler == ROUTER_READYZ) {
+		probe(srv, r->handler, resp);
 		complete(rc);
 		return;
 	}

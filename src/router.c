@@ -19,6 +19,9 @@ const struct router_route router_routes[] = {
     {H12, REST_PREFIX, ":send", "POST", ROUTER_REST_SEND, true, false},
     {H12, REST_PREFIX, "", "GET, HEAD, DELETE", ROUTER_REST_CONN, true, false},
     {ROUTER_HTTP2, "/apigateways/", "*", "", ROUTER_REST_UNKNOWN, true, false},
+    /* Load-balancer and kubelet probes carry no credentials. */
+    {H12, "/healthz", NULL, "GET, HEAD", ROUTER_HEALTHZ, true, true},
+    {H12, "/readyz", NULL, "GET, HEAD", ROUTER_READYZ, true, true},
     {ROUTER_HTTP2, GRPC_SERVICE "Get", NULL, "POST", ROUTER_GRPC_GET, false, false},
     {ROUTER_HTTP2, GRPC_SERVICE "Send", NULL, "POST", ROUTER_GRPC_SEND, false, false},
     {ROUTER_HTTP2, GRPC_SERVICE "Disconnect", NULL, "POST", ROUTER_GRPC_DISCONNECT, false, false},

@@ -21,6 +21,8 @@ enum router_handler {
 	ROUTER_REST_SEND = 1, /* POST .../connections/{id}:send (or {id}/:send) */
 	ROUTER_REST_CONN,     /* GET, HEAD, DELETE .../connections/{id} */
 	ROUTER_REST_UNKNOWN,  /* h2: other /apigateways/ paths, REST's 404 */
+	ROUTER_HEALTHZ,       /* GET, HEAD /healthz: alive (rest.c) */
+	ROUTER_READYZ,        /* GET, HEAD /readyz: 503 once draining (rest.c) */
 	ROUTER_GRPC_GET,
 	ROUTER_GRPC_SEND,
 	ROUTER_GRPC_DISCONNECT,

@@ -226,6 +226,15 @@ def test_gateway_runs_as_the_image_user(image, gateway):
     assert "management on 127.0.0.1:0 (port %d)" % gateway.mgmt_port in log, log
 
 
+def test_http_probes(gateway):
+    """The README's httpGet probes answer in the image, without a token."""
+    import urllib.request
+    for path in ("/healthz", "/readyz"):
+        with urllib.request.urlopen("http://127.0.0.1:%d%s" % (gateway.mgmt_port, path),
+                                    timeout=WAIT) as r:
+            assert r.status == 200 and json.loads(r.read()) == {"status": "ok"}, path
+
+
 def test_websocket_echo_and_grpc_get(gateway, pb):
     async def talk():
         async with websockets.connect(gateway.url + "/image", compression=None,
@@ -270,8 +279,8 @@ def dockerfile():
 
 
 def test_readme_kubernetes_example_fits_the_image():
-    """README's Deployment: the image's ports and user, gRPC probes on the
-    management port, one replica, a grace period that covers preStop and the
+    """README's Deployment: the image's ports and user, HTTP probes
+    (/healthz liveness, /readyz readiness) on the management port, one replica, a grace period that covers preStop and the
     drain. Needs no podman: it reads the Dockerfile."""
     import yaml
     text = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
@@ -292,8 +301,9 @@ def test_readme_kubernetes_example_fits_the_image():
     assert c["image"] == "wsgw:latest"
     ports = {p["name"]: p["containerPort"] for p in c["ports"]}
     assert set(ports.values()) == exposed and mgmt in exposed, (ports, exposed)
-    for probe in ("readinessProbe", "livenessProbe"):
-        assert c[probe]["grpc"]["port"] == mgmt, probe
+    for probe, path in (("readinessProbe", "/readyz"), ("livenessProbe", "/healthz")):
+        get = c[probe]["httpGet"]
+        assert (get["path"], ports.get(get["port"], get["port"])) == (path, mgmt), probe
     args = c["args"]
     drain = int(args[args.index("--drain-timeout") + 1].rstrip("s"))
     pre = c["lifecycle"]["preStop"]["sleep"]["seconds"]

@@ -556,6 +556,7 @@ def run_wsgw(args, env=None, timeout=10):
     (["--listen", "127.0.0.1"], None, "--listen"),
     (["--max-message", "1K", "--max-frame", "2K"], None, "--max-frame"),
     (["--log-level", "loud"], None, "--log-level"),
+    (["--log-format", "xml"], None, "--log-format"),
     (["--max-message"], None, "--max-message"),
     (["--no-such-flag", "1"], None, "--no-such-flag"),
     ([], {"WSGW_MAX_MESSAGE": "lots"}, "WSGW_MAX_MESSAGE"),
@@ -615,6 +616,7 @@ FLAGS = [
     ("--var", "WSGW_VAR_NAME", '""', "none"),
     ("--integration-error-message", "WSGW_INTEGRATION_ERROR_MESSAGE", "false", "off"),
     ("--log-level", "WSGW_LOG_LEVEL", "info", "`info`"),
+    ("--log-format", "WSGW_LOG_FORMAT", "text", "`text`"),
 ]
 HERE = "FLAGS in tests/integration/test_ws_lifecycle.py"
 

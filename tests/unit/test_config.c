@@ -85,6 +85,7 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg.num_protocols, 0);
 	assert_false(cfg.trust_proxy);
 	assert_int_equal(cfg.log_level, LOG_INFO);
+	assert_int_equal(cfg.log_format, LOG_FORMAT_TEXT);
 	assert_string_equal(cfg.auth_token, "");
 	assert_int_equal(cfg.grpc_max_body, 4 * 1048576);
 	assert_int_equal(cfg.max_streams, 1024);
@@ -101,7 +102,7 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg.max_frame, 131072);
 }
 
-enum type { T_SIZE, T_UINT, T_MS, T_BOOL, T_LEVEL, T_STR, T_ADDR, T_PROTOS, T_VAR };
+enum type { T_SIZE, T_UINT, T_MS, T_BOOL, T_LEVEL, T_STR, T_ADDR, T_PROTOS, T_VAR, T_FORMAT };
 
 struct flag_case {
 	const char *flag, *env, *value;
@@ -133,6 +134,7 @@ static const struct flag_case flag_cases[] = {
     {"--drain-timeout", "WSGW_DRAIN_TIMEOUT", "45s", AT(drain_timeout_ms), T_MS, 45000, NULL},
     {"--trust-proxy", "WSGW_TRUST_PROXY", "yes", AT(trust_proxy), T_BOOL, 1, NULL},
     {"--log-level", "WSGW_LOG_LEVEL", "debug", AT(log_level), T_LEVEL, LOG_DEBUG, NULL},
+    {"--log-format", "WSGW_LOG_FORMAT", "JSON", AT(log_format), T_FORMAT, LOG_FORMAT_JSON, NULL},
     {"--auth-token", "WSGW_AUTH_TOKEN", "s3cr3t!", AT(auth_token), T_STR, 0, "s3cr3t!"},
     {"--grpc-max-body", "WSGW_GRPC_MAX_BODY", "64K", AT(grpc_max_body), T_SIZE, 65536, NULL},
     {"--max-streams", "WSGW_MAX_STREAMS", "2147483647", AT(max_streams), T_UINT, 2147483647, NULL},
@@ -183,6 +185,9 @@ static void check_case(const struct flag_case *c, const char *how)
 		break;
 	case T_LEVEL:
 		ok = *(const enum log_level *)p == (enum log_level)c->num;
+		break;
+	case T_FORMAT:
+		ok = *(const enum log_format *)p == (enum log_format)c->num;
 		break;
 	case T_STR:
 		ok = strcmp(p, c->str) == 0;
@@ -382,6 +387,7 @@ static const struct err_case err_cases[] = {
     {{"--mgmt-listen", "[::1]"}, "--mgmt-listen"},
     {{"--mgmt-listen=::1:80"}, "--mgmt-listen"},
     {{"--log-level", "verbose"}, "--log-level"},
+    {{"--log-format", "logfmt"}, "--log-format"},
     {{"--trust-proxy=maybe"}, "--trust-proxy"},
     {{"--subprotocols", "a,,b"}, "--subprotocols"},
     {{"--subprotocols", "a b"}, "--subprotocols"},
@@ -744,6 +750,7 @@ static const char *const all_flags[][3] = {
     {"--subprotocols", "WSGW_SUBPROTOCOLS", "\"\""},
     {"--trust-proxy", "WSGW_TRUST_PROXY", "false"},
     {"--log-level", "WSGW_LOG_LEVEL", "info"},
+    {"--log-format", "WSGW_LOG_FORMAT", "text"},
     {"--auth-token", "WSGW_AUTH_TOKEN", "\"\""},
     {"--grpc-max-body", "WSGW_GRPC_MAX_BODY", "4M"},
     {"--max-streams", "WSGW_MAX_STREAMS", "1024"},
