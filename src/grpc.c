@@ -473,7 +473,8 @@ static int on_header(nghttp2_session *h2, const nghttp2_frame *frame, const uint
 
 		st->call = !r || r->rest ? CALL_UNKNOWN : (enum call)r->handler;
 		st->rest = r && r->rest;
-		if (st->rest)
+		/* An unknown path may still turn out to be REST (on_frame_recv) */
+		if (!r || st->rest)
 			keep(&st->path, &st->path_len, value, valuelen);
 	}
 	else if (is(name, namelen, "content-type"))
@@ -523,6 +524,11 @@ static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *frame, void *
 	 * remember END_STREAM ourselves. */
 	if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM)
 		st->end_stream = true;
+	/* A path no route knows, asked without the gRPC content type, is a
+	 * REST request: 404 as over HTTP/1.1, not a gRPC error. */
+	if (frame->hd.type == NGHTTP2_HEADERS && st->call == CALL_UNKNOWN && !st->rest &&
+	    !st->grpc_ct && st->path)
+		st->rest = true;
 	if (st->rest) {
 		/* Without the token, answered on the HEADERS (401, or the
 		 * 404/405 rest_handle finds first): no body is ever kept. */
