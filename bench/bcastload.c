@@ -92,7 +92,7 @@ struct g {
 	unsigned cur;      /* the broadcast under way (1-based; 0: none) */
 	uint64_t t0, last; /* its call time and latest receipt */
 	unsigned got;
-	uint64_t stray, bad_payload, lost, trigger_err;
+	uint64_t stray, bad_payload, lost, trigger_err, miscount;
 	struct hist h; /* every receipt, t0 → receipt */
 	struct shot shots[MAX_REPEAT];
 };
@@ -313,6 +313,15 @@ static void broadcast(struct g *g, unsigned k)
 		s->delivered = json_num(g->t.reply, "delivered");
 		s->skipped = json_num(g->t.reply, "skipped");
 		s->total = json_num(g->t.reply, "total");
+		/* the server's own count must match what the clients saw */
+		if (s->delivered != s->got || s->delivered + s->skipped != s->total) {
+			if (!g->miscount)
+				fprintf(stderr,
+				        "bcastload: broadcast %u: server says %.200s, %u clients "
+				        "got it\n",
+				        k, g->t.reply, s->got);
+			g->miscount++;
+		}
 	}
 	g->cur = 0;
 }
@@ -377,14 +386,14 @@ static int report(struct g *g, unsigned done, double span_s, long long busy, dou
 	busy_s = (double)busy / tck;
 	other = busy_s - self - (srv_span_s > 0 ? srv_span_s : 0);
 	errors = ws->connect_err + ws->hs_err + ws->closed + ws->proto_err + g->bad_payload +
-	         g->stray + g->lost + g->trigger_err;
+	         g->stray + g->lost + g->trigger_err + g->miscount;
 	printf("RESULT scenario=bcast conns=%u open=%u repeat=%u size=%u opcode=%s last_ms=%.2f "
 	       "last_min_ms=%.2f last_max_ms=%.2f msgs_per_s=%.0f resp_ms=%.2f p50_ms=%.2f "
 	       "p99_ms=%.2f received=%llu delivered=%llu skipped=%llu total=%llu "
 	       "server_cpu_ms=%.2f server_busy_us_per_msg=%.3f server_ticks_us_per_msg=%.3f "
 	       "server_cpu_pct=%.1f loadgen_cpu_pct=%.1f other_cpu_pct=%.1f errors=%llu "
 	       "connect_err=%llu hs_err=%llu closed=%llu proto_err=%llu bad_payload=%llu "
-	       "stray=%llu lost=%llu trigger_err=%llu\n",
+	       "stray=%llu lost=%llu trigger_err=%llu miscount=%llu\n",
 	       o->conns, ws->open, done, o->size, o->binary ? "binary" : "text", last_ms, lo, hi,
 	       last_ms > 0 ? (double)ws->open / (last_ms / 1e3) : 0,
 	       med_ms(g, done, offsetof(struct shot, resp_ns)), hist_us(&g->h, 0.5) / 1e3,
@@ -399,7 +408,7 @@ static int report(struct g *g, unsigned done, double span_s, long long busy, dou
 	       (unsigned long long)ws->hs_err, (unsigned long long)ws->closed,
 	       (unsigned long long)ws->proto_err, (unsigned long long)g->bad_payload,
 	       (unsigned long long)g->stray, (unsigned long long)g->lost,
-	       (unsigned long long)g->trigger_err);
+	       (unsigned long long)g->trigger_err, (unsigned long long)g->miscount);
 	return errors ? 1 : 0;
 }
 
