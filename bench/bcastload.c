@@ -40,6 +40,7 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
+#include "bcecho.h"
 #include "benchlib.h"
 #include "wsc.h"
 
@@ -50,7 +51,7 @@
 #define RESP_MAX 4096
 #define REQ_MAX 2048
 
-enum kind { K_WS = 1, K_TRIG }; /* first member of struct wsc and struct trig */
+enum kind { K_WS = 1, K_ECHO, K_TRIG }; /* first member of struct wsc and struct trig */
 
 /* The trigger's HTTP/1.1 connection: one request, one response. */
 struct trig {
@@ -66,7 +67,7 @@ struct trig {
 struct opts {
 	struct sockaddr_in dst, tdst;
 	const char *target, *trigger, *path, *tpath, *token, *route;
-	unsigned conns, repeat, size, src_addrs, max_pending, gap_ms;
+	unsigned conns, echo_conns, echo_us, repeat, size, src_addrs, max_pending, gap_ms;
 	bool binary;
 	double timeout, ramp_timeout;
 	int server_pid;
@@ -86,6 +87,7 @@ struct g {
 	int ep;
 	uint8_t *rbuf;
 	struct wsc_pool ws;
+	struct bcecho e; /* the echo probe (--echo-conns) */
 	struct trig t;
 	unsigned next;
 	uint8_t payload[MAX_SIZE];
@@ -236,16 +238,24 @@ static void trig_readable(struct g *g)
 static void poll_once(struct g *g, int timeout_ms)
 {
 	struct epoll_event evs[MAX_EVENTS];
-	int n = epoll_wait(g->ep, evs, MAX_EVENTS, timeout_ms);
+	int n;
+
+	if (g->e.conns && timeout_ms > 1)
+		timeout_ms = 1; /* the probes' next messages */
+	n = epoll_wait(g->ep, evs, MAX_EVENTS, timeout_ms);
 
 	for (int i = 0; i < n; i++) {
 		int *kind = evs[i].data.ptr;
 
 		if (*kind == K_TRIG)
 			trig_readable(g);
+		else if (*kind == K_ECHO)
+			bcecho_on_event(&g->e, evs[i].data.ptr, evs[i].events);
 		else
 			wsc_on_event(&g->ws, evs[i].data.ptr, evs[i].events);
 	}
+	if (g->e.conns)
+		bcecho_tick(&g->e, now_ns());
 }
 
 /* Broadcast k: the request, then the loop until every open connection has
@@ -262,21 +272,26 @@ static void broadcast(struct g *g, unsigned k)
 	len = trig_open(g, req);
 	if (len < 0 || len >= REQ_MAX)
 		bench_die("cannot connect to --trigger");
-	s->expected = g->ws.open;
+	/* the probe's connections get the broadcast too */
+	s->expected = g->ws.open + g->e.pool.open;
 	g->got = 0;
 	g->cur = k;
+	g->e.bcast = g->payload;
+	g->e.bcast_len = g->o.size;
+	g->e.bcast_got = 0;
 	c0 = proc_cpu_ns(g->o.server_pid);
 	k0 = proc_cpu_ticks(g->o.server_pid);
-	g->t0 = g->last = now_ns();
+	g->t0 = g->last = g->e.bcast_last = now_ns();
 	if (write(g->t.fd, req, (size_t)len) != len)
 		bench_die("cannot write the trigger request");
 	bench_ep_set(g->ep, g->t.fd, &g->t, EPOLLIN, true);
 	deadline = g->t0 + (uint64_t)(g->o.timeout * 1e9);
 	while (!got_term) {
-		bool all = g->got >= s->expected;
+		bool all = g->got + g->e.bcast_got >= s->expected;
+		uint64_t last = g->last > g->e.bcast_last ? g->last : g->e.bcast_last;
 
 		if (all && !s->last_ns)
-			s->last_ns = g->last - g->t0;
+			s->last_ns = last - g->t0;
 		if (g->t.done && !s->resp_ns)
 			s->resp_ns = now_ns() - g->t0;
 		if (all && g->t.done)
@@ -292,11 +307,13 @@ static void broadcast(struct g *g, unsigned k)
 	k1 = proc_cpu_ticks(g->o.server_pid);
 	s->srv_ns = c0 >= 0 && c1 >= 0 ? c1 - c0 : -1;
 	s->srv_ticks = k0 >= 0 && k1 >= 0 ? k1 - k0 : -1;
-	s->got = g->got;
-	if (g->got < s->expected) {
-		g->lost += s->expected - g->got;
-		s->last_ns = g->last - g->t0; /* the latest that did arrive */
-		fprintf(stderr, "bcastload: broadcast %u: %u of %u clients got it\n", k, g->got,
+	s->got = g->got + (unsigned)g->e.bcast_got;
+	g->e.bcast = NULL;
+	if (s->got < s->expected) {
+		g->lost += s->expected - s->got;
+		/* the latest that did arrive */
+		s->last_ns = (g->last > g->e.bcast_last ? g->last : g->e.bcast_last) - g->t0;
+		fprintf(stderr, "bcastload: broadcast %u: %u of %u clients got it\n", k, s->got,
 		        s->expected);
 	}
 	if (!g->t.done) {
@@ -362,6 +379,7 @@ static int report(struct g *g, unsigned done, double span_s, long long busy, dou
 {
 	const struct opts *o = &g->o;
 	const struct wsc_pool *ws = &g->ws;
+	const struct bcecho *e = &g->e;
 	unsigned long long got = 0, delivered = 0, skipped = 0, total = 0;
 	long long srv_ns = 0, srv_ticks = 0;
 	bool srv_ok = o->server_pid > 0, ticks_ok = o->server_pid > 0;
@@ -386,16 +404,20 @@ static int report(struct g *g, unsigned done, double span_s, long long busy, dou
 	busy_s = (double)busy / tck;
 	other = busy_s - self - (srv_span_s > 0 ? srv_span_s : 0);
 	errors = ws->connect_err + ws->hs_err + ws->closed + ws->proto_err + g->bad_payload +
-	         g->stray + g->lost + g->trigger_err + g->miscount;
+	         g->stray + g->lost + g->trigger_err + g->miscount + e->pool.connect_err +
+	         e->pool.hs_err + e->pool.closed + e->pool.proto_err + e->bad_payload +
+	         e->write_err;
 	printf("RESULT scenario=bcast conns=%u open=%u repeat=%u size=%u opcode=%s last_ms=%.2f "
 	       "last_min_ms=%.2f last_max_ms=%.2f msgs_per_s=%.0f resp_ms=%.2f p50_ms=%.2f "
 	       "p99_ms=%.2f received=%llu delivered=%llu skipped=%llu total=%llu "
 	       "server_cpu_ms=%.2f server_busy_us_per_msg=%.3f server_ticks_us_per_msg=%.3f "
 	       "server_cpu_pct=%.1f loadgen_cpu_pct=%.1f other_cpu_pct=%.1f errors=%llu "
 	       "connect_err=%llu hs_err=%llu closed=%llu proto_err=%llu bad_payload=%llu "
-	       "stray=%llu lost=%llu trigger_err=%llu miscount=%llu\n",
+	       "stray=%llu lost=%llu trigger_err=%llu miscount=%llu echo_conns=%u echo_open=%u "
+	       "echo_n=%llu echo_p50_us=%.1f echo_p99_us=%.1f echo_max_us=%.1f echo_between_n=%llu "
+	       "echo_between_p50_us=%.1f echo_between_p99_us=%.1f echo_err=%llu\n",
 	       o->conns, ws->open, done, o->size, o->binary ? "binary" : "text", last_ms, lo, hi,
-	       last_ms > 0 ? (double)ws->open / (last_ms / 1e3) : 0,
+	       last_ms > 0 ? (double)(ws->open + e->pool.open) / (last_ms / 1e3) : 0,
 	       med_ms(g, done, offsetof(struct shot, resp_ns)), hist_us(&g->h, 0.5) / 1e3,
 	       hist_us(&g->h, 0.99) / 1e3, got, delivered, skipped, total,
 	       srv_ok && done ? srv_s * 1e3 / done : -1.0,
@@ -408,7 +430,13 @@ static int report(struct g *g, unsigned done, double span_s, long long busy, dou
 	       (unsigned long long)ws->hs_err, (unsigned long long)ws->closed,
 	       (unsigned long long)ws->proto_err, (unsigned long long)g->bad_payload,
 	       (unsigned long long)g->stray, (unsigned long long)g->lost,
-	       (unsigned long long)g->trigger_err, (unsigned long long)g->miscount);
+	       (unsigned long long)g->trigger_err, (unsigned long long)g->miscount, e->conns,
+	       e->pool.open, (unsigned long long)e->during.n, hist_us(&e->during, 0.5),
+	       hist_us(&e->during, 0.99), (double)e->during.max / 1e3,
+	       (unsigned long long)e->between.n, hist_us(&e->between, 0.5),
+	       hist_us(&e->between, 0.99),
+	       (unsigned long long)(e->pool.connect_err + e->pool.hs_err + e->pool.closed +
+	                            e->pool.proto_err + e->bad_payload + e->write_err));
 	return errors ? 1 : 0;
 }
 
@@ -418,7 +446,8 @@ static void usage(void)
 	                "  [--repeat 10] [--size 32] [--binary] [--path /] [--gap-ms 200]\n"
 	                "  [--timeout 10] [--server-pid PID] [--src-addrs K] [--max-pending 512]\n"
 	                "  [--ramp-timeout 60] [--trigger-path /wsgw/v1/broadcast] [--token T]\n"
-	                "  [--route SPEC-PATH]\n");
+	                "  [--route SPEC-PATH] [--echo-conns 0]\n"
+	                "  [--echo-interval-us 1000]\n");
 	exit(2);
 }
 
@@ -442,6 +471,7 @@ int main(int argc, char **argv)
 	o->src_addrs = 0;
 	o->max_pending = 512;
 	o->gap_ms = 200;
+	o->echo_us = 1000;
 	o->timeout = 10;
 	o->ramp_timeout = 60;
 	for (int i = 1; i < argc; i++) {
@@ -468,6 +498,10 @@ int main(int argc, char **argv)
 			o->route = v;
 		else if (!strcmp(f, "--conns"))
 			o->conns = (unsigned)atoi(v);
+		else if (!strcmp(f, "--echo-conns"))
+			o->echo_conns = (unsigned)atoi(v);
+		else if (!strcmp(f, "--echo-interval-us"))
+			o->echo_us = (unsigned)atoi(v);
 		else if (!strcmp(f, "--repeat"))
 			o->repeat = (unsigned)atoi(v);
 		else if (!strcmp(f, "--size"))
@@ -497,7 +531,7 @@ int main(int argc, char **argv)
 	/* ports: one source address per 5000 connections, as loadgen does */
 	if (!o->src_addrs)
 		o->src_addrs = 1 + o->conns / 5000;
-	if (raise_fd_limit() < o->conns + 16ull)
+	if (raise_fd_limit() < o->conns + o->echo_conns + 16ull)
 		bench_die("open files limit below --conns (ulimit -n)");
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
@@ -519,11 +553,22 @@ int main(int argc, char **argv)
 		bench_die("out of memory");
 	for (unsigned i = 0; i < o->conns; i++)
 		g->ws.c[i].kind = K_WS;
+	g->e.pool = (struct wsc_pool){.ep = g->ep,
+	                              .dst = &o->dst,
+	                              .host = o->target,
+	                              .path = o->path,
+	                              .rbuf = g->rbuf,
+	                              .rbuf_size = RBUF_SIZE};
+	if (bcecho_init(&g->e, o->echo_conns, K_ECHO, o->echo_us) < 0)
+		bench_die("out of memory");
 
 	ramp_deadline = now_ns() + (uint64_t)(o->ramp_timeout * 1e9);
-	while (!got_term && (g->next < o->conns || g->ws.pending)) {
+	while (!got_term && (g->next < o->conns || g->ws.pending || g->e.next < o->echo_conns ||
+	                     g->e.pool.pending)) {
 		while (g->next < o->conns && g->ws.pending < o->max_pending)
 			wsc_start(&g->ws, g->next++);
+		if (g->next == o->conns)
+			bcecho_start(&g->e, o->max_pending);
 		poll_once(g, 50);
 		if (now_ns() > ramp_deadline) {
 			fprintf(stderr, "bcastload: ramp timeout: %u open, %u pending\n",
@@ -533,7 +578,8 @@ int main(int argc, char **argv)
 	}
 	if (!g->ws.open)
 		bench_die("no connection opened");
-	fprintf(stderr, "bcastload: %u of %u connections open\n", g->ws.open, o->conns);
+	fprintf(stderr, "bcastload: %u of %u connections open, %u of %u echo probes\n", g->ws.open,
+	        o->conns, g->e.pool.open, o->echo_conns);
 	quiet(g, 500); /* the server finishes what the last upgrades left */
 
 	span0 = now_ns();

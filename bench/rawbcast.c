@@ -8,8 +8,8 @@
  *
  * On the one port:
  *   GET … with Sec-WebSocket-Key   answered 101 (RFC 6455 §4.2.2, the
- *       accept value from wsupgrade.c); then whatever the client sends is
- *       read and dropped (a close frame or EOF closes the socket).
+ *       accept value from wsupgrade.c); then small frames the client sends
+ *       are echoed (bcastload's echo probe), a close frame or EOF closes.
  *   POST … with a Content-Length body {"data":"<base64>","type":"TEXT"|
  *       "BINARY"} (wsgw's broadcast body; other fields ignored) — the
  *       frame (2- or 4-byte header, ≤ 64 KiB payload) is built once, then
@@ -225,6 +225,31 @@ static void on_head(struct rconn *c, size_t hl)
 	ws[nws++] = c;
 }
 
+/* bcastload's echo probe: small masked text frames, echoed unmasked in one
+ * write(). A ceiling takes only whole frames of < 126 bytes per read (the
+ * probe sends one 32-byte message at a time); anything else, or a close
+ * frame, hangs up (-1). */
+static int echo(struct rconn *c, size_t n)
+{
+	static uint8_t out[RBUF_SIZE];
+	size_t off = 0, o = 0;
+
+	while (off + 6 <= n) {
+		uint8_t *f = rbuf + off, op = f[0] & 0x0f, len = f[1] & 0x7f;
+
+		if (op == 8 || !(f[1] & 0x80) || len >= 126 || off + 6u + len > n)
+			return -1;
+		out[o++] = f[0];
+		out[o++] = len;
+		for (unsigned i = 0; i < len; i++)
+			out[o++] = f[6 + i] ^ f[2 + i % 4];
+		off += 6u + len;
+	}
+	if (off != n)
+		return -1;
+	return write(c->fd, out, o) == (ssize_t)o ? 0 : -1;
+}
+
 static void on_readable(struct rconn *c)
 {
 	size_t room = c->state == R_HEAD ? HEAD_MAX - 1 - c->len : c->need - c->len;
@@ -232,10 +257,9 @@ static void on_readable(struct rconn *c)
 	char *eoh;
 
 	if (c->state == R_WS) {
-		/* the clients send nothing but, at the end, a close frame */
 		r = read(c->fd, rbuf, sizeof rbuf);
 		if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR) ||
-		    (r > 0 && (rbuf[0] & 0x0f) == 8))
+		    (r > 0 && echo(c, (size_t)r) < 0))
 			conn_close(c);
 		return;
 	}

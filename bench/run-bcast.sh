@@ -32,6 +32,7 @@ NS=${NS:-"10000 19000"}         # connection counts
 REPEAT=${REPEAT:-10}            # broadcasts per run (bcastload --repeat)
 SIZE=${SIZE:-32}                # payload bytes
 GAP_MS=${GAP_MS:-200}           # quiet between two broadcasts
+ECHO_CONNS=${ECHO_CONNS:-1}     # echo probes: round trips during the broadcast (0: none)
 SERVERS=${SERVERS:-"wsgw uws raw"} # measured in this order within each run
 WAIT_QUIET=${WAIT_QUIET:-30}    # seconds to wait for a busy machine to go quiet
 RETRIES=${RETRIES:-8}           # repeats allowed for runs disturbed by other processes
@@ -115,7 +116,8 @@ start() {
 bcast_run() {
 	taskset -c "$CLIENT_CPU" "$BCASTLOAD" --target "127.0.0.1:${PORT[$1]}" \
 		--trigger "127.0.0.1:${TRIG[$1]}" --conns "$2" --repeat "$REPEAT" --size "$SIZE" \
-		--gap-ms "$GAP_MS" --server-pid "${PID[$1]}" 2>"$TMP/bcastload.err" | grep '^RESULT' || {
+		--gap-ms "$GAP_MS" --echo-conns "$ECHO_CONNS" --server-pid "${PID[$1]}" \
+		2>"$TMP/bcastload.err" | grep '^RESULT' || {
 		sed 's/^/    /' "$TMP/bcastload.err" >&2
 		return 0
 	}
@@ -136,7 +138,8 @@ machine() {
 		echo "server:  ${CMD[$s]}"
 	done
 	echo "load:    taskset -c $CLIENT_CPU $BCASTLOAD_SHOWN --target 127.0.0.1:PORT --trigger" \
-		"127.0.0.1:MGMT --conns N --repeat $REPEAT --size $SIZE --gap-ms $GAP_MS --server-pid PID"
+		"127.0.0.1:MGMT --conns N --repeat $REPEAT --size $SIZE --gap-ms $GAP_MS" \
+		"--echo-conns $ECHO_CONNS --server-pid PID"
 }
 
 summary() {
@@ -151,13 +154,14 @@ summary() {
 	echo "$row"
 	for n in $NS; do
 		for k in last_ms msgs_per_s resp_ms p50_ms p99_ms server_busy_us_per_msg server_cpu_ms \
-			server_cpu_pct loadgen_cpu_pct other_cpu_pct errors; do
+			server_cpu_pct echo_p50_us echo_p99_us echo_max_us echo_between_p99_us \
+			loadgen_cpu_pct other_cpu_pct errors; do
 			row=$(printf '%-14s %-24s' "$n conns" "$k")
 			for s in $SERVERS; do row+=$(printf ' %12s' "$(med "bc$n-$s" "$k")"); done
 			for s in $SERVERS; do
 				[ "$s" != wsgw ] || continue
 				case $k in
-				*_cpu_pct | errors) row+=$(printf ' %12s' -) ;;
+				*_cpu_pct | errors | echo_*) row+=$(printf ' %12s' -) ;;
 				*) row+=$(printf ' %12s' "$(ratio "$(med "bc$n-wsgw" "$k")" "$(med "bc$n-$s" "$k")")") ;;
 				esac
 			done
@@ -183,7 +187,7 @@ summary() {
 	worth_a_look
 }
 
-RUN_CMD="${WSGW_SHOWN:+WSGW=$WSGW_SHOWN }RUNS=$RUNS NS=\"$NS\" REPEAT=$REPEAT SIZE=$SIZE GAP_MS=$GAP_MS SERVERS=\"$SERVERS\" WAIT_QUIET=$WAIT_QUIET RETRIES=$RETRIES $0${*:+ $*}"
+RUN_CMD="${WSGW_SHOWN:+WSGW=$WSGW_SHOWN }RUNS=$RUNS NS=\"$NS\" REPEAT=$REPEAT SIZE=$SIZE GAP_MS=$GAP_MS ECHO_CONNS=$ECHO_CONNS SERVERS=\"$SERVERS\" WAIT_QUIET=$WAIT_QUIET RETRIES=$RETRIES $0${*:+ $*}"
 echo "\$ $RUN_CMD"
 : >"$TMP/results"
 start wsgw "$WSGW" "${WSGW_FLAGS[@]}"

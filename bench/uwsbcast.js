@@ -7,7 +7,7 @@
 //     node bench/uwsbcast.js [--listen 127.0.0.1:0]
 //
 // Every WebSocket connection (any path) subscribes to topic "all" when it
-// opens. POST /wsgw/v1/broadcast with wsgw's body {"data":"<base64>",
+// opens, and gets back what it sends (the echo probe). POST /wsgw/v1/broadcast with wsgw's body {"data":"<base64>",
 // "type":"TEXT"|"BINARY"} calls app.publish("all", data, isBinary) once and
 // answers 200 {"delivered":N,"skipped":0,"total":N}, N = the subscribers at
 // the call (uWebSockets does not tell how many it dropped for backpressure;
@@ -48,6 +48,10 @@ app.ws("/*", {
   maxBackpressure: 1024 * 1024,
   idleTimeout: 0,
   sendPingsAutomatically: false,
+  // bcastload's echo probe: its messages come back as they are
+  message: (ws, message, isBinary) => {
+    ws.send(message, isBinary);
+  },
   open: (ws) => {
     ws.subscribe(TOPIC);
     open++;
