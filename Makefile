@@ -4,6 +4,7 @@
 #                 integration, the same under ASan+UBSan, short fuzz runs)
 #   make fuzz-long  every fuzz target for FUZZ_LONG_SECONDS (default 600) each
 #   make bench    benchmarks (bench/README.md)
+#   make bench-bcast  the broadcast benchmark against uWebSockets (bench/README.md)
 #   make image    container image wsgw:latest and build/wsgw-image.tar
 #                 (README.md, "Deploying")
 #   V=1           show command lines
@@ -185,6 +186,10 @@ bench-build: build/release/wsgw $(addprefix build/bench/,$(BENCH_NAMES))
 
 bench: bench-build
 	$(Q)bench/run.sh
+
+.PHONY: bench-bcast
+bench-bcast: bench-build
+	$(Q)bench/run-bcast.sh
 
 # ---- container image -------------------------------------------------------
 # `make image`: the OCI image $(IMAGE) from ./Dockerfile, FROM scratch, so

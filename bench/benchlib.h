@@ -9,6 +9,7 @@
  *   now_ns                  CLOCK_MONOTONIC in ns
  *   struct hist, hist_*     log-linear (~3%) latency histogram, ns
  *   proc_cpu_ticks          utime + stime of a pid from /proc/PID/stat
+ *   proc_cpu_ns             CPU time of all a pid's threads, ns (schedstat)
  *   machine_busy_ticks      busy ticks of the "cpu" line of /proc/stat
  *   self_cpu_s              our own user + system seconds
  *   hex16                   16 lowercase hex digits → uint64_t
@@ -24,6 +25,7 @@
 #define BENCH_BENCHLIB_H
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <netinet/in.h>
@@ -156,6 +158,45 @@ static inline long long proc_cpu_ticks(int pid)
 	    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
 		return -1;
 	return (long long)(ut + st);
+}
+
+/* CPU time of every thread of pid in ns: the sum of the first field
+ * (sum_exec_runtime) of /proc/PID/task/TID/schedstat — exact, where
+ * /proc/PID/stat counts clock ticks (10 ms), too coarse for a broadcast
+ * that lasts tens of milliseconds. -1 if pid <= 0 or schedstat is missing
+ * (a kernel without CONFIG_SCHED_INFO). */
+static inline long long proc_cpu_ns(int pid)
+{
+	char path[64], buf[128];
+	long long sum = 0;
+	struct dirent *d;
+	DIR *dir;
+	int seen = 0;
+
+	if (pid <= 0)
+		return -1;
+	snprintf(path, sizeof path, "/proc/%d/task", pid);
+	dir = opendir(path);
+	if (!dir)
+		return -1;
+	while ((d = readdir(dir))) {
+		unsigned long long ns;
+		FILE *f;
+
+		if (d->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof path, "/proc/%d/task/%.20s/schedstat", pid, d->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue; /* the thread just ended */
+		if (fgets(buf, sizeof buf, f) && sscanf(buf, "%llu", &ns) == 1) {
+			sum += (long long)ns;
+			seen++;
+		}
+		fclose(f);
+	}
+	closedir(dir);
+	return seen ? sum : -1;
 }
 
 /* Busy time of the whole machine (user, nice, system, irq, softirq,

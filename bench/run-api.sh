@@ -8,6 +8,8 @@
 #   make -o deps bench-build && bench/run-api.sh
 #   RUNS=1 DUR=2 bench/run-api.sh              (a one-minute smoke run)
 #   WSGW=/path/to/other/wsgw bench/run-api.sh  (another build of wsgw)
+#   WSGW_OLD=/tmp/old/build/release/wsgw SCENARIOS="api send" bench/run-api.sh
+#                                  (old and new binary in turn in every run)
 #   SCENARIOS=msg MSG_POINTS="100x1 1000x1" BACKEND_CONNS="256 32" bench/run-api.sh
 #                                  (README's --backend-connections tuning)
 #
@@ -50,6 +52,12 @@ SERVER_CPU=${SERVER_CPU:-0}          # wsgw alone here
 CLIENT_CPU=${CLIENT_CPU:-1}          # load generators, reader, fastbackend here
 
 WSGW=${WSGW:-build/release/wsgw}
+# Another wsgw binary (a build of the tree before a change): the api and
+# send scenarios then run it too, the new binary then the old in every run,
+# and the summary adds the old medians and new/old ratios. msg runs WSGW only.
+WSGW_OLD=${WSGW_OLD:-}
+VERS=(new)
+VBIN=
 SENDLAT=build/bench/sendlat
 MSGLOAD=build/bench/msgload
 FASTBACKEND=build/bench/fastbackend
@@ -59,6 +67,7 @@ WSGW_FLAGS=(--listen 127.0.0.1:0 --mgmt-listen 127.0.0.1:0 --idle-timeout off
 GRPC_SVC=/yandex.cloud.serverless.apigateway.websocket.v1.ConnectionService
 
 need_bins "make -o deps bench-build" "$WSGW" "$SENDLAT" "$MSGLOAD" "$FASTBACKEND" "$RAWPROXY"
+[ -z "$WSGW_OLD" ] || { need_bins "a build of the old tree (bench/API.md)" "$WSGW_OLD"; VERS=(new old); }
 for t in taskset h2load wrk awk; do
 	command -v "$t" >/dev/null || die "$t not found (Debian: util-linux, nghttp2-client, wrk)"
 done
@@ -67,9 +76,17 @@ bench_setup wsgw-bench-api
 CMDS=()  # one example command per kind of run, for the summary
 # $TMP/wsgw etc.: shown() turns these names back into the real ones.
 copy_bins "" WSGW SENDLAT MSGLOAD FASTBACKEND RAWPROXY
+if [ -n "$WSGW_OLD" ]; then
+	WSGW_OLD_ID="$WSGW_OLD: sha256 $(sha256sum "$WSGW_OLD" | cut -c1-16), built $(date -u -r "$WSGW_OLD" '+%F %T UTC')"
+	copy_bins "" WSGW_OLD
+fi
+
+wsgw_bin() { if [ "$1" = old ]; then echo "$WSGW_OLD"; else echo "$WSGW"; fi; }
+vtag() { [ "$1" != old ] || echo -old; } # a version's suffix in result tags
 
 shown() { # the command as printed: real binary names, not the copies
 	local s="$*"
+	[ -z "$WSGW_OLD" ] || s=${s//$TMP\/wsgw_old/$WSGW_OLD_SHOWN}
 	s=${s//$TMP\/wsgw/$WSGW_SHOWN}
 	s=${s//$TMP\/sendlat/$SENDLAT_SHOWN}
 	s=${s//$TMP\/msgload/$MSGLOAD_SHOWN}
@@ -94,11 +111,12 @@ start_bg() {
 	spawn "$@"
 }
 
-# start_wsgw NAME [FLAGS...] — wsgw on SERVER_CPU; sets WS_PID, WS_PORT, MG_PORT.
+# start_wsgw NAME [FLAGS...] — wsgw (the binary VBIN, default WSGW) on
+# SERVER_CPU; sets WS_PID, WS_PORT, MG_PORT.
 start_wsgw() {
 	local name=$1
 	shift
-	start_bg "$name" "$SERVER_CPU" "$WSGW" "${WSGW_FLAGS[@]}" "$@"
+	start_bg "$name" "$SERVER_CPU" "${VBIN:-$WSGW}" "${WSGW_FLAGS[@]}" "$@"
 	WS_PID=$BG_PID
 	wait_log "$name" "$WS_PID" 'management on .*\(port [0-9]+\)'
 	WS_PORT=$(grep -o -m1 'WebSocket on [^ ]* (port [0-9]*)' "$TMP/$name.log" | sed 's/.*port //; s/)//')
@@ -176,33 +194,45 @@ ext_run() {
 # ---- (1) gRPC Get requests/s, and (3) REST Send requests/s -----------------
 # One wsgw (echo routes), one WebSocket connection held open by
 # `sendlat hold` on CLIENT_CPU, reading and discarding what it receives.
+# With WSGW_OLD: the same for the old binary, and every run measures the
+# new one, then the old one.
 api_rps_scenarios() {
-	local hold_pid id i url body_get body_json lua
-	start_wsgw wsgw-api
-	start_bg hold "$CLIENT_CPU" "$SENDLAT" hold --ws "127.0.0.1:$WS_PORT" --conns 1
-	hold_pid=$BG_PID
-	wait_log hold "$hold_pid" '^ready '
-	id=$(awk '/^id / { print $2; exit }' "$TMP/hold.log")
-	[ -n "$id" ] || die "sendlat hold printed no connection id"
-	echo "== live connection $id (held by sendlat hold, pid $hold_pid, CPU $CLIENT_CPU)"
+	local v t id i url body_get body_json lua
+	local -A vpid=() hold=() mg=() ids=()
+	for v in "${VERS[@]}"; do
+		t=$(vtag "$v")
+		VBIN=$(wsgw_bin "$v")
+		start_wsgw "wsgw-api$t"
+		vpid[$v]=$WS_PID mg[$v]=$MG_PORT
+		start_bg "hold$t" "$CLIENT_CPU" "$SENDLAT" hold --ws "127.0.0.1:$WS_PORT" --conns 1
+		hold[$v]=$BG_PID
+		wait_log "hold$t" "${hold[$v]}" '^ready '
+		id=$(awk '/^id / { print $2; exit }' "$TMP/hold$t.log")
+		[ -n "$id" ] || die "sendlat hold printed no connection id"
+		ids[$v]=$id
+		echo "== live connection $id on $(shown "$VBIN") (held by sendlat hold, pid ${hold[$v]}, CPU $CLIENT_CPU)"
+		body_get=$TMP/get$t.bin
+		"$SENDLAT" body --method Get --id "$id" >"$body_get"
+		note_cmd body-get "$SENDLAT" body --method Get --id "$id" ">$body_get"
+		echo "  check: one gRPC Get with that body:"
+		note_cmd call-get "$SENDLAT" call --mgmt "127.0.0.1:$MG_PORT" --method Get --id "$id"
+		if ! "$SENDLAT" call --mgmt "127.0.0.1:$MG_PORT" --method Get --id "$id" | sed 's/^/  /'; then
+			ERRORS=$((ERRORS + 1))
+			ODD+=("(1)$t: the gRPC Get body did not get grpc-status 0")
+		fi
+	done
+	VBIN=
 
-	body_get=$TMP/get.bin
-	"$SENDLAT" body --method Get --id "$id" >"$body_get"
-	note_cmd body-get "$SENDLAT" body --method Get --id "$id" ">$body_get"
-	echo "  check: one gRPC Get with that body:"
-	note_cmd call-get "$SENDLAT" call --mgmt "127.0.0.1:$MG_PORT" --method Get --id "$id"
-	if ! "$SENDLAT" call --mgmt "127.0.0.1:$MG_PORT" --method Get --id "$id" | sed 's/^/  /'; then
-		ERRORS=$((ERRORS + 1))
-		ODD+=("(1): the gRPC Get body did not get grpc-status 0")
-	fi
-
-	url="http://127.0.0.1:$MG_PORT$GRPC_SVC/Get"
-	echo "== (1) gRPC Get: h2load -c 4 -m 100, ${DUR} s, ${RUNS} runs"
-	note_cmd h2load-get taskset -c "$CLIENT_CPU" h2load -c 4 -m 100 -D "$DUR" -d "$body_get" \
+	echo "== (1) gRPC Get: h2load -c 4 -m 100, ${DUR} s, ${RUNS} runs${WSGW_OLD:+ (new, then old, in each)}"
+	url="http://127.0.0.1:${mg[new]}$GRPC_SVC/Get"
+	note_cmd h2load-get taskset -c "$CLIENT_CPU" h2load -c 4 -m 100 -D "$DUR" -d "$TMP/get.bin" \
 		-H "'content-type: application/grpc'" -H "'te: trailers'" "$url"
 	for i in $(seq "$RUNS"); do
-		measure grpc-get ext_run h2load "$hold_pid" h2load -c 4 -m 100 -D "$DUR" -d "$body_get" \
-			-H 'content-type: application/grpc' -H 'te: trailers' "$url"
+		for v in "${VERS[@]}"; do
+			t=$(vtag "$v") WS_PID=${vpid[$v]} url="http://127.0.0.1:${mg[$v]}$GRPC_SVC/Get"
+			measure "grpc-get$t" ext_run h2load "${hold[$v]}" h2load -c 4 -m 100 -D "$DUR" \
+				-d "$TMP/get$t.bin" -H 'content-type: application/grpc' -H 'te: trailers' "$url"
+		done
 	done
 
 	# (3) REST Send: 11 bytes of TEXT per call to the held connection.
@@ -214,25 +244,37 @@ wrk.method = "POST"
 wrk.body = '{"data":"aGVsbG8gd29ybGQ=","type":"TEXT"}'
 wrk.headers["Content-Type"] = "application/json"
 EOF
-	url="http://127.0.0.1:$MG_PORT/apigateways/websocket/v1/connections/$id:send"
 	echo "== (3a) REST Send over HTTP/1.1 keep-alive: wrk -t 1 -c 100, ${DUR} s, ${RUNS} runs"
+	url="http://127.0.0.1:${mg[new]}/apigateways/websocket/v1/connections/${ids[new]}:send"
 	note_cmd wrk-send taskset -c "$CLIENT_CPU" wrk -t 1 -c 100 -d "$DUR" -s "$lua" "$url"
 	for i in $(seq "$RUNS"); do
-		measure rest-h1 ext_run wrk "$hold_pid" wrk -t 1 -c 100 -d "$DUR" -s "$lua" "$url"
+		for v in "${VERS[@]}"; do
+			t=$(vtag "$v") WS_PID=${vpid[$v]}
+			url="http://127.0.0.1:${mg[$v]}/apigateways/websocket/v1/connections/${ids[$v]}:send"
+			measure "rest-h1$t" ext_run wrk "${hold[$v]}" wrk -t 1 -c 100 -d "$DUR" -s "$lua" "$url"
+		done
 	done
 	echo "== (3b) REST Send over h2c: h2load -c 4 -m 100, ${DUR} s, ${RUNS} runs"
+	url="http://127.0.0.1:${mg[new]}/apigateways/websocket/v1/connections/${ids[new]}:send"
 	note_cmd h2load-send taskset -c "$CLIENT_CPU" h2load -c 4 -m 100 -D "$DUR" -d "$body_json" \
 		-H "'content-type: application/json'" "$url"
 	for i in $(seq "$RUNS"); do
-		measure rest-h2 ext_run h2load "$hold_pid" h2load -c 4 -m 100 -D "$DUR" -d "$body_json" \
-			-H 'content-type: application/json' "$url"
+		for v in "${VERS[@]}"; do
+			t=$(vtag "$v") WS_PID=${vpid[$v]}
+			url="http://127.0.0.1:${mg[$v]}/apigateways/websocket/v1/connections/${ids[$v]}:send"
+			measure "rest-h2$t" ext_run h2load "${hold[$v]}" h2load -c 4 -m 100 -D "$DUR" \
+				-d "$body_json" -H 'content-type: application/json' "$url"
+		done
 	done
 
 	sleep 0.5 # the last messages reach the reader
-	stop_proc hold "$hold_pid"
-	HOLD_LINE=$(grep '^RESULT' "$TMP/hold.log" || true)
+	for v in "${VERS[@]}"; do
+		t=$(vtag "$v")
+		stop_proc "hold$t" "${hold[$v]}"
+		[ "$v" != new ] || HOLD_LINE=$(grep '^RESULT' "$TMP/hold.log" || true)
+		stop_proc "wsgw-api$t" "${vpid[$v]}"
+	done
 	echo "  reader: $HOLD_LINE"
-	stop_proc wsgw-api "$WS_PID"
 }
 
 # ---- (2) gRPC Send → WebSocket delivery latency ------------------------------
@@ -243,19 +285,31 @@ sendlat_run() {
 }
 
 send_scenario() {
-	local rate i
-	start_wsgw wsgw-send
+	local rate i v t
+	local -A vpid=() ws=() mg=()
+	for v in "${VERS[@]}"; do
+		t=$(vtag "$v")
+		VBIN=$(wsgw_bin "$v")
+		start_wsgw "wsgw-send$t"
+		vpid[$v]=$WS_PID ws[$v]=$WS_PORT mg[$v]=$MG_PORT
+	done
+	VBIN=
 	for rate in $SEND_RATES; do
 		echo "== (2) gRPC Send → delivery, $SEND_CONNS connections, $rate sends/s over" \
-			"$H2_CONNS h2c connection(s), ${DUR} s, ${RUNS} runs"
-		note_cmd "sendlat-$rate" taskset -c "$CLIENT_CPU" "$SENDLAT" send --ws "127.0.0.1:$WS_PORT" \
-			--mgmt "127.0.0.1:$MG_PORT" --conns "$SEND_CONNS" --rate "$rate" --h2-conns "$H2_CONNS" \
-			--duration "$DUR" --warmup "$WARMUP_S" --server-pid "$WS_PID"
+			"$H2_CONNS h2c connection(s), ${DUR} s, ${RUNS} runs${WSGW_OLD:+ (new, then old, in each)}"
+		note_cmd "sendlat-$rate" taskset -c "$CLIENT_CPU" "$SENDLAT" send --ws "127.0.0.1:${ws[new]}" \
+			--mgmt "127.0.0.1:${mg[new]}" --conns "$SEND_CONNS" --rate "$rate" --h2-conns "$H2_CONNS" \
+			--duration "$DUR" --warmup "$WARMUP_S" --server-pid "${vpid[new]}"
 		for i in $(seq "$RUNS"); do
-			measure "send$rate" sendlat_run "$rate"
+			for v in "${VERS[@]}"; do
+				WS_PID=${vpid[$v]} WS_PORT=${ws[$v]} MG_PORT=${mg[$v]}
+				measure "send$rate$(vtag "$v")" sendlat_run "$rate"
+			done
 		done
 	done
-	stop_proc wsgw-send "$WS_PID"
+	for v in "${VERS[@]}"; do
+		stop_proc "wsgw-send$(vtag "$v")" "${vpid[$v]}"
+	done
 }
 
 # ---- (4) message → http backend → reply ------------------------------------
@@ -355,6 +409,7 @@ machine() {
 	machine_lines
 	echo "tools:   $(h2load --version 2>/dev/null | head -n1), $(wrk -v 2>&1 | head -n1 | cut -d' ' -f1-2)"
 	echo "run:     $RUN_CMD"
+	[ -z "$WSGW_OLD" ] || echo "old:     $WSGW_OLD_ID (api and send scenarios: new, then old, in every run)"
 	echo "pinning: wsgw (and, in turn, rawproxy) on CPU $SERVER_CPU alone; load generators, the reader and fastbackend on CPU $CLIENT_CPU"
 	local d iv
 	for d in /sys/kernel/mm/damon/admin/kdamonds/*; do
@@ -374,6 +429,18 @@ ran() { # ran SCENARIO — true if SCENARIOS holds it
 	return 1
 }
 
+# old_rows TAG KEY... — with WSGW_OLD: the old binary's median of each KEY
+# and the new/old ratio (a regression shows as req_per_s below 1, or
+# latency and busy time above 1).
+old_rows() {
+	local tag=$1 k
+	shift
+	[ -n "$WSGW_OLD" ] || return 0
+	for k in "$@"; do
+		row "" "old: $k" "$(med "$tag-old" "$k")" "new/old $(ratio "$(med "$tag" "$k")" "$(med "$tag-old" "$k")")"
+	done
+}
+
 summary_api() {
 	local k v
 	v=$(med grpc-get req_per_s)
@@ -381,14 +448,17 @@ summary_api() {
 	for k in server_busy_us_per_req server_cpu_pct tool_cpu_pct non_2xx errors other_cpu_pct; do
 		row "" "$k" "$(med grpc-get "$k")"
 	done
+	old_rows grpc-get req_per_s server_busy_us_per_req errors
 	row "(3a) REST Send, HTTP/1.1 (wrk)" req_per_s "$(med rest-h1 req_per_s)" "wrk -t1 -c100 keep-alive"
 	for k in non_2xx server_busy_us_per_req server_cpu_pct tool_cpu_pct reader_cpu_pct errors other_cpu_pct; do
 		row "" "$k" "$(med rest-h1 "$k")"
 	done
+	old_rows rest-h1 req_per_s server_busy_us_per_req errors
 	row "(3b) REST Send, h2c (h2load)" req_per_s "$(med rest-h2 req_per_s)" "h2load -c4 -m100"
 	for k in non_2xx server_busy_us_per_req server_cpu_pct tool_cpu_pct reader_cpu_pct errors other_cpu_pct; do
 		row "" "$k" "$(med rest-h2 "$k")"
 	done
+	old_rows rest-h2 req_per_s server_busy_us_per_req errors
 	[ -z "${HOLD_LINE:-}" ] || row "" "reader received" "$(field msgs <<<"$HOLD_LINE")" \
 		"messages over (3a)+(3b), all runs"
 }
@@ -407,6 +477,7 @@ summary_send() {
 				row "" "$k" "$v"
 			fi
 		done
+		old_rows "send$rate" delivered_per_s p50_us p99_us server_busy_us_per_send errors
 	done
 }
 
@@ -492,7 +563,7 @@ summary() {
 	worth_a_look
 }
 
-RUN_CMD="${WSGW_SHOWN:+WSGW=$WSGW_SHOWN }SERVER_CPU=$SERVER_CPU CLIENT_CPU=$CLIENT_CPU SCENARIOS=\"$SCENARIOS\" RUNS=$RUNS DUR=$DUR WARMUP_S=$WARMUP_S SEND_RATES=\"$SEND_RATES\" SEND_CONNS=$SEND_CONNS H2_CONNS=$H2_CONNS MSG_POINTS=\"$MSG_POINTS\" BACKEND_CONNS=\"$BACKEND_CONNS\" $0${*:+ $*}"
+RUN_CMD="${WSGW_SHOWN:+WSGW=$WSGW_SHOWN }${WSGW_OLD:+WSGW_OLD=$WSGW_OLD_SHOWN }SERVER_CPU=$SERVER_CPU CLIENT_CPU=$CLIENT_CPU SCENARIOS=\"$SCENARIOS\" RUNS=$RUNS DUR=$DUR WARMUP_S=$WARMUP_S SEND_RATES=\"$SEND_RATES\" SEND_CONNS=$SEND_CONNS H2_CONNS=$H2_CONNS MSG_POINTS=\"$MSG_POINTS\" BACKEND_CONNS=\"$BACKEND_CONNS\" $0${*:+ $*}"
 : >"$TMP/results"
 for sc in $SCENARIOS; do
 	case $sc in
