@@ -95,6 +95,7 @@ struct ent {
 	const char *name; /* canonical, NUL-terminated */
 	const char *value;
 	size_t value_len;
+	size_t pos; /* order of arrival: equal names keep it */
 };
 
 static int ent_cmp(const void *a, const void *b)
@@ -102,8 +103,7 @@ static int ent_cmp(const void *a, const void *b)
 	const struct ent *x = a, *y = b;
 	int c = strcmp(x->name, y->name);
 
-	/* equal names keep their order (a stable sort by position) */
-	return c ? c : (x->value < y->value ? -1 : x->value > y->value);
+	return c ? c : (x->pos < y->pos ? -1 : x->pos > y->pos);
 }
 
 /* single[name] = the last value, multi[name] = every value, for entries
@@ -206,10 +206,11 @@ static bool add_headers(json_t *root, const struct fn_event *ev)
 		if (skipped(h->name, h->name_len))
 			continue;
 		canon(h->name, h->name_len, np);
-		e[n++] = (struct ent){np, h->value, h->value_len};
+		e[n] = (struct ent){np, h->value, h->value_len, n};
+		n++;
 		np += h->name_len + 1;
 	}
-#define ADD(nm, v, l) (e[n++] = (struct ent){(nm), (v), (l)})
+#define ADD(nm, v, l) (e[n] = (struct ent){(nm), (v), (l), n}, n++)
 	snprintf(num[0], sizeof num[0], "%" PRId64, ev->connected_ms);
 	snprintf(num[1], sizeof num[1], "%zu", ev->body_len);
 	snprintf(num[2], sizeof num[2], "%u", ev->close_code);
@@ -358,10 +359,10 @@ static bool param_values(const struct fn_event *ev, const struct spec_param *p, 
 	return true;
 }
 
-static bool add_params(json_t *root, const struct fn_event *ev, char *scratch)
+static bool add_path_params(json_t *root, const struct fn_event *ev)
 {
-	json_t *pp = json_object(), *single = json_object(), *multi = json_object();
-	bool ok = pp && single && multi;
+	json_t *pp = json_object();
+	bool ok = pp != NULL;
 
 	for (size_t i = 0; ok && i < ev->num_path_params; i++) {
 		json_t *key = jstr(ev->path_params[i].name, ev->path_params[i].name_len);
@@ -370,6 +371,14 @@ static bool add_params(json_t *root, const struct fn_event *ev, char *scratch)
 		                jstr(ev->path_params[i].value, ev->path_params[i].value_len));
 		json_decref(key);
 	}
+	return set(root, ev->v1 ? "pathParameters" : "pathParams", pp) && ok;
+}
+
+static bool add_params(json_t *root, const struct fn_event *ev, char *scratch)
+{
+	json_t *single = json_object(), *multi = json_object();
+	bool ok = single && multi;
+
 	for (size_t i = 0; ok && i < ev->num_params; i++) {
 		json_t *arr = json_array();
 
@@ -381,7 +390,6 @@ static bool add_params(json_t *root, const struct fn_event *ev, char *scratch)
 		}
 		json_decref(arr);
 	}
-	ok = set(root, ev->v1 ? "pathParameters" : "pathParams", pp) && ok;
 	ok = set(root, ev->v1 ? "parameters" : "params", single) && ok;
 	ok = set(root, ev->v1 ? "multiValueParameters" : "multiValueParams", multi) && ok;
 	return ok;
@@ -487,7 +495,7 @@ char *fn_event_json(const struct fn_event *ev, size_t *len)
 		ok = set(root, "httpMethod", json_string("GET"));
 	if (ok && ev->v1)
 		ok = set(root, "resource", jcstr(ev->resource)) &&
-		     set(root, "path", jstr(ev->path, ev->path_len));
+		     set(root, "path", jstr(ev->path, ev->path_len)) && add_path_params(root, ev);
 	else if (ok)
 		ok = set(root, "url", jstr(ev->path, ev->path_len)) &&
 		     set(root, "path", jcstr(ev->resource));
@@ -504,6 +512,8 @@ char *fn_event_json(const struct fn_event *ev, size_t *len)
 	ok = ok && set(root, "requestContext", request_context(ev, &bad));
 	if (ok && ev->kind == FN_MESSAGE && !ev->v1)
 		ok = add_body(root, ev);
+	if (ok && !ev->v1)
+		ok = add_path_params(root, ev);
 	ok = ok && add_params(root, ev, scratch);
 	if (ok && ev->v1)
 		ok = set(root, "operationId", jcstr(ev->operation_id));

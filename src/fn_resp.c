@@ -195,7 +195,7 @@ int fn_resp_parse(const uint8_t *json, size_t len, size_t max_body, struct fn_re
 
 	memset(out, 0, sizeof *out);
 	out->status = 200;
-	root = json_loadb((const char *)json, len, 0, &jerr);
+	root = json_loadb((const char *)json, len, JSON_ALLOW_NUL, &jerr);
 	if (!root)
 		return fail(why, whylen, "not JSON: %s (at byte %d)", jerr.text, jerr.position);
 	if (!json_is_object(root)) {

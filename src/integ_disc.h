@@ -1,4 +1,5 @@
-/* integ_disc.h — delivery of disconnect events to http integrations, with
+/* integ_disc.h — delivery of disconnect events to http, function and
+ * container integrations, with
  * retries: a call that fails (no answer, a transport error, a 5xx status)
  * is tried again with exponential backoff and jitter for up to
  * --disconnect-retry after the first attempt; a 4xx answer means the

@@ -124,8 +124,11 @@ struct route_match {
  * - under a path, `x-yc-apigateway-websocket-connect` / `-message` /
  *   `-disconnect` each hold a mapping with one `x-yc-apigateway-integration`
  *   mapping whose `type` is `http` (needs `url`: http:// or https://), `dummy`
- *   (`http_code`, `http_headers`, `content`) or `echo` (wsgw's own); any
- *   other type (cloud_functions, …) is refused naming the path and type;
+ *   (`http_code`, `http_headers`, `content`), `cloud_functions` (needs
+ *   `function_id`; `tag`, `payload_format_version` '0.1' or '1.0',
+ *   `context`), `serverless_containers` (needs `container_id`; `context`) or
+ *   `echo` (wsgw's own); any other type (object_storage, …) is refused
+ *   naming the path and type;
  * - a path with connect and/or disconnect but no message is a server-push
  *   path (message.type INTEG_NONE); paths with none of the three (plain
  *   HTTP operations) are ignored;
