@@ -18,9 +18,21 @@
 
 #include "err.h"
 
-enum kind { K_ADDR, K_STR, K_SIZE, K_UINT, K_DUR, K_PROTOS, K_BOOL, K_LEVEL, K_VAR, K_FORMAT };
+enum kind {
+	K_ADDR,
+	K_STR,
+	K_SIZE,
+	K_UINT,
+	K_DUR,
+	K_PROTOS,
+	K_BOOL,
+	K_LEVEL,
+	K_VAR,
+	K_FORMAT,
+	K_TARGET
+};
 enum group { G_WS, G_LIMITS, G_TIMEOUTS, G_MGMT, G_INTEG, G_LOG, G_COUNT };
-enum { DUR_OFF_OK = 1, STR_ID = 2 }; /* opt.flags */
+enum { DUR_OFF_OK = 1, STR_ID = 2, TGT_CONTAINER = 4 }; /* opt.flags */
 
 struct opt {
 	const char *name; /* flag without "--"; env is WSGW_ + upper snake */
@@ -107,6 +119,12 @@ static const struct opt opts[] = {
     {"var", K_VAR, G_INTEG, F(vars), 0, 0, 0, "",
      "value of the spec's variable ${var.NAME}, beating its default; repeatable (and one "
      "environment variable per NAME)"},
+    {"function", K_TARGET, G_INTEG, F(functions), 0, 0, 0, "",
+     "serve cloud_functions FUNCTION_ID (optionally only its TAG) at this URL: FUNCTION_ID[:TAG]=URL; "
+     "repeatable (environment: one variable per mapping, any suffix in place of N)"},
+    {"container", K_TARGET, G_INTEG, F(containers), 0, 0, TGT_CONTAINER, "",
+     "serve serverless_containers CONTAINER_ID at this base URL: CONTAINER_ID=URL; repeatable "
+     "(environment: one variable per mapping, any suffix in place of N)"},
     {"integration-error-message", K_BOOL, G_INTEG, F(integration_error_message), 0, 0, 0, "false",
      "on a failed message integration send an error message, not close 1011"},
     {"log-level", K_LEVEL, G_LOG, F(log_level), 0, 0, 0, "info", "error, warn, info or debug"},
@@ -119,7 +137,8 @@ enum { NOPTS = sizeof(opts) / sizeof(opts[0]) };
 static const char *const group_title[G_COUNT] = {"WebSocket port", "Limits", "Timeouts",
                                                  "Management API", "Integrations", "Logging"};
 static const char *const kind_meta[] = {"ADDR",     "STR",  "SIZE",  "N",         "DURATION",
-                                        "LIST",     "BOOL", "LEVEL", "NAME=VALUE", "FORMAT"};
+                                        "LIST",     "BOOL", "LEVEL", "NAME=VALUE", "FORMAT",
+                                        "ID=URL"};
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
 enum src { SRC_DEFAULT, SRC_ENV, SRC_ARGV };
@@ -331,7 +350,11 @@ static int parse_protocols(const char *s, struct config *cfg, const char **why)
 
 static void env_name(const struct opt *o, char *buf, size_t n)
 {
-	snprintf(buf, n, o->kind == K_VAR ? "WSGW_%s_NAME" : "WSGW_%s", o->name);
+	snprintf(buf, n,
+	         o->kind == K_VAR      ? "WSGW_%s_NAME"
+	         : o->kind == K_TARGET ? "WSGW_%s_N"
+	                               : "WSGW_%s",
+	         o->name);
 	for (char *p = buf; *p; p++)
 		*p = *p == '-' ? '_' : (*p >= 'a' && *p <= 'z') ? (char)(*p - 'a' + 'A') : *p;
 }
@@ -480,6 +503,56 @@ static int set_var(struct load *ld, const char *label, const char *val)
 	return 0;
 }
 
+static bool is_id(const char *s, size_t n, const char *extra)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!is_alnum((unsigned char)s[i]) && !strchr(extra, s[i]))
+			return false;
+	return n > 0;
+}
+
+/* --function ID[:TAG]=URL, --container ID=URL (label names the flag or
+ * the variable): a later one for the same ID and TAG replaces. */
+static int set_target(struct load *ld, const struct opt *o, const char *label, const char *val)
+{
+	bool fn = !(o->flags & TGT_CONTAINER);
+	struct config_target *t = fn ? ld->cfg->functions : ld->cfg->containers;
+	size_t *num = fn ? &ld->cfg->num_functions : &ld->cfg->num_containers, i;
+	const char *eq = strchr(val, '='), *colon = fn ? memchr(val, ':', eq ? (size_t)(eq - val) : 0)
+	                                                : NULL;
+	const char *url = eq ? eq + 1 : "";
+	size_t idlen = colon ? (size_t)(colon - val) : eq ? (size_t)(eq - val) : 0;
+	size_t taglen = colon ? (size_t)(eq - colon - 1) : 0;
+
+	if (!eq)
+		return bad(ld, label, val, fn ? "is not FUNCTION_ID[:TAG]=URL" : "is not CONTAINER_ID=URL");
+	if (!is_id(val, idlen, "_.-") || idlen >= sizeof t->id)
+		return bad(ld, label, val, "has an id that is not [A-Za-z0-9_.-] (1 to 63 bytes)");
+	if (colon && (!is_id(colon + 1, taglen, "_.-$") || taglen >= sizeof t->tag))
+		return bad(ld, label, val, "has a tag that is not [A-Za-z0-9_.$-] (1 to 63 bytes)");
+	if (strncasecmp(url, "http://", 7) && strncasecmp(url, "https://", 8))
+		return bad(ld, label, val, "has a URL that does not start with http:// or https://");
+	if (strlen(url) >= sizeof t->url)
+		return bad(ld, label, val, "has a URL of 1024 bytes or more");
+	for (const char *p = url; *p; p++)
+		if ((unsigned char)*p <= ' ' || *p == 0x7f)
+			return bad(ld, label, val, "has a blank or a control character in its URL");
+	for (i = 0; i < *num; i++)
+		if (strlen(t[i].id) == idlen && !memcmp(t[i].id, val, idlen) &&
+		    strlen(t[i].tag) == taglen && (!taglen || !memcmp(t[i].tag, colon + 1, taglen)))
+			break;
+	if (i == CONFIG_MAX_TARGETS)
+		return errf(ld, "%s: more than %d mappings", label, CONFIG_MAX_TARGETS);
+	if (i == *num)
+		(*num)++;
+	snprintf(t[i].id, sizeof t[i].id, "%.*s", (int)idlen, val);
+	snprintf(t[i].tag, sizeof t[i].tag, "%.*s", (int)taglen, colon ? colon + 1 : "");
+	snprintf(t[i].url, sizeof t[i].url, "%s", url);
+	snprintf(t[i].label, sizeof t[i].label, "%s%s%.*s", label, strncmp(label, "--", 2) ? "" : " ",
+	         strncmp(label, "--", 2) ? 0 : (int)(eq - val), val);
+	return 0;
+}
+
 static int apply(struct load *ld, const struct opt *o, const char *label, const char *val)
 {
 	const char *why = NULL;
@@ -509,6 +582,8 @@ static int apply(struct load *ld, const struct opt *o, const char *label, const 
 		return set_format(ld, label, val);
 	case K_VAR:
 		return *val ? set_var(ld, label, val) : 0; /* the default "": none */
+	case K_TARGET:
+		return *val ? set_target(ld, o, label, val) : 0;
 	}
 	assert(!"unknown option kind");
 	return ERR_INVAL;
@@ -542,6 +617,26 @@ static int apply_env(struct load *ld, char *const *env)
 			for (char *const *e = env; *e; e++) {
 				int rc = strncmp(*e, "WSGW_VAR_", 9) ? 0
 				                                     : set_var(ld, "WSGW_VAR_", *e + 9);
+				if (rc < 0)
+					return rc;
+			}
+			continue;
+		}
+		if (opts[i].kind == K_TARGET) { /* every WSGW_FUNCTION_<any>=... */
+			char prefix[32];
+
+			snprintf(prefix, sizeof prefix, "WSGW_%s_",
+			         opts[i].flags & TGT_CONTAINER ? "CONTAINER" : "FUNCTION");
+			for (char *const *e = env; *e; e++) {
+				const char *eq = strchr(*e, '=');
+				char label[64];
+				int rc = 0;
+
+				if (!strncmp(*e, prefix, strlen(prefix)) && eq &&
+				    eq - *e < (ptrdiff_t)sizeof label) {
+					snprintf(label, sizeof label, "%.*s", (int)(eq - *e), *e);
+					rc = set_target(ld, &opts[i], label, eq + 1);
+				}
 				if (rc < 0)
 					return rc;
 			}

@@ -21,6 +21,17 @@ struct config_var {
 	char label[80]; /* "--var NAME" or "WSGW_VAR_NAME", for messages */
 };
 
+#define CONFIG_MAX_TARGETS 32
+
+/* One --function FUNCTION_ID[:TAG]=URL or --container CONTAINER_ID=URL
+ * (or WSGW_FUNCTION_<any>, WSGW_CONTAINER_<any>). */
+struct config_target {
+	char id[64];
+	char tag[64]; /* empty: every tag not mapped on its own */
+	char url[1024];
+	char label[96]; /* "--function ID:TAG" or "WSGW_FUNCTION_1", for messages */
+};
+
 enum log_level { LOG_ERROR = 0, LOG_WARN, LOG_INFO, LOG_DEBUG };
 enum log_format { LOG_FORMAT_TEXT = 0, LOG_FORMAT_JSON };
 
@@ -61,6 +72,10 @@ struct config {
 	unsigned max_pending_disconnects; /* --max-pending-disconnects */
 	size_t num_vars;                /* --var NAME=VALUE (repeatable), WSGW_VAR_NAME */
 	struct config_var vars[CONFIG_MAX_VARS];
+	size_t num_functions;           /* --function ID[:TAG]=URL (repeatable), WSGW_FUNCTION_<n> */
+	struct config_target functions[CONFIG_MAX_TARGETS];
+	size_t num_containers;          /* --container ID=URL (repeatable), WSGW_CONTAINER_<n> */
+	struct config_target containers[CONFIG_MAX_TARGETS];
 	/* management API (gRPC + REST) */
 	char auth_token[256];           /* --auth-token, WSGW_AUTH_TOKEN (empty = off) */
 	size_t grpc_max_body;           /* --grpc-max-body */

@@ -24,6 +24,7 @@
 #include "ctx.h"
 #include "err.h"
 #include "integ_disc.h"
+#include "integ_fn.h"
 #include "integ_http.h"
 #include "log.h"
 #include "spec.h"
@@ -76,6 +77,8 @@ struct integ_state {
 	char *dummy_msg; /* a dummy message's content, placeholders filled at connect */
 	size_t dummy_len;
 	struct prepared msg, disc;
+	bool msg_late_id; /* the http message call's URL or headers hold {…-Message-Id} */
+	struct integ_fn *fn; /* function / container operations: what they keep */
 	uint16_t close_code;
 	char reason[WS_MAX_CONTROL_PAYLOAD];
 	size_t reason_len;
@@ -121,6 +124,7 @@ static void state_free(struct integ_state *st)
 	prepared_fini(&st->disc);
 	free(st->first_msg);
 	free(st->dummy_msg);
+	integ_fn_free(st->fn);
 	free(st);
 }
 
@@ -161,6 +165,11 @@ static void finish(struct integ_state *st)
 		st->disc.url = NULL; /* integ_disc_send owns them now */
 		st->disc.headers = NULL;
 		integ_disc_send(st->srv, &ev);
+	} else if (st->opened && st->fn &&
+		   (st->route->disconnect.type == INTEG_FUNCTION ||
+		    st->route->disconnect.type == INTEG_CONTAINER)) {
+		integ_fn_disconnect(st->fn, &st->route->disconnect, st->close_code, st->reason,
+				    st->reason_len);
 	}
 	state_free(st);
 }
@@ -197,6 +206,72 @@ static void message_id(struct server *srv, char out[MESSAGE_ID_LEN + 1])
 
 static void on_message_done(void *arg, const struct upstream_result *res);
 
+/* The event header lines of a message call into h. */
+static void message_lines(struct integ_state *st, struct integ_lines *h, const char *id, bool text)
+{
+	integ_lines_init(h);
+	integ_lines_event(h, st->id, "MESSAGE", st->connected_at_ms);
+	integ_lines_add(h, INTEG_HDR "Message-Id", id, MESSAGE_ID_LEN);
+	integ_lines_add(h, "Content-Type", text ? "application/json" : "application/octet-stream",
+			text ? 16 : 24);
+}
+
+/* A query value's placeholder was percent-encoded with the value at
+ * connect: "%7BX-Yc-Apigateway-Websocket-Message-Id%7D" becomes the id in
+ * place (the id, 24 bytes, is shorter). */
+static void escaped_id(char *url, const char *id)
+{
+	static const char pat[] = "%7B" INTEG_HDR "Message-Id%7D";
+	char *p;
+
+	while ((p = strcasestr(url, pat))) {
+		memcpy(p, id, MESSAGE_ID_LEN);
+		memmove(p + MESSAGE_ID_LEN, p + sizeof pat - 1, strlen(p + sizeof pat - 1) + 1);
+	}
+}
+
+/* A message call whose URL or headers name {X-Yc-Apigateway-Websocket-
+ * Message-Id}: prepared at connect with the placeholder kept, filled now
+ * with this message's id. Returns false (and reports) if it cannot start. */
+static bool start_message_late(struct integ_state *st, struct upstream_call *call, const char *id,
+			       bool text)
+{
+	struct integ_subst s = {.message_id = id};
+	struct curl_slist *hl = NULL;
+	struct integ_lines h;
+	size_t n = integ_subst(st->msg.url, &s, SUBST_URL, NULL, 0);
+	char *url = malloc(n + 1);
+	bool ok = url != NULL;
+
+	if (url)
+		integ_subst(st->msg.url, &s, SUBST_URL, url, n + 1);
+	if (url)
+		escaped_id(url, id);
+	for (const struct curl_slist *l = st->msg.headers; ok && l; l = l->next) {
+		size_t k = integ_subst(l->data, &s, SUBST_HEADER, NULL, 0);
+		char *line = malloc(k + 1);
+		struct curl_slist *nl = line ? (integ_subst(l->data, &s, SUBST_HEADER, line, k + 1),
+						curl_slist_append(hl, line))
+					     : NULL;
+
+		free(line);
+		ok = nl != NULL;
+		hl = nl ? nl : hl;
+	}
+	message_lines(st, &h, id, text);
+	call->url = url;
+	call->headers = hl;
+	call->extra = h.line;
+	call->num_extra = h.n;
+	if (ok && h.ok)
+		st->inflight = upstream_start(st->srv->up, call, on_message_done, st);
+	free(url);
+	curl_slist_free_all(hl);
+	if (!st->inflight)
+		integration_failed(st, "message", "cannot start the call");
+	return st->inflight != NULL;
+}
+
 /* Starts the message call. Returns false (and reports) if it cannot. */
 static bool start_message(struct integ_state *st, uint8_t opcode, const uint8_t *p, size_t n)
 {
@@ -216,11 +291,16 @@ static bool start_message(struct integ_state *st, uint8_t opcode, const uint8_t 
 	};
 
 	message_id(st->srv, id);
-	integ_lines_init(&h);
-	integ_lines_event(&h, st->id, "MESSAGE", st->connected_at_ms);
-	integ_lines_add(&h, INTEG_HDR "Message-Id", id, MESSAGE_ID_LEN);
-	integ_lines_add(&h, "Content-Type", text ? "application/json" : "application/octet-stream",
-			text ? 16 : 24);
+	if (in->type == INTEG_FUNCTION || in->type == INTEG_CONTAINER) {
+		st->inflight = integ_fn_start(st->fn, in, FN_MESSAGE, p, n, !text, id,
+					      on_message_done, st);
+		if (!st->inflight)
+			integration_failed(st, "message", "cannot start the call");
+		return st->inflight != NULL;
+	}
+	if (st->msg_late_id)
+		return start_message_late(st, &call, id, text);
+	message_lines(st, &h, id, text);
 	call.extra = h.line;
 	call.num_extra = h.n;
 	if (!h.ok) { /* cannot happen: the lines are short and fixed */
@@ -277,8 +357,12 @@ static void next_message(struct integ_state *st)
 static void on_message_done(void *arg, const struct upstream_result *res)
 {
 	struct integ_state *st = arg;
-	char why[64];
+	char why[64], fwhy[256];
+	struct upstream_result fres;
+	struct fn_resp keep;
 
+	res = integ_fn_result(&st->route->message, res, st->srv->cfg->max_message, &fres, &keep,
+			      fwhy, sizeof fwhy);
 	st->inflight = NULL;
 	st->busy = true; /* sending the reply may close the connection */
 	if (st->srv->stopping) {
@@ -293,6 +377,7 @@ static void on_message_done(void *arg, const struct upstream_result *res)
 		ws_conn_send(st->conn, opcode_for(res->content_type, res->body, res->body_len),
 			     res->body, res->body_len, false);
 	}
+	fn_resp_free(&keep);
 	st->busy = false;
 	next_message(st);
 }
@@ -399,12 +484,17 @@ static void on_connect_done(void *arg, const struct upstream_result *res)
 {
 	struct integ_state *st = arg;
 	struct conn *c = st->conn;
+	struct upstream_result fres;
+	struct fn_resp keep;
+	char fwhy[256];
 
 	st->inflight = NULL;
 	if (!c) { /* closed while waiting (handshake timeout): never opened */
 		state_free(st);
 		return;
 	}
+	res = integ_fn_result(&st->route->connect, res, MAX_CONNECT_BODY, &fres, &keep, fwhy,
+			      sizeof fwhy);
 	st->busy = true;
 	if (res->status == 0) {
 		st->srv->stats.integration_errors++;
@@ -425,6 +515,7 @@ static void on_connect_done(void *arg, const struct upstream_result *res)
 	} else {
 		ws_conn_upgrade(c, st->accept);
 	}
+	fn_resp_free(&keep);
 	st->busy = false;
 	if (!st->conn) /* closed while answering */
 		next_message(st);
@@ -525,6 +616,20 @@ static bool echo_only(const struct route *r)
 	       (r->disconnect.type == INTEG_NONE || r->disconnect.type == INTEG_ECHO);
 }
 
+/* Does an http integration's URL, a header or a query value name the
+ * message id placeholder (filled per message, not at connect)? */
+static bool mentions_message_id(const struct integration *in)
+{
+	static const char mid[] = "{" INTEG_HDR "Message-Id}";
+	bool yes = in->url && strcasestr(in->url, mid);
+
+	for (size_t i = 0; i < in->num_headers; i++)
+		yes |= strcasestr(in->headers[i].value, mid) != NULL;
+	for (size_t i = 0; i < in->num_query; i++)
+		yes |= strcasestr(in->query[i].value, mid) != NULL;
+	return yes;
+}
+
 static bool prepare(struct prepared *pr, const struct integ_subst *s, const struct conn *c)
 {
 	bool ok = true;
@@ -566,6 +671,17 @@ int integ_connect(struct conn *c, const struct route *route, const struct route_
 					   ? dummy_content(&route->message)
 					   : NULL;
 
+	if (integ_fn_used(route)) {
+		char why[160];
+
+		if (!(st->fn = integ_fn_new(c, route, m, req, why, sizeof why))) {
+			log_warn("conn %s: cannot prepare the integrations of %s: %s", c->id,
+				 route->path, why);
+			refuse_text(c, 502, "cannot prepare the integrations\n");
+			return ERR_CLOSED;
+		}
+	}
+	st->msg_late_id = route->message.type == INTEG_HTTP && mentions_message_id(&route->message);
 	if (!prepare(&st->msg, &sm, c) || !prepare(&st->disc, &sd, c) ||
 	    (dm && !(st->dummy_msg = fill_content(dm->value, &sm, &st->dummy_len)))) {
 		refuse_text(c, 500, "cannot prepare the integrations (out of memory, or dummy "
@@ -576,6 +692,15 @@ int integ_connect(struct conn *c, const struct route *route, const struct route_
 		return connect_http(c, &route->connect, m, req);
 	if (route->connect.type == INTEG_DUMMY)
 		return connect_dummy(c, &route->connect, &sc);
+	if (route->connect.type == INTEG_FUNCTION || route->connect.type == INTEG_CONTAINER) {
+		st->inflight = integ_fn_start(st->fn, &route->connect, FN_CONNECT, NULL, 0, false, NULL,
+					      on_connect_done, st);
+		if (!st->inflight) {
+			refuse_text(c, 500, "cannot start the connect integration\n");
+			return ERR_CLOSED;
+		}
+		return INTEG_CONNECT_PENDING;
+	}
 	return INTEG_CONNECT_NOW;
 }
 

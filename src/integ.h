@@ -1,6 +1,7 @@
 /* integ.h — the gateway events of shared/spec/INTEGRATIONS.md: each
  * WebSocket connection's connect, message and disconnect delivered to its
- * route's integrations (http through upstream.c, dummy, echo). Messages of
+ * route's integrations (http through upstream.c, cloud functions and
+ * serverless containers through integ_fn.c, dummy, echo). Messages of
  * one connection go to the backend strictly in order, one at a time; the
  * ones that wait sit in a bounded queue, and a full queue stops reading
  * from that client. Connections whose route only echoes hold no state here.

@@ -56,6 +56,11 @@ struct disc {
 	const struct integration *in;
 	char *url;
 	struct curl_slist *headers;
+	uint8_t *body;
+	size_t body_len;
+	char *lines;
+	size_t num_lines;
+	bool no_event_headers;
 	int64_t connected_at_ms;
 	uint64_t give_up_ms; /* no attempt starts later than this */
 	uint64_t due_ms;     /* next attempt, while in the heap */
@@ -101,6 +106,8 @@ static void disc_free(struct disc *d)
 {
 	free(d->url);
 	curl_slist_free_all(d->headers);
+	free(d->body);
+	free(d->lines);
 	free(d);
 }
 
@@ -307,13 +314,25 @@ static void attempt(struct disc *d)
 		.max_response = 64 * 1024,
 	};
 
+	const char *extra[INTEG_LINES_MAX + 200];
+	size_t n = 0;
+
 	snprintf(code, sizeof code, "%u", d->close_code);
 	integ_lines_init(&h);
-	integ_lines_event(&h, d->id, "DISCONNECT", d->connected_at_ms);
-	integ_lines_add(&h, INTEG_HDR "Disconnect-Status-Code", code, strlen(code));
-	integ_lines_add(&h, INTEG_HDR "Disconnect-Reason", d->reason, d->reason_len);
-	call.extra = h.line;
-	call.num_extra = h.n;
+	if (!d->no_event_headers) {
+		integ_lines_event(&h, d->id, "DISCONNECT", d->connected_at_ms);
+		integ_lines_add(&h, INTEG_HDR "Disconnect-Status-Code", code, strlen(code));
+		integ_lines_add(&h, INTEG_HDR "Disconnect-Reason", d->reason, d->reason_len);
+	}
+	for (size_t i = 0; i < h.n; i++)
+		extra[n++] = h.line[i];
+	const char *p = d->lines;
+	for (size_t i = 0; i < d->num_lines && n < sizeof extra / sizeof *extra; i++)
+		extra[n++] = p, p += strlen(p) + 1;
+	call.extra = extra;
+	call.num_extra = n;
+	call.body = d->body;
+	call.body_len = d->body_len;
 	if (h.ok && upstream_start(d->ctx->srv->up, &call, on_done, d))
 		return;
 	failed(d, "cannot start the call");
@@ -357,6 +376,11 @@ void integ_disc_send(struct server *srv, const struct integ_disc_event *ev)
 				   .in = ev->in,
 				   .url = ev->url,
 				   .headers = ev->headers,
+				   .body = ev->body,
+				   .body_len = ev->body_len,
+				   .lines = ev->lines,
+				   .num_lines = ev->num_lines,
+				   .no_event_headers = ev->no_event_headers,
 				   .connected_at_ms = ev->connected_at_ms,
 				   .give_up_ms = srv->loop.now_ms + srv->cfg->disconnect_retry_ms,
 				   .close_code = ev->close_code,
@@ -369,6 +393,8 @@ void integ_disc_send(struct server *srv, const struct integ_disc_event *ev)
 	}
 	free(ev->url);
 	curl_slist_free_all(ev->headers);
+	free(ev->body);
+	free(ev->lines);
 }
 
 unsigned integ_disc_pending(const struct server *srv)

@@ -1,4 +1,5 @@
-/* integ_disc.h — delivery of disconnect events to http integrations, with
+/* integ_disc.h — delivery of disconnect events to http, function and
+ * container integrations, with
  * retries: a call that fails (no answer, a transport error, a 5xx status)
  * is tried again with exponential backoff and jitter for up to
  * --disconnect-retry after the first attempt; a 4xx answer means the
@@ -11,6 +12,7 @@
 #ifndef WSGW_INTEG_DISC_H
 #define WSGW_INTEG_DISC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -27,10 +29,17 @@ struct integ_disc_event {
 	uint16_t close_code;
 	const char *reason;           /* header-safe text (copied), at most 125 bytes */
 	size_t reason_len;
+	/* function and container integrations (integ_fn.c): */
+	uint8_t *body;                /* heap or NULL: taken over (a function's event JSON) */
+	size_t body_len;
+	char *lines;                  /* heap or NULL: header lines, each NUL-terminated, taken over */
+	size_t num_lines;
+	bool no_event_headers;        /* a function: the event travels in the body */
 };
 
 /* Sends the event: now, and again after failures as described above.
- * Takes ownership of ev->url and ev->headers in every case. Once the loop
+ * Takes ownership of ev->url, ev->headers, ev->body and ev->lines in every
+ * case. Once the loop
  * has stopped (srv->stopping) nothing is sent; the event is counted as
  * abandoned. */
 void integ_disc_send(struct server *srv, const struct integ_disc_event *ev);

@@ -112,6 +112,17 @@ static void put_val(struct sbuf *b, const char *v, size_t n, enum integ_subst_mo
 			ch = (unsigned char)(h1 * 16 + h2), i += 2;
 		if (mode == SUBST_HEADER && ((ch < 0x20 && ch != '\t') || ch == 0x7f))
 			continue; /* a value must not end the header line */
+		if (mode == SUBST_JSON && (ch < 0x20 || ch == 0x7f || ch == '"' || ch == '\\')) {
+			/* RFC 8259 §7: a value never ends its string */
+			put_ch(b, '\\');
+			if (ch == '"' || ch == '\\') {
+				put_ch(b, (char)ch);
+			} else {
+				put_ch(b, 'u'), put_ch(b, '0'), put_ch(b, '0');
+				put_ch(b, hex[ch >> 4]), put_ch(b, hex[ch & 15]);
+			}
+			continue;
+		}
 		if (mode == SUBST_URL && !is_unreserved(ch)) {
 			put_ch(b, '%');
 			put_ch(b, hex[ch >> 4]);

@@ -37,7 +37,7 @@ struct integ_subst {
 	const char *conn_id;
 	const char *event;               /* "CONNECT", "MESSAGE" or "DISCONNECT" */
 	int64_t connected_ms;
-	const char *message_id;          /* only for a dummy message's content */
+	const char *message_id;          /* only for a message's call or reply */
 };
 
 /* The most a filled-in header value or dummy content may grow to; more
@@ -49,6 +49,9 @@ enum integ_subst_mode {
 	SUBST_TEXT,   /* as it is (dummy content, query values before escaping) */
 	SUBST_HEADER, /* control characters left out */
 	SUBST_URL,    /* percent-encoded, but path parameters go as captured */
+	SUBST_JSON,   /* the inside of a JSON string: '"', '\\' and control
+		       * characters escaped (bytes that are not UTF-8 are the
+		       * caller's to replace) */
 };
 
 /* Writes tmpl into out[outlen] (NUL-terminated, cut short to fit) with

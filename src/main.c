@@ -8,6 +8,7 @@
 
 #include "config.h"
 #include "err.h"
+#include "fnmap.h"
 #include "log.h"
 #include "net.h"
 #include "server.h"
@@ -34,8 +35,18 @@ static int check_spec(const char *path, const struct config *cfg)
 		fprintf(stderr, "wsgw: %s\n", err);
 		return 2;
 	}
+	if (fnmap_check_spec(cfg, &spec, path, err, sizeof err) < 0) {
+		fprintf(stderr, "wsgw: %s\n", err);
+		spec_free(&spec);
+		return 2;
+	}
 	printf("%s: valid, %zu WebSocket route(s)\n", path, spec.num_routes);
 	spec_describe(&spec, stdout);
+	for (size_t i = 0; i < cfg->num_functions; i++)
+		printf("function %s%s%s -> %s\n", cfg->functions[i].id,
+		       cfg->functions[i].tag[0] ? ":" : "", cfg->functions[i].tag, cfg->functions[i].url);
+	for (size_t i = 0; i < cfg->num_containers; i++)
+		printf("container %s -> %s\n", cfg->containers[i].id, cfg->containers[i].url);
 	spec_free(&spec);
 	return 0;
 }

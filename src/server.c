@@ -20,6 +20,7 @@
 #include "log.h"
 #include "mgmt.h"
 #include "net.h"
+#include "fnmap.h"
 #include "spec.h"
 #include "upstream.h"
 #include "ws.h"
@@ -183,6 +184,8 @@ static int load_spec(struct server *srv, const struct config *cfg)
 		rc = spec_default(&srv->spec);
 	else
 		rc = spec_load_file(cfg->spec_path, vars, cfg->num_vars, &srv->spec, err, sizeof err);
+	if (rc == 0)
+		rc = fnmap_check_spec(cfg, &srv->spec, cfg->spec_path, err, sizeof err);
 	if (rc == ERR_INVAL) {
 		log_error("--spec: %s", err);
 		return ERR_INVAL;

@@ -136,7 +136,7 @@ static int parse_op(struct spec_ctx *c, uint32_t k, uint32_t v, const struct rou
 		    c->security_line);
 	if (!(m = spec_get(c, v, INTEG_KEY, &ik)))
 		return spec_fail(c, N(c, k)->line, "missing \"" INTEG_KEY "\"");
-	if ((rc = spec_integ_parse(c, ik, m, r, in)))
+	if ((rc = spec_integ_parse(c, ik, m, r, in)) || (rc = spec_fn_opid(c, v, in)))
 		return rc;
 	spec_integ_check(c, r, in);
 	c->op = NULL;
@@ -389,6 +389,10 @@ static void integ_free(struct integration *in)
 	kvs_free(in->query, in->num_query);
 	kvs_free(in->http_headers, in->num_http_headers);
 	kvs_free(in->content, in->num_content);
+	free(in->target_id);
+	free(in->tag);
+	free(in->context);
+	free(in->operation_id);
 	for (size_t i = 0; i < in->num_params; i++)
 		free(in->params[i].name);
 	free(in->params);

@@ -13,7 +13,7 @@
 
 #define SPEC_MAX_PARAMS 16
 
-enum integ_type { INTEG_NONE = 0, INTEG_ECHO, INTEG_DUMMY, INTEG_HTTP };
+enum integ_type { INTEG_NONE = 0, INTEG_ECHO, INTEG_DUMMY, INTEG_HTTP, INTEG_FUNCTION, INTEG_CONTAINER };
 
 /* Where an operation's declared parameter comes from (OpenAPI `in:`). */
 enum param_in { PARAM_PATH, PARAM_QUERY, PARAM_HEADER, PARAM_COOKIE };
@@ -49,6 +49,14 @@ struct integration {
 	size_t num_http_headers;
 	struct spec_kv *content;   /* media type -> body; "*" is the default */
 	size_t num_content;
+	/* cloud_functions and serverless_containers */
+	char *target_id;           /* function_id or container_id */
+	int target_line;           /* where it is written */
+	char *tag;                 /* cloud_functions tag (may hold placeholders); NULL: $latest */
+	bool payload_v1;           /* payload_format_version '1.0' (default '0.1') */
+	char *context;             /* `context` as compact JSON text (placeholders inside
+				    * strings), or NULL */
+	char *operation_id;        /* the operation's operationId, or a 64-hex stand-in */
 	/* the operation's declared `parameters` (path item's merged in):
 	 * what a {name} placeholder is filled from */
 	struct spec_param *params;
@@ -116,8 +124,11 @@ struct route_match {
  * - under a path, `x-yc-apigateway-websocket-connect` / `-message` /
  *   `-disconnect` each hold a mapping with one `x-yc-apigateway-integration`
  *   mapping whose `type` is `http` (needs `url`: http:// or https://), `dummy`
- *   (`http_code`, `http_headers`, `content`) or `echo` (wsgw's own); any
- *   other type (cloud_functions, …) is refused naming the path and type;
+ *   (`http_code`, `http_headers`, `content`), `cloud_functions` (needs
+ *   `function_id`; `tag`, `payload_format_version` '0.1' or '1.0',
+ *   `context`), `serverless_containers` (needs `container_id`; `context`) or
+ *   `echo` (wsgw's own); any other type (object_storage, …) is refused
+ *   naming the path and type;
  * - a path with connect and/or disconnect but no message is a server-push
  *   path (message.type INTEG_NONE); paths with none of the three (plain
  *   HTTP operations) are ignored;

@@ -141,6 +141,13 @@ int spec_parse_bool(struct spec_ctx *c, uint32_t v, const char *what, bool *out)
 int spec_integ_parse(struct spec_ctx *c, uint32_t ik, uint32_t m, const struct route *r,
                      struct integration *in);
 
+/* cloud_functions / serverless_containers (spec_fn.c): one key k of
+ * the integration; the required keys once all are read; the operation's
+ * operationId (op: the operation's mapping), or a stable stand-in. */
+int spec_fn_field(struct spec_ctx *c, uint32_t k, struct integration *in);
+int spec_fn_finish(struct spec_ctx *c, struct integration *in);
+int spec_fn_opid(struct spec_ctx *c, uint32_t op, struct integration *in);
+
 /* One warning for each placeholder of in that nothing can fill. */
 void spec_integ_check(struct spec_ctx *c, const struct route *r, const struct integration *in);
 

@@ -300,11 +300,15 @@ int spec_integ_parse(struct spec_ctx *c, uint32_t ik, uint32_t m, const struct r
 		in->type = INTEG_DUMMY, in->http_code = 200;
 	else if (!strcmp(ts, "echo"))
 		in->type = INTEG_ECHO;
+	else if (!strcmp(ts, "cloud_functions"))
+		in->type = INTEG_FUNCTION;
+	else if (!strcmp(ts, "serverless_containers"))
+		in->type = INTEG_CONTAINER;
 	else
 		return spec_fail(
 		    c, N(c, t)->line,
-		    "integration type %s is not supported by wsgw (it runs http, dummy "
-		    "and echo integrations)",
+		    "integration type %s is not supported by wsgw (it runs http, dummy, "
+		    "cloud_functions, serverless_containers and echo integrations)",
 		    spec_q(c, ts, N(c, t)->len));
 	EACH_KEY(c, m, k)
 	{
@@ -314,6 +318,8 @@ int spec_integ_parse(struct spec_ctx *c, uint32_t ik, uint32_t m, const struct r
 			rc = http_field(c, k, r, in);
 		else if (in->type == INTEG_DUMMY)
 			rc = dummy_field(c, k, in);
+		else if (in->type == INTEG_FUNCTION || in->type == INTEG_CONTAINER)
+			rc = spec_fn_field(c, k, in);
 		else
 			rc = spec_fail(
 			    c, N(c, k)->line,
@@ -324,6 +330,8 @@ int spec_integ_parse(struct spec_ctx *c, uint32_t ik, uint32_t m, const struct r
 	}
 	if (in->type == INTEG_HTTP && !in->url)
 		return spec_fail(c, in->line, "an http integration needs \"url\"");
+	if (in->type == INTEG_FUNCTION || in->type == INTEG_CONTAINER)
+		return spec_fn_finish(c, in);
 	return 0;
 }
 
@@ -335,10 +343,11 @@ void spec_integ_check(struct spec_ctx *c, const struct route *r, const struct in
 	size_t seen_len[16], nseen = 0;
 	const struct spec_kv *lists[3] = {in->headers, in->query, in->content};
 	size_t counts[3] = {in->num_headers, in->num_query, in->num_content};
+	const char *singles[3] = {in->url, in->tag, in->context};
 
-	for (int l = -1; l < 3; l++) {
+	for (int l = -3; l < 3; l++) {
 		for (size_t i = 0; i < (l < 0 ? 1 : counts[l]); i++) {
-			const char *str = l < 0 ? in->url : lists[l][i].value;
+			const char *str = l < 0 ? singles[l + 3] : lists[l][i].value;
 
 			for (const char *p = str ? strchr(str, '{') : NULL; p;
 			     p = strchr(p + 1, '{')) {
@@ -360,8 +369,8 @@ void spec_integ_check(struct spec_ctx *c, const struct route *r, const struct in
 					    "and "
 					    "goes out as written (wsgw fills -Connection-Id, "
 					    "-Event-Type "
-					    "and -Connected-At, and -Message-Id only in a dummy "
-					    "message's content)",
+					    "and -Connected-At, and -Message-Id only in message "
+					    "operations)",
 					    c->path, c->op, (int)n, p + 1);
 				else
 					spec_warn(c, in->line,

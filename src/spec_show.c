@@ -54,7 +54,7 @@ const char *spec_placeholder_source(const struct route *r, const struct integrat
 			return "the event type";
 		if (eq_ci(rest, rl, "Connected-At"))
 			return "the connection time (epoch ms)";
-		if (eq_ci(rest, rl, "Message-Id") && in == &r->message && in->type == INTEG_DUMMY)
+		if (eq_ci(rest, rl, "Message-Id") && in == &r->message)
 			return "the message id";
 		return NULL; /* the gateway's own: never from the client */
 	}
@@ -120,7 +120,8 @@ static bool gw_header(const struct route *r, const struct integration *in, const
 	return in == &r->message && !strcasecmp(name, "Content-Type");
 }
 
-static const char *const types[] = {"-", "echo", "dummy", "http"};
+static const char *const types[] = {"-",    "echo",          "dummy",
+                                    "http", "cloud_functions", "serverless_containers"};
 
 static void show_integ(const struct route *r, const char *op, const struct integration *in,
                        FILE *out)
@@ -142,8 +143,17 @@ static void show_integ(const struct route *r, const char *op, const struct integ
 		        in->url);
 	if (in->type == INTEG_DUMMY)
 		fprintf(out, " %d", in->http_code ? in->http_code : 200);
+	if (in->type == INTEG_FUNCTION)
+		fprintf(out, " %s tag %s, payload %s", in->target_id, in->tag ? in->tag : "$latest",
+		        in->payload_v1 ? "1.0" : "0.1");
+	if (in->type == INTEG_CONTAINER)
+		fprintf(out, " %s", in->target_id);
 	fprintf(out, " (line %d)\n", in->line);
+	if (in->context)
+		fprintf(out, "        context: %s\n", in->context);
 	show_places(r, in, in->url, &sn, out);
+	show_places(r, in, in->tag, &sn, out);
+	show_places(r, in, in->context, &sn, out);
 	for (size_t i = 0; i < in->num_headers; i++) {
 		if (gw_header(r, in, in->headers[i].name))
 			fprintf(out, "        header %s: sent once, with the gateway's own value\n",

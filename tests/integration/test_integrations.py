@@ -1342,7 +1342,7 @@ def test_check_spec_bad_type():
     assert code == 2, (out, err)
     text = out + err
     assert "%s:10:" % path in text, text
-    assert '"cloud_functions"' in text and '"/chat/{room}"' in text, text
+    assert '"object_storage"' in text and '"/chat/{room}"' in text, text
 
 
 def test_spec_bad_refuses_to_start(tmp_path):
@@ -1351,7 +1351,7 @@ def test_spec_bad_refuses_to_start(tmp_path):
                               "--mgmt-listen", "127.0.0.1:0")
     assert code == 2, (out, err)
     text = out + err
-    assert "%s:10:" % path in text and "cloud_functions" in text, text
+    assert "%s:10:" % path in text and "object_storage" in text, text
     assert "WebSocket on" not in text, text  # never got as far as listening
 
 

@@ -614,6 +614,8 @@ FLAGS = [
     ("--disconnect-retry", "WSGW_DISCONNECT_RETRY", "30s", "`30s`"),
     ("--max-pending-disconnects", "WSGW_MAX_PENDING_DISCONNECTS", "100000", "`100000`"),
     ("--var", "WSGW_VAR_NAME", '""', "none"),
+    ("--function", "WSGW_FUNCTION_N", '""', "none"),
+    ("--container", "WSGW_CONTAINER_N", '""', "none"),
     ("--integration-error-message", "WSGW_INTEGRATION_ERROR_MESSAGE", "false", "off"),
     ("--log-level", "WSGW_LOG_LEVEL", "info", "`info`"),
     ("--log-format", "WSGW_LOG_FORMAT", "text", "`text`"),

@@ -102,7 +102,7 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg.max_frame, 131072);
 }
 
-enum type { T_SIZE, T_UINT, T_MS, T_BOOL, T_LEVEL, T_STR, T_ADDR, T_PROTOS, T_VAR, T_FORMAT };
+enum type { T_SIZE, T_UINT, T_MS, T_BOOL, T_LEVEL, T_STR, T_ADDR, T_PROTOS, T_VAR, T_FORMAT, T_FN, T_CT };
 
 struct flag_case {
 	const char *flag, *env, *value;
@@ -162,6 +162,10 @@ static const struct flag_case flag_cases[] = {
     /* repeatable, one variable per WSGW_VAR_NAME: checked for the variable's
      * name here (the env form names it twice), values in test_var_flag */
     {"--var", "WSGW_VAR_NAME", "NAME=v", AT(vars), T_VAR, 1, "NAME"},
+    /* repeatable: any WSGW_FUNCTION_<suffix>, WSGW_CONTAINER_<suffix>;
+     * details in test_target_flags */
+    {"--function", "WSGW_FUNCTION_N", "f1:prod=http://127.0.0.1:1/x", AT(functions), T_FN, 1, "f1"},
+    {"--container", "WSGW_CONTAINER_N", "c1=http://127.0.0.1:2", AT(containers), T_CT, 1, "c1"},
 };
 
 static void check_case(const struct flag_case *c, const char *how)
@@ -200,6 +204,12 @@ static void check_case(const struct flag_case *c, const char *how)
 		break;
 	case T_VAR:
 		ok = cfg.num_vars == c->num && strcmp(cfg.vars[0].name, c->str) == 0;
+		break;
+	case T_FN:
+		ok = cfg.num_functions == c->num && strcmp(cfg.functions[0].id, c->str) == 0;
+		break;
+	case T_CT:
+		ok = cfg.num_containers == c->num && strcmp(cfg.containers[0].id, c->str) == 0;
 		break;
 	}
 	if (!ok)
@@ -261,6 +271,42 @@ static void test_var_flag(void **state)
 	assert_non_null(strstr(err, "not [A-Za-z0-9_.-]"));
 	assert_int_equal(load(ENV("WSGW_VAR_x=a\tb"), no_args), ERR_INVAL);
 	assert_non_null(strstr(err, "WSGW_VAR_"));
+}
+
+/* --function ID[:TAG]=URL and --container ID=URL repeat; every
+ * WSGW_FUNCTION_<any> / WSGW_CONTAINER_<any> adds one; the same id and tag
+ * again replaces; malformed ones are refused naming the flag or variable. */
+static void test_target_flags(void **state)
+{
+	(void)state;
+	assert_int_equal(load(ENV("WSGW_FUNCTION_1=fa=http://e/1", "WSGW_CONTAINER_X=cb=http://e/c",
+	                          "HOME=/"),
+	                      ARGS("--function", "fa:prod=http://f/p", "--function=fb:$latest=http://f/b",
+	                           "--function", "fa=http://f/2", "--container", "ca=https://c/a/")),
+	                 CONFIG_OK);
+	assert_int_equal(cfg.num_functions, 3);
+	assert_string_equal(cfg.functions[0].id, "fa");
+	assert_string_equal(cfg.functions[0].tag, "");
+	assert_string_equal(cfg.functions[0].url, "http://f/2"); /* the flag beat the variable */
+	assert_string_equal(cfg.functions[0].label, "--function fa");
+	assert_string_equal(cfg.functions[1].tag, "prod");
+	assert_string_equal(cfg.functions[1].label, "--function fa:prod");
+	assert_string_equal(cfg.functions[2].tag, "$latest");
+	assert_int_equal(cfg.num_containers, 2);
+	assert_string_equal(cfg.containers[0].id, "cb");
+	assert_string_equal(cfg.containers[0].label, "WSGW_CONTAINER_X");
+	assert_string_equal(cfg.containers[1].url, "https://c/a/");
+	assert_int_equal(load(NULL, ARGS("--function", "fa")), ERR_INVAL);
+	assert_string_equal(err, "--function: \"fa\" is not FUNCTION_ID[:TAG]=URL");
+	assert_int_equal(load(NULL, ARGS("--function", "f/a=http://x")), ERR_INVAL);
+	assert_non_null(strstr(err, "not [A-Za-z0-9_.-]"));
+	assert_int_equal(load(NULL, ARGS("--function", "f:t!=http://x")), ERR_INVAL);
+	assert_non_null(strstr(err, "a tag that is not"));
+	assert_int_equal(load(NULL, ARGS("--function", "f=ftp://x")), ERR_INVAL);
+	assert_non_null(strstr(err, "http:// or https://"));
+	assert_int_equal(load(NULL, ARGS("--container", "c:t=http://x")), ERR_INVAL);
+	assert_int_equal(load(ENV("WSGW_CONTAINER_2=c=http://a b"), no_args), ERR_INVAL);
+	assert_non_null(strstr(err, "WSGW_CONTAINER_2"));
 }
 
 static void test_bool_flag(void **state)
@@ -767,6 +813,8 @@ static const char *const all_flags[][3] = {
     {"--disconnect-retry", "WSGW_DISCONNECT_RETRY", "30s"},
     {"--max-pending-disconnects", "WSGW_MAX_PENDING_DISCONNECTS", "100000"},
     {"--var", "WSGW_VAR_NAME", "\"\""},
+    {"--function", "WSGW_FUNCTION_N", "\"\""},
+    {"--container", "WSGW_CONTAINER_N", "\"\""},
 };
 
 enum { NFLAGS = sizeof(all_flags) / sizeof(all_flags[0]) };
@@ -883,7 +931,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_defaults),       cmocka_unit_test(test_each_flag),
 	    cmocka_unit_test(test_bool_flag),
-	    cmocka_unit_test(test_var_flag),      cmocka_unit_test(test_flag_beats_env),
+	    cmocka_unit_test(test_var_flag), cmocka_unit_test(test_target_flags),      cmocka_unit_test(test_flag_beats_env),
 	    cmocka_unit_test(test_max_frame),      cmocka_unit_test(test_errors_name_the_flag),
 	    cmocka_unit_test(test_error_messages), cmocka_unit_test(test_help_version),
 	    cmocka_unit_test(test_subprotocols),   cmocka_unit_test(test_string_limits),

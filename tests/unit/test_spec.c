@@ -297,9 +297,28 @@ static void test_path_errors(void **state)
 static void test_integration_errors(void **state)
 {
 	static const struct err_case cases[] = {
-	    {INTEG "        type: cloud_functions\n        function_id: x\n",
-	     "t.yaml:6: " MSG_PREFIX "integration type \"cloud_functions\" is not supported by "
-	     "wsgw (it runs http, dummy and echo integrations)"},
+	    {INTEG "        type: object_storage\n        bucket: x\n",
+	     "t.yaml:6: " MSG_PREFIX "integration type \"object_storage\" is not supported by "
+	     "wsgw (it runs http, dummy, cloud_functions, serverless_containers and echo "
+	     "integrations)"},
+	    {INTEG "        type: cloud_functions\n        tag: x\n",
+	     "t.yaml:5: " MSG_PREFIX "a cloud_functions integration needs \"function_id\""},
+	    {INTEG "        type: cloud_functions\n        function_id: a/b\n",
+	     "t.yaml:7: " MSG_PREFIX "function_id: \"a/b\" is not an id ([A-Za-z0-9_.-])"},
+	    {INTEG "        type: cloud_functions\n        function_id: f\n"
+	           "        payload_format_version: '2.0'\n",
+	     "t.yaml:8: " MSG_PREFIX
+	     "payload_format_version: \"2.0\" is not supported (use '0.1' or '1.0')"},
+	    {INTEG "        type: cloud_functions\n        function_id: f\n        url: u\n",
+	     "t.yaml:8: " MSG_PREFIX
+	     "unknown key \"url\" in a cloud_functions integration (known: function_id, tag, "
+	     "payload_format_version, context, service_account_id)"},
+	    {INTEG "        type: serverless_containers\n        function_id: f\n",
+	     "t.yaml:7: " MSG_PREFIX
+	     "unknown key \"function_id\" in a serverless_containers integration (known: "
+	     "container_id, context, service_account_id)"},
+	    {INTEG "        type: serverless_containers\n",
+	     "t.yaml:5: " MSG_PREFIX "a serverless_containers integration needs \"container_id\""},
 	    {INTEG "        url: http://b.example/\n",
 	     "t.yaml:5: " MSG_PREFIX
 	     "x-yc-apigateway-integration: missing \"type\" (use http, dummy or echo)"},
@@ -494,8 +513,8 @@ static void test_load_file_errors(void **state)
 	                 ERR_INVAL);
 	snprintf(want, sizeof(want),
 	         "%s:7: path \"/chat/{room}\": x-yc-apigateway-websocket-message: integration type "
-	         "\"cloud_functions\" is not supported by wsgw (it runs http, dummy and echo "
-	         "integrations)",
+	         "\"object_storage\" is not supported by wsgw (it runs http, dummy, cloud_functions, "
+	         "serverless_containers and echo integrations)",
 	         spec_file("bad_type.yaml"));
 	assert_string_equal(err, want);
 }
