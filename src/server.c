@@ -14,6 +14,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "conn.h"
 #include "err.h"
 #include "integ_disc.h"
@@ -222,6 +223,10 @@ int server_init(struct server *srv, const struct config *cfg)
 		log_error("libcurl: cannot create the multi handle");
 		return ERR_NOMEM;
 	}
+	if (auth_init(srv) < 0) {
+		log_error("start-up: out of memory");
+		return ERR_NOMEM;
+	}
 	srv->loop.after_batch_arg = srv;
 	srv->rbuf_size = READ_BUF_SIZE;
 	srv->rbuf = malloc(srv->rbuf_size);
@@ -316,6 +321,7 @@ void server_fini(struct server *srv)
 	upstream_free(srv->up);
 	srv->up = NULL;
 	integ_disc_fini(srv); /* after upstream_free: counts the calls it ended */
+	auth_fini(srv); /* after upstream_free, which may end a JWKS call */
 	spec_free(&srv->spec);
 	conntab_fini(&srv->table);
 	strpool_fini(&srv->user_agents);
