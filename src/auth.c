@@ -21,11 +21,14 @@
  */
 #include "auth.h"
 
+#include <math.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "auth_cache.h"
 #include "conn.h"
 #include "ctx.h"
 #include "err.h"
@@ -49,6 +52,8 @@ struct auth_wait {
 	struct conn *c;
 	const struct route *route;
 	char accept[WS_ACCEPT_LEN + 1];
+	bool cache; /* keep the verdict under key */
+	struct auth_cache_key key;
 	size_t head_len, tok_len;
 	char data[]; /* head, then token */
 };
@@ -68,8 +73,10 @@ struct auth_rt {
 };
 
 struct auth {
-	size_t n;          /* key rings */
-	unsigned *ring_of; /* authorizer index -> key ring */
+	size_t n;                  /* key rings */
+	unsigned *ring_of;         /* authorizer index -> key ring */
+	struct auth_cache **cache; /* authorizer index -> results, made on first use */
+	size_t num_authorizers;
 	struct auth_rt rt[];
 };
 
@@ -78,10 +85,17 @@ int auth_init(struct server *srv)
 	size_t n = srv->spec.num_authorizers;
 	struct auth *au = calloc(1, sizeof *au + n * sizeof au->rt[0]);
 
-	if (!au || !(au->ring_of = calloc(n + 1, sizeof *au->ring_of))) {
+	if (!au || !(au->ring_of = calloc(n + 1, sizeof *au->ring_of)) ||
+	    !(au->cache = calloc(n + 1, sizeof *au->cache))) {
+		if (au)
+			for (size_t i = 0; i < au->num_authorizers; i++)
+				auth_cache_free(au->cache[i]);
+		free(au->cache);
+		free(au->ring_of);
 		free(au);
 		return ERR_NOMEM;
 	}
+	au->num_authorizers = n;
 	for (size_t i = 0; i < n; i++) {
 		const char *uri = srv->spec.authorizers[i].jwks_uri;
 		size_t r;
@@ -228,18 +242,52 @@ static int judge(struct auth_rt *rt, const struct route *r, const struct jwt *t,
 	return too_long ? 401 : 500;
 }
 
-/* judge() on the token text. */
+/* The token's exp (epoch seconds), or NAN when it has none. */
+static double exp_of(const struct jwt *t)
+{
+	json_t *e = json_object_get(t->claims, "exp");
+
+	return json_is_number(e) ? json_number_value(e) : NAN;
+}
+
+/* judge() on the token text; *exp gets its exp. */
 static int judge_text(struct auth_rt *rt, const struct route *r, const char *tok, size_t len,
-                      char **ctx, char *why, size_t whylen)
+                      char **ctx, double *exp, char *why, size_t whylen)
 {
 	struct jwt t;
 	int st;
 
+	*exp = NAN;
 	if (jwt_decode(tok, len, &t, why, whylen))
 		return 401;
 	st = judge(rt, r, &t, ctx, why, whylen);
+	*exp = exp_of(&t);
 	jwt_free(&t);
 	return st;
+}
+
+/* Keeps a verdict for authorizer_result_ttl_in_seconds; a pass no longer
+ * than its token's exp allows (a cached pass must not outlive the token). */
+static void remember(struct server *srv, const struct route *r, const struct auth_cache_key *k,
+                     int st, const char *ctx, double exp)
+{
+	const struct spec_authorizer *a = spec_route_authorizer(&srv->spec, r);
+	struct auth_cache **c = &srv->auth->cache[r->security.authorizer - 1];
+	uint64_t now = srv->loop.now_ms, until = now + a->result_ttl_ms;
+	double left = exp + JWT_LEEWAY_S - (double)(srv->loop.now_wall_ns / 1000000000);
+
+	if (st != 0 && st != 401 && st != 403)
+		return; /* 500: the authorizer is broken, not the token */
+	if (st == 0 && !isnan(exp)) {
+		if (left <= 0)
+			return;
+		if (left * 1000 < (double)a->result_ttl_ms)
+			until = now + (uint64_t)(left * 1000);
+	}
+	if (!*c)
+		*c = auth_cache_new();
+	if (*c)
+		auth_cache_put(*c, k, until, st, ctx);
 }
 
 static void refuse(struct conn *c, const struct spec_authorizer *a, int status, const char *why)
@@ -327,10 +375,14 @@ static void on_fetched(void *arg, const struct upstream_result *res)
 		list_remove(n);
 		snprintf(wwhy, sizeof wwhy, "%s", why);
 		if (ok) {
-			st = judge_text(rt, w->route, w->data + w->head_len, w->tok_len, &ctx, wwhy,
-			                sizeof wwhy);
+			double exp;
+
+			st = judge_text(rt, w->route, w->data + w->head_len, w->tok_len, &ctx, &exp,
+			                wwhy, sizeof wwhy);
 			if (st == NEED_KEYS)
 				st = 401;
+			if (w->cache)
+				remember(srv, w->route, &w->key, st, ctx, exp);
 		}
 		resume(w, st, wwhy, ctx);
 		free(w);
@@ -339,7 +391,8 @@ static void on_fetched(void *arg, const struct upstream_result *res)
 
 /* c waits for rt's keys. Returns AUTH_WAIT or ERR_CLOSED. */
 static int wait_keys(struct auth_rt *rt, struct conn *c, const struct route *r, const char *head,
-                     size_t head_len, const char *tok, size_t tok_len, const char *accept)
+                     size_t head_len, const char *tok, size_t tok_len, const char *accept,
+                     const struct auth_cache_key *key)
 {
 	struct auth_wait *w;
 
@@ -356,6 +409,9 @@ static int wait_keys(struct auth_rt *rt, struct conn *c, const struct route *r, 
 	w->c = c;
 	w->route = r;
 	memcpy(w->accept, accept, sizeof w->accept);
+	w->cache = key != NULL;
+	if (key)
+		w->key = *key;
 	w->head_len = head_len;
 	w->tok_len = tok_len;
 	memcpy(w->data, head, head_len);
@@ -379,8 +435,10 @@ int auth_check(struct conn *c, const struct route *r, const struct http1_request
 	const struct spec_authorizer *a = spec_route_authorizer(&c->srv->spec, r);
 	struct auth_rt *rt;
 	char tok[JWT_MAX_TOKEN], why[160];
+	struct auth_cache_key key, *kp = NULL;
 	struct jwt t;
 	uint64_t now;
+	double exp;
 	long len;
 	int st;
 
@@ -396,6 +454,26 @@ int auth_check(struct conn *c, const struct route *r, const struct http1_request
 		refuse(c, a, 500, "function authorizers need --function (not yet supported)");
 		return ERR_CLOSED;
 	}
+	if (a->result_ttl_ms) {
+		const char *where = r->path, *q;
+		size_t wlen = strlen(r->path);
+		struct auth_cache *cache = c->srv->auth->cache[r->security.authorizer - 1];
+
+		if (a->cache_by_uri) { /* the request's path, not its template */
+			q = memchr(req->target.p, '?', req->target.len);
+			where = req->target.p;
+			wlen = q ? (size_t)(q - where) : req->target.len;
+		}
+		/* the handshake is a GET: the cloud's key is path, method, token */
+		auth_cache_key(&key, where, wlen, "GET", tok, (size_t)len);
+		kp = &key;
+		if (cache && auth_cache_get(cache, &key, c->srv->loop.now_ms, &st, ctx)) {
+			if (st == 0)
+				return AUTH_PASS;
+			refuse(c, a, st, "the cached result");
+			return ERR_CLOSED;
+		}
+	}
 	/* A token that does not even decode never costs a JWKS call. */
 	if (jwt_decode(tok, (size_t)len, &t, why, sizeof why)) {
 		refuse(c, a, 401, why);
@@ -407,9 +485,12 @@ int auth_check(struct conn *c, const struct route *r, const struct http1_request
 	else if ((st = judge(rt, r, &t, ctx, why, sizeof why)) == NEED_KEYS &&
 	         now < rt->fetched_ms + AUTH_REFETCH_MS)
 		st = 401; /* the fresh keys lack its kid, and they were just fetched */
+	exp = exp_of(&t);
 	jwt_free(&t);
 	if (st == NEED_KEYS)
-		return wait_keys(rt, c, r, head, head_len, tok, (size_t)len, accept);
+		return wait_keys(rt, c, r, head, head_len, tok, (size_t)len, accept, kp);
+	if (kp)
+		remember(c->srv, r, kp, st, *ctx, exp);
 	if (st == 0)
 		return AUTH_PASS;
 	refuse(c, a, st, why);

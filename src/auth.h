@@ -19,7 +19,7 @@ struct http1_request;
  * make a longer one is refused 401. */
 #define AUTH_CTX_MAX 4096
 /* Handshakes waiting for one authorizer's keys; more are answered 503. */
-#define AUTH_MAX_WAITERS 4096
+#define AUTH_MAX_WAITERS 1024
 /* An unknown kid refetches the keys at most this often. */
 #define AUTH_REFETCH_MS 10000
 /* The JWKS call's whole time. */

@@ -18,6 +18,7 @@ backend, tokens signed here.
 import base64
 import json
 import os
+import re
 import threading
 import time
 
@@ -214,6 +215,26 @@ def test_one_fetch_for_many_waiting_handshakes(wsgw_factory, backend):
     assert len(fetches(backend)) == 1
 
 
+def test_results_cached_by_path_template_and_token(wsgw_factory, backend):
+    """cachedAuth: no jwkTtlInSeconds (keys fetched for every token judged)
+    and authorizer_result_ttl_in_seconds: 300, path mode: a token judged
+    once is not judged again on any URI of /cached/{room}, pass or fail."""
+    srv = start(wsgw_factory, backend)
+    good, weak = token(), token({"scope": "openid"})
+    assert status_of(srv, "/cached/a", bearer(good))[0] == 101
+    assert len(fetches(backend)) == 1
+    assert status_of(srv, "/cached/a", bearer(good))[0] == 101
+    assert status_of(srv, "/cached/b", bearer(good))[0] == 101
+    assert len(fetches(backend)) == 1  # cached: no fetch, no check
+    assert status_of(srv, "/cached/a", bearer(weak))[0] == 403
+    assert len(fetches(backend)) == 2
+    assert status_of(srv, "/cached/c", bearer(weak))[0] == 403
+    assert len(fetches(backend)) == 2  # a denial is kept too
+    # a token that does not decode is refused before any cache or key
+    assert status_of(srv, "/cached/a", bearer("x.y.z"))[0] == 401
+    assert len(fetches(backend)) == 2
+
+
 def test_jwks_down_or_broken_is_500(wsgw_factory, backend, free_port):
     srv = start(wsgw_factory, backend, jwks_url="http://127.0.0.1:%d/jwks.json" % free_port)
     st, _ = status_of(srv, "/chat", bearer(token()))
@@ -239,8 +260,9 @@ def test_check_spec_lists_the_authorizers():
                        timeout=LIVENESS)
     out = p.stdout.decode() + p.stderr.decode()
     assert p.returncode == 0, out
-    assert 'authorizer: headerAuth (line 49), jwt, credential from header "Authorization" ' \
-           'after "Bearer "' in out
+    assert re.search(r'authorizer: headerAuth \(line \d+\), jwt, credential from header '
+                     r'"Authorization" after "Bearer "', out), out
+    assert "results cached 300 s by path template and token" in out
     assert "scopes: chat:write" in out
     assert 'credential from query parameter "token"' in out
     assert 'credential from cookie "AUTH"' in out
