@@ -267,8 +267,9 @@ static int scheme_index(struct spec_ctx *c, uint32_t k, unsigned *idx)
 	struct spec *sp = c->sp;
 	uint32_t comp = spec_get(c, c->root, "components", NULL), schemes, sch, m, mk = 0;
 	struct spec_authorizer *a;
-	const char *name = S(c, k);
+	const char *name = S(c, k), *path, *op;
 	void *p;
+	int rc;
 
 	if (N(c, k)->kind != Y_SCALAR)
 		return spec_fail(c, N(c, k)->line, "a security scheme name must be a string");
@@ -295,7 +296,12 @@ static int scheme_index(struct spec_ctx *c, uint32_t k, unsigned *idx)
 	if (!(a->name = strdup(name)))
 		return spec_nomem(c);
 	*idx = (unsigned)sp->num_authorizers;
-	return parse_authorizer(c, sch, m, a);
+	/* the scheme's own lines say where: no path or operation prefix */
+	path = c->path, op = c->op;
+	c->path = c->op = NULL;
+	rc = parse_authorizer(c, sch, m, a);
+	c->path = path, c->op = op;
+	return rc;
 }
 
 /* A `security` value: [] or one requirement {NAME: [scopes]}. */
