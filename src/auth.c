@@ -325,6 +325,12 @@ static void resume(struct auth_wait *w, int status, const char *why, char *ctx)
 {
 	struct conn *c = w->c;
 
+	/* answered meanwhile by one finished earlier in this batch: it is
+	 * freed only after the loop pass, so the flag can still be read */
+	if (!(c->flags & CONN_F_WAIT_AUTH)) {
+		free(ctx);
+		return;
+	}
 	c->flags &= (uint16_t)~CONN_F_WAIT_AUTH;
 	if (status)
 		log_debug("conn %s: authorizer: %d: %s", c->id, status, why);

@@ -112,6 +112,7 @@ void ws_conn_refuse(struct conn *c, int status, const char *content_type, const 
 	}
 	c->srv->stats.handshakes_failed++;
 	c->flags &= (uint16_t)~CONN_F_WAIT_CONNECT;
+	auth_forget(c); /* answered (a timeout, a drain): no longer waits for keys */
 	if (conn_write_frame(c, (const uint8_t *)head, (size_t)n, body, len, false) == 0)
 		conn_linger(c);
 }

@@ -235,6 +235,30 @@ def test_results_cached_by_path_template_and_token(wsgw_factory, backend):
     assert len(fetches(backend)) == 2
 
 
+def test_handshake_timeout_while_waiting_for_keys(wsgw_factory, backend):
+    """A handshake that times out waiting for keys gets its 408 and nothing
+    more when the keys arrive; the others waiting go on."""
+    gate = threading.Event()
+    backend.on(None, status=200, content_type="application/json", body=jwks(), gate=gate)
+    srv = wsgw_factory(["--spec", SPEC, "--close-timeout", "2s", "--handshake-timeout", "1s",
+                        "--var", "jwks=" + backend.url("/jwks.json"),
+                        "--var", "backend=" + backend.url("").rstrip("/")])
+    try:
+        with wsraw.Conn(srv.port) as c:
+            c.send(wsraw.request_bytes(path="/chat", extra_headers=bearer(token())))
+            st, _, _ = c.read_http_response(timeout=LIVENESS)
+            assert st == 408
+            gate.set()
+            backend.wait_for(lambda _: len(fetches(backend)) == 1, what="the JWKS call")
+            time.sleep(0.5)
+            assert c.unread_bytes() == 0
+            assert backend.events("CONNECT") == []  # its connect never ran
+        assert status_of(srv, "/chat", bearer(token()))[0] == 101
+        assert len(backend.events("CONNECT")) == 1
+    finally:
+        gate.set()
+
+
 def test_jwks_down_or_broken_is_500(wsgw_factory, backend, free_port):
     srv = start(wsgw_factory, backend, jwks_url="http://127.0.0.1:%d/jwks.json" % free_port)
     st, _ = status_of(srv, "/chat", bearer(token()))
@@ -266,3 +290,18 @@ def test_check_spec_lists_the_authorizers():
     assert "scopes: chat:write" in out
     assert 'credential from query parameter "token"' in out
     assert 'credential from cookie "AUTH"' in out
+
+
+def test_readme_example_is_a_valid_spec(tmp_path):
+    import subprocess
+    with open(os.path.join(conftest.ROOT, "README.md")) as f:
+        text = f.read()
+    sect = text[text.index("### Authorizers"):]
+    block = sect[sect.index("```yaml\n") + 8:sect.index("```\n", sect.index("```yaml\n") + 8)]
+    path = tmp_path / "readme.yaml"
+    path.write_text(block)
+    p = subprocess.run([conftest.WSGW_BIN, "--check-spec", str(path)], capture_output=True,
+                       timeout=LIVENESS)
+    out = p.stdout.decode() + p.stderr.decode()
+    assert p.returncode == 0, out
+    assert "authorizer: jwtAuth" in out and "results cached 60 s" in out
