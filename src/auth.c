@@ -88,10 +88,7 @@ int auth_init(struct server *srv)
 	if (!au || !(au->ring_of = calloc(n + 1, sizeof *au->ring_of)) ||
 	    !(au->cache = calloc(n + 1, sizeof *au->cache))) {
 		if (au)
-			for (size_t i = 0; i < au->num_authorizers; i++)
-				auth_cache_free(au->cache[i]);
-		free(au->cache);
-		free(au->ring_of);
+			free(au->ring_of);
 		free(au);
 		return ERR_NOMEM;
 	}
@@ -128,6 +125,9 @@ void auth_fini(struct server *srv)
 		    free(list_entry(n, struct auth_wait, link));
 		jwk_set_free(&au->rt[i].keys);
 	}
+	for (size_t i = 0; i < au->num_authorizers; i++)
+		auth_cache_free(au->cache[i]);
+	free(au->cache);
 	free(au->ring_of);
 	free(au);
 	srv->auth = NULL;
@@ -400,9 +400,8 @@ static int wait_keys(struct auth_rt *rt, struct conn *c, const struct route *r, 
                      size_t head_len, const char *tok, size_t tok_len, const char *accept,
                      const struct auth_cache_key *key)
 {
-	struct auth_wait *w;
-
 	const struct spec_authorizer *a = spec_route_authorizer(&c->srv->spec, r);
+	struct auth_wait *w;
 
 	if (rt->num_waiters >= AUTH_MAX_WAITERS) {
 		refuse(c, a, 503, "too many handshakes waiting for keys");
