@@ -457,7 +457,7 @@ char *jwt_context(const struct jwt *t, size_t cap, bool *too_long)
 	}
 	root = json_pack("{s:{s:o,s:o}}", "jwt", "claims", claims, "scopes", scopes_array(t));
 	if (root)
-		out = json_dumps(root, JSON_COMPACT);
+		out = json_dumps(root, JSON_COMPACT | JSON_ENSURE_ASCII); /* a header value */
 	json_decref(root);
 	if (out && strlen(out) > cap) {
 		*too_long = true;

@@ -425,6 +425,18 @@ static void test_context(void **state)
 	assert_null(jwt_context(&t, 40, &too_long));
 	assert_true(too_long);
 	jwt_free(&t);
+	/* ASCII only, one line: it travels as a header value */
+	tok = sign(rsa, "RS256", "{\"alg\":\"RS256\",\"kid\":\"rsa1\"}",
+	           "{\"name\":\"J\u00f6rg\\r\\nX: y\",\"scp\":[\"\u00e9\"]}");
+	assert_int_equal(jwt_decode(tok, strlen(tok), &t, NULL, 0), 0);
+	ctx = jwt_context(&t, 4096, &too_long);
+	assert_non_null(ctx);
+	for (const char *p = ctx; *p; p++)
+		assert_true(*p >= 0x20 && *p < 0x7f);
+	assert_non_null(strstr(ctx, "\"name\":\"J\\u00F6rg\\r\\nX: y\""));
+	assert_non_null(strstr(ctx, "\"scopes\":[\"\\u00E9\"]"));
+	free(ctx);
+	jwt_free(&t);
 	/* a token too long is refused before any decoding */
 	static char big[JWT_MAX_TOKEN + 2];
 	memset(big, 'A', sizeof big - 1);
