@@ -163,6 +163,12 @@ struct route_match {
  * - a greedy `{name+}` may stand anywhere in the template, once;
  * - `service_account_id` / `serviceAccountId` in an integration is
  *   accepted and ignored;
+ * - `security` (top level, or an operation's own; `[]` opts out) names a
+ *   components.securitySchemes entry with x-yc-apigateway-authorizer of
+ *   type jwt or function (spec_auth.c): one requirement of one scheme per
+ *   operation; a route's connect and message operations must agree (the
+ *   handshake is checked once); unknown authorizer keys and types are
+ *   errors; a function authorizer is kept with a warning (not run yet);
  * - unknown keys inside an integration are errors (typos must not pass);
  * - `timeouts: {connect: N, read: N}` in seconds (> 0, ≤ 3600, fractions ok);
  * - `headers` / `query` / `http_headers` values: scalar or a sequence of
