@@ -223,11 +223,11 @@ int server_init(struct server *srv, const struct config *cfg)
 		log_error("libcurl: cannot create the multi handle");
 		return ERR_NOMEM;
 	}
+	srv->loop.after_batch_arg = srv;
 	if (auth_init(srv) < 0) {
 		log_error("start-up: out of memory");
 		return ERR_NOMEM;
 	}
-	srv->loop.after_batch_arg = srv;
 	srv->rbuf_size = READ_BUF_SIZE;
 	srv->rbuf = malloc(srv->rbuf_size);
 	if (!srv->rbuf || server_random(srv, (uint8_t *)&seed, sizeof seed) < 0 ||
