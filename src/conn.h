@@ -37,6 +37,7 @@ enum conn_flag {
 	CONN_F_SHUT_WR = 1 << 6,           /* shutdown(SHUT_WR) done while lingering */
 	CONN_F_WAIT_CONNECT = 1 << 7,      /* the connect integration decides the upgrade */
 	CONN_F_BACKLOG_FULL = 1 << 8,      /* inbound queue to the backend is full */
+	CONN_F_WAIT_AUTH = 1 << 9,         /* waiting for an authorizer's keys (auth.c) */
 };
 
 struct conn {

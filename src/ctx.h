@@ -18,6 +18,7 @@
 
 #define SERVER_MAX_LISTENERS 2
 
+struct auth;
 struct conn;
 struct integ_disc;
 struct mconn;
@@ -75,6 +76,7 @@ struct server {
 	struct spec spec;          /* routes (the default echo route without --spec) */
 	struct upstream *up;       /* backend calls */
 	struct integ_disc *disc;   /* disconnect events held for delivery (integ_disc.c) */
+	struct auth *auth;         /* authorizers' keys and waiting handshakes (auth.c) */
 	uint64_t last_msg_ns;      /* last message id's time, kept increasing */
 	int draining;              /* 1 after SIGTERM/SIGINT */
 	int stopping;              /* 1 once the loop ended: start no backend call */

@@ -83,6 +83,7 @@ struct integ_state {
 	char reason[WS_MAX_CONTROL_PAYLOAD];
 	size_t reason_len;
 	bool busy; /* inside a callback: integ_closed must not free st */
+	char *auth_ctx; /* the authorizer context (AUTH_CTX_MAX at most), or NULL */
 };
 
 static uint64_t timeout_or(uint64_t v, uint64_t dflt)
@@ -125,6 +126,7 @@ static void state_free(struct integ_state *st)
 	free(st->first_msg);
 	free(st->dummy_msg);
 	integ_fn_free(st->fn);
+	free(st->auth_ctx);
 	free(st);
 }
 
@@ -526,7 +528,8 @@ static int connect_http(struct conn *c, const struct integration *in, const stru
 {
 	struct integ_state *st = c->integ;
 	bool ok = true;
-	struct integ_subst s = {st->route, in, m, req, c->id, "CONNECT", st->connected_at_ms, NULL};
+	struct integ_subst s = {st->route, in, m, req, c->id, "CONNECT", st->connected_at_ms, NULL,
+				st->auth_ctx};
 	char *url = integ_http_url(in, &s);
 	struct curl_slist *h = integ_http_headers(in, &s, c->user_agent, &ok);
 	struct upstream_call call = {
@@ -642,7 +645,7 @@ static bool prepare(struct prepared *pr, const struct integ_subst *s, const stru
 }
 
 int integ_connect(struct conn *c, const struct route *route, const struct route_match *m,
-		  const struct http1_request *req, const char *accept)
+		  const struct http1_request *req, const char *accept, const char *auth_ctx)
 {
 	struct integ_state *st;
 
@@ -660,13 +663,17 @@ int integ_connect(struct conn *c, const struct route *route, const struct route_
 	memcpy(st->id, c->id, sizeof st->id);
 	memcpy(st->accept, accept, sizeof st->accept);
 	st->connected_at_ms = c->srv->loop.now_wall_ns / 1000000;
+	if (auth_ctx && !(st->auth_ctx = strdup(auth_ctx))) {
+		refuse_text(c, 500, "out of memory\n");
+		return ERR_CLOSED;
+	}
 	/* Everything later events need from the request, filled in now. */
 	struct integ_subst sm = {route, &route->message, m, req, c->id, "MESSAGE",
-				 st->connected_at_ms, NULL};
+				 st->connected_at_ms, NULL, st->auth_ctx};
 	struct integ_subst sd = {route, &route->disconnect, m, req, c->id, "DISCONNECT",
-				 st->connected_at_ms, NULL};
+				 st->connected_at_ms, NULL, st->auth_ctx};
 	struct integ_subst sc = {route, &route->connect, m, req, c->id, "CONNECT",
-				 st->connected_at_ms, NULL};
+				 st->connected_at_ms, NULL, st->auth_ctx};
 	const struct spec_kv *dm = route->message.type == INTEG_DUMMY
 					   ? dummy_content(&route->message)
 					   : NULL;
@@ -702,6 +709,11 @@ int integ_connect(struct conn *c, const struct route *route, const struct route_
 		return INTEG_CONNECT_PENDING;
 	}
 	return INTEG_CONNECT_NOW;
+}
+
+const char *integ_authorizer_context(const struct conn *c)
+{
+	return c->integ ? c->integ->auth_ctx : NULL;
 }
 
 void integ_after_upgrade(struct conn *c)

@@ -22,12 +22,19 @@ struct route_match;
 enum { INTEG_CONNECT_NOW = 0, INTEG_CONNECT_PENDING = 1 };
 
 /* Runs the route's connect operation for an acceptable upgrade request
- * (c already has its id). Returns INTEG_CONNECT_NOW: send 101 now;
+ * (c already has its id and passed the route's authorizer, whose context
+ * auth_ctx, NULL if none, is copied and goes with every event). Returns INTEG_CONNECT_NOW: send 101 now;
  * INTEG_CONNECT_PENDING: the integration runs and later calls
  * ws_conn_upgrade or ws_conn_refuse; or ERR_CLOSED when c was refused
  * already (dummy connect with a non-2xx code, out of memory). */
 int integ_connect(struct conn *c, const struct route *route, const struct route_match *m,
-		  const struct http1_request *req, const char *accept);
+		  const struct http1_request *req, const char *accept, const char *auth_ctx);
+
+/* The authorizer context of c's handshake (JSON, e.g. {"jwt":{"claims":
+ * {...},"scopes":[...]}}: what the cloud puts in requestContext.authorizer),
+ * kept for the connection's later events; NULL when its route has no
+ * authorizer or sends no events (echo). Valid while c is. */
+const char *integ_authorizer_context(const struct conn *c);
 
 /* After the 101: sends a connect integration's response body as the
  * client's first message (kept from the connect call). */

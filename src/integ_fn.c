@@ -24,6 +24,7 @@
 #include "err.h"
 #include "fnmap.h"
 #include "integ_disc.h"
+#include "integ.h"
 #include "integ_http.h"
 #include "log.h"
 #include "spec.h"
@@ -54,6 +55,7 @@ struct integ_fn {
 	char *lines;         /* a container's forwarded header lines, each NUL-terminated */
 	size_t lines_len, num_lines;
 	char *copy; /* the handshake bytes the views above point into */
+	const char *auth_ctx; /* requestContext.authorizer: integ_state's copy, which outlives f */
 };
 
 bool integ_fn_used(const struct route *r)
@@ -197,7 +199,7 @@ static bool prepare_op(struct integ_fn *f, struct conn *c, const struct integrat
                        const char *event, char *why, size_t whylen)
 {
 	struct fn_op *op = &f->op[op_index(f->route, in)];
-	struct integ_subst s = {f->route, in, m, req, c->id, event, f->connected_ms, NULL};
+	struct integ_subst s = {f->route, in, m, req, c->id, event, f->connected_ms, NULL, f->auth_ctx};
 	char tag[256];
 
 	if (in->context && !fill_context(op, in->context, &s)) {
@@ -242,6 +244,7 @@ struct integ_fn *integ_fn_new(struct conn *c, const struct route *r, const struc
 	f->srv = c->srv;
 	f->route = r;
 	memcpy(f->id, c->id, sizeof f->id);
+	f->auth_ctx = integ_authorizer_context(c);
 	f->connected_ms = c->srv->loop.now_wall_ns / 1000000;
 	net_ip_format(&c->ip, f->source_ip, sizeof f->source_ip);
 	if (!snapshot(f, m, req)) {
@@ -353,6 +356,7 @@ static char *event_json(struct integ_fn *f, const struct integration *in, enum f
 	    .reason = reason,
 	    .reason_len = reason_len,
 	    .context = ctx,
+	    .authorizer = f->auth_ctx,
 	};
 
 	if (op->context && !ctx)

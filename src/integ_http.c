@@ -315,7 +315,8 @@ struct curl_slist *integ_http_headers(const struct integration *in, const struct
 			forward = true;
 			continue;
 		}
-		if (integ_http_is_event_header(s->event, kv->name, strlen(kv->name)))
+		if (integ_http_is_event_header(s->event, kv->name, strlen(kv->name)) ||
+		    (s->authorizer_ctx && !strcasecmp(kv->name, INTEG_AUTH_CTX_HDR)))
 			continue; /* the gateway's own value replaces it */
 		has_ua |= !strcasecmp(kv->name, "User-Agent");
 		n = integ_subst(kv->value, s, SUBST_HEADER, value, sizeof value);
@@ -339,7 +340,7 @@ struct curl_slist *integ_http_headers(const struct integration *in, const struct
 		const struct http1_header *h = &req->headers[i];
 
 		/* the gateway's own event headers never come from the client */
-		if (!is_hop_header(h->name) &&
+		if (!is_hop_header(h->name) && !http1_str_eq_ci(h->name, INTEG_AUTH_CTX_HDR) &&
 		    !(h->name.len >= sizeof INTEG_HDR - 1 &&
 		      !strncasecmp(h->name.p, INTEG_HDR, sizeof INTEG_HDR - 1)))
 			l = integ_http_add(l, h->name.p, h->name.len, h->value.p, h->value.len,
@@ -347,6 +348,9 @@ struct curl_slist *integ_http_headers(const struct integration *in, const struct
 	}
 	if (!has_ua && user_agent)
 		l = integ_http_add(l, "User-Agent", 10, user_agent, strlen(user_agent), false, ok);
+	if (s->authorizer_ctx)
+		l = integ_http_add(l, INTEG_AUTH_CTX_HDR, sizeof INTEG_AUTH_CTX_HDR - 1,
+				   s->authorizer_ctx, strlen(s->authorizer_ctx), false, ok);
 	return l;
 }
 

@@ -37,8 +37,13 @@ struct integ_subst {
 	const char *conn_id;
 	const char *event;               /* "CONNECT", "MESSAGE" or "DISCONNECT" */
 	int64_t connected_ms;
-	const char *message_id;          /* only for a message's call or reply */
+	const char *message_id;          /* a message's call or reply, a dummy message's content */
+	const char *authorizer_ctx;      /* the route's authorizer context (JSON) */
 };
+
+/* The header that carries the authorizer context to http integrations
+ * (wsgw's name: the cloud's is not public). Never taken from the client. */
+#define INTEG_AUTH_CTX_HDR "X-Yc-Apigateway-Authorizer-Context"
 
 /* The most a filled-in header value or dummy content may grow to; more
  * fails the connect (500) rather than sending a cut-short value. */
@@ -77,8 +82,9 @@ bool integ_http_is_event_header(const char *event, const char *name, size_t len)
 
 /* The configured headers (values substituted), the client's own headers
  * when '*': '*' is configured (hop-by-hop, handshake and the gateway's
- * X-Yc-Apigateway-Websocket-* headers left out), and User-Agent (the
- * client's, unless configured). A configured header that the gateway adds
+ * X-Yc-Apigateway-Websocket-* and INTEG_AUTH_CTX_HDR headers left out),
+ * User-Agent (the client's, unless configured), and INTEG_AUTH_CTX_HDR
+ * with s->authorizer_ctx when set (replacing a configured one). A configured header that the gateway adds
  * itself for s->event is left out: the gateway's value replaces it. A
  * filled-in value longer than INTEG_SUBST_MAX clears *ok. */
 struct curl_slist *integ_http_headers(const struct integration *in, const struct integ_subst *s,

@@ -14,6 +14,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "conn.h"
 #include "err.h"
 #include "integ_disc.h"
@@ -226,6 +227,10 @@ int server_init(struct server *srv, const struct config *cfg)
 		return ERR_NOMEM;
 	}
 	srv->loop.after_batch_arg = srv;
+	if (auth_init(srv) < 0) {
+		log_error("start-up: out of memory");
+		return ERR_NOMEM;
+	}
 	srv->rbuf_size = READ_BUF_SIZE;
 	srv->rbuf = malloc(srv->rbuf_size);
 	if (!srv->rbuf || server_random(srv, (uint8_t *)&seed, sizeof seed) < 0 ||
@@ -319,6 +324,7 @@ void server_fini(struct server *srv)
 	upstream_free(srv->up);
 	srv->up = NULL;
 	integ_disc_fini(srv); /* after upstream_free: counts the calls it ended */
+	auth_fini(srv); /* after upstream_free, which may end a JWKS call */
 	spec_free(&srv->spec);
 	conntab_fini(&srv->table);
 	strpool_fini(&srv->user_agents);

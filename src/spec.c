@@ -8,9 +8,8 @@
  * Owns: every "NAME:LINE: what is wrong" message about a spec's meaning.
  * Must never: log, touch sockets, or leak on an error path (pure).
  * Beyond spec.h: two templates that differ only in parameter names are
- * refused (one could never match); `security` (authorizers) that would
- * apply to a WebSocket operation is refused rather than silently not
- * enforced; a spec with no WebSocket path is refused; header names must be
+ * refused (one could never match); `security` (authorizers) is read by
+ * spec_auth.c; a spec with no WebSocket path is refused; header names must be
  * RFC 9110 tokens and header values one line; a {placeholder} that no
  * parameter or gateway header fills is warned about (integ_http.c fills
  * them at run time; spec_show.c states the rule once). Variables and
@@ -108,10 +107,10 @@ static void warn_extensions(struct spec_ctx *c, uint32_t m, const char *where)
 
 /* One x-yc-apigateway-websocket-* operation: k its key, v its value,
  * pparams the path item's `parameters` (0: none). */
-static int parse_op(struct spec_ctx *c, uint32_t k, uint32_t v, const struct route *r,
+static int parse_op(struct spec_ctx *c, uint32_t k, uint32_t v, struct route *r,
                     struct integration *in, uint32_t pparams)
 {
-	uint32_t ik = 0, m, sec;
+	uint32_t ik = 0, m;
 	int rc;
 
 	c->op = S(c, k);
@@ -121,19 +120,9 @@ static int parse_op(struct spec_ctx *c, uint32_t k, uint32_t v, const struct rou
 	    (rc = parse_params(c, spec_get(c, v, "parameters", NULL), in)))
 		return rc;
 	warn_extensions(c, v, "");
-	sec = spec_get(c, v, "security", NULL);
-	if (sec && !spec_is_null(c, sec) && !(N(c, sec)->kind == Y_SEQ && N(c, sec)->count == 0))
-		return spec_fail(
-		    c, N(c, sec)->line,
-		    "security (authorizers) is not supported by wsgw; remove it or use "
-		    "\"security: []\"");
-	if (!sec && c->security_line)
-		return spec_fail(
-		    c, N(c, k)->line,
-		    "the top-level \"security\" (line %d) applies here, and wsgw does not "
-		    "support authorizers; add \"security: []\" to this operation or remove "
-		    "it",
-		    c->security_line);
+	/* authorizers: checked once, at the handshake (spec_auth.c) */
+	if ((rc = spec_auth_op(c, v, r, in != &r->disconnect)))
+		return rc;
 	if (!(m = spec_get(c, v, INTEG_KEY, &ik)))
 		return spec_fail(c, N(c, k)->line, "missing \"" INTEG_KEY "\"");
 	if ((rc = spec_integ_parse(c, ik, m, r, in)) || (rc = spec_fn_opid(c, v, in)))
@@ -276,8 +265,10 @@ static int parse_doc(struct spec_ctx *c, uint32_t root, struct spec *sp)
 		                 N(c, v)->kind == Y_SCALAR ? spec_q(c, S(c, v), N(c, v)->len)
 		                                           : "a collection");
 	v = spec_get(c, root, "security", &k);
-	if (v && N(c, v)->kind == Y_SEQ && N(c, v)->count)
+	if (v) {
 		c->security_line = N(c, k)->line;
+		c->top_security = v;
+	}
 	warn_extensions(c, root, "top-level ");
 	if ((v = spec_get(c, root, "x-yc-apigateway", NULL)) && (rc = parse_xyc(c, v, sp)))
 		return rc;
@@ -412,6 +403,7 @@ void spec_free(struct spec *s)
 		integ_free(&r->message);
 		integ_free(&r->disconnect);
 	}
+	spec_auth_free(s);
 	free(s->routes);
 	s->routes = NULL;
 	s->num_routes = 0;

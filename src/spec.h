@@ -63,6 +63,40 @@ struct integration {
 	size_t num_params;
 };
 
+/* An authorizer: components.securitySchemes.NAME with
+ * x-yc-apigateway-authorizer (spec_auth.c; YANDEX-FIDELITY.md §1.1). */
+enum auth_type { AUTH_JWT, AUTH_FUNCTION };
+
+/* Where the credential is: identitySource.in (jwt), the scheme's `in`
+ * (apiKey) or the Authorization header (http basic / bearer). */
+enum auth_in { AUTH_IN_HEADER, AUTH_IN_QUERY, AUTH_IN_COOKIE };
+
+struct spec_authorizer {
+	char *name; /* the securitySchemes key */
+	int line;   /* of x-yc-apigateway-authorizer */
+	enum auth_type type;
+	enum auth_in in;
+	char *source;  /* header, query parameter or cookie name */
+	char *prefix;  /* jwt identitySource.prefix, "" when none */
+	uint64_t result_ttl_ms; /* authorizer_result_ttl_in_seconds; 0: no cache */
+	bool cache_by_uri;      /* authorizer_result_caching_mode: uri */
+	/* jwt */
+	char *jwks_uri;
+	uint64_t jwk_ttl_ms;    /* jwkTtlInSeconds; 0: keys not cached */
+	char **issuers, **audiences, **required_claims;
+	size_t num_issuers, num_audiences, num_required_claims;
+	/* function (parsed and kept; not run yet) */
+	char *function_id, *tag;
+	char *scheme;           /* "basic", "bearer" or NULL (apiKey) */
+};
+
+/* The authorizer a WebSocket handshake must pass on a route. */
+struct spec_security {
+	unsigned authorizer; /* 1-based index into spec.authorizers; 0: none */
+	char **scopes;       /* security: - NAME: [scopes] */
+	size_t num_scopes;
+};
+
 enum seg_kind { SEG_LITERAL, SEG_PARAM, SEG_GREEDY };
 
 struct route_seg {
@@ -76,12 +110,15 @@ struct route {
 	struct route_seg *segs;
 	size_t num_segs;
 	struct integration connect, message, disconnect; /* type NONE when absent */
+	struct spec_security security; /* checked at the handshake (spec_auth.c) */
 };
 
 struct spec {
 	struct route *routes; /* paths with at least one WebSocket operation */
 	size_t num_routes;
 	bool keep_trailing_slash; /* x-yc-apigateway: ignoreTrailingSlashes: false */
+	struct spec_authorizer *authorizers; /* those some route's security names */
+	size_t num_authorizers;
 	char **warnings;          /* "NAME:LINE: ..." lines for the log, e.g. ignored extensions */
 	size_t num_warnings;
 };
@@ -137,6 +174,12 @@ struct route_match {
  * - a greedy `{name+}` may stand anywhere in the template, once;
  * - `service_account_id` / `serviceAccountId` in an integration is
  *   accepted and ignored;
+ * - `security` (top level, or an operation's own; `[]` opts out) names a
+ *   components.securitySchemes entry with x-yc-apigateway-authorizer of
+ *   type jwt or function (spec_auth.c): one requirement of one scheme per
+ *   operation; a route's connect and message operations must agree (the
+ *   handshake is checked once); unknown authorizer keys and types are
+ *   errors; a function authorizer is kept with a warning (not run yet);
  * - unknown keys inside an integration are errors (typos must not pass);
  * - `timeouts: {connect: N, read: N}` in seconds (> 0, ≤ 3600, fractions ok);
  * - `headers` / `query` / `http_headers` values: scalar or a sequence of
@@ -186,5 +229,8 @@ int spec_default(struct spec *out);
  * route (params filled) or NULL. */
 const struct route *spec_match(const struct spec *s, const char *path, size_t len,
 			       struct route_match *m);
+
+/* The authorizer r's handshake must pass, or NULL. */
+const struct spec_authorizer *spec_route_authorizer(const struct spec *s, const struct route *r);
 
 #endif

@@ -85,6 +85,7 @@ struct spec_ctx {
 	const char *path;  /* quoted template being read, for messages */
 	const char *op;    /* operation key being read */
 	int security_line; /* non-empty top-level `security`, 0 if none */
+	uint32_t top_security; /* the top-level `security` value, 0 if none */
 	char pathq[96];
 	char qbuf[3][96];
 	unsigned qi;
@@ -147,6 +148,18 @@ int spec_integ_parse(struct spec_ctx *c, uint32_t ik, uint32_t m, const struct r
 int spec_fn_field(struct spec_ctx *c, uint32_t k, struct integration *in);
 int spec_fn_finish(struct spec_ctx *c, struct integration *in);
 int spec_fn_opid(struct spec_ctx *c, uint32_t op, struct integration *in);
+
+/* ---- authorizers (spec_auth.c) ---- */
+
+/* The security of one WebSocket operation of r (its mapping v; its own
+ * `security`, else the top level's) merged into r->security: the
+ * authorizer it names is read from components.securitySchemes (once) into
+ * c->sp->authorizers. The disconnect operation (connect_or_message false)
+ * is checked but not kept: there is no client request to authorize. */
+int spec_auth_op(struct spec_ctx *c, uint32_t v, struct route *r, bool connect_or_message);
+
+/* Frees s->authorizers and each route's security. */
+void spec_auth_free(struct spec *s);
 
 /* One warning for each placeholder of in that nothing can fill. */
 void spec_integ_check(struct spec_ctx *c, const struct route *r, const struct integration *in);

@@ -8,6 +8,7 @@
  * …) as placeholders, declared or not (shared/spec/YANDEX-FIDELITY.md §2.1).
  * Must never: log, or touch sockets; out is the caller's stream.
  */
+#include <inttypes.h>
 #include <string.h>
 #include <strings.h>
 
@@ -167,6 +168,38 @@ static void show_integ(const struct route *r, const char *op, const struct integ
 		show_places(r, in, in->content[i].value, &sn, out);
 }
 
+/* The route's authorizer: what it reads and checks (spec_auth.c). */
+static void show_auth(const struct spec *s, const struct route *r, FILE *out)
+{
+	static const char *const ins[] = {"header", "query parameter", "cookie"};
+	const struct spec_authorizer *a = spec_route_authorizer(s, r);
+
+	if (!a)
+		return;
+	fprintf(out, "    authorizer: %s (line %d), %s, credential from %s \"%s\"", a->name,
+	        a->line, a->type == AUTH_JWT ? "jwt" : "function", ins[a->in], a->source);
+	if (a->prefix && *a->prefix)
+		fprintf(out, " after \"%s\"", a->prefix);
+	if (a->type == AUTH_FUNCTION) {
+		fprintf(out, "; not yet supported: every handshake is answered 500\n");
+		return;
+	}
+	fprintf(out, "\n        keys: %s, ", a->jwks_uri);
+	if (a->jwk_ttl_ms)
+		fprintf(out, "kept %" PRIu64 " s\n", a->jwk_ttl_ms / 1000);
+	else
+		fprintf(out, "fetched for every token (no jwkTtlInSeconds)\n");
+	fprintf(out, "        checks: signature, exp/nbf/iat, %zu issuer(s), %zu audience(s), "
+	             "%zu required claim(s), scopes:",
+	        a->num_issuers, a->num_audiences, a->num_required_claims);
+	for (size_t i = 0; i < r->security.num_scopes; i++)
+		fprintf(out, " %s", r->security.scopes[i]);
+	fprintf(out, "%s\n", r->security.num_scopes ? "" : " none");
+	if (a->result_ttl_ms)
+		fprintf(out, "        results cached %" PRIu64 " s by %s and token\n",
+		        a->result_ttl_ms / 1000, a->cache_by_uri ? "URI" : "path template");
+}
+
 void spec_describe(const struct spec *s, FILE *out)
 {
 	for (size_t i = 0; i < s->num_routes; i++) {
@@ -175,6 +208,7 @@ void spec_describe(const struct spec *s, FILE *out)
 		fprintf(out, "  %s (line %d): connect %s, message %s, disconnect %s\n", r->path,
 		        r->line, types[r->connect.type], types[r->message.type],
 		        types[r->disconnect.type]);
+		show_auth(s, r, out);
 		show_integ(r, "connect", &r->connect, out);
 		show_integ(r, "message", &r->message, out);
 		show_integ(r, "disconnect", &r->disconnect, out);

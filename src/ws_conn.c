@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth.h"
 #include "conn.h"
 #include "ctx.h"
 #include "err.h"
@@ -111,6 +112,7 @@ void ws_conn_refuse(struct conn *c, int status, const char *content_type, const 
 	}
 	c->srv->stats.handshakes_failed++;
 	c->flags &= (uint16_t)~CONN_F_WAIT_CONNECT;
+	auth_forget(c); /* answered (a timeout, a drain): no longer waits for keys */
 	if (conn_write_frame(c, (const uint8_t *)head, (size_t)n, body, len, false) == 0)
 		conn_linger(c);
 }
@@ -221,14 +223,34 @@ void ws_conn_upgrade(struct conn *c, const char *accept)
 	free(early);
 }
 
-/* Completes the upgrade, or hands it to the connect integration. Returns
- * 0 when c is OPEN or waiting for the integration. */
+/* After the authorizer: runs the connect integration, which completes the
+ * upgrade now or later. Returns 0 when c is OPEN or waiting for the
+ * integration. */
+static int finish_upgrade(struct conn *c, const struct route *route, const struct route_match *m,
+			  const struct http1_request *req, const char *accept, const char *auth_ctx)
+{
+	int rc = integ_connect(c, route, m, req, accept, auth_ctx);
+
+	if (rc == INTEG_CONNECT_PENDING) {
+		c->flags |= CONN_F_WAIT_CONNECT;
+		conn_update_events(c);
+		return 0;
+	}
+	if (rc < 0)
+		return ERR_CLOSED;
+	return send_101(c, accept);
+}
+
+/* Completes the upgrade, or hands it to the authorizer and the connect
+ * integration; head[0..head_len) is the raw request, kept by an
+ * authorizer that must wait for keys. Returns 0 when c is OPEN or
+ * waiting. */
 static int accept_upgrade(struct conn *c, const struct http1_request *req,
-			  const struct ws_handshake *hs)
+			  const struct ws_handshake *hs, const char *head, size_t head_len)
 {
 	struct route_match m;
 	const struct route *route = spec_match(&c->srv->spec, hs->path.p, hs->path.len, &m);
-	char accept[WS_ACCEPT_LEN + 1];
+	char accept[WS_ACCEPT_LEN + 1], *auth_ctx = NULL;
 	int rc;
 
 	if (!route) {
@@ -242,15 +264,57 @@ static int accept_upgrade(struct conn *c, const struct http1_request *req,
 	set_identity(c, hs);
 	c->protocol = (int8_t)hs->protocol;
 	ws_handshake_accept(hs->key, accept);
-	rc = integ_connect(c, route, &m, req, accept);
-	if (rc == INTEG_CONNECT_PENDING) {
+	rc = auth_check(c, route, req, head, head_len, accept, &auth_ctx);
+	if (rc == AUTH_WAIT) { /* ws_conn_auth_done goes on */
 		c->flags |= CONN_F_WAIT_CONNECT;
 		conn_update_events(c);
 		return 0;
 	}
 	if (rc < 0)
 		return ERR_CLOSED;
-	return send_101(c, accept);
+	rc = finish_upgrade(c, route, &m, req, accept, auth_ctx);
+	free(auth_ctx);
+	return rc;
+}
+
+/* The upgrade request checked against the configured subprotocols. */
+static int check_request(struct conn *c, const struct http1_request *req, struct ws_handshake *hs)
+{
+	const struct config *cfg = c->srv->cfg;
+	const char *plist[CONFIG_MAX_PROTOCOLS];
+
+	for (size_t i = 0; i < cfg->num_protocols; i++)
+		plist[i] = cfg->protocols[i];
+	return ws_handshake_check(req, cfg->num_protocols ? plist : NULL, cfg->num_protocols, hs);
+}
+
+void ws_conn_auth_done(struct conn *c, int status, char *auth_ctx, const char *head,
+		       size_t head_len, const char *accept)
+{
+	struct http1_request req;
+	struct ws_handshake hs;
+	struct route_match m;
+	const struct route *route;
+
+	c->flags &= (uint16_t)~CONN_F_WAIT_CONNECT;
+	if (status) {
+		ws_conn_http_error(c, status,
+				   status == 401   ? "Unauthorized"
+				   : status == 403 ? "Forbidden"
+						   : "authorizer failed");
+	} else if (http1_parse_request(head, head_len, &req) != (int)head_len ||
+		   check_request(c, &req, &hs) != 101 ||
+		   !(route = spec_match(&c->srv->spec, hs.path.p, hs.path.len, &m))) {
+		ws_conn_http_error(c, 500, "the request changed while authorizing"); /* cannot */
+	} else {
+		int rc = integ_connect(c, route, &m, &req, accept, auth_ctx);
+
+		if (rc == INTEG_CONNECT_PENDING)
+			c->flags |= CONN_F_WAIT_CONNECT; /* reading stays paused */
+		else if (rc == INTEG_CONNECT_NOW)
+			ws_conn_upgrade(c, accept); /* with the frames sent early */
+	}
+	free(auth_ctx);
 }
 
 /* Parses the request head in buf. Returns bytes consumed once c is OPEN,
@@ -258,8 +322,6 @@ static int accept_upgrade(struct conn *c, const struct http1_request *req,
 static int handshake(struct conn *c, const char *buf, size_t len)
 {
 	const struct config *cfg = c->srv->cfg;
-	const char *const *protos = NULL;
-	const char *plist[CONFIG_MAX_PROTOCOLS];
 	struct http1_request req;
 	struct ws_handshake hs;
 	int consumed = http1_parse_request(buf, len, &req);
@@ -275,11 +337,7 @@ static int handshake(struct conn *c, const char *buf, size_t len)
 		ws_conn_http_error(c, 400, "malformed HTTP request");
 		return ERR_CLOSED;
 	}
-	for (size_t i = 0; i < cfg->num_protocols; i++)
-		plist[i] = cfg->protocols[i];
-	if (cfg->num_protocols)
-		protos = plist;
-	if (ws_handshake_check(&req, protos, cfg->num_protocols, &hs) != 101) {
+	if (check_request(c, &req, &hs) != 101) {
 		ws_conn_http_error(c, hs.status, hs.reason);
 		return ERR_CLOSED;
 	}
@@ -293,7 +351,7 @@ static int handshake(struct conn *c, const char *buf, size_t len)
 							     : "too many connections");
 		return ERR_CLOSED;
 	}
-	if (accept_upgrade(c, &req, &hs) < 0)
+	if (accept_upgrade(c, &req, &hs, buf, (size_t)consumed) < 0)
 		return ERR_CLOSED;
 	return consumed;
 }
@@ -677,6 +735,7 @@ void ws_conn_on_data(struct conn *c, uint8_t *data, size_t n)
 
 void ws_conn_on_closed(struct conn *c)
 {
+	auth_forget(c);
 	integ_closed(c);
 	if (!c->id[0])
 		return;

@@ -41,6 +41,13 @@ void ws_conn_refuse(struct conn *c, int status, const char *content_type, const 
  * WebSocket session (handles frames the client sent early). */
 void ws_conn_upgrade(struct conn *c, const char *accept);
 
+/* The authorizer that kept c waiting for keys (auth.c) is done: status 0
+ * finishes the upgrade (the connect integration, with the authorizer
+ * context auth_ctx, which this frees) from the request head[0..head_len)
+ * kept meanwhile; 401, 403, 500 answer c with that status. */
+void ws_conn_auth_done(struct conn *c, int status, char *auth_ctx, const char *head,
+		       size_t head_len, const char *accept);
+
 /* Called once when c is closed for good: reports the disconnect. */
 void ws_conn_on_closed(struct conn *c);
 

@@ -8,7 +8,8 @@
  * a more specific one), and every match must capture one parameter per
  * {param} segment, each a view into the path; paths cut from the input's
  * lines are matched too. Its --check-spec listing must not crash, and each
- * warning is one line.
+ * warning is one line. A route's authorizer (spec_auth.c) is there with
+ * every field its type needs, or absent.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -89,6 +90,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		spec_describe(&s, devnull);
 	for (size_t i = 0; i < s.num_warnings; i++)
 		CHECK(!strncmp(s.warnings[i], "fuzz.yaml:", 10) && !strpbrk(s.warnings[i], "\r\n"));
+	for (size_t i = 0; i < s.num_routes; i++) { /* authorizers: whole, or none */
+		const struct spec_authorizer *a = spec_route_authorizer(&s, &s.routes[i]);
+
+		CHECK(!a == !s.routes[i].security.authorizer);
+		CHECK(!a || (a->name && a->source && a->prefix &&
+		             (a->type == AUTH_FUNCTION ? a->function_id != NULL : a->jwks_uri != NULL)));
+	}
 	for (size_t i = 0; i < s.num_routes; i++) {
 		if (!(n = path_for(&s.routes[i], path, sizeof(path))))
 			continue;

@@ -57,7 +57,7 @@ static void test_subst_sources(void **state)
 				      {"c", PARAM_COOKIE},    {"absent", PARAM_QUERY},
 				      {"room", PARAM_QUERY},  {"nopath", PARAM_PATH}};
 	struct integration in = {.type = INTEG_DUMMY, .params = params, .num_params = 6};
-	struct integ_subst s = {NULL, &in, &m, &req, "cid1", "MESSAGE", 1700000000123, NULL};
+	struct integ_subst s = {NULL, &in, &m, &req, "cid1", "MESSAGE", 1700000000123, NULL, NULL};
 	char out[512];
 	size_t n;
 
@@ -198,7 +198,7 @@ static void test_headers_event_names_replaced(void **state)
 			      {"*", "*"}};
 	struct integration in = {.type = INTEG_HTTP, .url = "http://b/", .headers = h,
 				 .num_headers = 6};
-	struct integ_subst s = {NULL, &in, NULL, &req, "cid1", "CONNECT", 1, NULL};
+	struct integ_subst s = {NULL, &in, NULL, &req, "cid1", "CONNECT", 1, NULL, NULL};
 	bool ok = true;
 	struct curl_slist *l;
 
@@ -226,6 +226,36 @@ static void test_headers_event_names_replaced(void **state)
 							   "Reason", 43));
 }
 
+/* The authorizer context goes once, with the gateway's value: a
+ * configured header of its name is replaced, the client's never forwarded
+ * (without an authorizer, a configured one stays: the spec's choice). */
+static void test_headers_authorizer_context(void **state)
+{
+	struct http1_request req;
+	struct spec_kv h[] = {{"x-yc-apigateway-authorizer-context", "spec"}, {"*", "*"}};
+	struct integration in = {.type = INTEG_HTTP, .url = "http://b/", .headers = h,
+				 .num_headers = 2};
+	struct integ_subst s = {NULL, &in, NULL, &req, "c", "MESSAGE", 1, NULL, "{\"jwt\":{}}"};
+	bool ok = true;
+	struct curl_slist *l;
+
+	(void)state;
+	assert_true(parse("GET / HTTP/1.1\r\nHost: h\r\nX-Yc-Apigateway-Authorizer-Context: "
+			  "forged\r\nX-Other: 1\r\n\r\n",
+			  &req) > 0);
+	l = integ_http_headers(&in, &s, NULL, &ok);
+	assert_true(ok);
+	assert_true(has(l, INTEG_AUTH_CTX_HDR ": {\"jwt\":{}}"));
+	assert_true(has(l, "X-Other: 1"));
+	assert_int_equal(count(l), 2);
+	curl_slist_free_all(l);
+	s.authorizer_ctx = NULL;
+	l = integ_http_headers(&in, &s, NULL, &ok);
+	assert_true(has(l, "x-yc-apigateway-authorizer-context: spec") && has(l, "X-Other: 1"));
+	assert_int_equal(count(l), 2);
+	curl_slist_free_all(l);
+}
+
 /* A filled-in value longer than the old 1 KiB line buffer goes whole. */
 static void test_headers_long_value_whole(void **state)
 {
@@ -234,7 +264,7 @@ static void test_headers_long_value_whole(void **state)
 	struct spec_kv h[] = {{"X-Copy", "<{X-Long}>"}};
 	struct integration in = {.type = INTEG_HTTP, .url = "http://b/", .headers = h,
 				 .num_headers = 1};
-	struct integ_subst s = {NULL, &in, NULL, &req, "c", "CONNECT", 1, NULL};
+	struct integ_subst s = {NULL, &in, NULL, &req, "c", "CONNECT", 1, NULL, NULL};
 	bool ok = true;
 	struct curl_slist *l;
 
@@ -437,6 +467,7 @@ int main(void)
 		cmocka_unit_test(test_url),
 		cmocka_unit_test(test_subst_sources),
 		cmocka_unit_test(test_headers_event_names_replaced),
+		cmocka_unit_test(test_headers_authorizer_context),
 		cmocka_unit_test(test_headers_long_value_whole),
 		cmocka_unit_test(test_headers_forward),
 		cmocka_unit_test(test_configured_user_agent_wins),

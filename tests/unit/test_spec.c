@@ -419,18 +419,18 @@ static void test_integration_errors(void **state)
 	run_cases(cases, sizeof(cases) / sizeof(*cases));
 }
 
-/* Authorizers are not implemented: refusing beats silently not enforcing. */
+/* A security scheme the spec does not define is refused, at the
+ * operation and through the top level (test_spec_auth.c has the rest). */
 static void test_security_refused(void **state)
 {
 	static const struct err_case cases[] = {
 	    {WS "      security:\n        - auth: []\n" ECHO_AT_5,
-	     "t.yaml:6: " MSG_PREFIX "security (authorizers) is not supported by wsgw; remove "
-	     "it or use \"security: []\""},
+	     "t.yaml:6: " MSG_PREFIX "security names \"auth\", which components.securitySchemes "
+	     "does not define"},
 	    {"openapi: 3.0.0\nsecurity:\n  - auth: []\npaths:\n  /ws:\n"
 	     "    x-yc-apigateway-websocket-message:\n" ECHO_AT_5,
-	     "t.yaml:6: path \"/ws\": x-yc-apigateway-websocket-message: the top-level "
-	     "\"security\" (line 2) applies here, and wsgw does not support authorizers; add "
-	     "\"security: []\" to this operation or remove it"},
+	     "t.yaml:3: path \"/ws\": x-yc-apigateway-websocket-message: security names \"auth\", "
+	     "which components.securitySchemes does not define"},
 	};
 	struct spec s;
 	char err[256];

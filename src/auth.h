@@ -1,0 +1,47 @@
+/* auth.h — authorizers at the WebSocket handshake (YANDEX-FIDELITY.md
+ * §1): a route's `security` is checked before its connect integration
+ * runs. type: jwt checks the token from identitySource against the keys
+ * of its jwksUri, fetched through the integration client and kept for
+ * jwkTtlInSeconds; a handshake that needs keys not yet fetched waits on
+ * the loop (never blocks). type: function is not run yet: 500.
+ */
+#ifndef WSGW_AUTH_H
+#define WSGW_AUTH_H
+
+#include <stddef.h>
+
+struct conn;
+struct route;
+struct server;
+struct http1_request;
+
+/* The most an authorizer context (JSON) may take; a token whose claims
+ * make a longer one is refused 401. */
+#define AUTH_CTX_MAX 4096
+/* Handshakes waiting for one authorizer's keys; more are answered 503. */
+#define AUTH_MAX_WAITERS 1024
+/* An unknown kid refetches the keys at most this often. */
+#define AUTH_REFETCH_MS 10000
+/* The JWKS call's whole time. */
+#define AUTH_FETCH_TIMEOUT_MS 5000
+
+enum { AUTH_PASS = 0, AUTH_WAIT = 1 };
+
+/* The runtime state of srv->spec's authorizers. Returns 0 or ERR_NOMEM. */
+int auth_init(struct server *srv);
+/* After upstream_free (which may end a JWKS call): frees the state. */
+void auth_fini(struct server *srv);
+
+/* Checks c's upgrade request (req; head[0..head_len) its raw bytes) for
+ * route r. Returns AUTH_PASS with *ctx the authorizer context (heap
+ * JSON, the caller's; NULL when r has no authorizer); AUTH_WAIT: the keys
+ * are being fetched, c waits (CONN_F_WAIT_CONNECT) and ws_conn_auth_done
+ * is called later; or ERR_CLOSED: c was answered 401 (no or a bad token),
+ * 403 (scopes), 500 (the authorizer cannot work) or 503. */
+int auth_check(struct conn *c, const struct route *r, const struct http1_request *req,
+               const char *head, size_t head_len, const char *accept, char **ctx);
+
+/* c is closing: it no longer waits for keys. */
+void auth_forget(struct conn *c);
+
+#endif
