@@ -72,6 +72,7 @@ static void conn_free(struct loop_deferred *d)
 	ws_conn_rx_free(c->rx);
 	obuf_free(&c->out);
 	strpool_put(&c->srv->user_agents, c->user_agent);
+	spec_drop(c->spec);
 	free(c);
 }
 

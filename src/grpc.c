@@ -364,7 +364,7 @@ static void dispatch(struct grpc_session *s, struct stream *st)
  * was never kept (on_invalid_header): absent. */
 static bool authorized(struct grpc_session *s, const struct stream *st)
 {
-	return router_token_ok(s->srv->cfg, st->authorization, st->authorization_len);
+	return router_token_ok(s->srv->auth_token, st->authorization, st->authorization_len);
 }
 
 /* Checks that can be made on the headers alone, before any DATA. */

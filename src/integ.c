@@ -63,6 +63,7 @@ struct integ_state {
 	struct server *srv;
 	struct conn *conn; /* NULL once the connection closed */
 	const struct route *route;
+	struct spec *spec; /* reference: route points into it */
 	char id[CONN_ID_LEN + 1];
 	char accept[WS_ACCEPT_LEN + 1];
 	bool opened;
@@ -121,6 +122,7 @@ static void state_free(struct integ_state *st)
 	prepared_fini(&st->disc);
 	free(st->first_msg);
 	free(st->dummy_msg);
+	spec_drop(st->spec);
 	free(st);
 }
 
@@ -149,6 +151,7 @@ static void finish(struct integ_state *st)
 	if (st->opened && st->route->disconnect.type == INTEG_HTTP) {
 		struct integ_disc_event ev = {
 			.in = &st->route->disconnect,
+			.spec = st->spec,
 			.url = st->disc.url,
 			.headers = st->disc.headers,
 			.id = st->id,
@@ -552,6 +555,7 @@ int integ_connect(struct conn *c, const struct route *route, const struct route_
 	st->srv = c->srv;
 	st->conn = c;
 	st->route = route;
+	st->spec = spec_hold(c->spec);
 	memcpy(st->id, c->id, sizeof st->id);
 	memcpy(st->accept, accept, sizeof st->accept);
 	st->connected_at_ms = c->srv->loop.now_wall_ns / 1000000;

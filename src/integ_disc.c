@@ -54,6 +54,7 @@
 struct disc {
 	struct integ_disc *ctx;
 	const struct integration *in;
+	struct spec *spec; /* reference: in points into it */
 	char *url;
 	struct curl_slist *headers;
 	int64_t connected_at_ms;
@@ -101,6 +102,7 @@ static void disc_free(struct disc *d)
 {
 	free(d->url);
 	curl_slist_free_all(d->headers);
+	spec_drop(d->spec);
 	free(d);
 }
 
@@ -355,6 +357,7 @@ void integ_disc_send(struct server *srv, const struct integ_disc_event *ev)
 	} else {
 		*d = (struct disc){.ctx = x,
 				   .in = ev->in,
+				   .spec = spec_hold(ev->spec),
 				   .url = ev->url,
 				   .headers = ev->headers,
 				   .connected_at_ms = ev->connected_at_ms,

@@ -470,7 +470,7 @@ static void handle(struct server *srv, const struct rest_request *req, struct re
 		complete(rc);
 		return;
 	}
-	if (!r->public && !router_token_ok(srv->cfg, req->authorization, req->authorization_len)) {
+	if (!r->public && !router_token_ok(srv->auth_token, req->authorization, req->authorization_len)) {
 		resp->www_authenticate = true;
 		rest_error(resp, 401, API_UNAUTHENTICATED,
 			   "missing or invalid bearer token in authorization");

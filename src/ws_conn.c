@@ -227,7 +227,7 @@ static int accept_upgrade(struct conn *c, const struct http1_request *req,
 			  const struct ws_handshake *hs)
 {
 	struct route_match m;
-	const struct route *route = spec_match(&c->srv->spec, hs->path.p, hs->path.len, &m);
+	const struct route *route = spec_match(c->srv->spec, hs->path.p, hs->path.len, &m);
 	char accept[WS_ACCEPT_LEN + 1];
 	int rc;
 
@@ -235,6 +235,8 @@ static int accept_upgrade(struct conn *c, const struct http1_request *req,
 		ws_conn_http_error(c, 404, "no WebSocket route for this path");
 		return ERR_CLOSED;
 	}
+	/* The route stays valid while c lives, whatever a reload does. */
+	c->spec = spec_hold(c->srv->spec);
 	if (make_id(c->srv, c->id) < 0) {
 		ws_conn_http_error(c, 500, "no randomness for a connection id");
 		return ERR_SYS;
