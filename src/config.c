@@ -114,7 +114,7 @@ static const struct opt opts[] = {
      "on a failed message integration send an error message, not close 1011"},
     {"log-level", K_LEVEL, G_LOG, F(log_level), 0, 0, 0, "info", "error, warn, info or debug"},
     {"log-format", K_FORMAT, G_LOG, F(log_format), 0, 0, 0, "text",
-     "text (time level message) or json (one object per line: time, level, msg)"},
+     "text (time level message) or json (one object per line: time, level, msg and fields)"},
 };
 
 enum { NOPTS = sizeof(opts) / sizeof(opts[0]) };

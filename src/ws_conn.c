@@ -120,7 +120,8 @@ void ws_conn_http_error(struct conn *c, int status, const char *reason)
 	char body[256];
 	int n = snprintf(body, sizeof body, "%s\n", reason);
 
-	log_debug("handshake refused: %d %s", status, reason);
+	log_debug_f(LOG_FIELDS(LF_STR("conn", c->id[0] ? c->id : NULL), LF_INT("status", status)),
+		    "handshake refused: %s", reason);
 	ws_conn_refuse(c, status, NULL, NULL, (const uint8_t *)body,
 		       n > 0 && (size_t)n < sizeof body ? (size_t)n : 0);
 }
@@ -196,7 +197,7 @@ static int send_101(struct conn *c, const char *accept)
 		return ERR_CLOSED;
 	conn_set_open(c);
 	c->srv->stats.handshakes_ok++;
-	log_debug("conn %s: open", c->id);
+	log_debug_f(LOG_FIELDS(LF_STR("conn", c->id)), "open");
 	integ_after_upgrade(c);
 	return 0;
 }
@@ -243,6 +244,7 @@ static int accept_upgrade(struct conn *c, const struct http1_request *req,
 	}
 	set_identity(c, hs);
 	c->protocol = (int8_t)hs->protocol;
+	log_debug_f(LOG_FIELDS(LF_STR("conn", c->id), LF_STR("route", route->path)), "upgrading");
 	ws_handshake_accept(hs->key, accept);
 	rc = integ_connect(c, route, &m, req, accept);
 	if (rc == INTEG_CONNECT_PENDING) {
@@ -302,7 +304,8 @@ static int handshake(struct conn *c, const char *buf, size_t len)
 
 static void fail(struct conn *c, uint16_t code, const char *why, bool stream_broken)
 {
-	log_debug("conn %s: failing with %u: %s", c->id, code, why);
+	log_debug_f(LOG_FIELDS(LF_STR("conn", c->id), LF_INT("code", code)), "failing with %u: %s",
+		    code, why);
 	c->srv->stats.closed_protocol++;
 	ws_conn_close(c, code, why);
 	if (stream_broken) /* frame boundaries are lost: drain and drop */
@@ -686,6 +689,7 @@ void ws_conn_on_closed(struct conn *c)
 	 * close deadline) is the abnormal closure the totals count. */
 	if (!c->close_code || c->close_code == WS_CLOSE_ABNORMAL)
 		c->srv->stats.closed_abnormal++;
-	log_debug("conn %s: closed with %u", c->id,
-		  c->close_code ? c->close_code : WS_CLOSE_ABNORMAL);
+	uint16_t code = c->close_code ? c->close_code : WS_CLOSE_ABNORMAL;
+
+	log_debug_f(LOG_FIELDS(LF_STR("conn", c->id), LF_INT("code", code)), "closed with %u", code);
 }
