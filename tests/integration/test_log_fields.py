@@ -13,7 +13,6 @@ URL: the backend assertions red).
 """
 import http.client
 import json
-import os
 import re
 import time
 

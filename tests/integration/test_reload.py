@@ -12,6 +12,8 @@
   still accepted); --auth-token with --auth-token-file refused
 - without --spec a SIGHUP only re-reads the token file; during a drain it
   is ignored, with a line
+- a disconnect event waiting for its retry keeps the old spec (its method
+  and timeouts) after the connection is gone and the server moved on
 - churn: many reloads with connections opening, talking and closing in
   between, some held across several reloads (under ASan: no leak, no
   use-after-free; the fixture checks the log and the exit code)
@@ -19,7 +21,9 @@
 Seen failing on deliberate breaks: with reload_on_sighup not swapping the
 spec (routes unchanged after SIGHUP), without the spec_hold of a
 connection in accept_upgrade (ASan heap-use-after-free in the churn test
-and in the old-connection test), and with the token not copied on reload.
+and in the old-connection test), with the token not copied on reload, and
+without the spec_hold of a disconnect event (ASan heap-use-after-free in
+method_of when the retry runs after the reload).
 """
 import http.client
 import os
@@ -27,12 +31,11 @@ import signal
 import subprocess
 import time
 
-import pytest
 import yaml
 
 import wsraw
 from backend import H, backend_factory  # noqa: F401 (fixture)
-from conftest import ASAN, WSGW_BIN
+from conftest import WSGW_BIN
 
 WAIT = 20.0  # liveness bound, never a figure
 PREFIX = "/apigateways/websocket/v1/connections/"
@@ -299,3 +302,28 @@ def test_reload_churn(wsgw_factory, backend_factory, tmp_path):
     for c, _ in held:
         c.close()
     assert srv.proc.poll() is None
+
+
+def test_disconnect_retry_outlives_its_spec(wsgw_factory, backend_factory, tmp_path):
+    """A disconnect event waiting to be retried holds the spec its
+    integration is in: the connection is gone and the server has moved to
+    a new spec before the retry reads the old settings (method, timeouts)."""
+    b = backend_factory()
+    calls = []
+
+    def answer(req):
+        calls.append(req)
+        return (503 if len(calls) <= 3 else 200), "text/plain", b""
+
+    b.on("DISCONNECT", respond=answer)
+    spec = tmp_path / "api.yaml"
+    write_spec(spec, {"/a": ws_route(echo(), disconnect=http_integ(b.url("/old-disconnect")))})
+    srv = wsgw_factory(["--spec", str(spec), "--close-timeout", "2s"])
+    c = wsraw.connect(srv.port, path="/a", timeout=WAIT)
+    cid = conn_id(c)
+    c.close_handshake(1000, WAIT)
+    b.wait_events("DISCONNECT", 1, conn_id=cid)  # refused with 503: a retry waits
+    write_spec(spec, {"/b": ws_route(echo())})
+    hup(srv, "SIGHUP: reloaded spec")
+    got = b.wait_events("DISCONNECT", 4, conn_id=cid)
+    assert [r.path for r in got] == ["/old-disconnect"] * 4
