@@ -38,14 +38,33 @@ bool log_enabled(enum log_level level)
 
 size_t log_url_origin(const char *url, char *out, size_t cap)
 {
-	const char *p = strstr(url, "://");
-	size_t n = p ? (size_t)(p + 3 - url) + strcspn(p + 3, "/?#") : strlen(url);
+	const char *p = strstr(url, "://"), *host, *at;
+	size_t scheme, n;
 
-	if (n > cap - 1)
-		n = cap - 1;
-	memcpy(out, url, n);
-	out[n] = '\0';
-	return n;
+	if (!p) {
+		n = strnlen(url, cap - 1);
+		memcpy(out, url, n);
+		out[n] = '\0';
+		return n;
+	}
+	scheme = (size_t)(p + 3 - url);
+	host = p + 3;
+	n = strcspn(host, "/?#");
+	/* user:password@ is a credential: never logged */
+	for (at = host + n; at > host && at[-1] != '@'; at--)
+		;
+	if (at > host) {
+		n -= (size_t)(at - host);
+		host = at;
+	}
+	if (scheme > cap - 1)
+		scheme = cap - 1;
+	memcpy(out, url, scheme);
+	if (n > cap - 1 - scheme)
+		n = cap - 1 - scheme;
+	memcpy(out + scheme, host, n);
+	out[scheme + n] = '\0';
+	return scheme + n;
 }
 
 /* An output line under construction; writes past the end are dropped. */

@@ -26,8 +26,8 @@ struct log_field {
 
 #define LF_STR(k, v) ((struct log_field){.key = (k), .str = (v), .kind = LOG_F_STR})
 #define LF_INT(k, v) ((struct log_field){.key = (k), .num = (long long)(v), .kind = LOG_F_INT})
-/* Only the scheme://host:port of a URL: its path and query may carry
- * client data or credentials. */
+/* Only the scheme://host:port of a URL: its userinfo, path and query may
+ * carry client data or credentials. */
 #define LF_ORIGIN(k, url) ((struct log_field){.key = (k), .str = (url), .kind = LOG_F_ORIGIN})
 /* The fields of one call: LOG_FIELDS(LF_STR("conn", id), LF_INT("code", 1000)). */
 #define LOG_FIELDS(...) ((const struct log_field[]){__VA_ARGS__, {.kind = LOG_F_END}})
@@ -60,8 +60,9 @@ void log_msgf(enum log_level level, const struct log_field *fields, const char *
 			log_msgf(LOG_DEBUG, f, __VA_ARGS__);                                       \
 	} while (0)
 
-/* The scheme://host:port prefix of url (all of it when it has no "://"),
- * at most cap - 1 bytes, into out. Returns its length. Pure. */
+/* The scheme://host:port prefix of url, without user:password@ (all of
+ * url when it has no "://"), at most cap - 1 bytes, into out. Returns its
+ * length. Pure. */
 size_t log_url_origin(const char *url, char *out, size_t cap);
 
 #endif
