@@ -136,6 +136,17 @@ static void on_signal(struct loop_io *io, uint32_t events)
 	}
 }
 
+/* SIGHUP's default action ends the process: block it from the start, so
+ * a reload asked for during start-up is read from the signalfd later. */
+static void block_sighup(void)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGHUP);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+}
+
 static int setup_signals(struct server *srv)
 {
 	sigset_t set;
@@ -189,6 +200,7 @@ int server_init(struct server *srv, const struct config *cfg)
 	srv->cfg = cfg;
 	srv->ws_listener.fd = srv->mgmt_listener.fd = srv->signal_io.fd = srv->spare_fd = -1;
 	srv->loop.epfd = -1; /* server_fini is safe after any failure below */
+	block_sighup(); /* one sent while the spec loads waits for the loop */
 	rc = reload_start(srv);
 	if (rc < 0)
 		return rc;
