@@ -82,7 +82,7 @@ struct auth {
 
 int auth_init(struct server *srv)
 {
-	size_t n = srv->spec.num_authorizers;
+	size_t n = srv->spec->num_authorizers;
 	struct auth *au = calloc(1, sizeof *au + n * sizeof au->rt[0]);
 
 	if (!au || !(au->ring_of = calloc(n + 1, sizeof *au->ring_of)) ||
@@ -94,7 +94,7 @@ int auth_init(struct server *srv)
 	}
 	au->num_authorizers = n;
 	for (size_t i = 0; i < n; i++) {
-		const char *uri = srv->spec.authorizers[i].jwks_uri;
+		const char *uri = srv->spec->authorizers[i].jwks_uri;
 		size_t r;
 
 		for (r = 0; r < au->n && uri && strcmp(au->rt[r].uri, uri); r++)
@@ -216,7 +216,7 @@ static long credential(const struct spec_authorizer *a, const struct http1_reque
 static int judge(struct auth_rt *rt, const struct route *r, const struct jwt *t, char **ctx,
                  char *why, size_t whylen)
 {
-	const struct spec_authorizer *a = spec_route_authorizer(&rt->srv->spec, r);
+	const struct spec_authorizer *a = spec_route_authorizer(rt->srv->spec, r);
 	const struct jwt_policy p = {
 	    (const char *const *)a->issuers,         a->num_issuers,
 	    (const char *const *)a->audiences,       a->num_audiences,
@@ -271,7 +271,7 @@ static int judge_text(struct auth_rt *rt, const struct route *r, const char *tok
 static void remember(struct server *srv, const struct route *r, const struct auth_cache_key *k,
                      int st, const char *ctx, double exp)
 {
-	const struct spec_authorizer *a = spec_route_authorizer(&srv->spec, r);
+	const struct spec_authorizer *a = spec_route_authorizer(srv->spec, r);
 	struct auth_cache **c = &srv->auth->cache[r->security.authorizer - 1];
 	uint64_t now = srv->loop.now_ms, until = now + a->result_ttl_ms;
 	double left = exp + JWT_LEEWAY_S - (double)(srv->loop.now_wall_ns / 1000000000);
@@ -400,7 +400,7 @@ static int wait_keys(struct auth_rt *rt, struct conn *c, const struct route *r, 
                      size_t head_len, const char *tok, size_t tok_len, const char *accept,
                      const struct auth_cache_key *key)
 {
-	const struct spec_authorizer *a = spec_route_authorizer(&c->srv->spec, r);
+	const struct spec_authorizer *a = spec_route_authorizer(c->spec, r);
 	struct auth_wait *w;
 
 	if (rt->num_waiters >= AUTH_MAX_WAITERS) {
@@ -437,7 +437,7 @@ static int wait_keys(struct auth_rt *rt, struct conn *c, const struct route *r, 
 int auth_check(struct conn *c, const struct route *r, const struct http1_request *req,
                const char *head, size_t head_len, const char *accept, char **ctx)
 {
-	const struct spec_authorizer *a = spec_route_authorizer(&c->srv->spec, r);
+	const struct spec_authorizer *a = spec_route_authorizer(c->spec, r);
 	struct auth_rt *rt;
 	char tok[JWT_MAX_TOKEN], why[160];
 	struct auth_cache_key key, *kp = NULL;

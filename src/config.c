@@ -90,6 +90,9 @@ static const struct opt opts[] = {
      "management address (gRPC over h2c and REST)"},
     {"auth-token", K_STR, G_MGMT, F(auth_token), 0, 0, 0, "",
      "bearer token required by the management API (empty: none)"},
+    {"auth-token-file", K_STR, G_MGMT, F(auth_token_file), 0, 0, 0, "",
+     "read the bearer token from this file (one trailing newline dropped), again on SIGHUP; "
+     "not with --auth-token"},
     {"grpc-max-body", K_SIZE, G_MGMT, F(grpc_max_body), KIB, GIB, 0, "4M",
      "largest gRPC request message"},
     {"max-streams", K_UINT, G_MGMT, F(max_streams), 1, INT32_MAX, 0, "1024",
@@ -129,7 +132,7 @@ static const struct opt opts[] = {
      "on a failed message integration send an error message, not close 1011"},
     {"log-level", K_LEVEL, G_LOG, F(log_level), 0, 0, 0, "info", "error, warn, info or debug"},
     {"log-format", K_FORMAT, G_LOG, F(log_format), 0, 0, 0, "text",
-     "text (time level message) or json (one object per line: time, level, msg)"},
+     "text (time level message) or json (one object per line: time, level, msg and fields)"},
 };
 
 enum { NOPTS = sizeof(opts) / sizeof(opts[0]) };
@@ -714,6 +717,15 @@ static int finish(struct load *ld)
 	            cfg->max_message);
 }
 
+/* One token source: the value and the file would disagree on SIGHUP. */
+static int one_token(struct load *ld)
+{
+	if (ld->cfg->auth_token[0] && ld->cfg->auth_token_file[0])
+		return errf(ld, "--auth-token and --auth-token-file (or WSGW_AUTH_TOKEN and "
+		                "WSGW_AUTH_TOKEN_FILE) are both set: give one");
+	return 0;
+}
+
 int config_load(struct config *cfg, int argc, char *const *argv, char *const *env, char *err,
                 size_t errlen)
 {
@@ -736,6 +748,8 @@ int config_load(struct config *cfg, int argc, char *const *argv, char *const *en
 		rc = walk_argv(&ld, argc, argv, true);
 	if (rc == 0)
 		rc = finish(&ld);
+	if (rc == 0)
+		rc = one_token(&ld);
 	return rc;
 }
 

@@ -61,7 +61,7 @@ void conn_update_events(struct conn *c)
 	if (c->out)
 		ev |= EPOLLOUT;
 	if (loop_mod(&c->srv->loop, &c->io, ev) < 0)
-		log_warn("conn %s: epoll_ctl: %s", c->id, strerror(errno));
+		log_warn_f(LOG_FIELDS(LF_STR("conn", c->id)), "epoll_ctl: %s", strerror(errno));
 }
 
 /* The loop's free callback for a DEAD connection, after the batch. */
@@ -72,6 +72,7 @@ static void conn_free(struct loop_deferred *d)
 	ws_conn_rx_free(c->rx);
 	obuf_free(&c->out);
 	strpool_put(&c->srv->user_agents, c->user_agent);
+	spec_drop(c->spec);
 	free(c);
 }
 
@@ -133,7 +134,7 @@ static int send_or_queue(struct conn *c, struct iovec *iov, int iovcnt)
 		total += iov[i].iov_len;
 	w = writev(c->io.fd, iov, iovcnt);
 	if (w < 0 && errno != EAGAIN && errno != EINTR) {
-		log_debug("conn %s: write: %s", c->id, strerror(errno));
+		log_debug_f(LOG_FIELDS(LF_STR("conn", c->id)), "write: %s", strerror(errno));
 		c->close_code = WS_CLOSE_ABNORMAL;
 		close_now(c);
 		return ERR_CLOSED;
@@ -149,7 +150,8 @@ static int send_or_queue(struct conn *c, struct iovec *iov, int iovcnt)
 		}
 		if (obuf_append(&c->out, (uint8_t *)iov[i].iov_base + done,
 				iov[i].iov_len - done) < 0) {
-			log_error("conn %s: out of memory queueing output", c->id);
+			log_error_f(LOG_FIELDS(LF_STR("conn", c->id)),
+				    "out of memory queueing output");
 			close_now(c);
 			return ERR_CLOSED;
 		}
@@ -193,13 +195,14 @@ int conn_write_frame(struct conn *c, const uint8_t *hdr, size_t hdr_len, const u
 	if (srv->cork == c) {
 		if (cork_append(srv, hdr, hdr_len) == 0 && cork_append(srv, payload, len) == 0)
 			return 0;
-		log_error("conn %s: out of memory gathering output", c->id);
+		log_error_f(LOG_FIELDS(LF_STR("conn", c->id)), "out of memory gathering output");
 		close_now(c);
 		return ERR_CLOSED;
 	}
 	if (c->out) {
 		if (obuf_append(&c->out, hdr, hdr_len) < 0 || obuf_append(&c->out, payload, len) < 0) {
-			log_error("conn %s: out of memory queueing output", c->id);
+			log_error_f(LOG_FIELDS(LF_STR("conn", c->id)),
+				    "out of memory queueing output");
 			close_now(c);
 			return ERR_CLOSED;
 		}
@@ -240,7 +243,7 @@ static void flush_queue(struct conn *c)
 	if (w < 0) {
 		if (errno == EAGAIN || errno == EINTR)
 			return;
-		log_debug("conn %s: write: %s", c->id, strerror(errno));
+		log_debug_f(LOG_FIELDS(LF_STR("conn", c->id)), "write: %s", strerror(errno));
 		c->close_code = WS_CLOSE_ABNORMAL;
 		close_now(c);
 		return;
@@ -274,7 +277,7 @@ static void on_readable(struct conn *c)
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			return;
 		if (n < 0)
-			log_debug("conn %s: read: %s", c->id, strerror(errno));
+			log_debug_f(LOG_FIELDS(LF_STR("conn", c->id)), "read: %s", strerror(errno));
 		/* RFC 6455 §7.1.5: no close frame seen → 1006 */
 		if (!(c->flags & CONN_F_CLOSE_RECEIVED) && c->close_code == 0)
 			c->close_code = WS_CLOSE_ABNORMAL;

@@ -19,6 +19,7 @@ struct server;
 struct ws_rx;
 struct obuf;
 struct integ_state;
+struct spec;
 
 enum conn_state {
 	CONN_ST_HANDSHAKE, /* reading the HTTP upgrade request */
@@ -61,6 +62,7 @@ struct conn {
 	struct ws_rx *rx;         /* NULL unless a frame or message is partial */
 	struct obuf *out;         /* NULL unless output is queued */
 	struct integ_state *integ; /* NULL for echo-only routes */
+	struct spec *spec;        /* reference to the spec its route is in; NULL before the match */
 };
 
 /* Listener callback: accepts up to a batch of pending connections. Beyond

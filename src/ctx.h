@@ -73,7 +73,10 @@ struct server {
 	size_t cork_len, cork_cap;
 	uint8_t rand_pool[1024];   /* OS randomness, drawn in batches */
 	size_t rand_left;
-	struct spec spec;          /* routes (the default echo route without --spec) */
+	struct spec *spec;         /* routes (the default echo route without --spec); shared:
+				    * a SIGHUP replaces it, connections keep theirs (spec_hold) */
+	char auth_token[256];      /* the management token (empty: none); --auth-token-file
+				    * is re-read on SIGHUP (reload.c) */
 	struct upstream *up;       /* backend calls */
 	struct integ_disc *disc;   /* disconnect events held for delivery (integ_disc.c) */
 	struct auth *auth;         /* authorizers' keys and waiting handshakes (auth.c) */

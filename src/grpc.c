@@ -153,8 +153,8 @@ static void respond_error(struct grpc_session *s, struct stream *st, enum api_co
 	if (api_pb_status_bin(code, message, ids.request, details, sizeof details))
 		hdrs[n++] = nv("grpc-status-details-bin", details, strlen(details));
 	nghttp2_submit_response(s->h2, st->id, hdrs, n, NULL);
-	log_debug("grpc stream %d: %s: %s (request id %s)", st->id, api_code_name(code), message,
-		  ids.request);
+	log_debug_f(LOG_FIELDS(LF_STR("request_id", ids.request), LF_INT("code", code)),
+		    "grpc stream %d: %s: %s", st->id, api_code_name(code), message);
 }
 
 ssize_t grpc_read_resp(nghttp2_session *h2, int32_t id, uint8_t *buf, size_t len, uint32_t *flags,
@@ -364,7 +364,7 @@ static void dispatch(struct grpc_session *s, struct stream *st)
  * was never kept (on_invalid_header): absent. */
 static bool authorized(struct grpc_session *s, const struct stream *st)
 {
-	return router_token_ok(s->srv->cfg, st->authorization, st->authorization_len);
+	return router_token_ok(s->srv->auth_token, st->authorization, st->authorization_len);
 }
 
 /* Checks that can be made on the headers alone, before any DATA. */

@@ -64,6 +64,7 @@ struct integ_state {
 	struct server *srv;
 	struct conn *conn; /* NULL once the connection closed */
 	const struct route *route;
+	struct spec *spec; /* reference: route points into it */
 	char id[CONN_ID_LEN + 1];
 	char accept[WS_ACCEPT_LEN + 1];
 	bool opened;
@@ -127,6 +128,7 @@ static void state_free(struct integ_state *st)
 	free(st->dummy_msg);
 	integ_fn_free(st->fn);
 	free(st->auth_ctx);
+	spec_drop(st->spec);
 	free(st);
 }
 
@@ -135,8 +137,10 @@ static void integration_failed(struct integ_state *st, const char *what, const c
 	struct conn *c = st->conn;
 
 	st->srv->stats.integration_errors++;
-	log_warn("conn %s: %s integration failed: %s (%" PRIu64 " integration failures so far)",
-		 st->id, what, why, st->srv->stats.integration_errors);
+	log_warn_f(LOG_FIELDS(LF_STR("conn", st->id), LF_STR("route", st->route->path),
+			      LF_ORIGIN("backend", st->msg.url)),
+		   "%s integration failed: %s (%" PRIu64 " integration failures so far)", what, why,
+		   st->srv->stats.integration_errors);
 	if (!c || c->state != CONN_ST_OPEN)
 		return;
 	if (st->srv->cfg->integration_error_message) {
@@ -155,6 +159,7 @@ static void finish(struct integ_state *st)
 	if (st->opened && st->route->disconnect.type == INTEG_HTTP) {
 		struct integ_disc_event ev = {
 			.in = &st->route->disconnect,
+			.spec = st->spec,
 			.url = st->disc.url,
 			.headers = st->disc.headers,
 			.id = st->id,
@@ -450,8 +455,10 @@ void integ_message(struct conn *c, uint8_t opcode, const uint8_t *p, size_t n)
 	} else if (in->type == INTEG_NONE) {
 		/* A server-push path (no message operation): the cloud's docs call
 		 * the operation mandatory, so a message here is refused, loudly. */
-		log_info("conn %s: message on %s, which has no message operation: close 1003",
-			 st->id, st->route->path);
+		log_info_f(LOG_FIELDS(LF_STR("conn", st->id), LF_STR("route", st->route->path),
+				      LF_INT("code", WS_CLOSE_UNSUPPORTED)),
+			   "message on %s, which has no message operation: close 1003",
+			   st->route->path);
 		ws_conn_close(c, WS_CLOSE_UNSUPPORTED, "no message operation on this path");
 	} else if (in->type == INTEG_DUMMY) {
 		dummy_message(st, c);
@@ -500,10 +507,15 @@ static void on_connect_done(void *arg, const struct upstream_result *res)
 	st->busy = true;
 	if (res->status == 0) {
 		st->srv->stats.integration_errors++;
-		log_warn("conn %s: connect integration failed: %s", st->id, res->error);
+		log_warn_f(LOG_FIELDS(LF_STR("conn", st->id), LF_STR("route", st->route->path),
+				      LF_ORIGIN("backend", st->route->connect.url)),
+			   "connect integration failed: %s", res->error);
 		refuse_text(c, 502, "connect integration failed\n");
 	} else if (res->status < 200 || res->status > 599) {
-		log_warn("conn %s: connect integration answered status %ld", st->id, res->status);
+		log_warn_f(LOG_FIELDS(LF_STR("conn", st->id), LF_STR("route", st->route->path),
+				      LF_ORIGIN("backend", st->route->connect.url),
+				      LF_INT("status", res->status)),
+			   "connect integration answered status %ld", res->status);
 		refuse_text(c, 502, "connect integration failed\n");
 	} else if (res->status > 299) {
 		char extra[2048]; /* the backend's own headers, e.g. WWW-Authenticate, Location */
@@ -660,6 +672,7 @@ int integ_connect(struct conn *c, const struct route *route, const struct route_
 	st->srv = c->srv;
 	st->conn = c;
 	st->route = route;
+	st->spec = spec_hold(c->spec);
 	memcpy(st->id, c->id, sizeof st->id);
 	memcpy(st->accept, accept, sizeof st->accept);
 	st->connected_at_ms = c->srv->loop.now_wall_ns / 1000000;

@@ -54,6 +54,7 @@
 struct disc {
 	struct integ_disc *ctx;
 	const struct integration *in;
+	struct spec *spec; /* reference: in points into it */
 	char *url;
 	struct curl_slist *headers;
 	uint8_t *body;
@@ -108,6 +109,7 @@ static void disc_free(struct disc *d)
 	curl_slist_free_all(d->headers);
 	free(d->body);
 	free(d->lines);
+	spec_drop(d->spec);
 	free(d);
 }
 
@@ -246,8 +248,9 @@ static void reschedule(struct disc *d, const char *why)
 	if (srv->cfg->disconnect_retry_ms && now + delay <= d->give_up_ms) {
 		d->due_ms = now + delay;
 		if (heap_push(x, d)) {
-			log_debug("conn %s: disconnect call failed (%s); retry %u in %" PRIu64 " ms",
-				  d->id, why, d->tries, delay);
+			log_debug_f(LOG_FIELDS(LF_STR("conn", d->id), LF_ORIGIN("backend", d->url)),
+				    "disconnect call failed (%s); retry %u in %" PRIu64 " ms", why,
+				    d->tries, delay);
 			if (!x->timer.armed || x->timer.deadline_ms > x->heap[0]->due_ms)
 				loop_timer_arm(&srv->loop, &x->timer, x->heap[0]->due_ms);
 			return;
@@ -256,9 +259,10 @@ static void reschedule(struct disc *d, const char *why)
 	}
 	x->given_up++;
 	srv->stats.integration_errors++;
-	log_warn("conn %s: disconnect integration failed: %s; given up after %u attempt(s) "
-		 "(%" PRIu64 " integration failures so far)",
-		 d->id, why, d->tries, srv->stats.integration_errors);
+	log_warn_f(LOG_FIELDS(LF_STR("conn", d->id), LF_ORIGIN("backend", d->url)),
+		   "disconnect integration failed: %s; given up after %u attempt(s) "
+		   "(%" PRIu64 " integration failures so far)",
+		   why, d->tries, srv->stats.integration_errors);
 	done(d);
 }
 
@@ -284,9 +288,11 @@ static void on_done(void *arg, const struct upstream_result *res)
 	} else if (res->status >= 400) {
 		x->refused++;
 		srv->stats.integration_errors++;
-		log_warn("conn %s: disconnect integration failed: the backend answered %ld "
-			 "(a refusal: not retried)",
-			 d->id, res->status);
+		log_warn_f(LOG_FIELDS(LF_STR("conn", d->id), LF_ORIGIN("backend", d->url),
+				      LF_INT("status", res->status)),
+			   "disconnect integration failed: the backend answered %ld "
+			   "(a refusal: not retried)",
+			   res->status);
 		done(d);
 	} else {
 		x->delivered++;
@@ -346,16 +352,18 @@ static void drop(struct integ_disc *x, struct server *srv, const char *id)
 
 	srv->stats.integration_errors++;
 	if (!x) {
-		log_warn("conn %s: disconnect event dropped: out of memory", id);
+		log_warn_f(LOG_FIELDS(LF_STR("conn", id)),
+			   "disconnect event dropped: out of memory");
 		return;
 	}
 	x->dropped++;
 	/* One line a second at most: a flood of closes must not flood the log. */
 	if (x->last_drop_log_ms && now - x->last_drop_log_ms < DROP_LOG_INTERVAL_MS)
 		return;
-	log_warn("conn %s: disconnect event dropped: %u held already (--max-pending-disconnects); "
-		 "%" PRIu64 " dropped so far",
-		 id, x->pending, x->dropped);
+	log_warn_f(LOG_FIELDS(LF_STR("conn", id)),
+		   "disconnect event dropped: %u held already (--max-pending-disconnects); "
+		   "%" PRIu64 " dropped so far",
+		   x->pending, x->dropped);
 	x->last_drop_log_ms = now ? now : 1;
 }
 
@@ -374,6 +382,7 @@ void integ_disc_send(struct server *srv, const struct integ_disc_event *ev)
 	} else {
 		*d = (struct disc){.ctx = x,
 				   .in = ev->in,
+				   .spec = spec_hold(ev->spec),
 				   .url = ev->url,
 				   .headers = ev->headers,
 				   .body = ev->body,

@@ -448,7 +448,7 @@ static bool lacks_token(const struct h1_session *s, const struct http1_request *
 	const struct http1_header *a =
 	    http1_count(req, "authorization") == 1 ? http1_find(req, "authorization") : NULL;
 
-	return !router_token_ok(s->srv->cfg, a ? a->value.p : NULL, a ? a->value.len : 0);
+	return !router_token_ok(s->srv->auth_token, a ? a->value.p : NULL, a ? a->value.len : 0);
 }
 
 /* The head is complete: decides the framing of the body. rest is the

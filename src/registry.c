@@ -79,7 +79,7 @@ static void local_close(struct server *srv, const char *id, size_t id_len, uint1
 	struct conn *c = find(srv, id, id_len, &call->st);
 
 	if (c) {
-		log_debug("conn %s: disconnect requested by the API", c->id);
+		log_debug_f(LOG_FIELDS(LF_STR("conn", c->id)), "disconnect requested by the API");
 		ws_conn_close(c, code, reason);
 		ok(call);
 	}

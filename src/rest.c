@@ -380,9 +380,11 @@ static void complete(struct rest_call *rc)
 	/* The request id a client quotes finds this line. The body is JSON
 	 * (escaped, so safe in a log line) and short: only errors are logged. */
 	if (resp->status != 200)
-		log_debug("rest %s: %d (request id %s): %.*s", rc->method, resp->status,
-			  resp->ids.request, (int)(resp->body_len > 400 ? 400 : resp->body_len),
-			  resp->body ? resp->body : "");
+		log_debug_f(LOG_FIELDS(LF_STR("request_id", resp->ids.request),
+				       LF_INT("status", resp->status)),
+			    "rest %s: %d: %.*s", rc->method, resp->status,
+			    (int)(resp->body_len > 400 ? 400 : resp->body_len),
+			    resp->body ? resp->body : "");
 	rc->done(rc);
 }
 
@@ -470,7 +472,7 @@ static void handle(struct server *srv, const struct rest_request *req, struct re
 		complete(rc);
 		return;
 	}
-	if (!r->public && !router_token_ok(srv->cfg, req->authorization, req->authorization_len)) {
+	if (!r->public && !router_token_ok(srv->auth_token, req->authorization, req->authorization_len)) {
 		resp->www_authenticate = true;
 		rest_error(resp, 401, API_UNAUTHENTICATED,
 			   "missing or invalid bearer token in authorization");

@@ -118,14 +118,14 @@ const struct router_route *router_find(unsigned transport, const char *method, s
 	return NULL;
 }
 
-bool router_token_ok(const struct config *cfg, const char *v, size_t n)
+bool router_token_ok(const char *token, const char *v, size_t n)
 {
-	size_t tl = strlen(cfg->auth_token);
+	size_t tl = strlen(token);
 
 	if (!tl)
 		return true;
 	if (!v || n < 7 || strncasecmp(v, "bearer ", 7) != 0)
 		return false;
 	/* Constant time in the token's bytes; only the length can leak. */
-	return n - 7 == tl && CRYPTO_memcmp(v + 7, cfg->auth_token, tl) == 0;
+	return n - 7 == tl && CRYPTO_memcmp(v + 7, token, tl) == 0;
 }

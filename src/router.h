@@ -54,8 +54,9 @@ const struct router_route *router_find(unsigned transport, const char *method, s
 
 /* The bearer-token check, the only one: true when no token is configured,
  * or authorization (NULL: absent) is "Bearer <token>" (RFC 6750 §2.1,
- * scheme case-insensitive), compared in constant time in the token's bytes. */
-bool router_token_ok(const struct config *cfg, const char *authorization, size_t len);
+ * scheme case-insensitive), compared in constant time in the token's bytes.
+ * token is the live one (srv->auth_token: a SIGHUP may replace it). */
+bool router_token_ok(const char *token, const char *authorization, size_t len);
 
 /* The table, for tests and the README's list. */
 extern const struct router_route router_routes[];

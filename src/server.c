@@ -1,6 +1,7 @@
 /* server.c — start-up and shutdown of the one server context: listeners,
  * signals (signalfd, so handlers run on the loop), the sweep timer, the
- * drain on SIGTERM/SIGINT, and the randomness pool.
+ * drain on SIGTERM/SIGINT, the reload on SIGHUP (reload.c), and the
+ * randomness pool.
  */
 #include "server.h"
 
@@ -22,6 +23,7 @@
 #include "mgmt.h"
 #include "net.h"
 #include "fnmap.h"
+#include "reload.h"
 #include "spec.h"
 #include "upstream.h"
 #include "ws.h"
@@ -122,6 +124,10 @@ static void on_signal(struct loop_io *io, uint32_t events)
 
 	(void)events;
 	while (read(io->fd, &si, sizeof si) == (ssize_t)sizeof si) {
+		if (si.ssi_signo == SIGHUP) {
+			reload_on_sighup(srv);
+			continue;
+		}
 		if (srv->draining) {
 			log_warn("second signal: exiting now");
 			srv->loop.stop = true;
@@ -132,6 +138,17 @@ static void on_signal(struct loop_io *io, uint32_t events)
 	}
 }
 
+/* SIGHUP's default action ends the process: block it from the start, so
+ * a reload asked for during start-up is read from the signalfd later. */
+static void block_sighup(void)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGHUP);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+}
+
 static int setup_signals(struct server *srv)
 {
 	sigset_t set;
@@ -140,6 +157,7 @@ static int setup_signals(struct server *srv)
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP); /* reload (reload.c), not the default exit */
 	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
 		return ERR_SYS;
 	srv->signal_io.fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
@@ -173,35 +191,6 @@ static uint64_t sweep_interval(const struct config *cfg)
 	return best < 10 ? 10 : best;
 }
 
-static int load_spec(struct server *srv, const struct config *cfg)
-{
-	struct spec_var vars[CONFIG_MAX_VARS];
-	char err[512];
-	int rc;
-
-	for (size_t i = 0; i < cfg->num_vars; i++)
-		vars[i] = (struct spec_var){cfg->vars[i].name, cfg->vars[i].value, cfg->vars[i].label};
-	if (!cfg->spec_path[0])
-		rc = spec_default(&srv->spec);
-	else
-		rc = spec_load_file(cfg->spec_path, vars, cfg->num_vars, &srv->spec, err, sizeof err);
-	if (rc == 0)
-		rc = fnmap_check_spec(cfg, &srv->spec, cfg->spec_path, err, sizeof err);
-	if (rc == ERR_INVAL) {
-		log_error("--spec: %s", err);
-		return ERR_INVAL;
-	}
-	if (rc < 0) {
-		log_error("--spec: out of memory");
-		return ERR_NOMEM;
-	}
-	for (size_t i = 0; i < srv->spec.num_warnings; i++)
-		log_warn("--spec: %s", srv->spec.warnings[i]);
-	if (cfg->spec_path[0])
-		log_info("spec %s: %zu WebSocket route(s)", cfg->spec_path, srv->spec.num_routes);
-	return 0;
-}
-
 int server_init(struct server *srv, const struct config *cfg)
 {
 	uint64_t seed;
@@ -213,7 +202,8 @@ int server_init(struct server *srv, const struct config *cfg)
 	srv->cfg = cfg;
 	srv->ws_listener.fd = srv->mgmt_listener.fd = srv->signal_io.fd = srv->spare_fd = -1;
 	srv->loop.epfd = -1; /* server_fini is safe after any failure below */
-	rc = load_spec(srv, cfg);
+	block_sighup(); /* one sent while the spec loads waits for the loop */
+	rc = reload_start(srv);
 	if (rc < 0)
 		return rc;
 	if (loop_init(&srv->loop) < 0) {
@@ -267,7 +257,7 @@ int server_init(struct server *srv, const struct config *cfg)
 	srv->mgmt_listener.on_event = mgmt_on_accept;
 	if (loop_add(&srv->loop, &srv->mgmt_listener, EPOLLIN) < 0)
 		return ERR_SYS;
-	if (!cfg->auth_token[0] && !net_addr_is_loopback(&cfg->mgmt_listen))
+	if (!srv->auth_token[0] && !net_addr_is_loopback(&cfg->mgmt_listen))
 		log_warn("WARNING: the management API listens on %s, beyond loopback, WITHOUT a token: "
 			 "anyone who can reach it can read, message and disconnect every client. "
 			 "Set --auth-token (WSGW_AUTH_TOKEN).",
@@ -325,7 +315,8 @@ void server_fini(struct server *srv)
 	srv->up = NULL;
 	integ_disc_fini(srv); /* after upstream_free: counts the calls it ended */
 	auth_fini(srv); /* after upstream_free, which may end a JWKS call */
-	spec_free(&srv->spec);
+	spec_drop(srv->spec); /* the connections' references went with them */
+	srv->spec = NULL;
 	conntab_fini(&srv->table);
 	strpool_fini(&srv->user_agents);
 	free(srv->rbuf);

@@ -121,6 +121,7 @@ struct spec {
 	size_t num_authorizers;
 	char **warnings;          /* "NAME:LINE: ..." lines for the log, e.g. ignored extensions */
 	size_t num_warnings;
+	unsigned refs; /* spec_hold.c: holders of a shared spec (0: not shared) */
 };
 
 /* A spec variable's value from outside the spec (--var NAME=VALUE or
@@ -232,5 +233,23 @@ const struct route *spec_match(const struct spec *s, const char *path, size_t le
 
 /* The authorizer r's handshake must pass, or NULL. */
 const struct spec_authorizer *spec_route_authorizer(const struct spec *s, const struct route *r);
+
+/* spec_hold.c — a spec shared by reference, so that a reload (SIGHUP) can
+ * replace the server's spec while connections matched against the old one
+ * keep their routes and integrations until they end.
+ *
+ * spec_new loads FILE (spec_load_file), or the default echo spec when path
+ * is NULL or empty, into a heap spec with one reference (the caller's).
+ * Returns 0, ERR_INVAL (err says why) or ERR_NOMEM; *out is set only on
+ * success. */
+int spec_new(const char *path, const struct spec_var *vars, size_t num_vars, struct spec **out,
+	     char *err, size_t errlen);
+
+/* Takes one more reference to s (NULL: none); returns s. */
+struct spec *spec_hold(struct spec *s);
+
+/* Drops one reference (NULL: nothing); the last one frees s, its routes
+ * and integrations, so no pointer into it may outlive the reference. */
+void spec_drop(struct spec *s);
 
 #endif

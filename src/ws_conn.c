@@ -122,7 +122,8 @@ void ws_conn_http_error(struct conn *c, int status, const char *reason)
 	char body[256];
 	int n = snprintf(body, sizeof body, "%s\n", reason);
 
-	log_debug("handshake refused: %d %s", status, reason);
+	log_debug_f(LOG_FIELDS(LF_STR("conn", c->id[0] ? c->id : NULL), LF_INT("status", status)),
+		    "handshake refused: %s", reason);
 	ws_conn_refuse(c, status, NULL, NULL, (const uint8_t *)body,
 		       n > 0 && (size_t)n < sizeof body ? (size_t)n : 0);
 }
@@ -198,7 +199,7 @@ static int send_101(struct conn *c, const char *accept)
 		return ERR_CLOSED;
 	conn_set_open(c);
 	c->srv->stats.handshakes_ok++;
-	log_debug("conn %s: open", c->id);
+	log_debug_f(LOG_FIELDS(LF_STR("conn", c->id)), "open");
 	integ_after_upgrade(c);
 	return 0;
 }
@@ -249,7 +250,7 @@ static int accept_upgrade(struct conn *c, const struct http1_request *req,
 			  const struct ws_handshake *hs, const char *head, size_t head_len)
 {
 	struct route_match m;
-	const struct route *route = spec_match(&c->srv->spec, hs->path.p, hs->path.len, &m);
+	const struct route *route = spec_match(c->srv->spec, hs->path.p, hs->path.len, &m);
 	char accept[WS_ACCEPT_LEN + 1], *auth_ctx = NULL;
 	int rc;
 
@@ -257,12 +258,15 @@ static int accept_upgrade(struct conn *c, const struct http1_request *req,
 		ws_conn_http_error(c, 404, "no WebSocket route for this path");
 		return ERR_CLOSED;
 	}
+	/* The route stays valid while c lives, whatever a reload does. */
+	c->spec = spec_hold(c->srv->spec);
 	if (make_id(c->srv, c->id) < 0) {
 		ws_conn_http_error(c, 500, "no randomness for a connection id");
 		return ERR_SYS;
 	}
 	set_identity(c, hs);
 	c->protocol = (int8_t)hs->protocol;
+	log_debug_f(LOG_FIELDS(LF_STR("conn", c->id), LF_STR("route", route->path)), "upgrading");
 	ws_handshake_accept(hs->key, accept);
 	rc = auth_check(c, route, req, head, head_len, accept, &auth_ctx);
 	if (rc == AUTH_WAIT) { /* ws_conn_auth_done goes on */
@@ -304,7 +308,7 @@ void ws_conn_auth_done(struct conn *c, int status, char *auth_ctx, const char *h
 						   : "authorizer failed");
 	} else if (http1_parse_request(head, head_len, &req) != (int)head_len ||
 		   check_request(c, &req, &hs) != 101 ||
-		   !(route = spec_match(&c->srv->spec, hs.path.p, hs.path.len, &m))) {
+		   !(route = spec_match(c->spec, hs.path.p, hs.path.len, &m))) {
 		ws_conn_http_error(c, 500, "the request changed while authorizing"); /* cannot */
 	} else {
 		int rc = integ_connect(c, route, &m, &req, accept, auth_ctx);
@@ -358,7 +362,8 @@ static int handshake(struct conn *c, const char *buf, size_t len)
 
 static void fail(struct conn *c, uint16_t code, const char *why, bool stream_broken)
 {
-	log_debug("conn %s: failing with %u: %s", c->id, code, why);
+	log_debug_f(LOG_FIELDS(LF_STR("conn", c->id), LF_INT("code", code)), "failing with %u: %s",
+		    code, why);
 	c->srv->stats.closed_protocol++;
 	ws_conn_close(c, code, why);
 	if (stream_broken) /* frame boundaries are lost: drain and drop */
@@ -743,6 +748,7 @@ void ws_conn_on_closed(struct conn *c)
 	 * close deadline) is the abnormal closure the totals count. */
 	if (!c->close_code || c->close_code == WS_CLOSE_ABNORMAL)
 		c->srv->stats.closed_abnormal++;
-	log_debug("conn %s: closed with %u", c->id,
-		  c->close_code ? c->close_code : WS_CLOSE_ABNORMAL);
+	uint16_t code = c->close_code ? c->close_code : WS_CLOSE_ABNORMAL;
+
+	log_debug_f(LOG_FIELDS(LF_STR("conn", c->id), LF_INT("code", code)), "closed with %u", code);
 }

@@ -41,6 +41,7 @@ static struct server *fuzz_server(void)
 		if (config_load(&cfg, 5, argv, env, err, sizeof err) != 0)
 			__builtin_trap();
 		srv.cfg = &cfg;
+		memcpy(srv.auth_token, cfg.auth_token, sizeof srv.auth_token); /* as reload_start */
 		if (conntab_init(&srv.table, 8, 1, no_key) != 0)
 			__builtin_trap();
 		ready = 1;

@@ -33,6 +33,7 @@ static void make(struct server *srv, struct config *cfg, int argc, char **argv)
 	if (config_load(cfg, argc, argv, env, err, sizeof err) != 0)
 		__builtin_trap();
 	srv->cfg = cfg;
+	memcpy(srv->auth_token, cfg->auth_token, sizeof srv->auth_token); /* as reload_start */
 	if (conntab_init(&srv->table, 8, 1, no_key) != 0)
 		__builtin_trap();
 }

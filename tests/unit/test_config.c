@@ -136,6 +136,8 @@ static const struct flag_case flag_cases[] = {
     {"--log-level", "WSGW_LOG_LEVEL", "debug", AT(log_level), T_LEVEL, LOG_DEBUG, NULL},
     {"--log-format", "WSGW_LOG_FORMAT", "JSON", AT(log_format), T_FORMAT, LOG_FORMAT_JSON, NULL},
     {"--auth-token", "WSGW_AUTH_TOKEN", "s3cr3t!", AT(auth_token), T_STR, 0, "s3cr3t!"},
+    {"--auth-token-file", "WSGW_AUTH_TOKEN_FILE", "/run/secrets/tok", AT(auth_token_file), T_STR, 0,
+     "/run/secrets/tok"},
     {"--grpc-max-body", "WSGW_GRPC_MAX_BODY", "64K", AT(grpc_max_body), T_SIZE, 65536, NULL},
     {"--max-streams", "WSGW_MAX_STREAMS", "2147483647", AT(max_streams), T_UINT, 2147483647, NULL},
     {"--rest-max-body", "WSGW_REST_MAX_BODY", "1K", AT(rest_max_body), T_SIZE, 1024, NULL},
@@ -607,6 +609,15 @@ static void test_string_limits(void **state)
 	assert_string_equal(cfg.gateway_id, tok);
 	assert_int_equal(load(ENV("WSGW_AUTH_TOKEN=abc"), ARGS("--auth-token=")), CONFIG_OK);
 	assert_string_equal(cfg.auth_token, "");
+	/* one token source: the value or the file, from flags or environment */
+	assert_int_equal(load(NULL, ARGS("--auth-token", "a", "--auth-token-file", "/f")), ERR_INVAL);
+	assert_non_null(strstr(err, "--auth-token-file"));
+	assert_int_equal(load(ENV("WSGW_AUTH_TOKEN=abc"), ARGS("--auth-token-file", "/f")), ERR_INVAL);
+	assert_int_equal(load(ENV("WSGW_AUTH_TOKEN_FILE=/f"), ARGS("--auth-token", "a")), ERR_INVAL);
+	assert_int_equal(load(ENV("WSGW_AUTH_TOKEN=abc"), ARGS("--auth-token=", "--auth-token-file",
+	                                                       "/f")),
+	                 CONFIG_OK);
+	assert_string_equal(cfg.auth_token_file, "/f");
 }
 
 static void test_parse_size(void **state)
@@ -798,6 +809,7 @@ static const char *const all_flags[][3] = {
     {"--log-level", "WSGW_LOG_LEVEL", "info"},
     {"--log-format", "WSGW_LOG_FORMAT", "text"},
     {"--auth-token", "WSGW_AUTH_TOKEN", "\"\""},
+    {"--auth-token-file", "WSGW_AUTH_TOKEN_FILE", "\"\""},
     {"--grpc-max-body", "WSGW_GRPC_MAX_BODY", "4M"},
     {"--max-streams", "WSGW_MAX_STREAMS", "1024"},
     {"--rest-max-body", "WSGW_REST_MAX_BODY", "1M"},

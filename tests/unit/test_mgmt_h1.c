@@ -670,7 +670,7 @@ static void test_token_before_body(void **state)
 	};
 
 	(void)state;
-	strcpy(cfg.auth_token, "tok");
+	strcpy(srv.auth_token, "tok");
 	for (size_t i = 0; i < sizeof heads / sizeof heads[0]; i++) {
 		struct h1_session *s = h1_session_new(&srv);
 		struct obuf *ob = NULL;
@@ -696,7 +696,7 @@ static void test_token_before_body(void **state)
 		h1_session_free(s);
 		obuf_free(&ob);
 	}
-	cfg.auth_token[0] = '\0';
+	srv.auth_token[0] = '\0';
 }
 
 int main(void)

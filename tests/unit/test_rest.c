@@ -41,6 +41,7 @@ static void server_setup(struct server *srv, struct config *cfg, const char *tok
 	memset(srv, 0, sizeof *srv);
 	assert_int_equal(config_load(cfg, token ? 3 : 1, argv, env, err, sizeof err), CONFIG_OK);
 	srv->cfg = cfg;
+	memcpy(srv->auth_token, cfg->auth_token, sizeof srv->auth_token); /* as reload_start */
 	assert_int_equal(conntab_init(&srv->table, 8, 1, no_key), 0);
 }
 

@@ -97,23 +97,22 @@ static void test_rows(void **state)
 
 static void test_token(void **state)
 {
-	struct config cfg;
+	char token[256] = "";
 	const char *tok = "Bearer s3cret";
 
 	(void)state;
-	memset(&cfg, 0, sizeof cfg);
-	assert_true(router_token_ok(&cfg, NULL, 0)); /* none configured */
-	assert_true(router_token_ok(&cfg, "junk", 4));
-	strcpy(cfg.auth_token, "s3cret");
-	assert_true(router_token_ok(&cfg, tok, strlen(tok)));
-	assert_true(router_token_ok(&cfg, "bEaReR s3cret", 13));
-	assert_false(router_token_ok(&cfg, NULL, 0));
-	assert_false(router_token_ok(&cfg, "Bearer s3cre", 12));
-	assert_false(router_token_ok(&cfg, "Bearer s3cretX", 14));
-	assert_false(router_token_ok(&cfg, "Bearer S3cret", 13));
-	assert_false(router_token_ok(&cfg, "Basic s3cret", 12));
-	assert_false(router_token_ok(&cfg, "Bearer ", 7));
-	assert_false(router_token_ok(&cfg, "s3cret", 6));
+	assert_true(router_token_ok(token, NULL, 0)); /* none configured */
+	assert_true(router_token_ok(token, "junk", 4));
+	strcpy(token, "s3cret");
+	assert_true(router_token_ok(token, tok, strlen(tok)));
+	assert_true(router_token_ok(token, "bEaReR s3cret", 13));
+	assert_false(router_token_ok(token, NULL, 0));
+	assert_false(router_token_ok(token, "Bearer s3cre", 12));
+	assert_false(router_token_ok(token, "Bearer s3cretX", 14));
+	assert_false(router_token_ok(token, "Bearer S3cret", 13));
+	assert_false(router_token_ok(token, "Basic s3cret", 12));
+	assert_false(router_token_ok(token, "Bearer ", 7));
+	assert_false(router_token_ok(token, "s3cret", 6));
 }
 
 int main(void)
