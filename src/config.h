@@ -63,6 +63,7 @@ struct config {
 	struct config_var vars[CONFIG_MAX_VARS];
 	/* management API (gRPC + REST) */
 	char auth_token[256];           /* --auth-token, WSGW_AUTH_TOKEN (empty = off) */
+	char metrics_token[256];        /* --metrics-token, WSGW_METRICS_TOKEN (empty = public) */
 	size_t grpc_max_body;           /* --grpc-max-body */
 	unsigned max_streams;           /* --max-streams (SETTINGS_MAX_CONCURRENT_STREAMS) */
 	size_t rest_max_body;           /* --rest-max-body (REST request body cap) */

@@ -22,6 +22,8 @@ const struct router_route router_routes[] = {
     /* Load-balancer and kubelet probes carry no credentials. */
     {H12, "/healthz", NULL, "GET, HEAD", ROUTER_HEALTHZ, true, true},
     {H12, "/readyz", NULL, "GET, HEAD", ROUTER_READYZ, true, true},
+    /* Scrapers carry --metrics-token if any, never the API's token. */
+    {H12, "/metrics", NULL, "GET, HEAD", ROUTER_METRICS, true, true},
     {ROUTER_HTTP2, GRPC_SERVICE "Get", NULL, "POST", ROUTER_GRPC_GET, false, false},
     {ROUTER_HTTP2, GRPC_SERVICE "Send", NULL, "POST", ROUTER_GRPC_SEND, false, false},
     {ROUTER_HTTP2, GRPC_SERVICE "Disconnect", NULL, "POST", ROUTER_GRPC_DISCONNECT, false, false},
@@ -128,4 +130,15 @@ bool router_token_ok(const struct config *cfg, const char *v, size_t n)
 		return false;
 	/* Constant time in the token's bytes; only the length can leak. */
 	return n - 7 == tl && CRYPTO_memcmp(v + 7, cfg->auth_token, tl) == 0;
+}
+
+bool router_bearer_ok(const char *token, const char *v, size_t n)
+{
+	size_t tl = token ? strlen(token) : 0;
+
+	if (!tl)
+		return true;
+	if (!v || n < 7 || strncasecmp(v, "bearer ", 7) != 0)
+		return false;
+	return n - 7 == tl && CRYPTO_memcmp(v + 7, token, tl) == 0;
 }

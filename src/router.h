@@ -23,6 +23,7 @@ enum router_handler {
 	ROUTER_REST_UNKNOWN,  /* h2: other /apigateways/ paths, REST's 404 */
 	ROUTER_HEALTHZ,       /* GET, HEAD /healthz: alive (rest.c) */
 	ROUTER_READYZ,        /* GET, HEAD /readyz: 503 once draining (rest.c) */
+	ROUTER_METRICS,       /* GET, HEAD /metrics: --metrics-token, not --auth-token (rest.c) */
 	ROUTER_GRPC_GET,
 	ROUTER_GRPC_SEND,
 	ROUTER_GRPC_DISCONNECT,
@@ -56,6 +57,10 @@ const struct router_route *router_find(unsigned transport, const char *method, s
  * or authorization (NULL: absent) is "Bearer <token>" (RFC 6750 §2.1,
  * scheme case-insensitive), compared in constant time in the token's bytes. */
 bool router_token_ok(const struct config *cfg, const char *authorization, size_t len);
+
+/* The same check against another token (NULL or "": none configured),
+ * e.g. --metrics-token. */
+bool router_bearer_ok(const char *token, const char *authorization, size_t len);
 
 /* The table, for tests and the README's list. */
 extern const struct router_route router_routes[];
