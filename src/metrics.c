@@ -387,6 +387,15 @@ unsigned metrics_backend_index(struct metrics *m, const char *label)
 	return i;
 }
 
+/* Visible ASCII only: a label is for people and dashboards. */
+static bool visible(const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)p[i] <= ' ' || (unsigned char)p[i] > '~')
+			return false;
+	return true;
+}
+
 bool metrics_backend_label(const char *url, size_t len, char *out, size_t outlen)
 {
 	const char *sep, *auth, *end, *at, *host, *port = NULL, *host_end;
@@ -424,7 +433,8 @@ bool metrics_backend_label(const char *url, size_t len, char *out, size_t outlen
 	if (host_end < end && *host_end == ':' && host_end + 1 < end)
 		port = host_end + 1;
 	hlen = (size_t)(host_end - host);
-	if (!hlen)
+	if (!hlen || !visible(url, slen) || !visible(host, hlen) ||
+	    (port && !visible(port, (size_t)(end - port))))
 		return false;
 	if (slen + 3 + hlen + 7 > outlen)
 		return false;
@@ -437,8 +447,10 @@ bool metrics_backend_label(const char *url, size_t len, char *out, size_t outlen
 	if (port) {
 		size_t pl = (size_t)(end - port);
 
-		if (o + 1 + pl + 1 > outlen)
+		if (o + 1 + pl + 1 > outlen) {
+			out[0] = '\0';
 			return false;
+		}
 		out[o++] = ':';
 		memcpy(out + o, port, pl);
 		o += pl;

@@ -143,7 +143,8 @@ unsigned metrics_backend_index(struct metrics *m, const char *label);
  * "scheme://authority" prefix — scheme and host lowercased, user
  * information dropped (never a password in a label), the scheme's default
  * port added. False (out empty) when it has no "scheme://" or host, holds a
- * '{' placeholder in its authority, or does not fit in outlen. */
+ * '{' placeholder in its authority or a byte that is not visible ASCII, or
+ * does not fit in outlen. */
 bool metrics_backend_label(const char *url, size_t len, char *out, size_t outlen);
 
 /* What /proc/self/stat says, in its own units (clock ticks, pages). */

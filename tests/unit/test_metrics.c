@@ -88,6 +88,10 @@ static void test_backend_label(void **state)
 	    {"nohost", NULL},
 	    {"://h", NULL},
 	    {"http://[::1/x", NULL},
+	    {"http://a b:1/", NULL},
+	    {"http://h\x7f:1/", NULL},
+	    {"htt\xc3\xa9p://h/", NULL},
+	    {"http://h:8\n0/", NULL},
 	};
 	char out[METRICS_BACKEND_LABEL_MAX], big[300];
 
@@ -110,6 +114,9 @@ static void test_backend_label(void **state)
 	big[257] = '\0';
 	assert_false(metrics_backend_label(big, strlen(big), out, sizeof out));
 	assert_false(metrics_backend_label("http://abc:1", 12, out, 12));
+	/* the port is what does not fit: nothing half-written is left */
+	assert_false(metrics_backend_label("http://a:12345678", 17, out, 12));
+	assert_string_equal(out, "");
 }
 
 static void test_backend_index(void **state)
