@@ -105,6 +105,9 @@ FORCE:
 
 build/release/obj/src/main.o build/asan/obj/src/main.o: build/commit
 build/release/obj/src/main.o build/asan/obj/src/main.o: VERSION_CFLAGS = -DWSGW_COMMIT='"$(shell cat build/commit)"'
+# wsgw_build_info names the commit too (GET /metrics).
+build/release/obj/src/metrics_collect.o build/asan/obj/src/metrics_collect.o: build/commit
+build/release/obj/src/metrics_collect.o build/asan/obj/src/metrics_collect.o: VERSION_CFLAGS = -DWSGW_COMMIT='"$(shell cat build/commit)"'
 
 # ---- ASan + UBSan ----------------------------------------------------------
 asan: build/asan/wsgw
@@ -165,6 +168,25 @@ fuzz-long: $(FUZZ_BINS)
 test: deps $(UNIT_BINS) $(UNIT_ASAN_BINS) build/release/wsgw build/asan/wsgw $(FUZZ_BINS)
 	$(Q)UNIT_BINS="$(UNIT_BINS)" UNIT_ASAN_BINS="$(UNIT_ASAN_BINS)" FUZZ_BINS="$(FUZZ_BINS)" \
 		PROTO_FILES="$(PROTO_FILES)" FUZZ_SECONDS=$(FUZZ_SECONDS) tests/run-all.sh
+
+# promtool, which tests/integration/test_metrics.py runs on real /metrics
+# output, comes only in Debian's prometheus package, whose installation would
+# start a Prometheus service: the binary is taken from the .deb without
+# installing it. Where the download fails, $(PROMTOOL).unavailable holds the
+# reason and the test skips with it.
+PROMTOOL := build/tools/promtool
+$(PROMTOOL):
+	$(Q)mkdir -p $(@D) && rm -f $@.unavailable; d=$$(mktemp -d); \
+	if (cd "$$d" && apt-get download -q -o APT::Sandbox::User=root prometheus) >"$$d/log" 2>&1 && \
+	   dpkg-deb -x "$$d"/prometheus_*.deb "$$d/x" && [ -x "$$d/x/usr/bin/promtool" ]; then \
+		cp "$$d/x/usr/bin/promtool" $@; \
+	else \
+		echo "apt-get download prometheus failed: $$(tail -n 1 "$$d/log")" >$@.unavailable; \
+		echo "make: $(PROMTOOL): $$(cat $@.unavailable)" >&2; \
+	fi; \
+	rm -rf "$$d"
+
+test integration integration-asan: $(PROMTOOL)
 
 run: build/release/wsgw
 	./build/release/wsgw $(ARGS)

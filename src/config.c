@@ -93,6 +93,8 @@ static const struct opt opts[] = {
     {"auth-token-file", K_STR, G_MGMT, F(auth_token_file), 0, 0, 0, "",
      "read the bearer token from this file (one trailing newline dropped), again on SIGHUP; "
      "not with --auth-token"},
+    {"metrics-token", K_STR, G_MGMT, F(metrics_token), 0, 0, 0, "",
+     "bearer token GET /metrics requires (empty: none; --auth-token is never asked there)"},
     {"grpc-max-body", K_SIZE, G_MGMT, F(grpc_max_body), KIB, GIB, 0, "4M",
      "largest gRPC request message"},
     {"max-streams", K_UINT, G_MGMT, F(max_streams), 1, INT32_MAX, 0, "1024",

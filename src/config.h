@@ -79,6 +79,7 @@ struct config {
 	/* management API (gRPC + REST) */
 	char auth_token[256];           /* --auth-token, WSGW_AUTH_TOKEN (empty = off) */
 	char auth_token_file[1024];     /* --auth-token-file: token read at start and on SIGHUP */
+	char metrics_token[256];        /* --metrics-token, WSGW_METRICS_TOKEN (empty = public) */
 	size_t grpc_max_body;           /* --grpc-max-body */
 	unsigned max_streams;           /* --max-streams (SETTINGS_MAX_CONCURRENT_STREAMS) */
 	size_t rest_max_body;           /* --rest-max-body (REST request body cap) */

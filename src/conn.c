@@ -70,6 +70,7 @@ static void conn_free(struct loop_deferred *d)
 	struct conn *c = (struct conn *)((char *)d - offsetof(struct conn, reap));
 
 	ws_conn_rx_free(c->rx);
+	c->srv->metrics.out_queued -= obuf_pending(c->out);
 	obuf_free(&c->out);
 	strpool_put(&c->srv->user_agents, c->user_agent);
 	spec_drop(c->spec);
@@ -155,6 +156,7 @@ static int send_or_queue(struct conn *c, struct iovec *iov, int iovcnt)
 			close_now(c);
 			return ERR_CLOSED;
 		}
+		c->srv->metrics.out_queued += iov[i].iov_len - done;
 		done = 0;
 	}
 	after_output(c);
@@ -200,12 +202,16 @@ int conn_write_frame(struct conn *c, const uint8_t *hdr, size_t hdr_len, const u
 		return ERR_CLOSED;
 	}
 	if (c->out) {
+		size_t before = obuf_pending(c->out);
+
 		if (obuf_append(&c->out, hdr, hdr_len) < 0 || obuf_append(&c->out, payload, len) < 0) {
+			srv->metrics.out_queued += obuf_pending(c->out) - before;
 			log_error_f(LOG_FIELDS(LF_STR("conn", c->id)),
 				    "out of memory queueing output");
 			close_now(c);
 			return ERR_CLOSED;
 		}
+		srv->metrics.out_queued += hdr_len + len;
 		after_output(c);
 		return 0;
 	}
@@ -249,6 +255,7 @@ static void flush_queue(struct conn *c)
 		return;
 	}
 	c->srv->stats.bytes_out += (size_t)w;
+	c->srv->metrics.out_queued -= (size_t)w;
 	obuf_consume(&c->out, (size_t)w);
 	after_output(c);
 }
@@ -342,6 +349,7 @@ static void accept_one(struct server *srv, int fd, const struct net_ip *ip)
 		/* Past the slack of full connections that read the request
 		 * and answer it: answer before reading, from a constant. */
 		srv->stats.rejected_full++;
+		srv->metrics.refused[METRICS_REFUSED_MAX_CONNECTIONS]++;
 		srv->ws_refusals.over_cap++;
 		net_refuse(fd, refusal_503, sizeof refusal_503 - 1);
 		conn_report_refusals(srv);
@@ -409,6 +417,7 @@ static bool on_accept_error(struct server *srv, struct loop_io *listener, int er
 
 		if (rc == 0) {
 			srv->stats.rejected_fd_limit++;
+			srv->metrics.refused[METRICS_REFUSED_FD_LIMIT]++;
 			srv->ws_refusals.at_fd_limit++;
 			conn_report_refusals(srv);
 			return true;
@@ -504,9 +513,11 @@ static void sweep_one(struct conn *c, const struct config *cfg, uint64_t now)
 		break;
 	case CONN_ST_OPEN:
 		if (cfg->max_lifetime_ms && now - c->opened_ms >= cfg->max_lifetime_ms) {
+			c->close_by = METRICS_BY_TIMEOUT;
 			ws_conn_close(c, WS_CLOSE_GOING_AWAY, "maximum connection lifetime reached");
 		} else if (cfg->idle_timeout_ms && now - c->last_rx_ms >= cfg->idle_timeout_ms) {
 			c->srv->stats.closed_idle++;
+			c->close_by = METRICS_BY_TIMEOUT;
 			ws_conn_close(c, WS_CLOSE_GOING_AWAY, "idle timeout");
 		} else if (cfg->ping_interval_ms) {
 			uint64_t quiet_since = c->last_rx_ms > c->deadline_ms ? c->last_rx_ms

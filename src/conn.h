@@ -52,6 +52,7 @@ struct conn {
 	uint16_t flags;           /* enum conn_flag */
 	int8_t protocol;          /* index into cfg->protocols, -1 none */
 	uint16_t close_code;      /* code reported for the disconnect */
+	uint8_t close_by;         /* enum metrics_by: who closed first; NONE until upgraded */
 	struct net_ip ip;
 	int64_t connected_at_ns;  /* wall clock */
 	int64_t last_active_ns;   /* wall clock: last frame in or message out */

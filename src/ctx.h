@@ -13,6 +13,7 @@
 #include "conntab.h"
 #include "list.h"
 #include "loop.h"
+#include "metrics.h"
 #include "spec.h"
 #include "strpool.h"
 
@@ -85,6 +86,7 @@ struct server {
 	int stopping;              /* 1 once the loop ended: start no backend call */
 	int exit_code;
 	struct server_stats stats;
+	struct metrics metrics;    /* what GET /metrics shows beyond stats (metrics.h) */
 };
 
 /* Fills out with n bytes of OS randomness. Returns 0 or ERR_SYS. */

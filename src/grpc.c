@@ -129,6 +129,22 @@ static size_t add_ids(struct grpc_session *s, struct api_request_ids *ids, nghtt
 	return 2;
 }
 
+/* Counts the answer of a gRPC stream (metrics.h). */
+static void count(struct grpc_session *s, const struct stream *st, enum api_code code)
+{
+	unsigned m;
+
+	switch (st->call) {
+	case CALL_GET: m = METRICS_API_GET; break;
+	case CALL_SEND: m = METRICS_API_SEND; break;
+	case CALL_DISCONNECT: m = METRICS_API_DISCONNECT; break;
+	case CALL_HEALTH: m = METRICS_API_HEALTH; break;
+	default: m = METRICS_API_OTHER;
+	}
+	metrics_api_done(&s->srv->metrics, METRICS_GRPC, m, (unsigned)code,
+			 metrics_clock_ns() - st->t0_ns);
+}
+
 /* Trailers-only response: HEADERS with grpc-status and END_STREAM. If the
  * client is still sending, RST_STREAM(NO_ERROR) tells it to stop. */
 static void respond_error(struct grpc_session *s, struct stream *st, enum api_code code,
@@ -148,6 +164,7 @@ static void respond_error(struct grpc_session *s, struct stream *st, enum api_co
 	hdrs[4] = NV_LIT("grpc-accept-encoding", GRPC_ACCEPT_ENCODING);
 	st->responded = true;
 	st->status = (int)code;
+	count(s, st, code);
 	n = 5 + add_ids(s, &ids, hdrs + 5);
 	/* The standard rich-error trailer: google.rpc.Status with RequestInfo */
 	if (api_pb_status_bin(code, message, ids.request, details, sizeof details))
@@ -190,6 +207,7 @@ static void respond_ok(struct grpc_session *s, struct stream *st)
 
 	st->responded = true;
 	st->status = 0;
+	count(s, st, API_OK);
 	nghttp2_submit_response(s->h2, st->id, hdrs, 3 + add_ids(s, &ids, hdrs + 3), &prd);
 }
 
@@ -338,6 +356,7 @@ static void dispatch(struct grpc_session *s, struct stream *st)
 	enum api_code code;
 	const char *problem = request_problem(s, st, &code);
 
+	st->t0_ns = s->srv->loop.now_ns;
 	if (!problem)
 		problem = decompress(s, st, &code);
 	if (problem) {
@@ -412,6 +431,7 @@ static int on_begin_headers(nghttp2_session *h2, const nghttp2_frame *frame, voi
 	st->id = frame->hd.stream_id;
 	st->s = s;
 	st->begun_ms = s->srv->loop.now_ms;
+	st->t0_ns = s->srv->loop.now_ns;
 	grpc_deframer_init(&st->body, s->srv->cfg->grpc_max_body);
 	st->next = s->streams;
 	if (s->streams)

@@ -36,6 +36,7 @@ struct stream {
 	uint8_t encoding; /* enum grpc_encoding of grpc-encoding */
 	uint64_t deadline_ms; /* 0 = none */
 	uint64_t begun_ms;    /* HEADERS arrived: --request-timeout counts from here */
+	uint64_t t0_ns;       /* HEADERS, then the complete request (loop.now_ns): latency metric */
 	size_t buffered;      /* request bytes charged to the budgets */
 	struct grpc_deframer body;
 	uint8_t *msg; /* the one request message */

@@ -85,6 +85,7 @@ struct integ_state {
 	size_t reason_len;
 	bool busy; /* inside a callback: integ_closed must not free st */
 	char *auth_ctx; /* the authorizer context (AUTH_CTX_MAX at most), or NULL */
+	uint64_t call_t0_ns; /* the call in flight started (loop.now_ns): its latency */
 };
 
 static uint64_t timeout_or(uint64_t v, uint64_t dflt)
@@ -315,6 +316,7 @@ static bool start_message(struct integ_state *st, uint8_t opcode, const uint8_t 
 		return false;
 	}
 	st->inflight = upstream_start(st->srv->up, &call, on_message_done, st);
+	st->call_t0_ns = st->srv->loop.now_ns;
 	if (!st->inflight)
 		integration_failed(st, "message", "cannot start the call");
 	return st->inflight != NULL;
@@ -372,6 +374,9 @@ static void on_message_done(void *arg, const struct upstream_result *res)
 			      fwhy, sizeof fwhy);
 	st->inflight = NULL;
 	st->busy = true; /* sending the reply may close the connection */
+	if (!st->srv->stopping)
+		metrics_integ_done(&st->srv->metrics, METRICS_EV_MESSAGE, res->status,
+				   st->srv->loop.now_ns - st->call_t0_ns);
 	if (st->srv->stopping) {
 		/* upstream_free at exit ends the call: one count in the exit
 		 * totals rather than a warning per call */
@@ -498,6 +503,9 @@ static void on_connect_done(void *arg, const struct upstream_result *res)
 	char fwhy[256];
 
 	st->inflight = NULL;
+	if (!st->srv->stopping)
+		metrics_integ_done(&st->srv->metrics, METRICS_EV_CONNECT, res->status,
+				   st->srv->loop.now_ns - st->call_t0_ns);
 	if (!c) { /* closed while waiting (handshake timeout): never opened */
 		state_free(st);
 		return;
@@ -567,6 +575,7 @@ static int connect_http(struct conn *c, const struct integration *in, const stru
 	call.num_extra = lines.n;
 	if (ok && lines.ok && url)
 		st->inflight = upstream_start(c->srv->up, &call, on_connect_done, st);
+	st->call_t0_ns = c->srv->loop.now_ns;
 	curl_slist_free_all(h);
 	free(url);
 	if (!st->inflight) {

@@ -66,6 +66,7 @@ struct disc {
 	uint64_t give_up_ms; /* no attempt starts later than this */
 	uint64_t due_ms;     /* next attempt, while in the heap */
 	unsigned tries;      /* attempts that failed */
+	uint64_t t0_ns;      /* the attempt in a call started (loop.now_ns): its latency */
 	uint16_t close_code;
 	uint8_t reason_len;
 	char id[CONN_ID_LEN + 1];
@@ -278,6 +279,8 @@ static void on_done(void *arg, const struct upstream_result *res)
 		done(d);
 		return;
 	}
+	metrics_integ_done(&srv->metrics, METRICS_EV_DISCONNECT, res->status,
+			   srv->loop.now_ns - d->t0_ns);
 	if (res->status && res->status < 500)
 		x->fail_streak = 0; /* the backend answers: retries go freely again */
 	if (res->status == 0) {
@@ -339,6 +342,7 @@ static void attempt(struct disc *d)
 	call.num_extra = n;
 	call.body = d->body;
 	call.body_len = d->body_len;
+	d->t0_ns = d->ctx->srv->loop.now_ns;
 	if (h.ok && upstream_start(d->ctx->srv->up, &call, on_done, d))
 		return;
 	failed(d, "cannot start the call");
@@ -409,6 +413,16 @@ void integ_disc_send(struct server *srv, const struct integ_disc_event *ev)
 unsigned integ_disc_pending(const struct server *srv)
 {
 	return srv->disc ? srv->disc->pending : 0;
+}
+
+void integ_disc_totals(const struct server *srv, struct integ_disc_totals *out)
+{
+	const struct integ_disc *x = srv->disc;
+
+	*out = (struct integ_disc_totals){0};
+	if (x)
+		*out = (struct integ_disc_totals){x->pending, x->delivered, x->refused,
+						  x->given_up,  x->dropped,   x->retries};
 }
 
 void integ_disc_fini(struct server *srv)

@@ -49,6 +49,13 @@ void integ_disc_send(struct server *srv, const struct integ_disc_event *ev);
 /* Events held: in a call or waiting for their next attempt. */
 unsigned integ_disc_pending(const struct server *srv);
 
+/* Totals since start, for the metrics: events held now, and those
+ * delivered, refused (4xx), given up, dropped; retries started. */
+struct integ_disc_totals {
+	uint64_t pending, delivered, refused, given_up, dropped, retries;
+};
+void integ_disc_totals(const struct server *srv, struct integ_disc_totals *out);
+
 /* At exit, after upstream_free (which ends the calls under way): frees
  * the events still waiting, logs the totals (delivered, retried, refused,
  * given up, dropped, abandoned at exit) and frees srv's state. Also logs

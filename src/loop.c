@@ -93,6 +93,7 @@ void loop_update_time(struct loop *l)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	l->now_ms = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+	l->now_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	l->now_wall_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }

@@ -48,6 +48,7 @@ struct loop {
 	bool stop;
 	uint64_t now_ms;      /* monotonic, refreshed after every epoll_wait */
 	int64_t now_wall_ns;  /* CLOCK_REALTIME, refreshed with now_ms */
+	uint64_t now_ns;      /* monotonic ns, refreshed with now_ms (latency metrics) */
 	struct loop_timer *timers;
 	struct loop_deferred *deferred, **deferred_tail; /* FIFO, freed after the batch */
 	void (*after_batch)(void *arg); /* runs after each batch, after the frees */

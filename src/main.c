@@ -14,7 +14,7 @@
 #include "server.h"
 #include "spec.h"
 
-#define WSGW_VERSION "0.1.0"
+#include "version.h"
 /* The Makefile passes `git describe` of the tree (build/commit). */
 #ifndef WSGW_COMMIT
 #define WSGW_COMMIT "unknown"

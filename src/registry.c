@@ -60,6 +60,8 @@ static void local_send(struct server *srv, const char *id, size_t id_len, uint8_
 		goto out;
 	rc = ws_conn_send(c, opcode, data, len, true);
 	if (rc == ERR_LIMIT)
+		srv->metrics.send_queue_full++;
+	if (rc == ERR_LIMIT)
 		api_fail(&call->st, API_RESOURCE_EXHAUSTED,
 		         "connection %s: outbound queue is full (%zu bytes queued, limit %zu); "
 		         "nothing was sent",

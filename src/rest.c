@@ -32,6 +32,7 @@
 #include "err.h"
 #include "http1.h"
 #include "log.h"
+#include "metrics_collect.h"
 #include "router.h"
 #include "utf8.h"
 
@@ -95,6 +96,7 @@ void rest_error(struct rest_response *resp, int http_status, enum api_code code,
 	}
 	json_decref(details);
 	resp->status = http_status;
+	resp->code = code;
 	take_body(resp, o);
 }
 
@@ -385,6 +387,8 @@ static void complete(struct rest_call *rc)
 			    "rest %s: %d: %.*s", rc->method, resp->status,
 			    (int)(resp->body_len > 400 ? 400 : resp->body_len),
 			    resp->body ? resp->body : "");
+	metrics_api_done(&rc->srv->metrics, METRICS_REST, rc->mmethod, resp->code,
+			 metrics_clock_ns() - rc->t0_ns);
 	rc->done(rc);
 }
 
@@ -448,6 +452,46 @@ static void probe(struct server *srv, enum router_handler h, struct rest_respons
 	resp->body_len = resp->body ? strlen(resp->body) : 0;
 }
 
+/* GET /metrics: the text exposition format, behind --metrics-token when
+ * set (scrapers are given that token, not the API's). */
+static void metrics(struct server *srv, const struct rest_request *req, struct rest_response *resp)
+{
+	size_t len;
+	char *body;
+
+	if (!router_token_ok(srv->cfg->metrics_token, req->authorization,
+			      req->authorization_len)) {
+		resp->www_authenticate = true;
+		rest_error(resp, 401, API_UNAUTHENTICATED,
+			   "missing or invalid bearer token (--metrics-token) in authorization");
+		return;
+	}
+	if (metrics_collect_render(srv, &body, &len) < 0) {
+		rest_error(resp, 500, API_INTERNAL, "out of memory");
+		return;
+	}
+	free(resp->body);
+	resp->status = 200;
+	resp->content_type = METRICS_CONTENT_TYPE;
+	resp->body = body;
+	resp->body_len = len;
+}
+
+/* Which method a request's answer is counted under (never /healthz,
+ * /readyz or /metrics). */
+static uint8_t metrics_method(const struct router_route *r, const struct rest_request *req)
+{
+	if (!r || r->handler == ROUTER_REST_UNKNOWN)
+		return METRICS_API_OTHER;
+	if (r->handler == ROUTER_REST_SEND)
+		return METRICS_API_SEND;
+	if (r->handler != ROUTER_REST_CONN)
+		return r->public ? METRICS_API_NONE : METRICS_API_OTHER;
+	if (method_is(req, "GET") || method_is(req, "HEAD"))
+		return METRICS_API_GET;
+	return method_is(req, "DELETE") ? METRICS_API_DISCONNECT : METRICS_API_OTHER;
+}
+
 static void handle(struct server *srv, const struct rest_request *req, struct rest_call *rc)
 {
 	struct rest_response *resp = &rc->resp;
@@ -458,6 +502,7 @@ static void handle(struct server *srv, const struct rest_request *req, struct re
 
 	r = router_find(req->transport ? req->transport : ROUTER_HTTP1, req->method,
 			req->method_len, req->target, req->target_len, &m);
+	rc->mmethod = metrics_method(r, req);
 	if (!r || !r->rest || r->handler == ROUTER_REST_UNKNOWN) {
 		rest_error(resp, 404, API_NOT_FOUND, "no such path (see " REST_PREFIX "{id})");
 		complete(rc);
@@ -481,6 +526,11 @@ static void handle(struct server *srv, const struct rest_request *req, struct re
 	}
 	if (r->handler == ROUTER_HEALTHZ || r->handler == ROUTER_READYZ) {
 		probe(srv, r->handler, resp);
+		complete(rc);
+		return;
+	}
+	if (r->handler == ROUTER_METRICS) {
+		metrics(srv, req, resp);
 		complete(rc);
 		return;
 	}
@@ -508,6 +558,8 @@ void rest_start(struct server *srv, const struct rest_request *req, struct rest_
 	rest_response_init(srv, &rc->resp);
 	rc->srv = srv;
 	rc->pending = true;
+	rc->t0_ns = srv->loop.now_ns;
+	rc->mmethod = METRICS_API_OTHER;
 	memcpy(rc->method, req->method, ml);
 	rc->method[ml] = '\0';
 	handle(srv, req, rc);

@@ -38,6 +38,7 @@ struct rest_response {
 	/* x-server-request-id / x-server-trace-id of this response ("" when
 	 * unset: no header, and error bodies carry no RequestInfo). */
 	struct api_request_ids ids;
+	enum api_code code;   /* the gRPC code of the answer (rest_error's; OK for 200) */
 };
 
 /* Zeroes resp and gives it a fresh request id: every response a
@@ -59,6 +60,8 @@ struct rest_call {
 	bool pending;
 	uint8_t kind;    /* rest.c's: which api call is under way */
 	char method[17]; /* for the log line */
+	uint8_t mmethod; /* enum metrics_api_method the answer is counted under */
+	uint64_t t0_ns;  /* started (loop.now_ns): the latency metric */
 	struct api_call api;
 };
 

@@ -22,6 +22,8 @@ const struct router_route router_routes[] = {
     /* Load-balancer and kubelet probes carry no credentials. */
     {H12, "/healthz", NULL, "GET, HEAD", ROUTER_HEALTHZ, true, true},
     {H12, "/readyz", NULL, "GET, HEAD", ROUTER_READYZ, true, true},
+    /* Scrapers carry --metrics-token if any, never the API's token. */
+    {H12, "/metrics", NULL, "GET, HEAD", ROUTER_METRICS, true, true},
     {ROUTER_HTTP2, GRPC_SERVICE "Get", NULL, "POST", ROUTER_GRPC_GET, false, false},
     {ROUTER_HTTP2, GRPC_SERVICE "Send", NULL, "POST", ROUTER_GRPC_SEND, false, false},
     {ROUTER_HTTP2, GRPC_SERVICE "Disconnect", NULL, "POST", ROUTER_GRPC_DISCONNECT, false, false},
@@ -120,7 +122,7 @@ const struct router_route *router_find(unsigned transport, const char *method, s
 
 bool router_token_ok(const char *token, const char *v, size_t n)
 {
-	size_t tl = strlen(token);
+	size_t tl = token ? strlen(token) : 0;
 
 	if (!tl)
 		return true;

@@ -23,6 +23,7 @@ enum router_handler {
 	ROUTER_REST_UNKNOWN,  /* h2: other /apigateways/ paths, REST's 404 */
 	ROUTER_HEALTHZ,       /* GET, HEAD /healthz: alive (rest.c) */
 	ROUTER_READYZ,        /* GET, HEAD /readyz: 503 once draining (rest.c) */
+	ROUTER_METRICS,       /* GET, HEAD /metrics: --metrics-token, not --auth-token (rest.c) */
 	ROUTER_GRPC_GET,
 	ROUTER_GRPC_SEND,
 	ROUTER_GRPC_DISCONNECT,
@@ -52,10 +53,11 @@ const struct router_route *router_find(unsigned transport, const char *method, s
                                        const char *target, size_t target_len,
                                        struct router_match *m);
 
-/* The bearer-token check, the only one: true when no token is configured,
- * or authorization (NULL: absent) is "Bearer <token>" (RFC 6750 §2.1,
- * scheme case-insensitive), compared in constant time in the token's bytes.
- * token is the live one (srv->auth_token: a SIGHUP may replace it). */
+/* The bearer-token check, the only one: true when no token is configured
+ * (token NULL or ""), or authorization (NULL: absent) is "Bearer <token>"
+ * (RFC 6750 §2.1, scheme case-insensitive), compared in constant time in
+ * the token's bytes. token is the live management one (srv->auth_token: a
+ * SIGHUP may replace it) or --metrics-token for /metrics. */
 bool router_token_ok(const char *token, const char *authorization, size_t len);
 
 /* The table, for tests and the README's list. */

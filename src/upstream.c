@@ -682,3 +682,15 @@ unsigned upstream_pending(const struct upstream *u)
 {
 	return u ? u->pending : 0;
 }
+
+void upstream_each_backend(const struct upstream *u,
+			   void (*fn)(void *arg, const char *key, unsigned in_flight,
+				      unsigned waiting),
+			   void *arg)
+{
+	for (const struct list_node *n = u->pools.next; n != &u->pools; n = n->next) {
+		const struct upstream_pool *p = list_entry(n, struct upstream_pool, link);
+
+		fn(arg, p->key, p->active, p->calls - p->active);
+	}
+}

@@ -63,4 +63,13 @@ void upstream_detach(struct upstream_req *r);
 /* Calls started and not yet finished. */
 unsigned upstream_pending(const struct upstream *u);
 
+/* For the metrics: calls fn once per backend that has calls, with its key
+ * ("scheme://authority" as the call's URL has it; user information
+ * included, so not for display as is), its calls under way and those
+ * waiting for a free connection. fn must not start or end calls. */
+void upstream_each_backend(const struct upstream *u,
+			   void (*fn)(void *arg, const char *key, unsigned in_flight,
+				      unsigned waiting),
+			   void *arg);
+
 #endif

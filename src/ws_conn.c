@@ -86,8 +86,10 @@ static const char *status_text(int status)
 	}
 }
 
-void ws_conn_refuse(struct conn *c, int status, const char *content_type, const char *extra,
-		    const uint8_t *body, size_t len)
+/* Answers the upgrade request with status instead of 101, counted under
+ * reason, and lingers until the client has it. */
+static void refuse(struct conn *c, int status, const char *content_type, const char *extra,
+		   const uint8_t *body, size_t len, enum metrics_refusal reason)
 {
 	char head[4096];
 	int n;
@@ -111,10 +113,30 @@ void ws_conn_refuse(struct conn *c, int status, const char *content_type, const 
 			     status, status_text(status), len);
 	}
 	c->srv->stats.handshakes_failed++;
+	c->srv->metrics.refused[reason]++;
 	c->flags &= (uint16_t)~CONN_F_WAIT_CONNECT;
 	auth_forget(c); /* answered (a timeout, a drain): no longer waits for keys */
 	if (conn_write_frame(c, (const uint8_t *)head, (size_t)n, body, len, false) == 0)
 		conn_linger(c);
+}
+
+/* Every refusal that does not come through ws_conn_http_error is the
+ * connect integration's (integ.c). */
+void ws_conn_refuse(struct conn *c, int status, const char *content_type, const char *extra,
+		    const uint8_t *body, size_t len)
+{
+	refuse(c, status, content_type, extra, body, len, METRICS_REFUSED_CONNECT);
+}
+
+static enum metrics_refusal refusal_of(const struct conn *c, int status)
+{
+	switch (status) {
+	case 503:
+		return c->srv->draining ? METRICS_REFUSED_DRAINING : METRICS_REFUSED_MAX_CONNECTIONS;
+	case 404: return METRICS_REFUSED_NO_ROUTE;
+	case 408: return METRICS_REFUSED_TIMEOUT;
+	default: return status >= 500 ? METRICS_REFUSED_INTERNAL : METRICS_REFUSED_BAD_REQUEST;
+	}
 }
 
 void ws_conn_http_error(struct conn *c, int status, const char *reason)
@@ -124,8 +146,8 @@ void ws_conn_http_error(struct conn *c, int status, const char *reason)
 
 	log_debug_f(LOG_FIELDS(LF_STR("conn", c->id[0] ? c->id : NULL), LF_INT("status", status)),
 		    "handshake refused: %s", reason);
-	ws_conn_refuse(c, status, NULL, NULL, (const uint8_t *)body,
-		       n > 0 && (size_t)n < sizeof body ? (size_t)n : 0);
+	refuse(c, status, NULL, NULL, (const uint8_t *)body,
+	       n > 0 && (size_t)n < sizeof body ? (size_t)n : 0, refusal_of(c, status));
 }
 
 /* 33 lowercase base32 characters from 168 random bits, like the cloud's ids. */
@@ -198,6 +220,7 @@ static int send_101(struct conn *c, const char *accept)
 	if (conn_write_frame(c, (const uint8_t *)resp, (size_t)n, NULL, 0, false) < 0)
 		return ERR_CLOSED;
 	conn_set_open(c);
+	c->close_by = METRICS_BY_CLIENT; /* until the gateway closes first */
 	c->srv->stats.handshakes_ok++;
 	log_debug_f(LOG_FIELDS(LF_STR("conn", c->id)), "open");
 	integ_after_upgrade(c);
@@ -346,8 +369,8 @@ static int handshake(struct conn *c, const char *buf, size_t len)
 		return ERR_CLOSED;
 	}
 	if ((c->flags & CONN_F_REJECT_FULL) || c->srv->draining) {
-		c->srv->stats.rejected_full++;
 		if (!c->srv->draining) {
+			c->srv->stats.rejected_full++; /* "over the connection cap" at exit */
 			c->srv->ws_refusals.over_cap++;
 			conn_report_refusals(c->srv);
 		}
@@ -407,6 +430,8 @@ void ws_conn_close(struct conn *c, uint16_t code, const char *reason)
 		return;
 	n = ws_close_encode(payload, code, reason, strlen(reason));
 	c->close_code = code;
+	if (c->close_by == METRICS_BY_CLIENT) /* TIMEOUT stays: the sweep set it */
+		c->close_by = METRICS_BY_SERVER;
 	integ_set_close_reason(c, payload + 2, n - 2);
 	send_control(c, WS_OP_CLOSE, payload, n);
 	conn_set_closing(c);
@@ -744,11 +769,18 @@ void ws_conn_on_closed(struct conn *c)
 	integ_closed(c);
 	if (!c->id[0])
 		return;
-	/* RFC 6455 §7.1.5: no close frame exchanged (peer vanished, reset,
-	 * close deadline) is the abnormal closure the totals count. */
-	if (!c->close_code || c->close_code == WS_CLOSE_ABNORMAL)
-		c->srv->stats.closed_abnormal++;
-	uint16_t code = c->close_code ? c->close_code : WS_CLOSE_ABNORMAL;
+	/* Refused upgrades (an id, but never a 101) are counted as refusals. */
+	if (c->close_by != METRICS_BY_NONE) {
+		uint16_t code = c->close_code ? c->close_code : WS_CLOSE_ABNORMAL;
 
-	log_debug_f(LOG_FIELDS(LF_STR("conn", c->id), LF_INT("code", code)), "closed with %u", code);
+		c->srv->metrics.closed[c->close_by][metrics_code_class(code)]++;
+		/* RFC 6455 §7.1.5: no close frame exchanged (peer vanished,
+		 * reset, close deadline) is the abnormal closure the totals
+		 * count. */
+		if (code == WS_CLOSE_ABNORMAL)
+			c->srv->stats.closed_abnormal++;
+	}
+	log_debug_f(LOG_FIELDS(LF_STR("conn", c->id),
+			       LF_INT("code", c->close_code ? c->close_code : WS_CLOSE_ABNORMAL)),
+		    "closed with %u", c->close_code ? c->close_code : WS_CLOSE_ABNORMAL);
 }

@@ -601,6 +601,7 @@ FLAGS = [
     ("--drain-timeout", "WSGW_DRAIN_TIMEOUT", "5s", "`5s`"),
     ("--auth-token", "WSGW_AUTH_TOKEN", '""', "none"),
     ("--auth-token-file", "WSGW_AUTH_TOKEN_FILE", '""', "none"),
+    ("--metrics-token", "WSGW_METRICS_TOKEN", '""', "none"),
     ("--grpc-max-body", "WSGW_GRPC_MAX_BODY", "4M", "`4M`"),
     ("--max-streams", "WSGW_MAX_STREAMS", "1024", "`1024`"),
     ("--rest-max-body", "WSGW_REST_MAX_BODY", "1M", "`1M`"),

@@ -55,6 +55,10 @@ static const struct row rows[] = {
     {H1, "POST", SVC "Get", 0, false, NULL}, /* gRPC only over h2 */
     {H2, "POST", "/grpc.health.v1.Health/Check", ROUTER_GRPC_HEALTH, true, NULL},
     {H1, "POST", "/grpc.health.v1.Health/Check", 0, false, NULL},
+    {H1, "GET", "/metrics", ROUTER_METRICS, true, NULL},
+    {H2, "HEAD", "/metrics?x", ROUTER_METRICS, true, NULL},
+    {H1, "POST", "/metrics", ROUTER_METRICS, false, NULL},
+    {H1, "GET", "/metrics/", 0, false, NULL},
 };
 
 static void test_table(void **state)
@@ -88,8 +92,9 @@ static void test_rows(void **state)
 		const struct router_route *r = &router_routes[i];
 
 		assert_int_equal(r->public, r->handler == ROUTER_GRPC_HEALTH ||
-		                                 r->handler == ROUTER_HEALTHZ || r->handler == ROUTER_READYZ);
-		assert_int_equal(r->rest, r->handler <= ROUTER_READYZ);
+		                                 r->handler == ROUTER_HEALTHZ || r->handler == ROUTER_READYZ ||
+		                                 r->handler == ROUTER_METRICS);
+		assert_int_equal(r->rest, r->handler <= ROUTER_METRICS);
 		if (!r->rest)
 			assert_int_equal(r->transports, ROUTER_HTTP2);
 	}
@@ -113,6 +118,13 @@ static void test_token(void **state)
 	assert_false(router_token_ok(token, "Basic s3cret", 12));
 	assert_false(router_token_ok(token, "Bearer ", 7));
 	assert_false(router_token_ok(token, "s3cret", 6));
+	/* another token (--metrics-token): the same rules */
+	assert_true(router_token_ok(NULL, NULL, 0));
+	assert_true(router_token_ok("", "junk", 4));
+	assert_true(router_token_ok("m", "bearer m", 8));
+	assert_false(router_token_ok("m", NULL, 0));
+	assert_false(router_token_ok("m", "Bearer s3cret", 13));
+	assert_false(router_token_ok("m", "Bearer ", 7));
 }
 
 int main(void)
