@@ -162,6 +162,10 @@ static const struct flag_case flag_cases[] = {
     /* repeatable, one variable per WSGW_VAR_NAME: checked for the variable's
      * name here (the env form names it twice), values in test_var_flag */
     {"--var", "WSGW_VAR_NAME", "NAME=v", AT(vars), T_VAR, 1, "NAME"},
+    {"--cluster", "WSGW_CLUSTER", "redis://127.0.0.1:6379/0", AT(cluster_url), T_STR, 0,
+     "redis://127.0.0.1:6379/0"},
+    {"--cluster-call-timeout", "WSGW_CLUSTER_CALL_TIMEOUT", "250ms", AT(cluster_call_timeout_ms),
+     T_MS, 250, NULL},
 };
 
 static void check_case(const struct flag_case *c, const char *how)
@@ -767,6 +771,8 @@ static const char *const all_flags[][3] = {
     {"--disconnect-retry", "WSGW_DISCONNECT_RETRY", "30s"},
     {"--max-pending-disconnects", "WSGW_MAX_PENDING_DISCONNECTS", "100000"},
     {"--var", "WSGW_VAR_NAME", "\"\""},
+    {"--cluster", "WSGW_CLUSTER", "\"\""},
+    {"--cluster-call-timeout", "WSGW_CLUSTER_CALL_TIMEOUT", "1s"},
 };
 
 enum { NFLAGS = sizeof(all_flags) / sizeof(all_flags[0]) };
