@@ -68,7 +68,10 @@ struct cluster {
 	char tag[CLUSTER_TAG_LEN + 1];
 	char key[32], inbox[32];
 	char nonce_prefix[48]; /* {"node":"<nonce>" — the lease value starts so */
-	bool registered;
+	bool registered;       /* our lease is in Redis (as far as we know) */
+	bool ever_registered;  /* SET NX once; after that the compare-on-nonce script */
+	uint64_t sub_up_ms;    /* when the subscriber last came up */
+	char *ua_buf;          /* a remote Get's User-Agent, during its done */
 	struct loop_timer tick, deadline;
 	struct rcall *slots;
 	unsigned *free_idx, num_free;
@@ -318,7 +321,10 @@ static void on_reply(struct cluster *cl, const struct cluster_reply *a)
 	call->st.code = known_code(a->code) ? (enum api_code)a->code : API_INTERNAL;
 	copy_text(call->st.msg_buf, sizeof call->st.msg_buf, a->message);
 	call->st.message = call->st.msg_buf;
-	ua = (char *)scratch(cl, a->user_agent.len + 1);
+	/* Not the scratch buffer: done may start another remote call. */
+	if (!cl->ua_buf)
+		cl->ua_buf = malloc(CLUSTER_TEXT_MAX + 1);
+	ua = cl->ua_buf;
 	if (call->st.code == API_OK && a->has_conn && ua) {
 		copy_text(id, sizeof id, a->id);
 		copy_text(gw, sizeof gw, a->gateway_id);
@@ -522,7 +528,7 @@ static void on_registered(void *arg, const redisReply *r)
 	if (!r || r->type == REDIS_REPLY_ERROR)
 		return; /* the next tick retries */
 	if (r->type == REDIS_REPLY_STATUS) {
-		cl->registered = true;
+		cl->registered = cl->ever_registered = true;
 		log_info("cluster: node %s registered (lease %s)", cl->tag, cl->key);
 		return;
 	}
@@ -559,11 +565,16 @@ static void on_refreshed(void *arg, const redisReply *r)
 {
 	struct cluster *cl = arg;
 
-	if (r && r->type == REDIS_REPLY_INTEGER && r->integer == 0 && cl->registered) {
-		cl->registered = false;
-		log_error("cluster: the lease of tag %s was taken by another node while this one "
-		          "was silent",
+	if (!r || r->type != REDIS_REPLY_INTEGER)
+		return; /* the next tick retries */
+	if (r->integer == 1 && !cl->registered) {
+		cl->registered = true;
+		log_info("cluster: node %s: lease renewed", cl->tag);
+	} else if (r->integer == 0 && (cl->registered || !cl->ever_registered)) {
+		log_error("cluster: the lease of tag %s is held by another node (this one was "
+		          "silent longer than the lease); retrying every second",
 		          cl->tag);
+		cl->registered = false;
 	}
 }
 
@@ -588,7 +599,8 @@ static void on_probe_published(void *arg, const redisReply *r)
 
 	/* Our subscriber believes it is subscribed, yet Redis counts nobody
 	 * on our inbox: the subscription is gone. */
-	if (r && r->type == REDIS_REPLY_INTEGER && r->integer == 0 && redis_link_is_up(cl->sub))
+	if (r && r->type == REDIS_REPLY_INTEGER && r->integer == 0 && redis_link_is_up(cl->sub) &&
+	    cl->srv->loop.now_ms - cl->sub_up_ms > TICK_MS) /* not one sent before it subscribed */
 		redis_link_reset(cl->sub, "inbox probe reached no subscriber");
 }
 
@@ -617,7 +629,7 @@ static void on_tick(struct loop_timer *t)
 	uint64_t now = cl->srv->loop.now_ms;
 
 	if (redis_link_is_up(cl->cmd)) {
-		if (cl->registered)
+		if (cl->ever_registered)
 			refresh_lease(cl);
 		else
 			register_lease(cl);
@@ -641,7 +653,10 @@ static void on_cmd_state(void *arg, bool up)
 		/* Redis may have lost our lease (a restart): take it back now,
 		 * not at the next tick. */
 		cl->registered = false;
-		register_lease(cl);
+		if (cl->ever_registered)
+			refresh_lease(cl); /* SET NX would find our own lease and fail */
+		else
+			register_lease(cl);
 		return;
 	}
 	cl->probe_since = 0;
@@ -653,6 +668,7 @@ static void on_sub_state(void *arg, bool up)
 	struct cluster *cl = arg;
 
 	cl->probe_since = 0;
+	cl->sub_up_ms = cl->srv->loop.now_ms;
 	if (!up)
 		fail_all(cl, "the subscriber link to Redis went down");
 }
@@ -737,6 +753,7 @@ void cluster_fini(struct server *srv)
 	free(cl->slots);
 	free(cl->free_idx);
 	free(cl->scratch);
+	free(cl->ua_buf);
 	free(cl);
 	srv->cluster = NULL;
 	srv->registry = NULL;

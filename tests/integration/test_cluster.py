@@ -429,3 +429,30 @@ def test_subscriber_killed_by_redis(cluster):
     for n in cluster.nodes:
         assert "redis subscriber link: closed by the server" in n.read_log()
     c.close()
+
+
+def test_command_link_killed_by_redis(cluster):
+    """CLIENT KILL TYPE normal (the command connections): every node
+    reconnects and keeps refreshing its own lease (SET NX would find it
+    still there), so leases never run out while the nodes live."""
+    tags = [cluster.tag(i) for i in range(3)]
+    assert int(cluster.redis.cli("CLIENT", "KILL", "TYPE", "normal")) >= 3
+    wait_up(cluster.nodes)
+    time.sleep(2.5)
+    for t in tags:
+        assert int(cluster.redis.cli("PTTL", "wsgw:node:" + t)) > 3000
+    c, cid = cluster.client(2)
+    assert rest(cluster.nodes[0], "GET", PREFIX + cid)[0] == 200
+    for n in cluster.nodes:
+        assert "held by another node" not in n.read_log()
+    c.close()
+
+
+@pytest.mark.parametrize("url", ["redis://example.com:6379", "http://127.0.0.1:6379",
+                                 "redis://127.0.0.1:0", "redis://127.0.0.1:6379/99999"])
+def test_bad_cluster_url_refused_at_start(url):
+    from conftest import WSGW_BIN
+    p = subprocess.run([WSGW_BIN, "--listen", "127.0.0.1:0", "--mgmt-listen", "127.0.0.1:0",
+                        "--cluster", url], capture_output=True, text=True, timeout=30)
+    assert p.returncode == 2, p
+    assert "--cluster: " in p.stderr
