@@ -456,3 +456,107 @@ def test_bad_cluster_url_refused_at_start(url):
                         "--cluster", url], capture_output=True, text=True, timeout=30)
     assert p.returncode == 2, p
     assert "--cluster: " in p.stderr
+
+
+class Blackhole:
+    """A TCP proxy to Redis that can freeze the subscriber connections: it
+    stops forwarding both ways on the connections that sent SUBSCRIBE, and
+    keeps them open, so neither side sees an error (a silently dead
+    subscription, as a broken middlebox would leave it)."""
+
+    def __init__(self, redis_port):
+        import threading
+        self.redis_port = redis_port
+        self.states = []
+        self.lsock = socket.socket()
+        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.lsock.bind(("127.0.0.1", 0))
+        self.lsock.listen(16)
+        self.port = self.lsock.getsockname()[1]
+        self.socks = []
+        self.threading = threading
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                a, _ = self.lsock.accept()
+            except OSError:
+                return
+            b = socket.create_connection(("127.0.0.1", self.redis_port))
+            self.socks += [a, b]
+            state = {"sub": False, "frozen": False}
+            self.states.append(state)
+            self.threading.Thread(target=self._pump, args=(a, b, state, True), daemon=True).start()
+            self.threading.Thread(target=self._pump, args=(b, a, state, False), daemon=True).start()
+
+    def _pump(self, src, dst, state, upstream):
+        while True:
+            try:
+                data = src.recv(65536)
+            except OSError:
+                data = b""
+            if not data:
+                for s in (src, dst):
+                    try:
+                        s.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+                return
+            if upstream and b"SUBSCRIBE" in data:
+                state["sub"] = True
+            while state["frozen"]:
+                time.sleep(0.05)
+            try:
+                dst.sendall(data)
+            except OSError:
+                return
+
+    def freeze(self):
+        """Freezes the subscriber connections open now (not later ones)."""
+        for st in self.states:
+            st["frozen"] = st["sub"]
+
+    def close(self):
+        for st in self.states:
+            st["frozen"] = False
+        self.lsock.close()
+        for s in self.socks:
+            try:
+                s.close()
+            except OSError:
+                pass
+
+
+def test_silently_dead_subscription(tmp_path):
+    """A subscriber connection that stops delivering without any error is
+    found by the inbox probe (3.5 s) and replaced; remote calls work again."""
+    redis = Redis(tmp_path).start()
+    hole = Blackhole(redis.port)
+    nodes = []
+    try:
+        for i, url in enumerate(["redis://127.0.0.1:%d/0" % hole.port, redis.url]):
+            d = tmp_path / ("n%d" % i)
+            d.mkdir()
+            nodes.append(Server(["--cluster", url]).start(d))
+        wait_up(nodes)
+        c = wsraw.connect(nodes[0].port)
+        cid = c.response_headers[ID_HEADER]
+        assert rest(nodes[1], "GET", PREFIX + cid)[0] == 200
+        hole.freeze()  # node 0's subscription goes silent from now on
+        deadline = time.time() + 15 * SLOW
+        while "inbox probe did not come back" not in nodes[0].read_log():
+            assert time.time() < deadline, nodes[0].read_log()
+            time.sleep(0.1)
+        deadline = time.time() + 10 * SLOW
+        while rest(nodes[1], "GET", PREFIX + cid)[0] != 200:
+            assert time.time() < deadline
+            time.sleep(0.1)
+        c.close()
+    finally:
+        for n in nodes:
+            code = n.stop()
+            n.assert_clean()
+            assert code == 0
+        hole.close()
+        redis.stop()
