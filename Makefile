@@ -16,13 +16,15 @@ DEB_PKGS := gcc make pkg-config libssl-dev libnghttp2-dev libprotobuf-c-dev \
 	python3 python3-websockets python3-grpcio python3-protobuf python3-pytest \
 	nghttp2-client curl libjansson-dev libyaml-dev libcurl4-openssl-dev \
 	wrk util-linux procps chromium chromium-driver python3-selenium python3-yaml \
-	zlib1g-dev python3-hpack libc-ares-dev
+	zlib1g-dev python3-hpack libc-ares-dev \
+	redis-tools libhiredis-dev
 # Only `make image` needs these (installed by `image-deps`, never by `deps`).
 IMAGE_PKGS := podman ca-certificates
 
 CC ?= cc
 FUZZ_CC ?= clang
-PKGS := libcrypto libnghttp2 libprotobuf-c jansson yaml-0.1 libcurl zlib libcares
+PKGS := libcrypto libnghttp2 libprotobuf-c jansson yaml-0.1 libcurl zlib libcares \
+	hiredis
 # Evaluated when a recipe runs (after `deps`), not while the Makefile is read.
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS = $(shell pkg-config --libs $(PKGS))

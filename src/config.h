@@ -87,6 +87,9 @@ struct config {
 	unsigned mgmt_max_connections;  /* --mgmt-max-connections */
 	size_t mgmt_max_buffer;         /* --mgmt-max-buffer (request bytes per connection) */
 	size_t mgmt_max_buffer_total;   /* --mgmt-max-buffer-total (all management connections) */
+	/* cluster mode */
+	char cluster_url[512];          /* --cluster redis://... (empty = off) */
+	uint64_t cluster_call_timeout_ms; /* --cluster-call-timeout */
 };
 
 enum { CONFIG_OK = 0, CONFIG_HELP = 1, CONFIG_VERSION = 2 };

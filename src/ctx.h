@@ -20,6 +20,7 @@
 #define SERVER_MAX_LISTENERS 2
 
 struct auth;
+struct cluster;
 struct conn;
 struct integ_disc;
 struct mconn;
@@ -85,6 +86,8 @@ struct server {
 	int draining;              /* 1 after SIGTERM/SIGINT */
 	int stopping;              /* 1 once the loop ended: start no backend call */
 	int exit_code;
+	struct cluster *cluster;   /* --cluster: Redis links, pending remote calls */
+	char node_tag[8];          /* --cluster: front of every connection id ("" off) */
 	struct server_stats stats;
 	struct metrics metrics;    /* what GET /metrics shows beyond stats (metrics.h) */
 };

@@ -28,6 +28,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "cluster.h"
 #include "ctx.h"
 #include "err.h"
 #include "http1.h"
@@ -444,11 +445,23 @@ static void dispatch(struct server *srv, const struct rest_request *req,
 static void probe(struct server *srv, enum router_handler h, struct rest_response *resp)
 {
 	bool ready = h == ROUTER_HEALTHZ || !srv->draining;
+	char body[512], cl[400];
 
 	free(resp->body);
 	resp->status = ready ? 200 : 503;
 	resp->content_type = "application/json";
-	resp->body = strdup(ready ? "{\"status\":\"ok\"}" : "{\"status\":\"draining\"}");
+	/* --cluster: the link state is shown, not judged: a node whose Redis
+	 * is down still serves its own clients, and taking every node out of
+	 * the load balancer at once when Redis fails would be an outage. */
+	if (h == ROUTER_READYZ && srv->cluster) {
+		cluster_state_json(srv, cl, sizeof cl);
+		snprintf(body, sizeof body, "{\"status\":\"%s\",\"cluster\":%s}",
+			 ready ? "ok" : "draining", cl);
+		resp->body = strdup(body);
+	} else {
+		resp->body =
+		    strdup(ready ? "{\"status\":\"ok\"}" : "{\"status\":\"draining\"}");
+	}
 	resp->body_len = resp->body ? strlen(resp->body) : 0;
 }
 

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "auth.h"
+#include "cluster.h"
 #include "conn.h"
 #include "err.h"
 #include "integ_disc.h"
@@ -262,6 +263,9 @@ int server_init(struct server *srv, const struct config *cfg)
 			 "anyone who can reach it can read, message and disconnect every client. "
 			 "Set --auth-token (WSGW_AUTH_TOKEN).",
 			 cfg->mgmt_listen.text);
+	rc = cluster_start(srv);
+	if (rc < 0)
+		return rc;
 	srv->sweep_timer.on_fire = on_sweep;
 	srv->drain_timer.on_fire = on_drain_timeout;
 	srv->sweep_interval_ms = sweep_interval(cfg);
@@ -311,6 +315,7 @@ void server_fini(struct server *srv)
 		close(srv->signal_io.fd);
 	if (srv->spare_fd >= 0)
 		close(srv->spare_fd);
+	cluster_fini(srv); /* after mgmt_close_all: no remote call has a caller left */
 	upstream_free(srv->up);
 	srv->up = NULL;
 	integ_disc_fini(srv); /* after upstream_free: counts the calls it ended */

@@ -160,6 +160,10 @@ static int make_id(struct server *srv, char *out)
 
 	if (server_random(srv, r, sizeof r) < 0)
 		return ERR_SYS;
+	/* --cluster: the node's tag first (cluster.c routes by it); the
+	 * 27 characters after it still carry 135 random bits. */
+	while (srv->node_tag[o])
+		out[o] = srv->node_tag[o], o++;
 	for (size_t i = 0; i < sizeof r && o < CONN_ID_LEN; i++) {
 		acc = (acc << 8) | r[i];
 		bits += 8;

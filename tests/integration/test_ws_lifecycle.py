@@ -621,6 +621,8 @@ FLAGS = [
     ("--integration-error-message", "WSGW_INTEGRATION_ERROR_MESSAGE", "false", "off"),
     ("--log-level", "WSGW_LOG_LEVEL", "info", "`info`"),
     ("--log-format", "WSGW_LOG_FORMAT", "text", "`text`"),
+    ("--cluster", "WSGW_CLUSTER", '""', "none"),
+    ("--cluster-call-timeout", "WSGW_CLUSTER_CALL_TIMEOUT", "1s", "`1s`"),
 ]
 HERE = "FLAGS in tests/integration/test_ws_lifecycle.py"
 

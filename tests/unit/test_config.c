@@ -169,6 +169,10 @@ static const struct flag_case flag_cases[] = {
      * details in test_target_flags */
     {"--function", "WSGW_FUNCTION_N", "f1:prod=http://127.0.0.1:1/x", AT(functions), T_FN, 1, "f1"},
     {"--container", "WSGW_CONTAINER_N", "c1=http://127.0.0.1:2", AT(containers), T_CT, 1, "c1"},
+    {"--cluster", "WSGW_CLUSTER", "redis://127.0.0.1:6379/0", AT(cluster_url), T_STR, 0,
+     "redis://127.0.0.1:6379/0"},
+    {"--cluster-call-timeout", "WSGW_CLUSTER_CALL_TIMEOUT", "250ms", AT(cluster_call_timeout_ms),
+     T_MS, 250, NULL},
 };
 
 static void check_case(const struct flag_case *c, const char *how)
@@ -829,6 +833,8 @@ static const char *const all_flags[][3] = {
     {"--var", "WSGW_VAR_NAME", "\"\""},
     {"--function", "WSGW_FUNCTION_N", "\"\""},
     {"--container", "WSGW_CONTAINER_N", "\"\""},
+    {"--cluster", "WSGW_CLUSTER", "\"\""},
+    {"--cluster-call-timeout", "WSGW_CLUSTER_CALL_TIMEOUT", "1s"},
 };
 
 enum { NFLAGS = sizeof(all_flags) / sizeof(all_flags[0]) };

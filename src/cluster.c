@@ -1,0 +1,777 @@
+/* cluster.c — cluster mode on Redis (cluster.h). The owner of a connection
+ * is in its id: the first CLUSTER_TAG_LEN characters are the tag of the
+ * node that issued it. An id with this node's tag goes to registry_local,
+ * inline; any other goes, as one EVAL that checks the owner's lease and
+ * PUBLISHes the request to its inbox, over the command link; the owner runs
+ * registry_local on it and PUBLISHes the reply to our inbox, which the
+ * subscriber link delivers. Every remote call has a deadline (a loop timer
+ * over a FIFO: every call gets the same timeout, so the oldest expires
+ * first) and a slot out of a fixed table (the cap on pending calls).
+ * Never blocks; Redis being down only makes remote calls UNAVAILABLE.
+ */
+#include "cluster.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <hiredis.h>
+
+#include "api.h"
+#include "cluster_msg.h"
+#include "conn.h"
+#include "ctx.h"
+#include "err.h"
+#include "jsonesc.h"
+#include "list.h"
+#include "log.h"
+#include "redis_link.h"
+#include "registry.h"
+#include "utf8.h"
+#include "ws.h"
+
+#define TICK_MS 1000       /* lease refresh and inbox probe */
+#define LEASE_MS 5000      /* a node silent this long is gone */
+#define PROBE_DEAD_MS 3500 /* no probe back this long: resubscribe */
+#define MAX_PENDING 16384  /* remote calls in flight */
+#define LINK_MAX_OUT (64u << 20)
+#define LINK_MAX_IN (8u << 20)
+
+/* Both keys first, then the message: one round trip that cannot publish
+ * to a node whose lease is gone (-1), and tells how many received it. */
+static const char publish_lua[] = "if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end "
+                                  "return redis.call('PUBLISH', KEYS[2], ARGV[1])";
+/* Refresh only a lease that is absent or ours (its value starts with our
+ * nonce): a node that came back after its lease expired and was taken must
+ * not steal it back. */
+static const char refresh_lua[] =
+    "local v = redis.call('GET', KEYS[1]) "
+    "if v and string.sub(v, 1, string.len(ARGV[1])) ~= ARGV[1] then return 0 end "
+    "redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) return 1";
+
+struct rcall {
+	struct cluster *cl;
+	struct api_call *call; /* NULL: slot free */
+	uint64_t call_id;
+	uint64_t deadline_ms;  /* monotonic */
+	struct list_node link; /* cluster.pending, in deadline order */
+	char tag[CLUSTER_TAG_LEN + 1];
+	char id[CONN_ID_LEN + 1]; /* for messages */
+	bool eval_pending;        /* its EVAL not answered yet: the slot stays reserved */
+};
+
+struct cluster {
+	struct server *srv;
+	struct redis_url url;
+	struct redis_link *cmd, *sub;
+	char tag[CLUSTER_TAG_LEN + 1];
+	char key[32], inbox[32];
+	char nonce_prefix[48]; /* {"node":"<nonce>" — the lease value starts so */
+	bool registered;       /* our lease is in Redis (as far as we know) */
+	bool ever_registered;  /* SET NX once; after that the compare-on-nonce script */
+	uint64_t sub_up_ms;    /* when the subscriber last came up */
+	char *ua_buf;          /* a remote Get's User-Agent, during its done */
+	struct loop_timer tick, deadline;
+	struct rcall *slots;
+	unsigned *free_idx, num_free;
+	struct list_node pending;
+	uint64_t seq;
+	uint64_t probe_since; /* monotonic ms of the oldest probe not seen back; 0: none */
+	uint8_t *scratch;
+	size_t scratch_cap;
+	uint64_t dropped_late; /* requests past their deadline when they came */
+};
+
+static const char b32[] = "abcdefghijklmnopqrstuvwxyz234567";
+
+static bool is_tag(const char *p, size_t n)
+{
+	if (n != CLUSTER_TAG_LEN)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!memchr(b32, p[i], 32) || !p[i])
+			return false;
+	return true;
+}
+
+static uint64_t wall_ms(const struct server *srv)
+{
+	return (uint64_t)(srv->loop.now_wall_ns / 1000000);
+}
+
+static int pick_tag(struct cluster *cl)
+{
+	uint8_t r[CLUSTER_TAG_LEN];
+
+	if (server_random(cl->srv, r, sizeof r) < 0)
+		return ERR_SYS;
+	for (int i = 0; i < CLUSTER_TAG_LEN; i++)
+		cl->tag[i] = b32[r[i] & 31];
+	cl->tag[CLUSTER_TAG_LEN] = '\0';
+	memcpy(cl->srv->node_tag, cl->tag, sizeof cl->tag);
+	snprintf(cl->key, sizeof cl->key, "wsgw:node:%s", cl->tag);
+	snprintf(cl->inbox, sizeof cl->inbox, "wsgw:inbox:%s", cl->tag);
+	return 0;
+}
+
+/* ---- remote calls: the caller's side ------------------------------------ */
+
+static struct rcall *slot_of(struct cluster *cl, uint64_t call_id)
+{
+	struct rcall *rc = &cl->slots[call_id % MAX_PENDING];
+
+	return rc->call && rc->call_id == call_id ? rc : NULL;
+}
+
+static void slot_free(struct cluster *cl, struct rcall *rc)
+{
+	list_remove(&rc->link);
+	rc->call = NULL;
+	if (!rc->eval_pending)
+		cl->free_idx[cl->num_free++] = (unsigned)(rc - cl->slots);
+}
+
+static void arm_deadline(struct cluster *cl)
+{
+	if (list_empty(&cl->pending))
+		loop_timer_disarm(&cl->srv->loop, &cl->deadline);
+	else
+		loop_timer_arm(&cl->srv->loop, &cl->deadline,
+		               list_entry(cl->pending.next, struct rcall, link)->deadline_ms);
+}
+
+/* Completes rc's call with code and message and frees the slot. */
+static void finish(struct cluster *cl, struct rcall *rc, enum api_code code, const char *fmt,
+                   const char *arg)
+{
+	struct api_call *call = rc->call;
+
+	slot_free(cl, rc);
+	arm_deadline(cl);
+	api_fail(&call->st, code, fmt, arg);
+	api_call_complete(call);
+}
+
+static void on_cancel(struct api_call *call)
+{
+	struct rcall *rc = call->reg_data;
+	struct cluster *cl = rc->cl;
+
+	slot_free(cl, rc);
+	arm_deadline(cl);
+}
+
+static void fail_all(struct cluster *cl, const char *why)
+{
+	while (!list_empty(&cl->pending))
+		finish(cl, list_entry(cl->pending.next, struct rcall, link), API_UNAVAILABLE,
+		       "cluster: %s; the call's outcome is unknown", why);
+}
+
+static void on_deadline(struct loop_timer *t)
+{
+	struct cluster *cl = list_entry(t, struct cluster, deadline);
+
+	while (!list_empty(&cl->pending)) {
+		struct rcall *rc = list_entry(cl->pending.next, struct rcall, link);
+
+		if (rc->deadline_ms > cl->srv->loop.now_ms)
+			break;
+		finish(cl, rc, API_UNAVAILABLE,
+		       "node %s did not answer within --cluster-call-timeout", rc->tag);
+	}
+	arm_deadline(cl);
+}
+
+/* The EVAL's answer: -1 no lease, 0 nobody subscribed, n received. */
+static void on_published(void *arg, const redisReply *r)
+{
+	struct rcall *rc = arg;
+	struct cluster *cl = rc->cl;
+
+	rc->eval_pending = false;
+	if (!rc->call) { /* answered, timed out or cancelled meanwhile */
+		cl->free_idx[cl->num_free++] = (unsigned)(rc - cl->slots);
+		return;
+	}
+	if (!r)
+		finish(cl, rc, API_UNAVAILABLE, "cluster: the link to Redis failed (%s)",
+		       "call outcome unknown");
+	else if (r->type == REDIS_REPLY_INTEGER && r->integer < 0)
+		finish(cl, rc, API_NOT_FOUND, "connection %s not found (no live node has its tag)",
+		       rc->id);
+	else if (r->type == REDIS_REPLY_INTEGER && r->integer == 0)
+		finish(cl, rc, API_UNAVAILABLE, "node %s holds a lease but is not listening",
+		       rc->tag);
+	else if (r->type != REDIS_REPLY_INTEGER)
+		finish(cl, rc, API_UNAVAILABLE, "cluster: Redis refused the call (%s)",
+		       r->type == REDIS_REPLY_ERROR && r->str ? r->str : "unexpected reply");
+}
+
+/* Grows the scratch buffer to n bytes. */
+static uint8_t *scratch(struct cluster *cl, size_t n)
+{
+	if (n > cl->scratch_cap) {
+		uint8_t *p = realloc(cl->scratch, n);
+
+		if (!p)
+			return NULL;
+		cl->scratch = p;
+		cl->scratch_cap = n;
+	}
+	return cl->scratch;
+}
+
+/* Starts a remote call: the request goes to the owner's inbox. */
+static void remote(struct server *srv, struct cluster_request *q, struct api_call *call)
+{
+	struct cluster *cl = srv->cluster;
+	char key[32], inbox[32];
+	const char *argv[6];
+	size_t lens[6];
+	struct rcall *rc;
+	uint8_t *buf;
+	int n, err;
+
+	if (!redis_link_is_up(cl->cmd) || !redis_link_is_up(cl->sub)) {
+		api_fail(
+		    &call->st, API_UNAVAILABLE,
+		    "cluster: the link to Redis is down; connection %.*s is held by another node",
+		    (int)q->id.len, (const char *)q->id.p);
+		api_call_complete(call);
+		return;
+	}
+	if (cl->num_free == 0) {
+		api_fail(&call->st, API_RESOURCE_EXHAUSTED,
+		         "cluster: %u remote calls already in flight", MAX_PENDING);
+		api_call_complete(call);
+		return;
+	}
+	rc = &cl->slots[cl->free_idx[cl->num_free - 1]];
+	q->call_id = ++cl->seq * MAX_PENDING + (uint64_t)(rc - cl->slots);
+	q->caller = (struct cluster_bytes){(const uint8_t *)cl->tag, CLUSTER_TAG_LEN};
+	q->deadline_ms = wall_ms(srv) + srv->cfg->cluster_call_timeout_ms;
+	buf = scratch(cl, cluster_request_size(q));
+	n = buf ? cluster_request_encode(q, buf, cluster_request_size(q)) : ERR_NOMEM;
+	if (n < 0) {
+		api_fail(&call->st, API_INTERNAL, "cluster: cannot encode the request");
+		api_call_complete(call);
+		return;
+	}
+	snprintf(key, sizeof key, "wsgw:node:%.*s", CLUSTER_TAG_LEN, (const char *)q->id.p);
+	snprintf(inbox, sizeof inbox, "wsgw:inbox:%.*s", CLUSTER_TAG_LEN, (const char *)q->id.p);
+	argv[0] = "EVAL", argv[1] = publish_lua, argv[2] = "2", argv[3] = key, argv[4] = inbox;
+	argv[5] = (const char *)buf;
+	for (int i = 0; i < 5; i++)
+		lens[i] = strlen(argv[i]);
+	lens[5] = (size_t)n;
+	err = redis_link_cmd(cl->cmd, on_published, rc, 6, argv, lens);
+	if (err < 0) {
+		api_fail(&call->st, err == ERR_LIMIT ? API_RESOURCE_EXHAUSTED : API_UNAVAILABLE,
+		         "cluster: %s",
+		         err == ERR_LIMIT ? "too many bytes queued for Redis"
+		                          : "the link to Redis is down");
+		api_call_complete(call);
+		return;
+	}
+	cl->num_free--;
+	rc->call = call;
+	rc->call_id = q->call_id;
+	rc->eval_pending = true;
+	rc->deadline_ms = srv->loop.now_ms + srv->cfg->cluster_call_timeout_ms;
+	memcpy(rc->tag, q->id.p, CLUSTER_TAG_LEN);
+	rc->tag[CLUSTER_TAG_LEN] = '\0';
+	memcpy(rc->id, q->id.p, CONN_ID_LEN);
+	rc->id[CONN_ID_LEN] = '\0';
+	list_insert_tail(&cl->pending, &rc->link);
+	if (cl->pending.next == &rc->link)
+		arm_deadline(cl);
+	call->cancel = on_cancel;
+	call->reg_data = rc;
+}
+
+static size_t copy_text(char *out, size_t cap, struct cluster_bytes b)
+{
+	size_t n = b.len < cap - 1 ? b.len : cap - 1;
+
+	memcpy(out, b.p, n);
+	out[n] = '\0';
+	return n;
+}
+
+static bool known_code(unsigned code)
+{
+	return code == API_OK || code == API_INVALID_ARGUMENT || code == API_NOT_FOUND ||
+	       code == API_RESOURCE_EXHAUSTED || code == API_UNAVAILABLE || code == API_INTERNAL;
+}
+
+/* The owner's answer to one of our calls. */
+static void on_reply(struct cluster *cl, const struct cluster_reply *a)
+{
+	struct rcall *rc = slot_of(cl, a->call_id);
+	struct api_call *call;
+	char id[CLUSTER_ID_MAX + 1], gw[256], *ua;
+
+	if (!rc)
+		return; /* timed out or cancelled: too late */
+	call = rc->call;
+	slot_free(cl, rc);
+	arm_deadline(cl);
+	call->st.code = known_code(a->code) ? (enum api_code)a->code : API_INTERNAL;
+	copy_text(call->st.msg_buf, sizeof call->st.msg_buf, a->message);
+	call->st.message = call->st.msg_buf;
+	/* Not the scratch buffer: done may start another remote call. */
+	if (!cl->ua_buf)
+		cl->ua_buf = malloc(CLUSTER_TEXT_MAX + 1);
+	ua = cl->ua_buf;
+	if (call->st.code == API_OK && a->has_conn && ua) {
+		copy_text(id, sizeof id, a->id);
+		copy_text(gw, sizeof gw, a->gateway_id);
+		copy_text(ua, a->user_agent.len + 1, a->user_agent);
+		copy_text(call->conn.source_ip, sizeof call->conn.source_ip, a->source_ip);
+		call->conn.id = id;
+		call->conn.gateway_id = gw;
+		call->conn.user_agent = ua;
+		call->conn.connected_at_ns = a->connected_at_ns;
+		call->conn.last_active_at_ns = a->last_active_at_ns;
+	} else if (call->st.code == API_OK && a->has_conn) {
+		api_fail(&call->st, API_INTERNAL, "cluster: out of memory");
+	}
+	api_call_complete(call);
+}
+
+/* ---- remote calls: the owner's side ------------------------------------- */
+
+struct owner_call {
+	struct api_call call;
+	struct cluster *cl;
+	const struct cluster_request *q;
+};
+
+/* registry_local completes inline: publish its answer to the caller. */
+static void owner_done(struct api_call *call)
+{
+	struct owner_call *oc = (struct owner_call *)call;
+	struct cluster *cl = oc->cl;
+	struct cluster_reply a = {0};
+	char chan[32];
+	const char *argv[3];
+	size_t lens[3];
+	uint8_t *buf;
+	int n;
+
+	a.call_id = oc->q->call_id;
+	a.code = (uint8_t)call->st.code;
+	a.message.p = (const uint8_t *)call->st.message;
+	a.message.len = strnlen(call->st.message, CLUSTER_MESSAGE_MAX);
+	if (call->st.code == API_OK && oc->q->op == CLUSTER_OP_GET) {
+		const struct api_connection *c = &call->conn;
+
+		a.has_conn = true;
+		a.id = (struct cluster_bytes){(const uint8_t *)c->id, strlen(c->id)};
+		a.gateway_id =
+		    (struct cluster_bytes){(const uint8_t *)c->gateway_id, strlen(c->gateway_id)};
+		a.source_ip =
+		    (struct cluster_bytes){(const uint8_t *)c->source_ip, strlen(c->source_ip)};
+		a.user_agent = (struct cluster_bytes){(const uint8_t *)c->user_agent,
+		                                      strnlen(c->user_agent, CLUSTER_TEXT_MAX)};
+		a.connected_at_ns = c->connected_at_ns;
+		a.last_active_at_ns = c->last_active_at_ns;
+	}
+	buf = scratch(cl, cluster_reply_size(&a));
+	n = buf ? cluster_reply_encode(&a, buf, cluster_reply_size(&a)) : ERR_NOMEM;
+	if (n < 0)
+		return; /* the caller times out: UNAVAILABLE */
+	snprintf(chan, sizeof chan, "wsgw:inbox:%.*s", (int)oc->q->caller.len,
+	         (const char *)oc->q->caller.p);
+	argv[0] = "PUBLISH", argv[1] = chan, argv[2] = (const char *)buf;
+	lens[0] = 7, lens[1] = strlen(chan), lens[2] = (size_t)n;
+	if (redis_link_cmd(cl->cmd, NULL, NULL, 3, argv, lens) < 0)
+		log_debug("cluster: reply to node %s not queued", chan + 11);
+}
+
+/* A request for one of our connections (or our own probe). */
+static void on_request(struct cluster *cl, const struct cluster_request *q)
+{
+	struct server *srv = cl->srv;
+	struct owner_call oc = {.cl = cl, .q = q};
+	char reason[CLUSTER_REASON_MAX + 1];
+
+	if (q->op == CLUSTER_OP_PROBE) {
+		if (q->caller.len == CLUSTER_TAG_LEN &&
+		    !memcmp(q->caller.p, cl->tag, CLUSTER_TAG_LEN))
+			cl->probe_since = 0;
+		return;
+	}
+	if (!is_tag((const char *)q->caller.p, q->caller.len))
+		return;
+	/* The caller gave up at the deadline: running the call now would
+	 * deliver a Send it has already reported UNAVAILABLE. */
+	if (wall_ms(srv) > q->deadline_ms) {
+		cl->dropped_late++;
+		log_debug("cluster: dropped a request from node %.*s past its deadline",
+		          (int)q->caller.len, (const char *)q->caller.p);
+		return;
+	}
+	oc.call.done = owner_done;
+	oc.call.pending = true;
+	switch (q->op) {
+	case CLUSTER_OP_GET:
+		registry_local.get(srv, (const char *)q->id.p, q->id.len, &oc.call);
+		break;
+	case CLUSTER_OP_SEND:
+		if (q->opcode != WS_OP_TEXT && q->opcode != WS_OP_BINARY)
+			return;
+		if (q->opcode == WS_OP_TEXT && !utf8_is_valid(q->data.p, q->data.len))
+			return;
+		registry_local.send(srv, (const char *)q->id.p, q->id.len, q->opcode, q->data.p,
+		                    q->data.len, &oc.call);
+		break;
+	case CLUSTER_OP_CLOSE:
+		if (!utf8_is_valid(q->reason.p, q->reason.len))
+			return;
+		copy_text(reason, sizeof reason, q->reason);
+		registry_local.close(srv, (const char *)q->id.p, q->id.len,
+		                     q->close_code == WS_CLOSE_GOING_AWAY ? WS_CLOSE_GOING_AWAY
+		                                                          : WS_CLOSE_NORMAL,
+		                     reason, &oc.call);
+		break;
+	}
+}
+
+static void on_message(void *arg, const char *chan, size_t chan_len, const char *data, size_t len)
+{
+	struct cluster *cl = arg;
+	struct cluster_request q;
+	struct cluster_reply a;
+
+	(void)chan, (void)chan_len;
+	if (len && data[0] == CLUSTER_MSG_REQUEST &&
+	    cluster_request_decode((const uint8_t *)data, len, &q) == 0)
+		on_request(cl, &q);
+	else if (len && data[0] == CLUSTER_MSG_REPLY &&
+	         cluster_reply_decode((const uint8_t *)data, len, &a) == 0)
+		on_reply(cl, &a);
+	else
+		log_debug("cluster: ignored a malformed message (%zu bytes)", len);
+}
+
+/* ---- the registry -------------------------------------------------------- */
+
+static bool is_ours(const struct cluster *cl, const char *id, size_t id_len)
+{
+	return id_len < CLUSTER_TAG_LEN || !is_tag(id, CLUSTER_TAG_LEN) ||
+	       !memcmp(id, cl->tag, CLUSTER_TAG_LEN);
+}
+
+static void c_get(struct server *srv, const char *id, size_t id_len, struct api_call *call)
+{
+	struct cluster_request q = {.op = CLUSTER_OP_GET};
+
+	if (is_ours(srv->cluster, id, id_len) || id_len != CONN_ID_LEN) {
+		registry_local.get(srv, id, id_len, call);
+		return;
+	}
+	q.id = (struct cluster_bytes){(const uint8_t *)id, id_len};
+	remote(srv, &q, call);
+}
+
+static void c_send(struct server *srv, const char *id, size_t id_len, uint8_t opcode,
+                   const uint8_t *data, size_t len, struct api_call *call)
+{
+	struct cluster_request q = {.op = CLUSTER_OP_SEND, .opcode = opcode};
+
+	if (is_ours(srv->cluster, id, id_len) || id_len != CONN_ID_LEN) {
+		registry_local.send(srv, id, id_len, opcode, data, len, call);
+		return;
+	}
+	q.id = (struct cluster_bytes){(const uint8_t *)id, id_len};
+	q.data = (struct cluster_bytes){data, len};
+	remote(srv, &q, call);
+}
+
+static void c_close(struct server *srv, const char *id, size_t id_len, uint16_t code,
+                    const char *reason, struct api_call *call)
+{
+	struct cluster_request q = {.op = CLUSTER_OP_CLOSE, .close_code = code};
+
+	if (is_ours(srv->cluster, id, id_len) || id_len != CONN_ID_LEN) {
+		registry_local.close(srv, id, id_len, code, reason, call);
+		return;
+	}
+	q.id = (struct cluster_bytes){(const uint8_t *)id, id_len};
+	q.reason = (struct cluster_bytes){(const uint8_t *)reason, strlen(reason)};
+	remote(srv, &q, call);
+}
+
+static const struct registry_ops registry_cluster = {
+    .get = c_get,
+    .send = c_send,
+    .close = c_close,
+};
+
+/* ---- lease, probe, links ------------------------------------------------- */
+
+static void lease_value(struct cluster *cl, char *out, size_t cap)
+{
+	snprintf(out, cap, "%s,\"connections\":%u,\"address\":\"%s\"}", cl->nonce_prefix,
+	         cl->srv->num_open, cl->srv->cfg->listen.text);
+}
+
+static void register_lease(struct cluster *cl);
+
+static void on_registered(void *arg, const redisReply *r)
+{
+	struct cluster *cl = arg;
+
+	if (!r || r->type == REDIS_REPLY_ERROR)
+		return; /* the next tick retries */
+	if (r->type == REDIS_REPLY_STATUS) {
+		cl->registered = cl->ever_registered = true;
+		log_info("cluster: node %s registered (lease %s)", cl->tag, cl->key);
+		return;
+	}
+	/* nil: another live node holds this tag. */
+	if (cl->srv->stats.accepted == 0) {
+		log_warn("cluster: tag %s is taken by another node; picking another", cl->tag);
+		if (pick_tag(cl) == 0)
+			register_lease(cl);
+		/* The subscriber still listens on the old inbox: restart it. */
+		redis_link_reset(cl->sub, "node tag changed");
+	} else {
+		log_error("cluster: tag %s is taken by another node and connections already carry "
+		          "it; retrying every second",
+		          cl->tag);
+	}
+}
+
+static void register_lease(struct cluster *cl)
+{
+	char val[256], px[24];
+	const char *argv[6];
+	size_t lens[6];
+
+	lease_value(cl, val, sizeof val);
+	snprintf(px, sizeof px, "%d", LEASE_MS);
+	argv[0] = "SET", argv[1] = cl->key, argv[2] = val, argv[3] = "NX", argv[4] = "PX";
+	argv[5] = px;
+	for (int i = 0; i < 6; i++)
+		lens[i] = strlen(argv[i]);
+	redis_link_cmd(cl->cmd, on_registered, cl, 6, argv, lens);
+}
+
+static void on_refreshed(void *arg, const redisReply *r)
+{
+	struct cluster *cl = arg;
+
+	if (!r || r->type != REDIS_REPLY_INTEGER)
+		return; /* the next tick retries */
+	if (r->integer == 1 && !cl->registered) {
+		cl->registered = true;
+		log_info("cluster: node %s: lease renewed", cl->tag);
+	} else if (r->integer == 0 && (cl->registered || !cl->ever_registered)) {
+		log_error("cluster: the lease of tag %s is held by another node (this one was "
+		          "silent longer than the lease); retrying every second",
+		          cl->tag);
+		cl->registered = false;
+	}
+}
+
+static void refresh_lease(struct cluster *cl)
+{
+	char val[256], px[24];
+	const char *argv[7];
+	size_t lens[7];
+
+	lease_value(cl, val, sizeof val);
+	snprintf(px, sizeof px, "%d", LEASE_MS);
+	argv[0] = "EVAL", argv[1] = refresh_lua, argv[2] = "1", argv[3] = cl->key;
+	argv[4] = cl->nonce_prefix, argv[5] = val, argv[6] = px;
+	for (int i = 0; i < 7; i++)
+		lens[i] = strlen(argv[i]);
+	redis_link_cmd(cl->cmd, on_refreshed, cl, 7, argv, lens);
+}
+
+static void on_probe_published(void *arg, const redisReply *r)
+{
+	struct cluster *cl = arg;
+
+	/* Our subscriber believes it is subscribed, yet Redis counts nobody
+	 * on our inbox: the subscription is gone. */
+	if (r && r->type == REDIS_REPLY_INTEGER && r->integer == 0 && redis_link_is_up(cl->sub) &&
+	    cl->srv->loop.now_ms - cl->sub_up_ms > TICK_MS) /* not one sent before it subscribed */
+		redis_link_reset(cl->sub, "inbox probe reached no subscriber");
+}
+
+static void send_probe(struct cluster *cl)
+{
+	struct cluster_request q = {.op = CLUSTER_OP_PROBE};
+	uint8_t buf[64];
+	const char *argv[3];
+	size_t lens[3];
+	int n;
+
+	q.caller = (struct cluster_bytes){(const uint8_t *)cl->tag, CLUSTER_TAG_LEN};
+	q.deadline_ms = wall_ms(cl->srv) + PROBE_DEAD_MS;
+	n = cluster_request_encode(&q, buf, sizeof buf);
+	if (n < 0)
+		return;
+	argv[0] = "PUBLISH", argv[1] = cl->inbox, argv[2] = (const char *)buf;
+	lens[0] = 7, lens[1] = strlen(cl->inbox), lens[2] = (size_t)n;
+	if (redis_link_cmd(cl->cmd, on_probe_published, cl, 3, argv, lens) == 0 && !cl->probe_since)
+		cl->probe_since = cl->srv->loop.now_ms;
+}
+
+static void on_tick(struct loop_timer *t)
+{
+	struct cluster *cl = list_entry(t, struct cluster, tick);
+	uint64_t now = cl->srv->loop.now_ms;
+
+	if (redis_link_is_up(cl->cmd)) {
+		if (cl->ever_registered)
+			refresh_lease(cl);
+		else
+			register_lease(cl);
+		if (redis_link_is_up(cl->sub)) {
+			if (cl->probe_since && now - cl->probe_since > PROBE_DEAD_MS) {
+				cl->probe_since = 0;
+				redis_link_reset(cl->sub, "inbox probe did not come back");
+			} else {
+				send_probe(cl);
+			}
+		}
+	}
+	loop_timer_arm(&cl->srv->loop, t, now + TICK_MS);
+}
+
+static void on_cmd_state(void *arg, bool up)
+{
+	struct cluster *cl = arg;
+
+	if (up) {
+		/* Redis may have lost our lease (a restart): take it back now,
+		 * not at the next tick. */
+		cl->registered = false;
+		if (cl->ever_registered)
+			refresh_lease(cl); /* SET NX would find our own lease and fail */
+		else
+			register_lease(cl);
+		return;
+	}
+	cl->probe_since = 0;
+	fail_all(cl, "the command link to Redis went down");
+}
+
+static void on_sub_state(void *arg, bool up)
+{
+	struct cluster *cl = arg;
+
+	cl->probe_since = 0;
+	cl->sub_up_ms = cl->srv->loop.now_ms;
+	if (!up)
+		fail_all(cl, "the subscriber link to Redis went down");
+}
+
+int cluster_start(struct server *srv)
+{
+	const struct config *cfg = srv->cfg;
+	struct redis_link_cfg lc = {0};
+	struct cluster *cl;
+	const char *why = NULL;
+	uint8_t nonce[8];
+
+	if (!cfg->cluster_url[0])
+		return 0;
+	cl = calloc(1, sizeof *cl);
+	if (!cl)
+		return ERR_NOMEM;
+	srv->cluster = cl;
+	cl->srv = srv;
+	list_init(&cl->pending);
+	if (redis_url_parse(cfg->cluster_url, &cl->url, &why) < 0) {
+		log_error("--cluster: %s", why);
+		return ERR_INVAL;
+	}
+	cl->slots = calloc(MAX_PENDING, sizeof *cl->slots);
+	cl->free_idx = calloc(MAX_PENDING, sizeof *cl->free_idx);
+	if (!cl->slots || !cl->free_idx || pick_tag(cl) < 0 ||
+	    server_random(srv, nonce, sizeof nonce) < 0)
+		return ERR_NOMEM;
+	for (unsigned i = 0; i < MAX_PENDING; i++) {
+		cl->slots[i].cl = cl;
+		list_init(&cl->slots[i].link);
+		cl->free_idx[cl->num_free++] = MAX_PENDING - 1 - i;
+	}
+	snprintf(cl->nonce_prefix, sizeof cl->nonce_prefix,
+	         "{\"node\":\"%02x%02x%02x%02x%02x%02x%02x%02x\"", nonce[0], nonce[1], nonce[2],
+	         nonce[3], nonce[4], nonce[5], nonce[6], nonce[7]);
+	lc.url = &cl->url;
+	lc.connect_timeout_ms = 2000;
+	lc.reply_timeout_ms = 5000;
+	lc.max_out = LINK_MAX_OUT;
+	lc.max_in = LINK_MAX_IN;
+	lc.max_pending = MAX_PENDING * 2;
+	lc.arg = cl;
+	lc.name = "commands";
+	lc.on_state = on_cmd_state;
+	cl->cmd = redis_link_new(&srv->loop, &lc);
+	lc.name = "subscriber";
+	lc.on_state = on_sub_state;
+	lc.on_message = on_message;
+	lc.channels[0] = cl->inbox;
+	lc.channels[1] = "wsgw:all";
+	lc.num_channels = 2;
+	cl->sub = redis_link_new(&srv->loop, &lc);
+	if (!cl->cmd || !cl->sub)
+		return ERR_NOMEM;
+	cl->tick.on_fire = on_tick;
+	cl->deadline.on_fire = on_deadline;
+	loop_timer_arm(&srv->loop, &cl->tick, srv->loop.now_ms + TICK_MS);
+	srv->registry = &registry_cluster;
+	log_info("cluster: node tag %s, Redis %s, call timeout %" PRIu64 " ms", cl->tag,
+	         cfg->cluster_url, cfg->cluster_call_timeout_ms);
+	return 0;
+}
+
+void cluster_fini(struct server *srv)
+{
+	struct cluster *cl = srv->cluster;
+
+	if (!cl)
+		return;
+	if (cl->cmd && cl->registered) {
+		const char *argv[2] = {"DEL", cl->key};
+		size_t lens[2] = {3, strlen(cl->key)};
+
+		redis_link_send_now(cl->cmd, 2, argv, lens);
+	}
+	loop_timer_disarm(&srv->loop, &cl->tick);
+	loop_timer_disarm(&srv->loop, &cl->deadline);
+	redis_link_free(cl->cmd);
+	redis_link_free(cl->sub);
+	free(cl->slots);
+	free(cl->free_idx);
+	free(cl->scratch);
+	free(cl->ua_buf);
+	free(cl);
+	srv->cluster = NULL;
+	srv->registry = NULL;
+}
+
+void cluster_state_json(struct server *srv, char *out, size_t cap)
+{
+	struct cluster *cl = srv->cluster;
+	const char *st = "up";
+	char esc[256];
+
+	if (!redis_link_is_up(cl->cmd))
+		st = redis_link_state(cl->cmd);
+	else if (!redis_link_is_up(cl->sub))
+		st = redis_link_state(cl->sub);
+	else if (!cl->registered)
+		st = "registering";
+	jsonesc_encode(st, strlen(st), esc, sizeof esc);
+	snprintf(out, cap, "{\"node\":\"%s\",\"link\":\"%s\",\"pending_calls\":%u}", cl->tag, esc,
+	         MAX_PENDING - cl->num_free);
+}

@@ -1,0 +1,73 @@
+/* cluster_msg.h — the messages nodes exchange over Redis pub/sub: a request
+ * (Get / Send / Disconnect of one connection, or the inbox probe) published
+ * to the owner's inbox, and its reply published to the caller's. A compact
+ * binary encoding, versioned by its first byte. Pure: decode hands out views
+ * into the input and trusts nothing in it (whoever can PUBLISH on the Redis
+ * server can send us anything).
+ */
+#ifndef WSGW_CLUSTER_MSG_H
+#define WSGW_CLUSTER_MSG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CLUSTER_MSG_REQUEST 'Q' /* version 1 of the request */
+#define CLUSTER_MSG_REPLY 'A'   /* version 1 of the reply */
+
+#define CLUSTER_TAG_MAX 16
+#define CLUSTER_ID_MAX 200     /* bytes: 50 characters of up to 4 bytes */
+#define CLUSTER_REASON_MAX 123 /* RFC 6455 §5.5: close reason */
+#define CLUSTER_DATA_MAX (1u << 20)
+#define CLUSTER_MESSAGE_MAX 255
+#define CLUSTER_TEXT_MAX 65535 /* user agent, gateway id */
+
+enum cluster_op {
+	CLUSTER_OP_PROBE = 0, /* to one's own inbox: is the subscription alive? */
+	CLUSTER_OP_GET = 1,
+	CLUSTER_OP_SEND = 2,
+	CLUSTER_OP_CLOSE = 3,
+};
+
+struct cluster_bytes {
+	const uint8_t *p;
+	size_t len;
+};
+
+struct cluster_request {
+	uint8_t op;                  /* enum cluster_op */
+	struct cluster_bytes caller; /* the caller's node tag: where the reply goes */
+	uint64_t call_id;
+	uint64_t deadline_ms;        /* wall clock (ms since the epoch): drop after it */
+	struct cluster_bytes id;     /* connection id */
+	uint8_t opcode;              /* SEND: WS_OP_TEXT or WS_OP_BINARY */
+	uint16_t close_code;         /* CLOSE */
+	struct cluster_bytes reason; /* CLOSE */
+	struct cluster_bytes data;   /* SEND */
+};
+
+struct cluster_reply {
+	uint64_t call_id;
+	uint8_t code; /* enum api_code */
+	struct cluster_bytes message;
+	bool has_conn; /* GET answered OK: the snapshot follows */
+	struct cluster_bytes id, gateway_id, source_ip, user_agent;
+	int64_t connected_at_ns, last_active_at_ns;
+};
+
+/* Bytes encode needs at most. */
+size_t cluster_request_size(const struct cluster_request *q);
+size_t cluster_reply_size(const struct cluster_reply *a);
+
+/* Encode into out[cap]. Return bytes written, or ERR_LIMIT when a field is
+ * over its cap or out is too small. */
+int cluster_request_encode(const struct cluster_request *q, uint8_t *out, size_t cap);
+int cluster_reply_encode(const struct cluster_reply *a, uint8_t *out, size_t cap);
+
+/* Decode one whole message; views point into in. Return 0, or ERR_PROTO
+ * (wrong type or version, truncated, trailing bytes, a field over its cap,
+ * an unknown op). */
+int cluster_request_decode(const uint8_t *in, size_t len, struct cluster_request *q);
+int cluster_reply_decode(const uint8_t *in, size_t len, struct cluster_reply *a);
+
+#endif

@@ -1,0 +1,501 @@
+/* redis_link.c — one Redis connection on our epoll loop (redis_link.h).
+ * hiredis is only the RESP codec: redisFormatCommandArgv produces the bytes
+ * we queue, redisReaderFeed/GetReply parse what we read. Never blocks: the
+ * connect is non-blocking, every wait is a loop timer (connect timeout,
+ * reply timeout, reconnect backoff). Replies come back in command order
+ * (RESP is a FIFO per connection), so a ring of callbacks is the whole
+ * bookkeeping. Callbacks must not free the link.
+ */
+#include "redis_link.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <hiredis.h>
+
+#include "err.h"
+#include "list.h"
+#include "log.h"
+#include "loop.h"
+
+#define BACKOFF_MIN_MS 50
+#define BACKOFF_MAX_MS 2000
+
+enum link_st { ST_DOWN, ST_CONNECTING, ST_HANDSHAKE, ST_UP };
+
+struct pending {
+	redis_reply_fn fn;
+	void *arg;
+	uint64_t sent_ms;
+};
+
+struct redis_link {
+	struct redis_link_cfg cfg;
+	struct loop *loop;
+	struct loop_io io;
+	struct loop_timer timer; /* connect/reply timeout, or the backoff */
+	enum link_st st;
+	redisReader *reader;
+	char *out;
+	size_t out_len, out_off, out_cap;
+	struct pending *ring;
+	unsigned head, count;
+	uint64_t backoff_ms;
+	uint64_t gen; /* bumped by every failure: callbacks check it */
+	char why[160];
+};
+
+bool redis_link_is_up(const struct redis_link *l)
+{
+	return l->st == ST_UP;
+}
+
+const char *redis_link_state(const struct redis_link *l)
+{
+	switch (l->st) {
+	case ST_UP:
+		return "up";
+	case ST_CONNECTING:
+	case ST_HANDSHAKE:
+		return "connecting";
+	case ST_DOWN:
+		break;
+	}
+	return l->why;
+}
+
+static void update_events(struct redis_link *l)
+{
+	uint32_t ev = EPOLLIN | (l->out_off < l->out_len || l->st == ST_CONNECTING ? EPOLLOUT : 0);
+
+	if (l->io.fd >= 0 && ev != l->io.events)
+		loop_mod(l->loop, &l->io, ev);
+}
+
+static void arm_reply_timer(struct redis_link *l)
+{
+	if (l->st != ST_UP)
+		return;
+	if (l->count)
+		loop_timer_arm(l->loop, &l->timer,
+		               l->ring[l->head].sent_ms + l->cfg.reply_timeout_ms);
+	else
+		loop_timer_disarm(l->loop, &l->timer);
+}
+
+/* Drops the connection, answers every pending command with NULL and arms
+ * the reconnect. */
+static void fail(struct redis_link *l, const char *why)
+{
+	bool was_up = l->st == ST_UP;
+
+	if (l->st == ST_DOWN)
+		return;
+	snprintf(l->why, sizeof l->why, "down: %s", why);
+	if (was_up || l->backoff_ms == BACKOFF_MIN_MS)
+		log_warn("redis %s link: %s", l->cfg.name, why);
+	else
+		log_debug("redis %s link: %s", l->cfg.name, why);
+	l->st = ST_DOWN;
+	l->gen++;
+	if (l->io.fd >= 0) {
+		loop_del(l->loop, &l->io);
+		close(l->io.fd);
+		l->io.fd = -1;
+	}
+	redisReaderFree(l->reader);
+	l->reader = redisReaderCreate();
+	l->out_len = l->out_off = 0;
+	loop_timer_arm(l->loop, &l->timer, l->loop->now_ms + l->backoff_ms);
+	l->backoff_ms = l->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : l->backoff_ms * 2;
+	while (l->count) {
+		struct pending p = l->ring[l->head];
+
+		l->head = (l->head + 1) % l->cfg.max_pending;
+		l->count--;
+		if (p.fn)
+			p.fn(p.arg, NULL);
+	}
+	if (was_up && l->cfg.on_state)
+		l->cfg.on_state(l->cfg.arg, false);
+}
+
+void redis_link_reset(struct redis_link *l, const char *why)
+{
+	fail(l, why);
+}
+
+/* Appends a formatted command and its callback. */
+static int queue(struct redis_link *l, redis_reply_fn fn, void *arg, int argc, const char **argv,
+                 const size_t *argvlen)
+{
+	char *cmd;
+	int n;
+
+	if (l->count >= l->cfg.max_pending)
+		return ERR_LIMIT;
+	n = redisFormatCommandArgv(&cmd, argc, argv, argvlen);
+	if (n < 0)
+		return ERR_NOMEM;
+	if (l->out_off == l->out_len)
+		l->out_off = l->out_len = 0;
+	if (l->out_len - l->out_off + (size_t)n > l->cfg.max_out) {
+		redisFreeCommand(cmd);
+		return ERR_LIMIT;
+	}
+	if (l->out_len + (size_t)n > l->out_cap) {
+		size_t cap = l->out_cap ? l->out_cap : 4096;
+		char *b;
+
+		if (l->out_off) { /* compact before growing */
+			memmove(l->out, l->out + l->out_off, l->out_len - l->out_off);
+			l->out_len -= l->out_off;
+			l->out_off = 0;
+		}
+		while (cap < l->out_len + (size_t)n)
+			cap *= 2;
+		if (cap != l->out_cap) {
+			b = realloc(l->out, cap);
+			if (!b) {
+				redisFreeCommand(cmd);
+				return ERR_NOMEM;
+			}
+			l->out = b;
+			l->out_cap = cap;
+		}
+	}
+	memcpy(l->out + l->out_len, cmd, (size_t)n);
+	l->out_len += (size_t)n;
+	redisFreeCommand(cmd);
+	l->ring[(l->head + l->count) % l->cfg.max_pending] =
+	    (struct pending){fn, arg, l->loop->now_ms};
+	if (l->count++ == 0)
+		arm_reply_timer(l);
+	update_events(l);
+	return 0;
+}
+
+int redis_link_cmd(struct redis_link *l, redis_reply_fn fn, void *arg, int argc, const char **argv,
+                   const size_t *argvlen)
+{
+	if (l->st != ST_UP || l->cfg.num_channels)
+		return ERR_AGAIN;
+	return queue(l, fn, arg, argc, argv, argvlen);
+}
+
+static void flush(struct redis_link *l)
+{
+	while (l->out_off < l->out_len) {
+		ssize_t n =
+		    send(l->io.fd, l->out + l->out_off, l->out_len - l->out_off, MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		if (n <= 0) {
+			fail(l, strerror(errno));
+			return;
+		}
+		l->out_off += (size_t)n;
+	}
+	update_events(l);
+}
+
+void redis_link_send_now(struct redis_link *l, int argc, const char **argv, const size_t *argvlen)
+{
+	char *cmd;
+	int n;
+
+	if (l->st != ST_UP || l->out_off != l->out_len)
+		return;
+	n = redisFormatCommandArgv(&cmd, argc, argv, argvlen);
+	if (n < 0)
+		return;
+	if (send(l->io.fd, cmd, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) != n)
+		log_debug("redis %s link: shutdown command not sent whole", l->cfg.name);
+	redisFreeCommand(cmd);
+}
+
+/* A handshake command answered: AUTH/SELECT want +OK, SUBSCRIBE an array. */
+static void on_handshake(void *arg, const struct redisReply *r)
+{
+	struct redis_link *l = arg;
+
+	if (!r)
+		return;
+	if (r->type == REDIS_REPLY_ERROR) {
+		char why[128];
+
+		snprintf(why, sizeof why, "handshake refused: %.*s",
+		         (int)(r->len > 100 ? 100 : r->len), r->str);
+		fail(l, why);
+		return;
+	}
+	if (l->count == 0 && l->st == ST_HANDSHAKE) {
+		l->st = ST_UP;
+		l->backoff_ms = BACKOFF_MIN_MS;
+		log_info("redis %s link: up", l->cfg.name);
+		arm_reply_timer(l);
+		if (l->cfg.on_state)
+			l->cfg.on_state(l->cfg.arg, true);
+	}
+}
+
+static void start_handshake(struct redis_link *l)
+{
+	const struct redis_url *u = l->cfg.url;
+	const char *argv[1 + REDIS_LINK_MAX_CHANNELS];
+	size_t lens[1 + REDIS_LINK_MAX_CHANNELS];
+	char db[16];
+	int rc = 0;
+
+	l->st = ST_HANDSHAKE;
+	loop_timer_arm(l->loop, &l->timer, l->loop->now_ms + l->cfg.connect_timeout_ms);
+	if (u->password[0]) {
+		argv[0] = "AUTH", argv[1] = u->password;
+		lens[0] = 4, lens[1] = strlen(u->password);
+		rc |= queue(l, on_handshake, l, 2, argv, lens);
+	}
+	if (u->has_db) {
+		snprintf(db, sizeof db, "%d", u->db);
+		argv[0] = "SELECT", argv[1] = db;
+		lens[0] = 6, lens[1] = strlen(db);
+		rc |= queue(l, on_handshake, l, 2, argv, lens);
+	}
+	if (l->cfg.num_channels) {
+		argv[0] = "SUBSCRIBE", lens[0] = 9;
+		for (unsigned i = 0; i < l->cfg.num_channels; i++)
+			argv[1 + i] = l->cfg.channels[i], lens[1 + i] = strlen(l->cfg.channels[i]);
+		rc |= queue(l, on_handshake, l, 1 + (int)l->cfg.num_channels, argv, lens);
+		/* One confirmation per channel: the ring takes one entry each. */
+		for (unsigned i = 1; i < l->cfg.num_channels && l->count < l->cfg.max_pending; i++)
+			l->ring[(l->head + l->count++) % l->cfg.max_pending] =
+			    (struct pending){on_handshake, l, l->loop->now_ms};
+	}
+	if (rc) {
+		fail(l, "cannot queue the handshake");
+		return;
+	}
+	if (l->count == 0) { /* nothing to ask: up at once */
+		l->st = ST_HANDSHAKE;
+		on_handshake(l, &(struct redisReply){.type = REDIS_REPLY_STATUS});
+	}
+}
+
+static void on_connected(struct redis_link *l)
+{
+	int err = 0;
+	socklen_t len = sizeof err;
+
+	if (getsockopt(l->io.fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+		err = errno;
+	if (err) {
+		fail(l, strerror(err));
+		return;
+	}
+	start_handshake(l);
+}
+
+static bool is_message(const redisReply *r)
+{
+	return r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
+	       r->element[0]->type == REDIS_REPLY_STRING && r->element[0]->len == 7 &&
+	       !memcmp(r->element[0]->str, "message", 7) &&
+	       r->element[1]->type == REDIS_REPLY_STRING &&
+	       r->element[2]->type == REDIS_REPLY_STRING;
+}
+
+/* Hands one parsed reply to its owner. Returns false when the link failed
+ * meanwhile. */
+static bool dispatch(struct redis_link *l, redisReply *r)
+{
+	uint64_t gen = l->gen;
+
+	if (l->cfg.num_channels && is_message(r)) {
+		if (l->cfg.on_message)
+			l->cfg.on_message(l->cfg.arg, r->element[1]->str, r->element[1]->len,
+			                  r->element[2]->str, r->element[2]->len);
+	} else if (l->count == 0) {
+		fail(l, "a reply nobody asked for");
+		return false;
+	} else {
+		struct pending p = l->ring[l->head];
+
+		l->head = (l->head + 1) % l->cfg.max_pending;
+		l->count--;
+		arm_reply_timer(l);
+		if (p.fn)
+			p.fn(p.arg, r);
+	}
+	return gen == l->gen;
+}
+
+static void on_readable(struct redis_link *l)
+{
+	char buf[16384];
+	uint64_t gen = l->gen;
+
+	for (;;) {
+		ssize_t n = recv(l->io.fd, buf, sizeof buf, 0);
+		void *reply;
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		if (n <= 0) {
+			fail(l, n == 0 ? "closed by the server" : strerror(errno));
+			return;
+		}
+		if (redisReaderFeed(l->reader, buf, (size_t)n) != REDIS_OK) {
+			fail(l, "out of memory");
+			return;
+		}
+		for (;;) {
+			if (redisReaderGetReply(l->reader, &reply) != REDIS_OK) {
+				fail(l, "protocol error");
+				return;
+			}
+			if (!reply)
+				break;
+			bool alive = dispatch(l, reply);
+
+			freeReplyObject(reply);
+			if (!alive || gen != l->gen)
+				return;
+		}
+		/* What is left is one unfinished reply: cap it. */
+		if (l->reader->len - l->reader->pos > l->cfg.max_in) {
+			fail(l, "a reply larger than the cap");
+			return;
+		}
+	}
+}
+
+static void on_event(struct loop_io *io, uint32_t events)
+{
+	struct redis_link *l = list_entry(io, struct redis_link, io);
+	uint64_t gen = l->gen;
+
+	if (l->st == ST_CONNECTING) {
+		if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))
+			on_connected(l);
+		if (gen != l->gen)
+			return;
+	}
+	if (events & (EPOLLIN | EPOLLERR | EPOLLHUP))
+		on_readable(l);
+	if (gen == l->gen && l->io.fd >= 0 && l->out_off < l->out_len)
+		flush(l);
+}
+
+static void start_connect(struct redis_link *l)
+{
+	const struct redis_url *u = l->cfg.url;
+	struct sockaddr_storage sa = {0};
+	socklen_t salen;
+	int one = 1, fd;
+
+	if (u->ip.family == AF_INET6) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&sa;
+
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(u->port);
+		memcpy(&s6->sin6_addr, u->ip.addr, 16);
+		salen = sizeof *s6;
+	} else {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&sa;
+
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons(u->port);
+		memcpy(&s4->sin_addr, u->ip.addr, 4);
+		salen = sizeof *s4;
+	}
+	l->st = ST_CONNECTING;
+	fd = socket(sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		fail(l, strerror(errno));
+		return;
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	l->io.fd = fd;
+	if (connect(fd, (struct sockaddr *)&sa, salen) < 0 && errno != EINPROGRESS) {
+		fail(l, strerror(errno));
+		return;
+	}
+	if (loop_add(l->loop, &l->io, EPOLLIN | EPOLLOUT) < 0) {
+		fail(l, strerror(errno));
+		return;
+	}
+	loop_timer_arm(l->loop, &l->timer, l->loop->now_ms + l->cfg.connect_timeout_ms);
+}
+
+static void on_timer(struct loop_timer *t)
+{
+	struct redis_link *l = list_entry(t, struct redis_link, timer);
+
+	switch (l->st) {
+	case ST_DOWN:
+		start_connect(l);
+		break;
+	case ST_CONNECTING:
+	case ST_HANDSHAKE:
+		fail(l, "connect timed out");
+		break;
+	case ST_UP:
+		if (l->count &&
+		    l->ring[l->head].sent_ms + l->cfg.reply_timeout_ms <= l->loop->now_ms)
+			fail(l, "no reply in time");
+		else
+			arm_reply_timer(l);
+		break;
+	}
+}
+
+struct redis_link *redis_link_new(struct loop *loop, const struct redis_link_cfg *cfg)
+{
+	struct redis_link *l = calloc(1, sizeof *l);
+
+	if (!l)
+		return NULL;
+	l->cfg = *cfg;
+	l->loop = loop;
+	l->io.fd = -1;
+	l->io.on_event = on_event;
+	l->timer.on_fire = on_timer;
+	l->backoff_ms = BACKOFF_MIN_MS;
+	l->st = ST_DOWN;
+	snprintf(l->why, sizeof l->why, "down: not connected yet");
+	l->ring = calloc(cfg->max_pending + REDIS_LINK_MAX_CHANNELS + 2, sizeof *l->ring);
+	l->cfg.max_pending = cfg->max_pending + REDIS_LINK_MAX_CHANNELS + 2;
+	l->reader = redisReaderCreate();
+	if (!l->ring || !l->reader) {
+		redis_link_free(l);
+		return NULL;
+	}
+	start_connect(l);
+	return l;
+}
+
+void redis_link_free(struct redis_link *l)
+{
+	if (!l)
+		return;
+	loop_timer_disarm(l->loop, &l->timer);
+	if (l->io.fd >= 0) {
+		loop_del(l->loop, &l->io);
+		close(l->io.fd);
+	}
+	if (l->reader)
+		redisReaderFree(l->reader);
+	free(l->ring);
+	free(l->out);
+	free(l);
+}

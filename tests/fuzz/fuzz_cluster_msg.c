@@ -1,0 +1,47 @@
+/* fuzz_cluster_msg.c — libFuzzer target for cluster_msg.c.
+ *
+ * The input is decoded as a request and as a reply (what another node, or
+ * anyone who can PUBLISH on the Redis server, may send). Whatever decodes
+ * must have its views inside the input and its fields within their caps,
+ * and must encode back to exactly the input (the encoding is canonical:
+ * fixed-width lengths, no optional bytes). Any broken invariant aborts.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fuzz.h"
+#include "cluster_msg.h"
+
+static int inside(struct cluster_bytes b, const uint8_t *in, size_t n)
+{
+	return b.len == 0 || (b.p >= in && b.p + b.len <= in + n);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct cluster_request q;
+	struct cluster_reply a;
+	uint8_t *out = malloc(size + 1);
+
+	CHECK(out);
+	if (cluster_request_decode(data, size, &q) == 0) {
+		CHECK(q.op <= CLUSTER_OP_CLOSE);
+		CHECK(q.caller.len <= CLUSTER_TAG_MAX && inside(q.caller, data, size));
+		CHECK(q.id.len <= CLUSTER_ID_MAX && inside(q.id, data, size));
+		CHECK(q.reason.len <= CLUSTER_REASON_MAX && inside(q.reason, data, size));
+		CHECK(q.data.len <= CLUSTER_DATA_MAX && inside(q.data, data, size));
+		CHECK(cluster_request_size(&q) == size);
+		CHECK(cluster_request_encode(&q, out, size + 1) == (int)size);
+		CHECK(memcmp(out, data, size) == 0);
+	}
+	if (cluster_reply_decode(data, size, &a) == 0) {
+		CHECK(a.message.len <= CLUSTER_MESSAGE_MAX && inside(a.message, data, size));
+		CHECK(inside(a.id, data, size) && inside(a.user_agent, data, size));
+		CHECK(inside(a.gateway_id, data, size) && inside(a.source_ip, data, size));
+		CHECK(cluster_reply_encode(&a, out, size + 1) == (int)size);
+		CHECK(memcmp(out, data, size) == 0);
+	}
+	free(out);
+	return 0;
+}

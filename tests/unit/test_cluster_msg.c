@@ -1,0 +1,199 @@
+/* test_cluster_msg.c — unit tests for cluster_msg.c: requests and replies
+ * round-trip field for field; every truncation, any trailing byte, an
+ * unknown type, version or op, and a length over its cap are refused;
+ * encode refuses fields over their caps and short buffers.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "cluster_msg.h"
+#include "err.h"
+
+#define B(s) ((struct cluster_bytes){(const uint8_t *)(s), sizeof(s) - 1})
+
+static void assert_bytes(struct cluster_bytes got, struct cluster_bytes want)
+{
+	assert_int_equal(got.len, want.len);
+	if (want.len)
+		assert_memory_equal(got.p, want.p, want.len);
+}
+
+static struct cluster_request sample_request(void)
+{
+	struct cluster_request q = {0};
+
+	q.op = CLUSTER_OP_SEND;
+	q.caller = B("abc234");
+	q.call_id = 0x0102030405060708ull;
+	q.deadline_ms = 1765000000123ull;
+	q.id = B("xyz765aaaaaaaaaaaaaaaaaaaaaaaaaaa");
+	q.opcode = 2;
+	q.close_code = 1000;
+	q.reason = B("bye \xc3\xa9");
+	q.data = B("\x00\x01payload\xff");
+	return q;
+}
+
+static struct cluster_reply sample_reply(void)
+{
+	struct cluster_reply a = {0};
+
+	a.call_id = 77;
+	a.code = 0;
+	a.message = B("");
+	a.has_conn = true;
+	a.id = B("xyz765aaaaaaaaaaaaaaaaaaaaaaaaaaa");
+	a.gateway_id = B("d5dwsgw0000000000001");
+	a.source_ip = B("::1");
+	a.user_agent = B("ua/1.0 \xc3\xa9");
+	a.connected_at_ns = 1765000000123456789ll;
+	a.last_active_at_ns = -1;
+	return a;
+}
+
+static void test_request_roundtrip(void **state)
+{
+	struct cluster_request q = sample_request(), d;
+	uint8_t buf[512];
+	int n;
+
+	(void)state;
+	n = cluster_request_encode(&q, buf, sizeof buf);
+	assert_true(n > 0);
+	assert_true((size_t)n <= cluster_request_size(&q));
+	assert_int_equal(buf[0], CLUSTER_MSG_REQUEST);
+	assert_int_equal(cluster_request_decode(buf, (size_t)n, &d), 0);
+	assert_int_equal(d.op, q.op);
+	assert_bytes(d.caller, q.caller);
+	assert_true(d.call_id == q.call_id);
+	assert_true(d.deadline_ms == q.deadline_ms);
+	assert_bytes(d.id, q.id);
+	assert_int_equal(d.opcode, q.opcode);
+	assert_int_equal(d.close_code, q.close_code);
+	assert_bytes(d.reason, q.reason);
+	assert_bytes(d.data, q.data);
+	/* views point into the input */
+	assert_true(d.data.p >= buf && d.data.p + d.data.len <= buf + n);
+
+	/* every truncation and a trailing byte are refused */
+	for (int cut = 0; cut < n; cut++)
+		assert_int_equal(cluster_request_decode(buf, (size_t)cut, &d), ERR_PROTO);
+	buf[n] = 0;
+	assert_int_equal(cluster_request_decode(buf, (size_t)n + 1, &d), ERR_PROTO);
+	/* a buffer one byte short */
+	assert_int_equal(cluster_request_encode(&q, buf, (size_t)n - 1), ERR_LIMIT);
+}
+
+static void test_request_refusals(void **state)
+{
+	struct cluster_request q = sample_request(), d;
+	uint8_t buf[512];
+	int n;
+
+	(void)state;
+	n = cluster_request_encode(&q, buf, sizeof buf);
+	assert_true(n > 0);
+	buf[0] = CLUSTER_MSG_REPLY; /* another type (or version) */
+	assert_int_equal(cluster_request_decode(buf, (size_t)n, &d), ERR_PROTO);
+	buf[0] = CLUSTER_MSG_REQUEST;
+	buf[1] = CLUSTER_OP_CLOSE + 1; /* unknown op */
+	assert_int_equal(cluster_request_decode(buf, (size_t)n, &d), ERR_PROTO);
+	buf[1] = CLUSTER_OP_SEND;
+	buf[2] = CLUSTER_TAG_MAX + 1; /* caller over its cap */
+	assert_int_equal(cluster_request_decode(buf, (size_t)n, &d), ERR_PROTO);
+
+	q.op = CLUSTER_OP_CLOSE + 1;
+	assert_int_equal(cluster_request_encode(&q, buf, sizeof buf), ERR_LIMIT);
+	q = sample_request();
+	q.reason.len = CLUSTER_REASON_MAX + 1;
+	assert_int_equal(cluster_request_encode(&q, buf, sizeof buf), ERR_LIMIT);
+	q = sample_request();
+	q.id.len = CLUSTER_ID_MAX + 1;
+	assert_int_equal(cluster_request_encode(&q, buf, sizeof buf), ERR_LIMIT);
+}
+
+/* A data length announcing more than is there, or over the cap. */
+static void test_request_data_length(void **state)
+{
+	struct cluster_request q = sample_request(), d;
+	uint8_t buf[512];
+	int n;
+	size_t at;
+
+	(void)state;
+	n = cluster_request_encode(&q, buf, sizeof buf);
+	at = (size_t)n - q.data.len - 4;
+	buf[at] = 0xff; /* 4 GiB-ish */
+	assert_int_equal(cluster_request_decode(buf, (size_t)n, &d), ERR_PROTO);
+	buf[at] = 0x00, buf[at + 1] = 0x10, buf[at + 2] = 0, buf[at + 3] = 1; /* cap + 1 */
+	assert_int_equal(cluster_request_decode(buf, (size_t)n, &d), ERR_PROTO);
+}
+
+static void test_probe(void **state)
+{
+	struct cluster_request q = {.op = CLUSTER_OP_PROBE, .caller = B("abc234")}, d;
+	uint8_t buf[64];
+	int n;
+
+	(void)state;
+	n = cluster_request_encode(&q, buf, sizeof buf);
+	assert_true(n > 0);
+	assert_int_equal(cluster_request_decode(buf, (size_t)n, &d), 0);
+	assert_int_equal(d.op, CLUSTER_OP_PROBE);
+	assert_int_equal(d.id.len, 0);
+	assert_int_equal(d.data.len, 0);
+}
+
+static void test_reply_roundtrip(void **state)
+{
+	struct cluster_reply a = sample_reply(), d;
+	uint8_t buf[512];
+	int n;
+
+	(void)state;
+	n = cluster_reply_encode(&a, buf, sizeof buf);
+	assert_true(n > 0);
+	assert_true((size_t)n <= cluster_reply_size(&a));
+	assert_int_equal(cluster_reply_decode(buf, (size_t)n, &d), 0);
+	assert_true(d.call_id == a.call_id);
+	assert_int_equal(d.code, a.code);
+	assert_bytes(d.message, a.message);
+	assert_true(d.has_conn);
+	assert_bytes(d.id, a.id);
+	assert_bytes(d.gateway_id, a.gateway_id);
+	assert_bytes(d.source_ip, a.source_ip);
+	assert_bytes(d.user_agent, a.user_agent);
+	assert_true(d.connected_at_ns == a.connected_at_ns);
+	assert_true(d.last_active_at_ns == a.last_active_at_ns);
+	for (int cut = 0; cut < n; cut++)
+		assert_int_equal(cluster_reply_decode(buf, (size_t)cut, &d), ERR_PROTO);
+	assert_int_equal(cluster_reply_decode(buf, (size_t)n + 1, &d), ERR_PROTO);
+
+	/* an error: no snapshot */
+	a = (struct cluster_reply){.call_id = 9, .code = 5, .message = B("connection x not found")};
+	n = cluster_reply_encode(&a, buf, sizeof buf);
+	assert_int_equal(cluster_reply_decode(buf, (size_t)n, &d), 0);
+	assert_false(d.has_conn);
+	assert_int_equal(d.code, 5);
+	assert_bytes(d.message, a.message);
+	buf[n - 1] = 2; /* has_conn must be 0 or 1 */
+	assert_int_equal(cluster_reply_decode(buf, (size_t)n, &d), ERR_PROTO);
+	a.message.len = CLUSTER_MESSAGE_MAX + 1;
+	assert_int_equal(cluster_reply_encode(&a, buf, sizeof buf), ERR_LIMIT);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_request_roundtrip),   cmocka_unit_test(test_request_refusals),
+	    cmocka_unit_test(test_request_data_length), cmocka_unit_test(test_probe),
+	    cmocka_unit_test(test_reply_roundtrip),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
