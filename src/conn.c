@@ -19,6 +19,7 @@
 #include "err.h"
 #include "log.h"
 #include "obuf.h"
+#include "registry.h"
 #include "strpool.h"
 #include "ws.h"
 #include "ws_conn.h"
@@ -71,8 +72,16 @@ static void conn_free(struct loop_deferred *d)
 
 	ws_conn_rx_free(c->rx);
 	obuf_free(&c->out);
+	registry_on_free(c);
 	strpool_put(&c->srv->user_agents, c->user_agent);
 	free(c);
+}
+
+/* c stops being OPEN: out of the table and the registry's order. */
+static void leave_open(struct conn *c)
+{
+	conntab_remove(&c->srv->table, &c->node);
+	registry_on_leave(c);
 }
 
 static void close_now(struct conn *c)
@@ -82,7 +91,7 @@ static void close_now(struct conn *c)
 	if (c->state == CONN_ST_DEAD)
 		return;
 	if (c->state == CONN_ST_OPEN)
-		conntab_remove(&srv->table, &c->node);
+		leave_open(c);
 	ws_conn_on_closed(c);
 	c->state = CONN_ST_DEAD;
 	list_remove(&c->link);
@@ -450,12 +459,13 @@ void conn_set_open(struct conn *c)
 	c->last_rx_ms = c->srv->loop.now_ms;  /* idle time counts from the 101 */
 	c->connected_at_ns = c->last_active_ns = c->srv->loop.now_wall_ns;
 	conntab_insert(&c->srv->table, &c->node);
+	registry_on_open(c);
 }
 
 void conn_set_closing(struct conn *c)
 {
 	if (c->state == CONN_ST_OPEN)
-		conntab_remove(&c->srv->table, &c->node);
+		leave_open(c);
 	if (c->state == CONN_ST_DEAD)
 		return;
 	c->state = CONN_ST_CLOSING;
@@ -478,7 +488,7 @@ void conn_finish(struct conn *c, bool flush)
 		return;
 	if (flush && conn_queued(c) > 0) {
 		if (c->state == CONN_ST_OPEN)
-			conntab_remove(&c->srv->table, &c->node);
+			leave_open(c);
 		if (c->state != CONN_ST_CLOSING)
 			c->state = CONN_ST_CLOSING;
 		c->flags |= CONN_F_CLOSE_AFTER_FLUSH | CONN_F_READ_PAUSED;

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "conntab.h"
+#include "groups.h"
 #include "list.h"
 #include "loop.h"
 #include "net.h"
@@ -60,6 +61,10 @@ struct conn {
 	struct ws_rx *rx;         /* NULL unless a frame or message is partial */
 	struct obuf *out;         /* NULL unless output is queued */
 	struct integ_state *integ; /* NULL for echo-only routes */
+	uint64_t seq;             /* registry order while OPEN (0: not indexed) */
+	const char *path;         /* request path, interned (registry.c) */
+	const char *route;        /* spec path template matched, interned */
+	struct groups_member groups; /* wsgw.v1 groups (registry.c) */
 };
 
 /* Listener callback: accepts up to a batch of pending connections. Beyond

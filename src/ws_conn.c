@@ -22,6 +22,7 @@
 #include "http1.h"
 #include "integ.h"
 #include "log.h"
+#include "registry.h"
 #include "strpool.h"
 #include "utf8.h"
 #include "ws.h"
@@ -240,6 +241,7 @@ static int accept_upgrade(struct conn *c, const struct http1_request *req,
 		return ERR_SYS;
 	}
 	set_identity(c, hs);
+	registry_on_upgrade(c, hs->path.p, hs->path.len, route->path);
 	c->protocol = (int8_t)hs->protocol;
 	ws_handshake_accept(hs->key, accept);
 	rc = integ_connect(c, route, &m, req, accept);
@@ -316,6 +318,20 @@ int ws_conn_send(struct conn *c, uint8_t opcode, const uint8_t *p, size_t n, boo
 	if (c->state != CONN_ST_OPEN)
 		return ERR_CLOSED;
 	rc = conn_write_frame(c, hdr, hl, p, n, enforce_limit);
+	if (rc == 0) {
+		c->last_active_ns = c->srv->loop.now_wall_ns;
+		c->srv->stats.msgs_out++;
+	}
+	return rc;
+}
+
+int ws_conn_send_frame(struct conn *c, const uint8_t *frame, size_t n)
+{
+	int rc;
+
+	if (c->state != CONN_ST_OPEN)
+		return ERR_CLOSED;
+	rc = conn_write_frame(c, frame, n, NULL, 0, true);
 	if (rc == 0) {
 		c->last_active_ns = c->srv->loop.now_wall_ns;
 		c->srv->stats.msgs_out++;

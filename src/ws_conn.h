@@ -21,6 +21,11 @@ void ws_conn_on_data(struct conn *c, uint8_t *data, size_t n);
  * enforce_limit), or ERR_CLOSED. */
 int ws_conn_send(struct conn *c, uint8_t opcode, const uint8_t *p, size_t n, bool enforce_limit);
 
+/* Sends one whole frame encoded by the caller (a broadcast encodes it once
+ * for every connection), under the --max-out-queue limit. Returns 0,
+ * ERR_LIMIT (nothing queued) or ERR_CLOSED. */
+int ws_conn_send_frame(struct conn *c, const uint8_t *frame, size_t n);
+
 /* Starts a server-initiated close handshake with code and reason. A
  * connection still in its handshake is simply dropped. */
 void ws_conn_close(struct conn *c, uint16_t code, const char *reason);
