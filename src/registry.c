@@ -6,6 +6,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "conn.h"
 #include "ctx.h"
@@ -215,4 +216,51 @@ void registry_on_free(struct conn *c)
 	strpool_put(&r->paths, c->path);
 	strpool_put(&r->routes, c->route);
 	c->path = c->route = NULL;
+}
+
+#define GROUPS_HEADER "x-wsgw-groups"
+
+static void join_one(struct conn *c, const char *name, size_t n)
+{
+	int rc = -1;
+
+	if (groups_name_ok(name, n))
+		rc = groups_join(&c->srv->reg->groups, &c->groups, name, n);
+	if (rc < 0)
+		log_warn("conn %s: X-Wsgw-Groups: cannot join group \"%.*s\" (%s)", c->id,
+		         (int)(n > 128 ? 128 : n), name,
+		         rc == ERR_LIMIT           ? "64 groups already"
+		         : groups_name_ok(name, n) ? "out of memory"
+		                                   : "not a valid group name");
+}
+
+void registry_join_listed(struct conn *c, const char *h, size_t len)
+{
+	const size_t hl = sizeof GROUPS_HEADER - 1;
+
+	for (size_t i = 0; i < len;) {
+		const char *line = h + i, *nl = memchr(line, '\n', len - i);
+		size_t ll = nl ? (size_t)(nl - line) : len - i;
+
+		i += ll + (nl != NULL);
+		if (ll && line[ll - 1] == '\r')
+			ll--;
+		if (ll <= hl || line[hl] != ':' || strncasecmp(line, GROUPS_HEADER, hl) != 0)
+			continue;
+		/* RFC 9110 §5.6.1: a list, elements separated by commas, with
+		 * optional whitespace; empty elements are ignored. */
+		for (size_t k = hl + 1; k < ll;) {
+			size_t end = k, a, b;
+
+			while (end < ll && line[end] != ',')
+				end++;
+			for (a = k; a < end && (line[a] == ' ' || line[a] == '\t'); a++)
+				;
+			for (b = end; b > a && (line[b - 1] == ' ' || line[b - 1] == '\t'); b--)
+				;
+			if (b > a)
+				join_one(c, line + a, b - a);
+			k = end + 1;
+		}
+	}
 }

@@ -88,4 +88,11 @@ void registry_on_open(struct conn *c);
 void registry_on_leave(struct conn *c);
 void registry_on_free(struct conn *c);
 
+/* The connect integration's answer (header lines, each ending "\r\n")
+ * may name groups for the new OPEN connection c: every X-Wsgw-Groups
+ * field, a comma-separated list (optional whitespace around names). Each
+ * valid name is joined; an invalid one, or one past the per-connection
+ * cap, is skipped with a warning. */
+void registry_join_listed(struct conn *c, const char *headers, size_t len);
+
 #endif

@@ -116,10 +116,12 @@ def echo():
     return {"x-yc-apigateway-integration": {"type": "echo"}}  # a fresh dict: no YAML alias
 
 
-def write_spec(tmp_path, disconnect_url=None):
+def write_spec(tmp_path, disconnect_url=None, connect_url=None):
     chat = {"x-yc-apigateway-websocket-message": echo()}
     if disconnect_url:
         chat["x-yc-apigateway-websocket-disconnect"] = http_integ(disconnect_url)
+    if connect_url:
+        chat["x-yc-apigateway-websocket-connect"] = http_integ(connect_url)
     doc = {"openapi": "3.0.0", "info": {"title": "ext", "version": "1"},
            "paths": {"/chat/{room}": chat, "/feed": {"x-yc-apigateway-websocket-message": echo()}}}
     p = tmp_path / "ext.yaml"
@@ -133,8 +135,9 @@ def ext(wsgw_factory, tmp_path, pb):
     /chat/{room} and /feed and the token TOKEN."""
     apis = []
 
-    def make(*flags, disconnect_url=None):
-        s = wsgw_factory(["--spec", write_spec(tmp_path, disconnect_url), "--auth-token", TOKEN,
+    def make(*flags, disconnect_url=None, connect_url=None):
+        s = wsgw_factory(["--spec", write_spec(tmp_path, disconnect_url, connect_url),
+                          "--auth-token", TOKEN,
                           "--close-timeout", "2s"] + list(flags))
         a = Api(s, pb)
         apis.append(a)
@@ -571,6 +574,33 @@ def test_groups_across_routes(ext):
         assert api.rest("POST", "/wsgw/v1/groups/g1/other", body={})[0] == 404
     finally:
         close_all(chat + feed)
+
+
+def test_connect_integration_names_groups(ext):
+    """X-Wsgw-Groups in the connect integration's answer puts the new
+    connection in those groups; invalid names are skipped (and logged)."""
+    b = Backend()
+    try:
+        b.on("CONNECT", headers=[("X-Wsgw-Groups", " team-a, team-b ,,bad name"),
+                                 ("x-wsgw-groups", "team-c")])
+        api = ext(connect_url=b.url("/connect"))
+        conns = open_many(api.server.port, "/chat/c", 2)
+        plain = open_many(api.server.port, "/feed", 1)
+        try:
+            listed = api.grpc("ListConnections")
+            groups = {c.id: sorted(c.groups) for c in listed.connections}
+            for _, i in conns:
+                assert groups[i] == ["team-a", "team-b", "team-c"]
+            assert groups[plain[0][1]] == []
+            r = api.grpc("SendToGroup", group="team-b", data=b"hello b")
+            assert r.delivered == 2
+            for s, _ in conns:
+                assert read_frame(s) == (2, b"hello b")
+            assert "not a valid group name" in api.server.read_log()
+        finally:
+            close_all(conns + plain)
+    finally:
+        b.close()
 
 
 # ---- Broadcast ---------------------------------------------------------------------------------
