@@ -138,6 +138,15 @@ void gw_start(struct server *srv, const struct gw_req *q, struct gw_call *call)
 	call->kind = q->kind;
 	call->api.pending = true;
 	call->api.cancel = NULL;
+	/* A server assembled field by field (unit tests, fuzzers) has no
+	 * registry state yet: the calls then see no connections. */
+	if (!srv->fanouts.next)
+		list_init(&srv->fanouts);
+	if (!srv->reg && registry_init(srv) < 0) {
+		api_fail(&call->api.st, API_RESOURCE_EXHAUSTED, "out of memory");
+		api_call_complete(&call->api);
+		return;
+	}
 	if (!check(srv, q, call)) {
 		api_call_complete(&call->api);
 		return;
