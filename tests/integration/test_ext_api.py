@@ -3,9 +3,11 @@ every call over gRPC (stubs generated here from proto/wsgw/v1 with protoc,
 as grpc_stubs.py does for the Yandex proto) and over REST (http.client),
 every error status, the token on every new path, paging while connections
 come and go, groups across two routes, CloseConnection's code reaching the
-disconnect integration, broadcast filters, a broadcast to 10 000
-connections (EXT_BCAST_N; 2 000 under ASan) while another client's echo
-round trip is timed, and clients (and the API caller) gone mid-broadcast.
+disconnect integration, X-Wsgw-Groups from the connect integration,
+broadcast filters and full queues, a broadcast to 10 000 connections
+(EXT_BCAST_N; the ASan build manages it too, in seconds) while another
+client's echo round trip is timed, and clients (and the API callers) gone
+mid-broadcast.
 """
 import base64
 import http.client
@@ -36,7 +38,7 @@ PROTO = os.path.join(conftest.ROOT, "proto")
 SVC = "/wsgw.v1.GatewayService/"
 TOKEN = "ext-secret"
 AUTH = [("authorization", "Bearer " + TOKEN)]
-N_BCAST = int(os.environ.get("EXT_BCAST_N", 2_000 if conftest.ASAN else 10_000))
+N_BCAST = int(os.environ.get("EXT_BCAST_N", 10_000))
 KEY = b"dGhlIHNhbXBsZSBub25jZQ=="
 ID_HEADER = b"\r\nx-yc-apigateway-websocket-connection-id: "
 METHODS = {
@@ -761,7 +763,7 @@ def test_clients_gone_mid_broadcast(ext, fd_room):
     go away before their answers (HTTP/1.1 with pipelined broadcasts
     queued behind the running one, gRPC calls cancelled): nothing touches
     freed memory (the ASan build checks), and the server keeps serving."""
-    n = 2000 if conftest.ASAN else 6000
+    n = 6000
     api = ext("--max-connections", str(n + 100), "--log-level", "debug")
     conns = open_many(api.server.port, "/feed", n)
     rst = struct.pack("ii", 1, 0)
