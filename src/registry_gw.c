@@ -18,6 +18,7 @@
 #include "fanout.h"
 #include "log.h"
 #include "net.h"
+#include "obuf.h"
 #include "registry.h"
 #include "registry_int.h"
 #include "ws.h"
@@ -245,8 +246,7 @@ void registry_gw_leave(struct server *srv, const struct gw_req *q, struct gw_cal
 
 struct bcast {
 	struct fanout f;
-	uint8_t *frame; /* header + payload, encoded once for every connection */
-	size_t frame_len;
+	struct obuf_shared *frame; /* header + payload, encoded once, shared */
 	uint64_t next_seq, last_seq; /* still to visit: [next_seq, last_seq] */
 	char *route;                 /* Broadcast path (template), NULL: any */
 	char *prefix;                /* path_prefix, NULL: any */
@@ -295,7 +295,7 @@ static bool bcast_step(struct fanout *f, uint64_t until_ns)
 		b->next_seq = x->v[i].seq + 1;
 		if (!c || !bcast_match(b, c))
 			continue;
-		if (ws_conn_send_frame(c, b->frame, b->frame_len) == 0)
+		if (ws_conn_send_frame(c, b->frame) == 0)
 			b->delivered++;
 		else
 			b->skipped++; /* queue full (RESOURCE_EXHAUSTED), or it just closed */
@@ -322,7 +322,7 @@ static void bcast_free(struct fanout *f)
 {
 	struct bcast *b = (struct bcast *)f;
 
-	free(b->frame);
+	obuf_shared_put(b->frame); /* queues that hold its rest keep it */
 	free(b->route);
 	free(b->prefix);
 	free(b->exclude);
@@ -346,12 +346,11 @@ static bool bcast_setup(struct server *srv, struct bcast *b, const struct gw_req
 	uint8_t hdr[WS_MAX_HEADER];
 	size_t hl = ws_encode_header(hdr, true, opcode, q->len);
 
-	b->frame = malloc(hl + q->len);
+	b->frame = obuf_shared_new(hl + q->len);
 	if (!b->frame)
 		return false;
-	memcpy(b->frame, hdr, hl);
-	memcpy(b->frame + hl, q->data, q->len);
-	b->frame_len = hl + q->len;
+	memcpy(b->frame->data, hdr, hl);
+	memcpy(b->frame->data + hl, q->data, q->len);
 	if (q->route.n && !(b->route = dup_str(q->route)))
 		return false;
 	if (q->prefix.n && !(b->prefix = dup_str(q->prefix)))

@@ -325,13 +325,13 @@ int ws_conn_send(struct conn *c, uint8_t opcode, const uint8_t *p, size_t n, boo
 	return rc;
 }
 
-int ws_conn_send_frame(struct conn *c, const uint8_t *frame, size_t n)
+int ws_conn_send_frame(struct conn *c, struct obuf_shared *frame)
 {
 	int rc;
 
 	if (c->state != CONN_ST_OPEN)
 		return ERR_CLOSED;
-	rc = conn_write_frame(c, frame, n, NULL, 0, true);
+	rc = conn_write_shared(c, frame);
 	if (rc == 0) {
 		c->last_active_ns = c->srv->loop.now_wall_ns;
 		c->srv->stats.msgs_out++;

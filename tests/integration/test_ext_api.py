@@ -18,6 +18,7 @@ import random
 import re
 import resource
 import select
+import signal
 import socket
 import struct
 import subprocess
@@ -167,8 +168,9 @@ def mask_frame(opcode, payload):
     return head + b"\0\0\0\0" + payload
 
 
-def open_many(port, path, n, window=500):
-    """n raw WebSocket connections (handshake done). Returns [(sock, id)]."""
+def open_many(port, path, n, window=500, rcvbuf=None):
+    """n raw WebSocket connections (handshake done). Returns [(sock, id)].
+    rcvbuf: SO_RCVBUF set before connecting (a small TCP window)."""
     req = request(path)
     ep = select.epoll()
     pending, opened, started = {}, [], 0
@@ -177,6 +179,8 @@ def open_many(port, path, n, window=500):
         while len(opened) < n:
             while len(pending) < window and started < n:
                 s = socket.socket(socket.AF_INET, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
+                if rcvbuf:
+                    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
                 s.connect_ex(("127.0.0.1", port))
                 started += 1
                 pending[s.fileno()] = [s, b""]
@@ -303,6 +307,26 @@ def test_token_on_every_path(ext):
                           "%{http_code}", "http://127.0.0.1:%d/wsgw/v1/connections:count" %
                           api.server.mgmt_port], capture_output=True, text=True).stdout
     assert out == "401"
+
+
+def test_unavailable_while_draining(ext):
+    """After SIGTERM (the drain held open by a client that never answers
+    the close) every call is UNAVAILABLE / 503."""
+    api = ext("--close-timeout", "30s", "--drain-timeout", "15s")
+    held = open_many(api.server.port, "/feed", 1)[0][0]
+    try:
+        api.server.proc.send_signal(signal.SIGTERM)
+        op, payload = read_frame(held)
+        assert op == 8 and struct.unpack("!H", payload[:2])[0] == 1001  # the drain began
+        for m in METHODS:
+            assert api.grpc_code(m) == grpc.StatusCode.UNAVAILABLE, m
+        for method, path in REST_PATHS:
+            body = {"data": "eA", "connectionIds": ["x"]} if method == "POST" else None
+            st, got = api.rest(method, path, body=body)
+            assert st == 503 and got["code"] == 14, (path, st, got)
+        assert api.server.proc.poll() is None, "the drain ended before the calls were made"
+    finally:
+        held.close()
 
 
 # ---- List, Count ---------------------------------------------------------------------------
@@ -661,6 +685,64 @@ def test_broadcast_skips_full_queues(ext):
         assert (r.delivered, r.skipped, r.total) == (3, 1, 4)
         for s, _ in conns[1:]:
             assert read_frame(s) == (2, b"b" * 60000)
+    finally:
+        close_all(conns)
+
+
+def _read_all(conns, n_bytes, timeout=60):
+    """Reads n_bytes from every socket (epoll). Returns {fd: bytes}."""
+    ep = select.epoll()
+    got, by_fd = {}, {}
+    for s, _ in conns:
+        s.setblocking(False)
+        ep.register(s.fileno(), select.EPOLLIN)
+        by_fd[s.fileno()] = s
+        got[s.fileno()] = bytearray()
+    left = len(conns)
+    deadline = time.monotonic() + timeout
+    try:
+        while left and time.monotonic() < deadline:
+            for fd, _ in ep.poll(0.5):
+                try:
+                    d = by_fd[fd].recv(262144)
+                except BlockingIOError:
+                    continue
+                got[fd] += d
+                if not d or len(got[fd]) >= n_bytes:
+                    ep.unregister(fd)
+                    left -= 1
+    finally:
+        ep.close()
+    return got
+
+
+def test_broadcast_frame_is_shared_by_slow_readers(ext):
+    """Clients that read nothing yet: what the kernel does not take of a
+    broadcast stays one shared frame, not a copy per connection (RSS grows
+    by far less than the copies would take); a message sent after it
+    follows it intact, and every client finally reads both frames whole."""
+    n = 400
+    api = ext("--max-out-queue", "1M")
+    conns = open_many(api.server.port, "/feed", n, rcvbuf=4096)
+    try:
+        payload = bytes(range(256)) * 512  # 128 KiB
+        time.sleep(0.2)
+        rss0 = api.server.proc_status_kib("VmRSS")
+        r = api.grpc("Broadcast", data=payload)
+        assert (r.delivered, r.skipped) == (n, 0)
+        rss1 = api.server.proc_status_kib("VmRSS")
+        unsent_copies_kib = n * 48  # at least ~48 KiB of each frame stays queued
+        print("RSS +%d KiB for %d slow readers of a 128 KiB broadcast" % (rss1 - rss0, n))
+        if not conftest.ASAN:
+            assert rss1 - rss0 < unsent_copies_kib // 4, (rss0, rss1)
+        ids = [i for _, i in conns]
+        r = api.grpc("SendToConnections", connection_ids=ids, data=b"after", type=api.pb.TEXT)
+        assert all(x.code == 0 for x in r.results)
+        head = b"\x82\x7f" + struct.pack("!Q", len(payload))
+        want = head + payload + b"\x81\x05after"
+        got = _read_all(conns, len(want))
+        bad = [fd for fd, d in got.items() if bytes(d) != want]
+        assert not bad, "%d clients got other bytes" % len(bad)
     finally:
         close_all(conns)
 
