@@ -46,7 +46,7 @@ struct group *groups_find(struct groups *gs, const char *name, size_t len)
 static int index_of(const struct groups_member *m, const struct group *g)
 {
 	for (int i = 0; i < m->n; i++)
-		if (m->g[i] == g)
+		if (m->l[i]->g == g)
 			return i;
 	return -1;
 }
@@ -54,6 +54,7 @@ static int index_of(const struct groups_member *m, const struct group *g)
 int groups_join(struct groups *gs, struct groups_member *m, const char *name, size_t len)
 {
 	struct group *g = groups_find(gs, name, len);
+	struct group_link *link;
 
 	if (g && index_of(m, g) >= 0)
 		return 0;
@@ -61,18 +62,24 @@ int groups_join(struct groups *gs, struct groups_member *m, const char *name, si
 		return ERR_LIMIT;
 	if (m->n == m->cap) {
 		uint8_t cap = m->cap ? (uint8_t)(m->cap * 2) : 4;
-		struct group **a = realloc(m->g, cap * sizeof *a);
+		struct group_link **a = realloc(m->l, cap * sizeof *a);
 
 		if (!a)
 			return ERR_NOMEM;
-		m->g = a;
+		m->l = a;
 		m->cap = cap;
 	}
+	link = malloc(sizeof *link);
+	if (!link)
+		return ERR_NOMEM;
 	if (!g) {
 		g = malloc(sizeof *g + len + 1);
-		if (!g)
+		if (!g) {
+			free(link);
 			return ERR_NOMEM;
+		}
 		memset(g, 0, sizeof *g);
+		list_init(&g->links);
 		memcpy(g->name, name, len);
 		g->name[len] = '\0';
 		g->len = (uint16_t)len;
@@ -81,22 +88,28 @@ int groups_join(struct groups *gs, struct groups_member *m, const char *name, si
 		gs->count++;
 	}
 	g->members++;
-	m->g[m->n++] = g;
+	link->g = g;
+	link->owner = m;
+	list_insert_tail(&g->links, &link->in_group);
+	m->l[m->n++] = link;
 	return 0;
 }
 
 static void drop(struct groups *gs, struct groups_member *m, int i)
 {
-	struct group *g = m->g[i];
+	struct group_link *link = m->l[i];
+	struct group *g = link->g;
 
-	m->g[i] = m->g[--m->n];
+	m->l[i] = m->l[--m->n];
+	list_remove(&link->in_group);
+	free(link);
 	if (--g->members == 0) {
 		conntab_remove(&gs->table, &g->node);
 		gs->count--;
 		free(g);
 	}
 	if (m->n == 0) {
-		free(m->g);
+		free(m->l);
 		*m = (struct groups_member){0};
 	}
 }
@@ -121,7 +134,7 @@ void groups_leave_all(struct groups *gs, struct groups_member *m)
 bool groups_has(const struct groups_member *m, uint64_t gid)
 {
 	for (int i = 0; i < m->n; i++)
-		if (m->g[i]->gid == gid)
+		if (m->l[i]->g->gid == gid)
 			return true;
 	return false;
 }

@@ -12,12 +12,14 @@
 #include <stdint.h>
 
 #include "conntab.h"
+#include "list.h"
 
 #define GROUPS_NAME_MAX 128 /* bytes */
 #define GROUPS_PER_MEMBER_MAX 64
 
 struct group {
 	struct conntab_node node; /* in groups.table, by name */
+	struct list_node links;   /* its members' group_link.in_group */
 	uint64_t gid;             /* unique for the process' lifetime */
 	uint32_t members;
 	uint16_t len;
@@ -30,9 +32,18 @@ struct groups {
 	size_t count; /* groups that exist */
 };
 
+struct groups_member;
+
+/* One membership: in the group's list, pointing at both ends. */
+struct group_link {
+	struct list_node in_group;
+	struct group *g;
+	struct groups_member *owner;
+};
+
 /* What a member holds: NULL while it is in no group. */
 struct groups_member {
-	struct group **g;
+	struct group_link **l;
 	uint8_t n, cap;
 };
 

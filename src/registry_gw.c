@@ -26,6 +26,10 @@
 
 #define LIST_SCAN_MAX 100000 /* entries one List call examines at most */
 #define CLOCK_EVERY 32       /* connections between two clock reads */
+/* A group up to this size is sent to by visiting its members (a snapshot
+ * of their seqs, taken in one go); a larger one by walking the whole order
+ * in slices, which costs the same per connection and never a long pass. */
+#define GROUP_SNAPSHOT_MAX 4096
 
 static void ok(struct gw_call *call)
 {
@@ -86,7 +90,7 @@ static bool list_add(struct server *srv, struct gw_call *call, const struct conn
 			return false;
 		call->names = v;
 		for (int i = 0; i < c->groups.n; i++)
-			v[*names + (size_t)i] = c->groups.g[i]->name;
+			v[*names + (size_t)i] = c->groups.l[i]->g->name;
 	}
 	*o = (struct gw_conn_info){0};
 	o->base.id = c->id;
@@ -246,12 +250,14 @@ void registry_gw_leave(struct server *srv, const struct gw_req *q, struct gw_cal
 
 struct bcast {
 	struct fanout f;
-	struct obuf_shared *frame; /* header + payload, encoded once, shared */
+	struct obuf_shared *frame;   /* header + payload, encoded once, shared */
 	uint64_t next_seq, last_seq; /* still to visit: [next_seq, last_seq] */
 	char *route;                 /* Broadcast path (template), NULL: any */
 	char *prefix;                /* path_prefix, NULL: any */
 	size_t prefix_len;
 	uint64_t gid;      /* SendToGroup's group, 0: none */
+	uint64_t *members; /* SendToGroup of a small group: its members' seqs, sorted */
+	size_t nmembers, next_member;
 	uint64_t *exclude; /* seqs, sorted */
 	size_t nexclude;
 	uint32_t delivered, skipped;
@@ -280,6 +286,29 @@ static bool bcast_match(const struct bcast *b, const struct conn *c)
 	return !excluded(b, c->seq);
 }
 
+/* A small group: visit its members by seq (each looked up again, so one
+ * that closed meanwhile is simply not found), not the whole order. */
+static bool members_step(struct bcast *b, uint64_t until_ns)
+{
+	struct connidx *x = &b->f.srv->reg->order;
+
+	for (unsigned n = 0; b->next_member < b->nmembers; b->next_member++) {
+		uint64_t seq = b->members[b->next_member];
+		size_t i = connidx_lower_bound(x, seq);
+		struct conn *c = i < x->len && x->v[i].seq == seq ? x->v[i].p : NULL;
+
+		if (++n % CLOCK_EVERY == 0 && fanout_now_ns() >= until_ns)
+			return false;
+		if (!c || !bcast_match(b, c))
+			continue;
+		if (ws_conn_send_frame(c, b->frame) == 0)
+			b->delivered++;
+		else
+			b->skipped++;
+	}
+	return true;
+}
+
 static bool bcast_step(struct fanout *f, uint64_t until_ns)
 {
 	struct bcast *b = (struct bcast *)f;
@@ -287,6 +316,8 @@ static bool bcast_step(struct fanout *f, uint64_t until_ns)
 	size_t len = x->len, i = connidx_lower_bound(x, b->next_seq);
 	unsigned n = 0;
 
+	if (b->members)
+		return members_step(b, until_ns);
 	for (; i < x->len && x->v[i].seq <= b->last_seq; i++) {
 		struct conn *c = x->v[i].p;
 
@@ -326,6 +357,7 @@ static void bcast_free(struct fanout *f)
 	free(b->route);
 	free(b->prefix);
 	free(b->exclude);
+	free(b->members);
 	free(b);
 }
 
@@ -374,6 +406,26 @@ static bool bcast_setup(struct server *srv, struct bcast *b, const struct gw_req
 	return true;
 }
 
+/* The members of a small group as sorted seqs; false when out of memory. */
+static bool snapshot(struct bcast *b, const struct group *g)
+{
+	const struct list_node *n;
+
+	b->members = malloc((g->members ? g->members : 1) * sizeof *b->members);
+	if (!b->members)
+		return false;
+	for (n = g->links.next; n != &g->links; n = n->next) {
+		const struct group_link *l = list_entry(n, struct group_link, in_group);
+		const struct conn *c =
+		    (const struct conn *)((const char *)l->owner - offsetof(struct conn, groups));
+
+		if (c->seq)
+			b->members[b->nmembers++] = c->seq;
+	}
+	qsort(b->members, b->nmembers, sizeof *b->members, cmp_u64);
+	return true;
+}
+
 void registry_gw_fanout(struct server *srv, const struct gw_req *q, uint8_t opcode,
                         struct gw_call *call)
 {
@@ -390,6 +442,10 @@ void registry_gw_fanout(struct server *srv, const struct gw_req *q, uint8_t opco
 		b = calloc(1, sizeof *b);
 		if (b)
 			b->gid = g->gid;
+		if (b && g->members <= GROUP_SNAPSHOT_MAX && !snapshot(b, g)) {
+			free(b);
+			b = NULL;
+		}
 	} else {
 		b = calloc(1, sizeof *b);
 	}

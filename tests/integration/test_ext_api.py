@@ -602,6 +602,36 @@ def test_groups_across_routes(ext):
         close_all(chat + feed)
 
 
+def test_large_group_send(ext, fd_room):
+    """A group past 4 096 members is sent to by walking every connection
+    (the small-group path visits members only): both reach exactly the
+    members."""
+    api = ext("--max-connections", "6000")
+    conns = open_many(api.server.port, "/feed", 4300)
+    try:
+        members, others = conns[:4200], conns[4200:]
+        stub = api.channel.unary_unary(SVC + "JoinGroup",
+                                       request_serializer=api.pb.GroupMembershipRequest.SerializeToString,
+                                       response_deserializer=api.pb.GroupMembershipResponse.FromString)
+        futs = [stub.future(api.pb.GroupMembershipRequest(connection_id=i, group="big"),
+                            metadata=AUTH, timeout=120) for _, i in members]
+        futs += [stub.future(api.pb.GroupMembershipRequest(connection_id=i, group="small"),
+                             metadata=AUTH, timeout=120) for _, i in others[:50]]
+        for f in futs:
+            f.result()
+        r = api.grpc("SendToGroup", group="big", data=b"big", type=api.pb.TEXT)
+        assert (r.delivered, r.skipped, r.total) == (4200, 0, 4200)
+        r = api.grpc("SendToGroup", group="small", data=b"small", type=api.pb.TEXT)
+        assert (r.delivered, r.total) == (50, 50)
+        got = _read_all(members, 5)
+        assert all(bytes(d) == b"\x81\x03big" for d in got.values())
+        got = _read_all(others, 7, timeout=1)
+        want = [b"\x81\x05small"] * 50 + [b""] * (len(others) - 50)
+        assert [bytes(got[s.fileno()]) for s, _ in others] == want
+    finally:
+        close_all(conns)
+
+
 def test_connect_integration_names_groups(ext):
     """X-Wsgw-Groups in the connect integration's answer puts the new
     connection in those groups; invalid names are skipped (and logged)."""

@@ -50,7 +50,7 @@ static void test_join_leave(void **state)
 	assert_int_equal(groups_leave(&gs, &a, "blue", 4), ERR_INVAL);
 	assert_int_equal(groups_leave(&gs, &a, "red", 3), 0);
 	assert_false(groups_has(&a, gid));
-	assert_null(a.g); /* in no group: nothing held */
+	assert_null(a.l); /* in no group: nothing held */
 	assert_int_equal(groups_leave(&gs, &a, "red", 3), ERR_INVAL);
 	groups_leave_all(&gs, &b);
 	assert_null(groups_find(&gs, "red", 3)); /* gone with its last member */
