@@ -276,9 +276,14 @@ static int parse_close(struct gw_json_request *r, const struct rest_request *req
 	c = json_object_get(root, "code");
 	if (c && json_is_integer(c))
 		r->req.code = json_integer_value(c);
-	else if (c && json_is_string(c)) /* proto3 JSON accepts numbers as strings */
-		r->req.code = strtoll(json_string_value(c), NULL, 10);
-	else if (c && !json_is_null(c))
+	else if (c && json_is_string(c)) { /* proto3 JSON accepts numbers as strings */
+		const char *v = json_string_value(c);
+		char *end;
+
+		r->req.code = strtoll(v, &end, 10);
+		if (!*v || *end || end - v > 6)
+			return fail(err, errlen, 400, "code: must be a number");
+	} else if (c && !json_is_null(c))
 		return fail(err, errlen, 400, "code: must be a number");
 	return jfield_str(r->json, "reason", &r->req.reason, err, errlen);
 }

@@ -861,6 +861,7 @@ def test_broadcast_to_many_keeps_echo_flowing(ext, fd_room):
         runs = [(int(a), float(b)) for a, b in
                 re.findall(r"fanout: done in (\d+) slice\(s\), longest ([\d.]+) ms",
                            api.server.read_log())]
+        print("slices per broadcast and longest slice (ms):", runs)
         assert len(runs) == rounds, runs
         assert all(sl > 1 for sl, _ in runs), runs
         assert max(ms for _, ms in runs) < 50, runs

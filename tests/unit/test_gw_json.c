@@ -148,6 +148,13 @@ static void test_bodies(void **state)
 	gw_json_request_free(&r);
 	assert_int_equal(parse("POST", "/wsgw/v1/connections/abc:close", "[]", &r), 400);
 	gw_json_request_free(&r);
+	assert_int_equal(parse("POST", "/wsgw/v1/connections/abc:close", "{\"code\":\"4000\"}", &r),
+	                 0);
+	assert_true(r.req.code == 4000);
+	gw_json_request_free(&r);
+	assert_int_equal(parse("POST", "/wsgw/v1/connections/abc:close", "{\"code\":\"abc\"}", &r),
+	                 400);
+	gw_json_request_free(&r);
 	assert_int_equal(parse("POST", "/wsgw/v1/broadcast",
 	                       "{\"data\":\"aGk\",\"type\":\"TEXT\",\"path\":\"/p/{x}\","
 	                       "\"pathPrefix\":\"/p/\",\"excludeIds\":[\"a\",\"bb\"],\"other\":1}",
