@@ -871,6 +871,43 @@ def test_broadcast_to_many_keeps_echo_flowing(ext, fd_room):
         close_all(conns)
 
 
+def test_pipelined_after_paced_broadcast(ext, fd_room):
+    """HTTP/1.1 requests pipelined behind a paced broadcast are answered
+    after it, in order."""
+    api = ext("--max-connections", "5000", "--log-level", "debug")
+    conns = open_many(api.server.port, "/feed", 4000)
+    try:
+        body = json.dumps({"data": b64(b"p" * 32)}).encode()
+        bcast = (b"POST /wsgw/v1/broadcast HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+                 TOKEN.encode() + b"\r\nContent-Length: " + str(len(body)).encode() +
+                 b"\r\n\r\n" + body)
+        count = (b"GET /wsgw/v1/connections:count HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+                 TOKEN.encode() + b"\r\n\r\n")
+        c = socket.create_connection(("127.0.0.1", api.server.mgmt_port), timeout=60)
+        c.sendall(bcast + count + bcast)
+        f = c.makefile("rb")
+        answers = []
+        for _ in range(3):
+            status = f.readline()
+            length = 0
+            while True:
+                line = f.readline()
+                if line in (b"\r\n", b""):
+                    break
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":")[1])
+            answers.append((status.split()[1], json.loads(f.read(length))))
+        c.close()
+        assert answers == [(b"200", {"delivered": 4000, "skipped": 0, "total": 4000}),
+                           (b"200", {"total": 4000, "byRoute": [{"route": "/feed", "count": 4000}]}),
+                           (b"200", {"delivered": 4000, "skipped": 0, "total": 4000})], answers
+        # and the broadcasts were really paced (more than one slice each)
+        slices = [int(n) for n in re.findall(r"fanout: done in (\d+) slice", api.server.read_log())]
+        assert len(slices) == 2 and min(slices) > 1, slices
+    finally:
+        close_all(conns)
+
+
 def test_clients_gone_mid_broadcast(ext, fd_room):
     """Clients reset while paced broadcasts are under way, and API callers
     go away before their answers (HTTP/1.1 with pipelined broadcasts
