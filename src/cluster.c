@@ -23,6 +23,7 @@
 #include "conn.h"
 #include "ctx.h"
 #include "err.h"
+#include "gw_api.h"
 #include "jsonesc.h"
 #include "list.h"
 #include "log.h"
@@ -432,10 +433,11 @@ static void on_request(struct cluster *cl, const struct cluster_request *q)
 		if (!utf8_is_valid(q->reason.p, q->reason.len))
 			return;
 		copy_text(reason, sizeof reason, q->reason);
-		registry_local.close(srv, (const char *)q->id.p, q->id.len,
-		                     q->close_code == WS_CLOSE_GOING_AWAY ? WS_CLOSE_GOING_AWAY
-		                                                          : WS_CLOSE_NORMAL,
-		                     reason, &oc.call);
+		/* Disconnect's 1000, or CloseConnection's code (wsgw.v1 rules) */
+		if (!gw_close_code_ok(q->close_code))
+			return;
+		registry_local.close(srv, (const char *)q->id.p, q->id.len, q->close_code, reason,
+		                     &oc.call);
 		break;
 	}
 }
@@ -505,10 +507,50 @@ static void c_close(struct server *srv, const char *id, size_t id_len, uint16_t 
 	remote(srv, &q, call);
 }
 
+/* The extension API's fan-out calls are not cluster-wide yet: they answer
+ * for this node's connections (README, "Running several nodes"). */
+static void c_list(struct server *srv, const struct gw_req *req, struct gw_call *call)
+{
+	registry_local.list(srv, req, call);
+}
+
+static void c_count(struct server *srv, struct gw_call *call)
+{
+	registry_local.count(srv, call);
+}
+
+static void c_send_many(struct server *srv, const struct gw_req *req, uint8_t opcode,
+                        struct gw_call *call)
+{
+	registry_local.send_many(srv, req, opcode, call);
+}
+
+static void c_join(struct server *srv, const struct gw_req *req, struct gw_call *call)
+{
+	registry_local.join(srv, req, call);
+}
+
+static void c_leave(struct server *srv, const struct gw_req *req, struct gw_call *call)
+{
+	registry_local.leave(srv, req, call);
+}
+
+static void c_fanout(struct server *srv, const struct gw_req *req, uint8_t opcode,
+                     struct gw_call *call)
+{
+	registry_local.fanout(srv, req, opcode, call);
+}
+
 static const struct registry_ops registry_cluster = {
     .get = c_get,
     .send = c_send,
     .close = c_close,
+    .list = c_list,
+    .count = c_count,
+    .send_many = c_send_many,
+    .join = c_join,
+    .leave = c_leave,
+    .fanout = c_fanout,
 };
 
 /* ---- lease, probe, links ------------------------------------------------- */

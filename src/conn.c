@@ -19,6 +19,7 @@
 #include "err.h"
 #include "log.h"
 #include "obuf.h"
+#include "registry.h"
 #include "strpool.h"
 #include "ws.h"
 #include "ws_conn.h"
@@ -39,9 +40,20 @@ static struct conn *conn_of(struct loop_io *io)
 	return (struct conn *)((char *)io - offsetof(struct conn, io));
 }
 
+/* Queued in the connection itself: its obuf, then a shared frame's rest. */
+static size_t pending_out(const struct conn *c)
+{
+	return obuf_pending(c->out) + (c->shared ? c->shared->len - c->shared_off : 0);
+}
+
+static bool has_queue(const struct conn *c)
+{
+	return c->out || c->shared;
+}
+
 size_t conn_queued(const struct conn *c)
 {
-	size_t n = obuf_pending(c->out);
+	size_t n = pending_out(c);
 
 	if (c->srv->cork == c)
 		n += c->srv->cork_len;
@@ -58,7 +70,7 @@ void conn_update_events(struct conn *c)
 	 * the loop forever once the peer half-closes. */
 	if (!(c->flags & CONN_F_NO_READ))
 		ev |= EPOLLIN | EPOLLRDHUP;
-	if (c->out)
+	if (has_queue(c))
 		ev |= EPOLLOUT;
 	if (loop_mod(&c->srv->loop, &c->io, ev) < 0)
 		log_warn_f(LOG_FIELDS(LF_STR("conn", c->id)), "epoll_ctl: %s", strerror(errno));
@@ -72,9 +84,18 @@ static void conn_free(struct loop_deferred *d)
 	ws_conn_rx_free(c->rx);
 	c->srv->metrics.out_queued -= obuf_pending(c->out);
 	obuf_free(&c->out);
+	obuf_shared_put(c->shared);
+	registry_on_free(c);
 	strpool_put(&c->srv->user_agents, c->user_agent);
 	spec_drop(c->spec);
 	free(c);
+}
+
+/* c stops being OPEN: out of the table and the registry's order. */
+static void leave_open(struct conn *c)
+{
+	conntab_remove(&c->srv->table, &c->node);
+	registry_on_leave(c);
 }
 
 static void close_now(struct conn *c)
@@ -84,7 +105,7 @@ static void close_now(struct conn *c)
 	if (c->state == CONN_ST_DEAD)
 		return;
 	if (c->state == CONN_ST_OPEN)
-		conntab_remove(&srv->table, &c->node);
+		leave_open(c);
 	ws_conn_on_closed(c);
 	c->state = CONN_ST_DEAD;
 	list_remove(&c->link);
@@ -103,7 +124,7 @@ static void close_now(struct conn *c)
 static void after_output(struct conn *c)
 {
 	const struct config *cfg = c->srv->cfg;
-	size_t queued = obuf_pending(c->out);
+	size_t queued = pending_out(c);
 	uint16_t flags = c->flags;
 
 	if (queued == 0 && (c->flags & CONN_F_CLOSE_AFTER_FLUSH)) {
@@ -120,7 +141,7 @@ static void after_output(struct conn *c)
 		c->flags |= CONN_F_READ_PAUSED;
 	else if (queued <= cfg->max_out_queue / 2 && !(c->flags & CONN_F_CLOSE_AFTER_FLUSH))
 		c->flags &= (uint16_t)~CONN_F_READ_PAUSED;
-	if (flags != c->flags || !!(c->io.events & EPOLLOUT) != !!c->out)
+	if (flags != c->flags || !!(c->io.events & EPOLLOUT) != has_queue(c))
 		conn_update_events(c);
 }
 
@@ -184,6 +205,20 @@ static int cork_append(struct server *srv, const uint8_t *p, size_t n)
 	return 0;
 }
 
+/* A shared frame's rest becomes bytes of the queue, so more can follow it. */
+static int unshare(struct conn *c)
+{
+	struct obuf_shared *f = c->shared;
+
+	if (!f)
+		return 0;
+	if (obuf_append(&c->out, f->data + c->shared_off, f->len - c->shared_off) < 0)
+		return ERR_NOMEM;
+	c->shared = NULL;
+	obuf_shared_put(f);
+	return 0;
+}
+
 int conn_write_frame(struct conn *c, const uint8_t *hdr, size_t hdr_len, const uint8_t *payload,
 		     size_t len, bool enforce_limit)
 {
@@ -194,6 +229,11 @@ int conn_write_frame(struct conn *c, const uint8_t *hdr, size_t hdr_len, const u
 		return ERR_CLOSED;
 	if (enforce_limit && conn_queued(c) + hdr_len + len > srv->cfg->max_out_queue)
 		return ERR_LIMIT;
+	if (unshare(c) < 0) {
+		log_error("conn %s: out of memory queueing output", c->id);
+		close_now(c);
+		return ERR_CLOSED;
+	}
 	if (srv->cork == c) {
 		if (cork_append(srv, hdr, hdr_len) == 0 && cork_append(srv, payload, len) == 0)
 			return 0;
@@ -216,6 +256,34 @@ int conn_write_frame(struct conn *c, const uint8_t *hdr, size_t hdr_len, const u
 		return 0;
 	}
 	return send_or_queue(c, iov, len ? 2 : 1);
+}
+
+int conn_write_shared(struct conn *c, struct obuf_shared *f)
+{
+	ssize_t w;
+
+	if (c->state == CONN_ST_DEAD)
+		return ERR_CLOSED;
+	if (has_queue(c) || c->srv->cork == c)
+		return conn_write_frame(c, f->data, f->len, NULL, 0, true);
+	if (f->len > c->srv->cfg->max_out_queue)
+		return ERR_LIMIT;
+	w = write(c->io.fd, f->data, f->len);
+	if (w < 0 && errno != EAGAIN && errno != EINTR) {
+		log_debug("conn %s: write: %s", c->id, strerror(errno));
+		c->close_code = WS_CLOSE_ABNORMAL;
+		close_now(c);
+		return ERR_CLOSED;
+	}
+	if (w < 0)
+		w = 0;
+	c->srv->stats.bytes_out += (size_t)w;
+	if ((size_t)w == f->len)
+		return 0;
+	c->shared = obuf_shared_get(f);
+	c->shared_off = (size_t)w;
+	after_output(c);
+	return 0;
 }
 
 static void uncork(struct conn *c)
@@ -241,11 +309,19 @@ static void uncork(struct conn *c)
 
 static void flush_queue(struct conn *c)
 {
+	struct iovec iov[2];
+	int n = 0;
 	ssize_t w;
+	size_t from_out;
 
-	if (!c->out)
+	if (c->out)
+		iov[n++] = (struct iovec){(void *)obuf_data(c->out), obuf_pending(c->out)};
+	if (c->shared)
+		iov[n++] = (struct iovec){c->shared->data + c->shared_off,
+					  c->shared->len - c->shared_off};
+	if (!n)
 		return;
-	w = write(c->io.fd, obuf_data(c->out), obuf_pending(c->out));
+	w = writev(c->io.fd, iov, n);
 	if (w < 0) {
 		if (errno == EAGAIN || errno == EINTR)
 			return;
@@ -256,7 +332,12 @@ static void flush_queue(struct conn *c)
 	}
 	c->srv->stats.bytes_out += (size_t)w;
 	c->srv->metrics.out_queued -= (size_t)w;
-	obuf_consume(&c->out, (size_t)w);
+	from_out = obuf_pending(c->out) < (size_t)w ? obuf_pending(c->out) : (size_t)w;
+	obuf_consume(&c->out, from_out);
+	if (c->shared && (c->shared_off += (size_t)w - from_out) == c->shared->len) {
+		obuf_shared_put(c->shared);
+		c->shared = NULL;
+	}
 	after_output(c);
 }
 
@@ -265,7 +346,7 @@ static void flush_queue(struct conn *c)
  * cannot carry the queue a whole read buffer past --max-out-queue. */
 static size_t read_size(const struct conn *c)
 {
-	size_t queued = obuf_pending(c->out), cap = c->srv->cfg->max_out_queue, room;
+	size_t queued = pending_out(c), cap = c->srv->cfg->max_out_queue, room;
 
 	if (queued == 0)
 		return c->srv->rbuf_size;
@@ -294,7 +375,7 @@ static void on_readable(struct conn *c)
 	srv->stats.bytes_in += (size_t)n;
 	if (c->flags & CONN_F_DISCARD)
 		return;
-	if (!c->out)
+	if (!has_queue(c))
 		srv->cork = c;
 	ws_conn_on_data(c, srv->rbuf, (size_t)n);
 	if (c->state != CONN_ST_DEAD)
@@ -462,12 +543,13 @@ void conn_set_open(struct conn *c)
 	c->last_rx_ms = c->srv->loop.now_ms;  /* idle time counts from the 101 */
 	c->connected_at_ns = c->last_active_ns = c->srv->loop.now_wall_ns;
 	conntab_insert(&c->srv->table, &c->node);
+	registry_on_open(c);
 }
 
 void conn_set_closing(struct conn *c)
 {
 	if (c->state == CONN_ST_OPEN)
-		conntab_remove(&c->srv->table, &c->node);
+		leave_open(c);
 	if (c->state == CONN_ST_DEAD)
 		return;
 	c->state = CONN_ST_CLOSING;
@@ -490,7 +572,7 @@ void conn_finish(struct conn *c, bool flush)
 		return;
 	if (flush && conn_queued(c) > 0) {
 		if (c->state == CONN_ST_OPEN)
-			conntab_remove(&c->srv->table, &c->node);
+			leave_open(c);
 		if (c->state != CONN_ST_CLOSING)
 			c->state = CONN_ST_CLOSING;
 		c->flags |= CONN_F_CLOSE_AFTER_FLUSH | CONN_F_READ_PAUSED;

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "conntab.h"
+#include "groups.h"
 #include "list.h"
 #include "loop.h"
 #include "net.h"
@@ -18,6 +19,7 @@
 struct server;
 struct ws_rx;
 struct obuf;
+struct obuf_shared;
 struct integ_state;
 struct spec;
 
@@ -62,8 +64,14 @@ struct conn {
 	const char *user_agent;   /* NULL when absent; shared (server.user_agents) */
 	struct ws_rx *rx;         /* NULL unless a frame or message is partial */
 	struct obuf *out;         /* NULL unless output is queued */
+	struct obuf_shared *shared; /* queued after out: a shared frame's unsent rest */
+	size_t shared_off;        /* how much of shared was written */
 	struct integ_state *integ; /* NULL for echo-only routes */
 	struct spec *spec;        /* reference to the spec its route is in; NULL before the match */
+	uint64_t seq;             /* registry order while OPEN (0: not indexed) */
+	const char *path;         /* request path, interned (registry.c) */
+	const char *route;        /* spec path template matched, interned */
+	struct groups_member groups; /* wsgw.v1 groups (registry.c) */
 };
 
 /* Listener callback: accepts up to a batch of pending connections. Beyond
@@ -85,6 +93,13 @@ void conn_report_refusals(struct server *srv);
  * Returns 0, ERR_LIMIT, or ERR_CLOSED if writing failed and c was closed. */
 int conn_write_frame(struct conn *c, const uint8_t *hdr, size_t hdr_len, const uint8_t *payload,
 		     size_t len, bool enforce_limit);
+
+/* Queues a whole frame shared with other connections (a broadcast's),
+ * as conn_write_frame with enforce_limit. While c's queue is empty the
+ * frame is written from f itself, and what the kernel does not take is
+ * kept as a reference to f, not a copy; behind other queued bytes it is
+ * copied (the queue holds bytes). Returns 0, ERR_LIMIT or ERR_CLOSED. */
+int conn_write_shared(struct conn *c, struct obuf_shared *f);
 
 /* Bytes currently queued for c. */
 size_t conn_queued(const struct conn *c);

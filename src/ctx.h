@@ -25,6 +25,7 @@ struct conn;
 struct integ_disc;
 struct mconn;
 struct registry_ops;
+struct registry_state;
 struct upstream;
 
 struct server_stats {
@@ -59,6 +60,8 @@ struct server {
 	uint64_t sweep_interval_ms;
 	struct conntab table;      /* open connections by id */
 	const struct registry_ops *registry; /* the API's; NULL: registry_local */
+	struct registry_state *reg; /* registry_local's order, counts, groups */
+	struct list_node fanouts;  /* paced sends under way (fanout.c) */
 	struct strpool user_agents; /* interned User-Agent strings */
 	struct list_node all;      /* every WS connection (conn.link), any state */
 	struct list_node mgmt_all; /* management connections (mconn.link) */

@@ -29,6 +29,7 @@
 #include "err.h"
 #include "grpc_int.h"
 #include "grpc_msg.h"
+#include "gw_pb.h"
 #include "log.h"
 #include "obuf.h"
 
@@ -82,10 +83,14 @@ static void stop_waiting(struct stream *st)
 	if (!st->waiting)
 		return;
 	st->waiting = false;
-	if (st->rest)
+	if (st->rest) {
 		rest_cancel(&st->u.rc);
-	else
+	} else if (st->call >= CALL_GW_FIRST) {
+		gw_call_cancel(&st->u.gw);
+		gw_call_fini(&st->u.gw);
+	} else {
 		api_call_cancel(&st->u.api);
+	}
 }
 
 /* A call finished after the feed that started it: its answer is queued in
@@ -246,6 +251,48 @@ static void on_call_done(struct api_call *call)
 	grpc_session_notify(s);
 }
 
+/* A wsgw.v1 call finished (inline, or after its last slice): answer it. */
+static void on_gw_done(struct api_call *call)
+{
+	struct stream *st = (struct stream *)((char *)call - offsetof(struct stream, u.gw.api));
+	struct grpc_session *s = st->s;
+	size_t n = 0;
+
+	st->waiting = false;
+	if (call->st.code == API_OK) {
+		st->resp = gw_pb_encode(&st->u.gw, GRPC_PREFIX_LEN, &n);
+		if (st->resp) {
+			grpc_prefix_encode(st->resp, (uint32_t)(n - GRPC_PREFIX_LEN));
+			st->resp_len = n;
+		} else {
+			api_fail(&call->st, API_RESOURCE_EXHAUSTED, "out of memory");
+		}
+	}
+	gw_call_fini(&st->u.gw);
+	if (call->st.code == API_OK)
+		respond_ok(s, st);
+	else
+		respond_error(s, st, call->st.code, call->st.message, 200);
+	grpc_stream_release(s, st);
+	grpc_session_notify(s);
+}
+
+static void start_gw(struct grpc_session *s, struct stream *st)
+{
+	struct gw_pb_request r;
+
+	if (gw_pb_decode((enum gw_kind)(st->call - CALL_GW_FIRST + GW_LIST), st->msg, st->msg_len,
+			 &r) < 0) {
+		respond_error(s, st, API_INVALID_ARGUMENT,
+			      "request message is not a valid protobuf encoding", 200);
+		return;
+	}
+	st->u.gw = (struct gw_call){.api.done = on_gw_done};
+	st->waiting = true;
+	gw_start(s->srv, &r.req, &st->u.gw);
+	gw_pb_request_free(&r);
+}
+
 /* grpc.health.v1: answered here, from the drain state. */
 static void health(struct grpc_session *s, struct stream *st, const struct api_pb_request *req)
 {
@@ -362,6 +409,12 @@ static void dispatch(struct grpc_session *s, struct stream *st)
 	if (problem) {
 		respond_error(s, st, code, problem, 200);
 		grpc_stream_release(s, st);
+		return;
+	}
+	if (st->call >= CALL_GW_FIRST) {
+		start_gw(s, st);
+		if (!st->waiting)
+			grpc_stream_release(s, st);
 		return;
 	}
 	if (api_pb_decode(kinds[st->call], st->msg, st->msg_len, &req) < 0) {

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "gw_api.h"
 #include "grpc_msg.h"
 #include "rest.h"
 #include "router.h"
@@ -22,6 +23,8 @@ enum call {
 	CALL_SEND = ROUTER_GRPC_SEND,
 	CALL_DISCONNECT = ROUTER_GRPC_DISCONNECT,
 	CALL_HEALTH = ROUTER_GRPC_HEALTH,
+	CALL_GW_FIRST = ROUTER_GW_LIST, /* wsgw.v1: gw_pb.c decodes, gw_api.c runs */
+	CALL_GW_LAST = ROUTER_GW_BROADCAST,
 };
 
 struct stream {
@@ -55,6 +58,7 @@ struct stream {
 	union {               /* the call under way, while waiting */
 		struct api_call api;  /* gRPC */
 		struct rest_call rc;  /* REST */
+		struct gw_call gw;    /* gRPC wsgw.v1 (u.gw.api is u.api) */
 	} u;
 };
 

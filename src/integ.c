@@ -27,6 +27,7 @@
 #include "integ_fn.h"
 #include "integ_http.h"
 #include "log.h"
+#include "registry.h"
 #include "spec.h"
 #include "upstream.h"
 #include "utf8.h"
@@ -536,6 +537,9 @@ static void on_connect_done(void *arg, const struct upstream_result *res)
 		refuse_text(c, 500, "out of memory\n");
 	} else {
 		ws_conn_upgrade(c, st->accept);
+		/* README: X-Wsgw-Groups in the answer puts the connection in groups */
+		if (c->state == CONN_ST_OPEN)
+			registry_join_listed(c, res->headers, res->headers ? res->headers_len : 0);
 	}
 	fn_resp_free(&keep);
 	st->busy = false;

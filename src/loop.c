@@ -120,6 +120,7 @@ void loop_timer_arm(struct loop *l, struct loop_timer *t, uint64_t deadline_ms)
 
 	loop_timer_disarm(l, t);
 	t->deadline_ms = deadline_ms;
+	t->gen = l->fire_gen;
 	for (pp = &l->timers; *pp && (*pp)->deadline_ms <= deadline_ms; pp = &(*pp)->next)
 		;
 	t->next = *pp;
@@ -142,14 +143,24 @@ static int next_timeout(const struct loop *l)
 
 static void fire_timers(struct loop *l)
 {
-	/* A callback may re-arm itself or others: take one at a time. */
-	while (l->timers && l->timers->deadline_ms <= l->now_ms) {
-		struct loop_timer *t = l->timers;
+	struct loop_timer **pp = &l->timers;
+	uint64_t gen = ++l->fire_gen;
 
-		l->timers = t->next;
+	/* A callback may re-arm itself or others: take one at a time, from
+	 * the head again after each. One armed during this run (gen) waits
+	 * for the next pass, so a timer re-armed for "now" cannot spin here. */
+	while (*pp && (*pp)->deadline_ms <= l->now_ms) {
+		struct loop_timer *t = *pp;
+
+		if (t->gen == gen) {
+			pp = &t->next;
+			continue;
+		}
+		*pp = t->next;
 		t->next = NULL;
 		t->armed = false;
 		t->on_fire(t);
+		pp = &l->timers;
 	}
 }
 

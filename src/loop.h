@@ -30,6 +30,7 @@ struct loop_timer {
 	loop_timer_fn on_fire;
 	struct loop_timer *next;
 	bool armed;
+	uint64_t gen; /* loop.fire_gen when armed: one armed while timers fire waits a pass */
 };
 
 struct loop_deferred;
@@ -50,6 +51,7 @@ struct loop {
 	int64_t now_wall_ns;  /* CLOCK_REALTIME, refreshed with now_ms */
 	uint64_t now_ns;      /* monotonic ns, refreshed with now_ms (latency metrics) */
 	struct loop_timer *timers;
+	uint64_t fire_gen; /* counts fire_timers runs */
 	struct loop_deferred *deferred, **deferred_tail; /* FIFO, freed after the batch */
 	void (*after_batch)(void *arg); /* runs after each batch, after the frees */
 	void *after_batch_arg;
@@ -63,7 +65,10 @@ int loop_add(struct loop *l, struct loop_io *io, uint32_t events);
 int loop_mod(struct loop *l, struct loop_io *io, uint32_t events);
 void loop_del(struct loop *l, struct loop_io *io);
 
-/* Arms t to fire at deadline_ms (monotonic ms); re-arming moves it. */
+/* Arms t to fire at deadline_ms (monotonic ms); re-arming moves it. A
+ * timer armed from a timer callback for "now" fires in the next loop pass,
+ * after the loop has polled its sockets: work sliced that way (fanout.c)
+ * lets other traffic through between slices. */
 void loop_timer_arm(struct loop *l, struct loop_timer *t, uint64_t deadline_ms);
 void loop_timer_disarm(struct loop *l, struct loop_timer *t);
 

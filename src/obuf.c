@@ -71,3 +71,20 @@ void obuf_free(struct obuf **ob)
 	free(*ob);
 	*ob = NULL;
 }
+
+struct obuf_shared *obuf_shared_new(size_t len)
+{
+	struct obuf_shared *f = malloc(sizeof *f + (len ? len : 1));
+
+	if (f) {
+		f->refs = 1;
+		f->len = len;
+	}
+	return f;
+}
+
+void obuf_shared_put(struct obuf_shared *f)
+{
+	if (f && --f->refs == 0)
+		free(f);
+}

@@ -25,4 +25,25 @@ void obuf_consume(struct obuf **ob, size_t n);
 
 void obuf_free(struct obuf **ob);
 
+/* A frame shared by many queues (a broadcast encodes one): reference
+ * counted, freed with its last reference. */
+struct obuf_shared {
+	uint32_t refs;
+	size_t len;
+	uint8_t data[];
+};
+
+/* A frame of len bytes (to be filled), one reference; NULL when out of
+ * memory. */
+struct obuf_shared *obuf_shared_new(size_t len);
+
+static inline struct obuf_shared *obuf_shared_get(struct obuf_shared *f)
+{
+	f->refs++;
+	return f;
+}
+
+/* Drops one reference (NULL is ignored). */
+void obuf_shared_put(struct obuf_shared *f);
+
 #endif

@@ -4,11 +4,16 @@
  */
 #include "registry.h"
 
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
 #include "conn.h"
 #include "ctx.h"
 #include "err.h"
 #include "log.h"
 #include "net.h"
+#include "registry_int.h"
 #include "ws.h"
 #include "ws_conn.h"
 
@@ -92,6 +97,12 @@ const struct registry_ops registry_local = {
     .get = local_get,
     .send = local_send,
     .close = local_close,
+    .list = registry_gw_list,
+    .count = registry_gw_count,
+    .send_many = registry_gw_send_many,
+    .join = registry_gw_join,
+    .leave = registry_gw_leave,
+    .fanout = registry_gw_fanout,
 };
 
 void registry_each(struct server *srv, bool (*fn)(void *arg, const char *id, size_t id_len),
@@ -105,5 +116,153 @@ void registry_each(struct server *srv, bool (*fn)(void *arg, const char *id, siz
 
 		if (c->state == CONN_ST_OPEN && !fn(arg, c->id, CONN_ID_LEN))
 			return;
+	}
+}
+
+/* ---- the local state and the connection hooks -------------------------------- */
+
+int registry_init(struct server *srv)
+{
+	struct registry_state *r = calloc(1, sizeof *r);
+	uint64_t seed[2];
+
+	if (!r)
+		return ERR_NOMEM;
+	srv->reg = r;
+	if (server_random(srv, (uint8_t *)seed, sizeof seed) < 0)
+		return ERR_SYS;
+	r->secret = seed[0];
+	if (strpool_init(&r->paths, seed[1]) < 0 ||
+	    strpool_init(&r->routes, seed[1] ^ 0x5bd1e995u) < 0 ||
+	    groups_init(&r->groups, seed[1] ^ 0x27d4eb2du) < 0)
+		return ERR_NOMEM;
+	return 0;
+}
+
+void registry_fini(struct server *srv)
+{
+	struct registry_state *r = srv->reg;
+
+	if (!r)
+		return;
+	connidx_fini(&r->order);
+	strpool_fini(&r->paths);
+	strpool_fini(&r->routes);
+	groups_fini(&r->groups);
+	free(r->counts);
+	free(r);
+	srv->reg = NULL;
+}
+
+void registry_on_upgrade(struct conn *c, const char *path, size_t path_len, const char *route)
+{
+	struct registry_state *r = c->srv->reg;
+
+	/* NULL when out of memory: the connection is then listed with "". */
+	c->path = strpool_get(&r->paths, path, path_len);
+	c->route = strpool_get(&r->routes, route, strlen(route));
+}
+
+static struct route_count *count_of(struct registry_state *r, const char *route, bool add)
+{
+	for (size_t i = 0; i < r->ncounts; i++)
+		if (r->counts[i].route == route)
+			return &r->counts[i];
+	if (!add)
+		return NULL;
+	if (r->ncounts == r->cap_counts) {
+		size_t cap = r->cap_counts ? r->cap_counts * 2 : 8;
+		struct route_count *v = realloc(r->counts, cap * sizeof *v);
+
+		if (!v)
+			return NULL;
+		r->counts = v;
+		r->cap_counts = cap;
+	}
+	r->counts[r->ncounts] = (struct route_count){route, 0};
+	return &r->counts[r->ncounts++];
+}
+
+void registry_on_open(struct conn *c)
+{
+	struct registry_state *r = c->srv->reg;
+	struct route_count *rc;
+
+	c->seq = ++r->last_seq;
+	if (connidx_append(&r->order, c->seq, c) < 0) {
+		log_error("conn %s: out of memory: it will not be listed or broadcast to", c->id);
+		c->seq = 0;
+	}
+	/* Keyed by the interned template string, never by a spec pointer:
+	 * a reloaded spec may replace the routes while connections stay. */
+	if (c->route && (rc = count_of(r, c->route, true)) != NULL)
+		rc->count++;
+}
+
+void registry_on_leave(struct conn *c)
+{
+	struct registry_state *r = c->srv->reg;
+	struct route_count *rc;
+
+	if (c->seq)
+		connidx_remove(&r->order, c->seq);
+	if (c->route && (rc = count_of(r, c->route, false)) != NULL && --rc->count == 0)
+		*rc = r->counts[--r->ncounts];
+	groups_leave_all(&r->groups, &c->groups);
+}
+
+void registry_on_free(struct conn *c)
+{
+	struct registry_state *r = c->srv->reg;
+
+	strpool_put(&r->paths, c->path);
+	strpool_put(&r->routes, c->route);
+	c->path = c->route = NULL;
+}
+
+#define GROUPS_HEADER "x-wsgw-groups"
+
+static void join_one(struct conn *c, const char *name, size_t n)
+{
+	int rc = -1;
+
+	if (groups_name_ok(name, n))
+		rc = groups_join(&c->srv->reg->groups, &c->groups, name, n);
+	if (rc < 0)
+		log_warn("conn %s: X-Wsgw-Groups: cannot join group \"%.*s\" (%s)", c->id,
+		         (int)(n > 128 ? 128 : n), name,
+		         rc == ERR_LIMIT           ? "64 groups already"
+		         : groups_name_ok(name, n) ? "out of memory"
+		                                   : "not a valid group name");
+}
+
+void registry_join_listed(struct conn *c, const char *h, size_t len)
+{
+	const size_t hl = sizeof GROUPS_HEADER - 1;
+
+	for (size_t i = 0; i < len;) {
+		const char *line = h + i, *nl = memchr(line, '\n', len - i);
+		size_t ll = nl ? (size_t)(nl - line) : len - i;
+
+		i += ll + (nl != NULL);
+		if (ll && line[ll - 1] == '\r')
+			ll--;
+		if (ll <= hl || line[hl] != ':' || strncasecmp(line, GROUPS_HEADER, hl) != 0)
+			continue;
+		/* RFC 9110 §5.6.1: a list, elements separated by commas, with
+		 * optional whitespace; empty elements are ignored. */
+		for (size_t k = hl + 1; k < ll;) {
+			size_t end = k, a, b;
+
+			while (end < ll && line[end] != ',')
+				end++;
+			for (a = k; a < end && (line[a] == ' ' || line[a] == '\t'); a++)
+				;
+			for (b = end; b > a && (line[b - 1] == ' ' || line[b - 1] == '\t'); b--)
+				;
+			if (b > a)
+				join_one(c, line + a, b - a);
+			k = end + 1;
+		}
 	}
 }

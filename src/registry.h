@@ -13,7 +13,9 @@
 #include <stdint.h>
 
 #include "api.h"
+#include "gw_api.h"
 
+struct conn;
 struct server;
 
 /* True when id names an OPEN connection of this node (one still in its
@@ -37,6 +39,23 @@ struct registry_ops {
 	             const uint8_t *data, size_t len, struct api_call *call);
 	void (*close)(struct server *srv, const char *id, size_t id_len, uint16_t code,
 	              const char *reason, struct api_call *call);
+	/* wsgw.v1 (gw_api.c validated req; results go to call's fields):
+	 * - list: one page in a stable order (req->token: where the previous
+	 *   page ended); INVALID_ARGUMENT for a token this listing never gave.
+	 * - count: total and per route template.
+	 * - send_many: one result per id (OK, NOT_FOUND, RESOURCE_EXHAUSTED).
+	 * - join / leave: group membership (RESOURCE_EXHAUSTED over the
+	 *   per-connection cap; NOT_FOUND for an unknown connection, or on
+	 *   leave for a group it is not in).
+	 * - fanout: SendToGroup or Broadcast, paced (fanout.h): counts. */
+	void (*list)(struct server *srv, const struct gw_req *req, struct gw_call *call);
+	void (*count)(struct server *srv, struct gw_call *call);
+	void (*send_many)(struct server *srv, const struct gw_req *req, uint8_t opcode,
+	                  struct gw_call *call);
+	void (*join)(struct server *srv, const struct gw_req *req, struct gw_call *call);
+	void (*leave)(struct server *srv, const struct gw_req *req, struct gw_call *call);
+	void (*fanout)(struct server *srv, const struct gw_req *req, uint8_t opcode,
+	               struct gw_call *call);
 };
 
 /* The connections this node holds; completes every call inline. */
@@ -52,5 +71,28 @@ static inline const struct registry_ops *registry_of(const struct registry_ops *
  * the call). fn must not close connections; it returns false to stop. */
 void registry_each(struct server *srv, bool (*fn)(void *arg, const char *id, size_t id_len),
                    void *arg);
+
+/* The local registry's own state (srv->reg): the connection order, the
+ * per-route counts, the groups. Returns 0 or ERR_NOMEM. */
+int registry_init(struct server *srv);
+void registry_fini(struct server *srv);
+
+/* Hooks from the connection's life (conn.c, ws_conn.c):
+ * - on_upgrade: the request path and the route template it matched
+ *   (copied: interned, shared by connections with the same strings);
+ * - on_open: c became OPEN: it gets the next seq and is counted;
+ * - on_leave: c stopped being OPEN: uncounted, out of its groups;
+ * - on_free: c is freed: drops the strings. */
+void registry_on_upgrade(struct conn *c, const char *path, size_t path_len, const char *route);
+void registry_on_open(struct conn *c);
+void registry_on_leave(struct conn *c);
+void registry_on_free(struct conn *c);
+
+/* The connect integration's answer (header lines, each ending "\r\n")
+ * may name groups for the new OPEN connection c: every X-Wsgw-Groups
+ * field, a comma-separated list (optional whitespace around names). Each
+ * valid name is joined; an invalid one, or one past the per-connection
+ * cap, is skipped with a warning. */
+void registry_join_listed(struct conn *c, const char *headers, size_t len);
 
 #endif

@@ -34,6 +34,7 @@
 #include "http1.h"
 #include "log.h"
 #include "metrics_collect.h"
+#include "gw_json.h"
 #include "router.h"
 #include "utf8.h"
 
@@ -439,6 +440,59 @@ static void dispatch(struct server *srv, const struct rest_request *req,
 	}
 }
 
+/* A wsgw.v1 call (gw_json.c parses, gw_api.c runs): held on the heap, as
+ * its results are larger than the Yandex calls' one Connection. */
+struct rest_gw {
+	struct gw_call call; /* first: the api_call's address is this one's */
+	struct rest_call *rc;
+};
+
+static void on_gw_done(struct api_call *call)
+{
+	struct rest_gw *g = (struct rest_gw *)call;
+	struct rest_call *rc = g->rc;
+	char *body = NULL;
+	size_t len = 0;
+
+	if (call->st.code == API_OK)
+		body = gw_json_encode(&g->call, &len);
+	finish(&rc->resp, &call->st, body, len);
+	gw_call_fini(&g->call);
+	free(g);
+	rc->gw = NULL;
+	complete(rc);
+}
+
+static void gw_dispatch(struct server *srv, const struct rest_request *req,
+			const struct router_route *r, const struct router_match *m,
+			struct rest_call *rc)
+{
+	struct gw_json_request jr;
+	char err[192];
+	int status = gw_json_parse(req, r->handler, m, &jr, err, sizeof err);
+	struct rest_gw *g = NULL;
+
+	if (status == 0 && !(g = calloc(1, sizeof *g))) {
+		status = 500;
+		snprintf(err, sizeof err, "out of memory");
+	}
+	if (status) {
+		gw_json_request_free(&jr);
+		rest_error(&rc->resp, status,
+			   status == 404   ? API_NOT_FOUND
+			   : status == 500 ? API_INTERNAL
+					   : API_INVALID_ARGUMENT,
+			   err);
+		complete(rc);
+		return;
+	}
+	g->rc = rc;
+	g->call.api.done = on_gw_done;
+	rc->gw = g;
+	gw_start(srv, &jr.req, &g->call); /* may complete (and free g) inline */
+	gw_json_request_free(&jr);
+}
+
 /* /healthz: the loop answers, so the process is alive. /readyz: 503 from
  * the moment a drain starts (the WebSocket listener is closed then), so a
  * load balancer stops sending new clients before connections close. */
@@ -547,6 +601,10 @@ static void handle(struct server *srv, const struct rest_request *req, struct re
 		complete(rc);
 		return;
 	}
+	if (r->handler >= ROUTER_GW_LIST) {
+		gw_dispatch(srv, req, r, &m, rc);
+		return;
+	}
 	id = malloc(m.id_len + 1);
 	if (!id) {
 		rest_error(resp, 500, API_INTERNAL, "out of memory");
@@ -573,6 +631,7 @@ void rest_start(struct server *srv, const struct rest_request *req, struct rest_
 	rc->pending = true;
 	rc->t0_ns = srv->loop.now_ns;
 	rc->mmethod = METRICS_API_OTHER;
+	rc->gw = NULL;
 	memcpy(rc->method, req->method, ml);
 	rc->method[ml] = '\0';
 	handle(srv, req, rc);
@@ -584,6 +643,12 @@ void rest_cancel(struct rest_call *rc)
 		return;
 	rc->pending = false;
 	api_call_cancel(&rc->api);
+	if (rc->gw) {
+		gw_call_cancel(&rc->gw->call);
+		gw_call_fini(&rc->gw->call);
+		free(rc->gw);
+		rc->gw = NULL;
+	}
 	rest_response_fini(&rc->resp);
 }
 

@@ -46,6 +46,7 @@ struct rest_response {
 void rest_response_init(struct server *srv, struct rest_response *resp);
 
 struct rest_call;
+struct rest_gw;
 typedef void (*rest_done_fn)(struct rest_call *rc);
 
 /* One REST request in flight, embedded by the transport. rest_start fills
@@ -63,6 +64,7 @@ struct rest_call {
 	uint8_t mmethod; /* enum metrics_api_method the answer is counted under */
 	uint64_t t0_ns;  /* started (loop.now_ns): the latency metric */
 	struct api_call api;
+	struct rest_gw *gw; /* a wsgw.v1 call under way (rest.c, heap) */
 };
 
 /* Starts one request (see rest_handle for what it does); req and its

@@ -13,6 +13,8 @@
 
 #define GRPC_SERVICE "/yandex.cloud.serverless.apigateway.websocket.v1.ConnectionService/"
 #define H12 (ROUTER_HTTP1 | ROUTER_HTTP2)
+#define GW_SERVICE "/wsgw.v1.GatewayService/"
+#define GW_REST "/wsgw/v1/"
 
 /* First match wins: the :send row before the plain {id} row. */
 const struct router_route router_routes[] = {
@@ -29,6 +31,23 @@ const struct router_route router_routes[] = {
     {ROUTER_HTTP2, GRPC_SERVICE "Disconnect", NULL, "POST", ROUTER_GRPC_DISCONNECT, false, false},
     /* Health probes carry no credentials (as with Kubernetes' gRPC probe). */
     {ROUTER_HTTP2, "/grpc.health.v1.Health/Check", NULL, "POST", ROUTER_GRPC_HEALTH, false, true},
+    /* wsgw.v1 (README, "Extension API (wsgw.v1)") */
+    {ROUTER_HTTP2, GW_SERVICE "ListConnections", NULL, "POST", ROUTER_GW_LIST, false, false},
+    {ROUTER_HTTP2, GW_SERVICE "CountConnections", NULL, "POST", ROUTER_GW_COUNT, false, false},
+    {ROUTER_HTTP2, GW_SERVICE "SendToConnections", NULL, "POST", ROUTER_GW_SEND_MANY, false, false},
+    {ROUTER_HTTP2, GW_SERVICE "CloseConnection", NULL, "POST", ROUTER_GW_CLOSE, false, false},
+    {ROUTER_HTTP2, GW_SERVICE "JoinGroup", NULL, "POST", ROUTER_GW_JOIN, false, false},
+    {ROUTER_HTTP2, GW_SERVICE "LeaveGroup", NULL, "POST", ROUTER_GW_LEAVE, false, false},
+    {ROUTER_HTTP2, GW_SERVICE "SendToGroup", NULL, "POST", ROUTER_GW_SEND_GROUP, false, false},
+    {ROUTER_HTTP2, GW_SERVICE "Broadcast", NULL, "POST", ROUTER_GW_BROADCAST, false, false},
+    {H12, GW_REST "connections", NULL, "GET, HEAD", ROUTER_GW_LIST, true, false},
+    {H12, GW_REST "connections:count", NULL, "GET, HEAD", ROUTER_GW_COUNT, true, false},
+    {H12, GW_REST "connections:send", NULL, "POST", ROUTER_GW_SEND_MANY, true, false},
+    {H12, GW_REST "connections/", ":close", "POST", ROUTER_GW_CLOSE, true, false},
+    {H12, GW_REST "broadcast", NULL, "POST", ROUTER_GW_BROADCAST, true, false},
+    /* {group}:send, {group}/connections/{id}:join and :leave (gw_json.c) */
+    {H12, GW_REST "groups/", "*", "POST", ROUTER_GW_GROUPS, true, false},
+    {H12, GW_REST, "*", "", ROUTER_REST_UNKNOWN, true, false},
 };
 const size_t router_num_routes = sizeof router_routes / sizeof router_routes[0];
 
@@ -78,8 +97,11 @@ static bool match(const struct router_route *r, const char *t, size_t n, struct 
 		return n == pl && memcmp(t, r->path, n) == 0;
 	if (n < pl || memcmp(t, r->path, pl) != 0)
 		return false;
-	if (strcmp(r->suffix, "*") == 0)
+	if (strcmp(r->suffix, "*") == 0) {
+		m->id = t + pl; /* the rest, for the handler to take apart */
+		m->id_len = n - pl;
 		return true;
+	}
 	return match_id(r, t + pl, n - pl, m);
 }
 

@@ -28,6 +28,17 @@ enum router_handler {
 	ROUTER_GRPC_SEND,
 	ROUTER_GRPC_DISCONNECT,
 	ROUTER_GRPC_HEALTH,
+	/* wsgw.v1.GatewayService, gRPC and REST alike (route.rest tells); in
+	 * gw_api.h's enum gw_kind order (gw_kind = handler - ROUTER_GW_LIST + 1) */
+	ROUTER_GW_LIST,
+	ROUTER_GW_COUNT,
+	ROUTER_GW_SEND_MANY,
+	ROUTER_GW_CLOSE,
+	ROUTER_GW_JOIN,
+	ROUTER_GW_LEAVE,
+	ROUTER_GW_SEND_GROUP,
+	ROUTER_GW_BROADCAST,
+	ROUTER_GW_GROUPS, /* REST POST /wsgw/v1/groups/...: join, leave, send (gw_json.c) */
 };
 
 struct router_route {
@@ -43,7 +54,7 @@ struct router_route {
 struct router_match {
 	const struct router_route *route; /* NULL: no route for this path */
 	bool method_ok;                   /* the method is in route->allow */
-	const char *id;                   /* {id}, still percent-encoded (REST) */
+	const char *id; /* {id}, still percent-encoded (REST); for "*": the rest */
 	size_t id_len;
 };
 

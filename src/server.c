@@ -19,12 +19,14 @@
 #include "cluster.h"
 #include "conn.h"
 #include "err.h"
+#include "fanout.h"
 #include "integ_disc.h"
 #include "log.h"
 #include "mgmt.h"
 #include "net.h"
 #include "fnmap.h"
 #include "reload.h"
+#include "registry.h"
 #include "spec.h"
 #include "upstream.h"
 #include "ws.h"
@@ -200,6 +202,7 @@ int server_init(struct server *srv, const struct config *cfg)
 	memset(srv, 0, sizeof *srv);
 	list_init(&srv->all);
 	list_init(&srv->mgmt_all);
+	list_init(&srv->fanouts);
 	srv->cfg = cfg;
 	srv->ws_listener.fd = srv->mgmt_listener.fd = srv->signal_io.fd = srv->spare_fd = -1;
 	srv->loop.epfd = -1; /* server_fini is safe after any failure below */
@@ -227,6 +230,10 @@ int server_init(struct server *srv, const struct config *cfg)
 	if (!srv->rbuf || server_random(srv, (uint8_t *)&seed, sizeof seed) < 0 ||
 	    conntab_init(&srv->table, 1024, seed, conn_key) < 0 ||
 	    strpool_init(&srv->user_agents, seed ^ 0x9e3779b97f4a7c15u) < 0) {
+		log_error("start-up: out of memory or randomness");
+		return ERR_NOMEM;
+	}
+	if (registry_init(srv) < 0) {
 		log_error("start-up: out of memory or randomness");
 		return ERR_NOMEM;
 	}
@@ -307,6 +314,7 @@ void server_fini(struct server *srv)
 		conn_finish(list_entry(n, struct conn, link), false);
 	loop_reap(&srv->loop); /* before strpool_fini: a connection returns its User-Agent */
 	mgmt_close_all(srv);
+	fanout_fini_all(srv); /* after the calls waiting for them went */
 	if (srv->ws_listener.fd >= 0)
 		close(srv->ws_listener.fd);
 	if (srv->mgmt_listener.fd >= 0)
@@ -324,6 +332,7 @@ void server_fini(struct server *srv)
 	srv->spec = NULL;
 	conntab_fini(&srv->table);
 	strpool_fini(&srv->user_agents);
+	registry_fini(srv); /* after loop_reap: connections return their strings */
 	free(srv->rbuf);
 	free(srv->cork_buf);
 	loop_fini(&srv->loop);

@@ -23,6 +23,7 @@
 #include "http1.h"
 #include "integ.h"
 #include "log.h"
+#include "registry.h"
 #include "strpool.h"
 #include "utf8.h"
 #include "ws.h"
@@ -292,6 +293,7 @@ static int accept_upgrade(struct conn *c, const struct http1_request *req,
 		return ERR_SYS;
 	}
 	set_identity(c, hs);
+	registry_on_upgrade(c, hs->path.p, hs->path.len, route->path);
 	c->protocol = (int8_t)hs->protocol;
 	log_debug_f(LOG_FIELDS(LF_STR("conn", c->id), LF_STR("route", route->path)), "upgrading");
 	ws_handshake_accept(hs->key, accept);
@@ -406,6 +408,20 @@ int ws_conn_send(struct conn *c, uint8_t opcode, const uint8_t *p, size_t n, boo
 	if (c->state != CONN_ST_OPEN)
 		return ERR_CLOSED;
 	rc = conn_write_frame(c, hdr, hl, p, n, enforce_limit);
+	if (rc == 0) {
+		c->last_active_ns = c->srv->loop.now_wall_ns;
+		c->srv->stats.msgs_out++;
+	}
+	return rc;
+}
+
+int ws_conn_send_frame(struct conn *c, struct obuf_shared *frame)
+{
+	int rc;
+
+	if (c->state != CONN_ST_OPEN)
+		return ERR_CLOSED;
+	rc = conn_write_shared(c, frame);
 	if (rc == 0) {
 		c->last_active_ns = c->srv->loop.now_wall_ns;
 		c->srv->stats.msgs_out++;

@@ -11,6 +11,7 @@
 
 struct conn;
 struct ws_rx;
+struct obuf_shared;
 
 /* Handles n bytes read from c; data is writable (unmasked in place). May
  * close c: callers check c->state afterwards. */
@@ -20,6 +21,12 @@ void ws_conn_on_data(struct conn *c, uint8_t *data, size_t n);
  * Returns 0, ERR_LIMIT (queue full; nothing queued, only with
  * enforce_limit), or ERR_CLOSED. */
 int ws_conn_send(struct conn *c, uint8_t opcode, const uint8_t *p, size_t n, bool enforce_limit);
+
+/* Sends one whole frame encoded by the caller (a broadcast encodes it once
+ * for every connection and shares it: conn_write_shared), under the
+ * --max-out-queue limit. Returns 0, ERR_LIMIT (nothing queued) or
+ * ERR_CLOSED. */
+int ws_conn_send_frame(struct conn *c, struct obuf_shared *frame);
 
 /* Starts a server-initiated close handshake with code and reason. A
  * connection still in its handshake is simply dropped. */

@@ -560,3 +560,28 @@ def test_silently_dead_subscription(tmp_path):
             assert code == 0
         hole.close()
         redis.stop()
+
+
+def test_extension_calls_answer_for_the_node_asked(cluster):
+    """Until the fan-out calls go cluster-wide, each node's wsgw.v1 calls
+    answer for its own connections (README "Running several nodes"); with
+    --cluster on, they work rather than crash, and CloseConnection reaches
+    a connection on another node like Disconnect does."""
+    n1, n3 = cluster.nodes[0], cluster.nodes[2]
+    c, cid = cluster.client(2)
+    st, body = rest(n3, "GET", "/wsgw/v1/connections:count")
+    assert st == 200 and int(body["total"]) == 1, body
+    st, body = rest(n1, "GET", "/wsgw/v1/connections:count")
+    assert st == 200 and int(body.get("total", 0)) == 0, body
+    st, body = rest(n3, "GET", "/wsgw/v1/connections")
+    assert st == 200 and [x["id"] for x in body["connections"]] == [cid], body
+    st, body = rest(n1, "POST", "/wsgw/v1/broadcast", send_body(b"b1"))
+    assert st == 200 and body["total"] == 0, body
+    st, body = rest(n3, "POST", "/wsgw/v1/broadcast", send_body(b"b3"))
+    assert st == 200 and body["delivered"] == 1, body
+    assert c.recv_message(timeout=5) == (2, b"b3")
+    st, body = rest(n1, "POST", "/wsgw/v1/connections/%s:close" % cid,
+                    json.dumps({"code": 4001, "reason": "bye"}))
+    assert st == 200, body
+    assert c.recv_close(timeout=5)[0] == 4001
+    c.close()

@@ -92,6 +92,24 @@ static void test_obuf_free(void **state)
 	obuf_free(&b); /* idempotent */
 }
 
+/* A shared frame lives while any holder has it. */
+static void test_shared(void **state)
+{
+	struct obuf_shared *f = obuf_shared_new(3), *g;
+
+	(void)state;
+	assert_non_null(f);
+	assert_int_equal(f->refs, 1);
+	memcpy(f->data, "abc", 3);
+	g = obuf_shared_get(f);
+	assert_ptr_equal(f, g);
+	assert_int_equal(f->refs, 2);
+	obuf_shared_put(f);
+	assert_memory_equal(g->data, "abc", 3); /* still alive (ASan would tell) */
+	obuf_shared_put(g);
+	obuf_shared_put(NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -100,6 +118,7 @@ int main(void)
 		cmocka_unit_test(test_over_consume_frees),
 		cmocka_unit_test(test_stream_order),
 		cmocka_unit_test(test_obuf_free),
+		cmocka_unit_test(test_shared),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

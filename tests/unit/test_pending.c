@@ -81,7 +81,7 @@ static void later_close(struct server *s, const char *id, size_t len, uint16_t c
 	hold(call);
 }
 
-static const struct registry_ops later = {later_get, later_send, later_close};
+static const struct registry_ops later = {.get = later_get, .send = later_send, .close = later_close};
 
 /* Completes the oldest held call: NOT_FOUND with msg, or OK. */
 static void answer(enum api_code code, const char *msg)

@@ -59,6 +59,23 @@ static const struct row rows[] = {
     {H2, "HEAD", "/metrics?x", ROUTER_METRICS, true, NULL},
     {H1, "POST", "/metrics", ROUTER_METRICS, false, NULL},
     {H1, "GET", "/metrics/", 0, false, NULL},
+    /* wsgw.v1 */
+    {H2, "POST", "/wsgw.v1.GatewayService/ListConnections", ROUTER_GW_LIST, true, NULL},
+    {H2, "POST", "/wsgw.v1.GatewayService/Broadcast", ROUTER_GW_BROADCAST, true, NULL},
+    {H2, "POST", "/wsgw.v1.GatewayService/SendToGroup", ROUTER_GW_SEND_GROUP, true, NULL},
+    {H1, "POST", "/wsgw.v1.GatewayService/Broadcast", 0, false, NULL},
+    {H1, "GET", "/wsgw/v1/connections?pageSize=5", ROUTER_GW_LIST, true, NULL},
+    {H2, "GET", "/wsgw/v1/connections", ROUTER_GW_LIST, true, NULL},
+    {H1, "POST", "/wsgw/v1/connections", ROUTER_GW_LIST, false, NULL},
+    {H1, "GET", "/wsgw/v1/connections:count", ROUTER_GW_COUNT, true, NULL},
+    {H1, "POST", "/wsgw/v1/connections:send", ROUTER_GW_SEND_MANY, true, NULL},
+    {H1, "POST", "/wsgw/v1/connections/abc:close", ROUTER_GW_CLOSE, true, "abc"},
+    {H1, "POST", "/wsgw/v1/broadcast", ROUTER_GW_BROADCAST, true, NULL},
+    {H1, "GET", "/wsgw/v1/broadcast", ROUTER_GW_BROADCAST, false, NULL},
+    {H1, "POST", "/wsgw/v1/groups/g1/connections/abc:join", ROUTER_GW_GROUPS, true,
+     "g1/connections/abc:join"},
+    {H2, "POST", "/wsgw/v1/groups/g1:send?x", ROUTER_GW_GROUPS, true, "g1:send"},
+    {H1, "GET", "/wsgw/v1/other", ROUTER_REST_UNKNOWN, false, NULL},
 };
 
 static void test_table(void **state)
@@ -94,7 +111,10 @@ static void test_rows(void **state)
 		assert_int_equal(r->public, r->handler == ROUTER_GRPC_HEALTH ||
 		                                 r->handler == ROUTER_HEALTHZ || r->handler == ROUTER_READYZ ||
 		                                 r->handler == ROUTER_METRICS);
-		assert_int_equal(r->rest, r->handler <= ROUTER_METRICS);
+		if (r->handler >= ROUTER_GW_LIST) /* wsgw.v1: gRPC and REST rows */
+			assert_int_equal(r->rest, strncmp(r->path, "/wsgw/v1/", 9) == 0);
+		else
+			assert_int_equal(r->rest, r->handler <= ROUTER_METRICS);
 		if (!r->rest)
 			assert_int_equal(r->transports, ROUTER_HTTP2);
 	}

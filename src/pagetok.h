@@ -1,0 +1,33 @@
+/* pagetok.h — ListConnections' page token: opaque to clients, it carries
+ * the position of the last connection listed (its registry seq) and a check
+ * value tying it to the listing's filters and to this process, so a token
+ * from another filter or a mangled one is refused (INVALID_ARGUMENT)
+ * instead of silently listing the wrong set. Base64url without padding
+ * (RFC 4648 §5): safe in a query string unescaped. Pure.
+ */
+#ifndef WSGW_PAGETOK_H
+#define WSGW_PAGETOK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define PAGETOK_RAW 17 /* version byte, seq (8, big-endian), check (8) */
+#define PAGETOK_LEN 23 /* its base64url text */
+
+/* Writes the token of (seq, check) into out[PAGETOK_LEN + 1], NUL-terminated.
+ * Returns PAGETOK_LEN. */
+size_t pagetok_encode(uint64_t seq, uint64_t check, char *out);
+
+/* Parses s[0..n). Returns 0 with *seq and *check, or ERR_INVAL for any
+ * text that pagetok_encode cannot have produced. */
+int pagetok_decode(const char *s, size_t n, uint64_t *seq, uint64_t *check);
+
+/* The check value of a position under a filter: a keyed 64-bit hash of
+ * secret, seq and the filter's bytes (not a MAC against attackers, who
+ * could only list what the token holder may list anyway; it catches
+ * tokens reused with other filters and corruption). Call with the filter
+ * fields one after another through *h, starting from pagetok_check_init. */
+uint64_t pagetok_check_init(uint64_t secret, uint64_t seq);
+uint64_t pagetok_check_add(uint64_t h, const void *p, size_t n);
+
+#endif

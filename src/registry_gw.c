@@ -1,0 +1,464 @@
+/* registry_gw.c — wsgw.v1's calls on the connections this node holds:
+ * list (paged in seq order), count, send to many, group membership, and
+ * the paced sends (broadcast, group send) through fanout.c. Rules were
+ * checked by gw_api.c; this only looks up, walks and sends. Completes
+ * every call inline except the paced sends, which complete after their
+ * last slice.
+ *
+ * Safe iteration: a paced send holds a seq position, never a connection
+ * pointer, across slices; within a slice it re-finds its index whenever a
+ * send changed the order (a connection that failed to write closes).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "conn.h"
+#include "ctx.h"
+#include "err.h"
+#include "fanout.h"
+#include "log.h"
+#include "net.h"
+#include "obuf.h"
+#include "registry.h"
+#include "registry_int.h"
+#include "ws.h"
+#include "ws_conn.h"
+
+#define LIST_SCAN_MAX 100000 /* entries one List call examines at most */
+#define CLOCK_EVERY 32       /* connections between two clock reads */
+/* A group up to this size is sent to by visiting its members (a snapshot
+ * of their seqs, taken in one go); a larger one by walking the whole order
+ * in slices, which costs the same per connection and never a long pass. */
+#define GROUP_SNAPSHOT_MAX 4096
+
+static void ok(struct gw_call *call)
+{
+	call->api.st.code = API_OK;
+	call->api.st.message = "";
+}
+
+static struct conn *find(struct server *srv, struct gw_str id)
+{
+	return id.n == CONN_ID_LEN ? conn_find(srv, id.p, id.n) : NULL;
+}
+
+static bool str_eq(const char *s, struct gw_str x)
+{
+	return s && strlen(s) == x.n && memcmp(s, x.p, x.n) == 0;
+}
+
+/* ---- List ------------------------------------------------------------------- */
+
+/* The check value ties a token to the process and to every filter. */
+static uint64_t check_of(const struct registry_state *r, uint64_t seq, const struct gw_req *q)
+{
+	uint64_t h = pagetok_check_init(r->secret, seq);
+	int64_t t[4] = {q->has_after, q->after_ns, q->has_before, q->before_ns};
+
+	h = pagetok_check_add(h, q->route.p, q->route.n);
+	h = pagetok_check_add(h, q->prefix.p, q->prefix.n);
+	h = pagetok_check_add(h, q->group.p, q->group.n);
+	return pagetok_check_add(h, t, sizeof t);
+}
+
+static bool list_match(const struct conn *c, const struct gw_req *q, const struct group *g)
+{
+	if (q->route.n && !str_eq(c->route, q->route))
+		return false;
+	if (q->prefix.n && (!c->path || strlen(c->path) < q->prefix.n ||
+	                    memcmp(c->path, q->prefix.p, q->prefix.n)))
+		return false;
+	if (g && !groups_has(&c->groups, g->gid))
+		return false;
+	if (q->has_after && c->connected_at_ns < q->after_ns)
+		return false;
+	if (q->has_before && c->connected_at_ns >= q->before_ns)
+		return false;
+	return true;
+}
+
+/* Appends c to the page; false when out of memory. */
+static bool list_add(struct server *srv, struct gw_call *call, const struct conn *c, size_t *names)
+{
+	struct gw_conn_info *o = &call->conns[call->nconns];
+	const struct config *cfg = srv->cfg;
+
+	if (c->groups.n) {
+		const char **v = realloc(call->names, (*names + c->groups.n) * sizeof *v);
+
+		if (!v)
+			return false;
+		call->names = v;
+		for (int i = 0; i < c->groups.n; i++)
+			v[*names + (size_t)i] = c->groups.l[i]->g->name;
+	}
+	*o = (struct gw_conn_info){0};
+	o->base.id = c->id;
+	o->base.gateway_id = cfg->gateway_id;
+	net_ip_format(&c->ip, o->base.source_ip, sizeof o->base.source_ip);
+	o->base.user_agent = c->user_agent ? c->user_agent : "";
+	o->base.connected_at_ns = c->connected_at_ns;
+	o->base.last_active_at_ns = c->last_active_ns;
+	o->path = c->path ? c->path : "";
+	o->route = c->route ? c->route : "";
+	o->subprotocol = c->protocol >= 0 ? cfg->protocols[c->protocol] : "";
+	o->ngroups = c->groups.n;
+	o->groups = (const char *const *)(uintptr_t)*names; /* an offset until the end */
+	*names += c->groups.n;
+	call->nconns++;
+	return true;
+}
+
+void registry_gw_list(struct server *srv, const struct gw_req *q, struct gw_call *call)
+{
+	struct registry_state *r = srv->reg;
+	struct connidx *x = &r->order;
+	uint64_t seq = 0, check;
+	size_t i, scanned = 0, names = 0, page = (size_t)q->page_size;
+	const struct group *g = NULL;
+
+	if (q->token.n && (pagetok_decode(q->token.p, q->token.n, &seq, &check) < 0 ||
+	                   check != check_of(r, seq, q))) {
+		api_fail(&call->api.st, API_INVALID_ARGUMENT,
+		         "page_token was not issued for this listing (filters must stay the same)");
+		goto out;
+	}
+	if (q->group.n && !(g = groups_find(&r->groups, q->group.p, q->group.n))) {
+		ok(call); /* no such group: no member */
+		goto out;
+	}
+	call->conns = malloc((page ? page : 1) * sizeof *call->conns);
+	if (!call->conns) {
+		api_fail(&call->api.st, API_RESOURCE_EXHAUSTED, "out of memory");
+		goto out;
+	}
+	for (i = connidx_lower_bound(x, seq + 1); i < x->len; i++) {
+		struct conn *c = x->v[i].p;
+
+		if (call->nconns == page || scanned == LIST_SCAN_MAX)
+			break;
+		scanned++;
+		seq = x->v[i].seq;
+		if (c && list_match(c, q, g) && !list_add(srv, call, c, &names)) {
+			api_fail(&call->api.st, API_RESOURCE_EXHAUSTED, "out of memory");
+			goto out;
+		}
+	}
+	/* A short page with a token can happen (a scan budget, filters);
+	 * no token means the walk is over. */
+	if (i < x->len)
+		pagetok_encode(seq, check_of(r, seq, q), call->next_token);
+	for (size_t k = 0; k < call->nconns; k++)
+		call->conns[k].groups = call->names + (uintptr_t)call->conns[k].groups;
+	ok(call);
+out:
+	api_call_complete(&call->api);
+}
+
+/* ---- Count, SendToConnections, groups ---------------------------------------- */
+
+void registry_gw_count(struct server *srv, struct gw_call *call)
+{
+	struct registry_state *r = srv->reg;
+
+	call->total = (uint32_t)conntab_count(&srv->table);
+	call->routes = malloc((r->ncounts ? r->ncounts : 1) * sizeof *call->routes);
+	if (!call->routes) {
+		api_fail(&call->api.st, API_RESOURCE_EXHAUSTED, "out of memory");
+	} else {
+		for (size_t i = 0; i < r->ncounts; i++)
+			call->routes[i] =
+			    (struct gw_route_count){r->counts[i].route, r->counts[i].count};
+		call->nroutes = r->ncounts;
+		ok(call);
+	}
+	api_call_complete(&call->api);
+}
+
+void registry_gw_send_many(struct server *srv, const struct gw_req *q, uint8_t opcode,
+                           struct gw_call *call)
+{
+	call->results = calloc(q->nids ? q->nids : 1, sizeof *call->results);
+	if (!call->results) {
+		api_fail(&call->api.st, API_RESOURCE_EXHAUSTED, "out of memory");
+		api_call_complete(&call->api);
+		return;
+	}
+	for (size_t i = 0; i < q->nids; i++) {
+		struct gw_send_result *res = &call->results[i];
+		struct conn *c = find(srv, q->ids[i]);
+		int rc = c ? ws_conn_send(c, opcode, q->data, q->len, true) : ERR_CLOSED;
+
+		res->id = q->ids[i];
+		res->code = rc == 0           ? API_OK
+		            : rc == ERR_LIMIT ? API_RESOURCE_EXHAUSTED
+		                              : API_NOT_FOUND;
+		res->message = rc == 0           ? ""
+		               : rc == ERR_LIMIT ? "outbound queue is full; nothing was sent"
+		               : c               ? "connection closed while sending"
+		                                 : "connection not found";
+	}
+	call->nresults = q->nids;
+	ok(call);
+	api_call_complete(&call->api);
+}
+
+static struct conn *member(struct server *srv, const struct gw_req *q, struct gw_call *call)
+{
+	struct conn *c = find(srv, q->id);
+
+	if (!c)
+		api_fail(&call->api.st, API_NOT_FOUND, "connection %.*s not found",
+		         (int)(q->id.n > 64 ? 64 : q->id.n), q->id.p);
+	return c;
+}
+
+void registry_gw_join(struct server *srv, const struct gw_req *q, struct gw_call *call)
+{
+	struct conn *c = member(srv, q, call);
+	int rc;
+
+	if (c) {
+		rc = groups_join(&srv->reg->groups, &c->groups, q->group.p, q->group.n);
+		if (rc == ERR_LIMIT)
+			api_fail(&call->api.st, API_RESOURCE_EXHAUSTED,
+			         "connection %s is in %d groups already, the most allowed", c->id,
+			         GROUPS_PER_MEMBER_MAX);
+		else if (rc < 0)
+			api_fail(&call->api.st, API_RESOURCE_EXHAUSTED, "out of memory");
+		else
+			ok(call);
+	}
+	api_call_complete(&call->api);
+}
+
+void registry_gw_leave(struct server *srv, const struct gw_req *q, struct gw_call *call)
+{
+	struct conn *c = member(srv, q, call);
+
+	if (c) {
+		if (groups_leave(&srv->reg->groups, &c->groups, q->group.p, q->group.n) < 0)
+			api_fail(&call->api.st, API_NOT_FOUND, "connection %s is not in group %.*s",
+			         c->id, (int)q->group.n, q->group.p);
+		else
+			ok(call);
+	}
+	api_call_complete(&call->api);
+}
+
+/* ---- paced sends --------------------------------------------------------------- */
+
+struct bcast {
+	struct fanout f;
+	struct obuf_shared *frame;   /* header + payload, encoded once, shared */
+	uint64_t next_seq, last_seq; /* still to visit: [next_seq, last_seq] */
+	char *route;                 /* Broadcast path (template), NULL: any */
+	char *prefix;                /* path_prefix, NULL: any */
+	size_t prefix_len;
+	uint64_t gid;      /* SendToGroup's group, 0: none */
+	uint64_t *members; /* SendToGroup of a small group: its members' seqs, sorted */
+	size_t nmembers, next_member;
+	uint64_t *exclude; /* seqs, sorted */
+	size_t nexclude;
+	uint32_t delivered, skipped;
+};
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static bool excluded(const struct bcast *b, uint64_t seq)
+{
+	return b->nexclude && bsearch(&seq, b->exclude, b->nexclude, sizeof seq, cmp_u64);
+}
+
+static bool bcast_match(const struct bcast *b, const struct conn *c)
+{
+	if (b->gid && !groups_has(&c->groups, b->gid))
+		return false;
+	if (b->route && (!c->route || strcmp(c->route, b->route) != 0))
+		return false;
+	if (b->prefix && (!c->path || strncmp(c->path, b->prefix, b->prefix_len) != 0))
+		return false;
+	return !excluded(b, c->seq);
+}
+
+/* A small group: visit its members by seq (each looked up again, so one
+ * that closed meanwhile is simply not found), not the whole order. */
+static bool members_step(struct bcast *b, uint64_t until_ns)
+{
+	struct connidx *x = &b->f.srv->reg->order;
+
+	for (unsigned n = 0; b->next_member < b->nmembers; b->next_member++) {
+		uint64_t seq = b->members[b->next_member];
+		size_t i = connidx_lower_bound(x, seq);
+		struct conn *c = i < x->len && x->v[i].seq == seq ? x->v[i].p : NULL;
+
+		if (++n % CLOCK_EVERY == 0 && fanout_now_ns() >= until_ns)
+			return false;
+		if (!c || !bcast_match(b, c))
+			continue;
+		if (ws_conn_send_frame(c, b->frame) == 0)
+			b->delivered++;
+		else
+			b->skipped++;
+	}
+	return true;
+}
+
+static bool bcast_step(struct fanout *f, uint64_t until_ns)
+{
+	struct bcast *b = (struct bcast *)f;
+	struct connidx *x = &f->srv->reg->order;
+	size_t len = x->len, i = connidx_lower_bound(x, b->next_seq);
+	unsigned n = 0;
+
+	if (b->members)
+		return members_step(b, until_ns);
+	for (; i < x->len && x->v[i].seq <= b->last_seq; i++) {
+		struct conn *c = x->v[i].p;
+
+		if (++n % CLOCK_EVERY == 0 && fanout_now_ns() >= until_ns)
+			return false;
+		b->next_seq = x->v[i].seq + 1;
+		if (!c || !bcast_match(b, c))
+			continue;
+		if (ws_conn_send_frame(c, b->frame) == 0)
+			b->delivered++;
+		else
+			b->skipped++; /* queue full (RESOURCE_EXHAUSTED), or it just closed */
+		if (x->len != len) {  /* that one closed: the order changed */
+			len = x->len;
+			i = connidx_lower_bound(x, b->next_seq) - 1;
+		}
+	}
+	return true;
+}
+
+static void bcast_result(struct fanout *f, struct api_call *api)
+{
+	struct bcast *b = (struct bcast *)f;
+	struct gw_call *call = (struct gw_call *)api;
+
+	call->delivered = b->delivered;
+	call->skipped = b->skipped;
+	api->st.code = API_OK;
+	api->st.message = "";
+}
+
+static void bcast_free(struct fanout *f)
+{
+	struct bcast *b = (struct bcast *)f;
+
+	obuf_shared_put(b->frame); /* queues that hold its rest keep it */
+	free(b->route);
+	free(b->prefix);
+	free(b->exclude);
+	free(b->members);
+	free(b);
+}
+
+static char *dup_str(struct gw_str s)
+{
+	char *p = malloc(s.n + 1);
+
+	if (p) {
+		memcpy(p, s.p, s.n);
+		p[s.n] = '\0';
+	}
+	return p;
+}
+
+/* Fills b from the request; false when out of memory. */
+static bool bcast_setup(struct server *srv, struct bcast *b, const struct gw_req *q, uint8_t opcode)
+{
+	uint8_t hdr[WS_MAX_HEADER];
+	size_t hl = ws_encode_header(hdr, true, opcode, q->len);
+
+	b->frame = obuf_shared_new(hl + q->len);
+	if (!b->frame)
+		return false;
+	memcpy(b->frame->data, hdr, hl);
+	memcpy(b->frame->data + hl, q->data, q->len);
+	if (q->route.n && !(b->route = dup_str(q->route)))
+		return false;
+	if (q->prefix.n && !(b->prefix = dup_str(q->prefix)))
+		return false;
+	b->prefix_len = q->prefix.n;
+	if (q->kind == GW_BROADCAST && q->nids) {
+		b->exclude = malloc(q->nids * sizeof *b->exclude);
+		if (!b->exclude)
+			return false;
+		for (size_t i = 0; i < q->nids; i++) {
+			struct conn *c = find(srv, q->ids[i]);
+
+			if (c && c->seq) /* unknown ids exclude nobody */
+				b->exclude[b->nexclude++] = c->seq;
+		}
+		qsort(b->exclude, b->nexclude, sizeof *b->exclude, cmp_u64);
+	}
+	/* Connections that open while it runs are not sent to. */
+	b->next_seq = 1;
+	b->last_seq = srv->reg->last_seq;
+	return true;
+}
+
+/* The members of a small group as sorted seqs; false when out of memory. */
+static bool snapshot(struct bcast *b, const struct group *g)
+{
+	const struct list_node *n;
+
+	b->members = malloc((g->members ? g->members : 1) * sizeof *b->members);
+	if (!b->members)
+		return false;
+	for (n = g->links.next; n != &g->links; n = n->next) {
+		const struct group_link *l = list_entry(n, struct group_link, in_group);
+		const struct conn *c =
+		    (const struct conn *)((const char *)l->owner - offsetof(struct conn, groups));
+
+		if (c->seq)
+			b->members[b->nmembers++] = c->seq;
+	}
+	qsort(b->members, b->nmembers, sizeof *b->members, cmp_u64);
+	return true;
+}
+
+void registry_gw_fanout(struct server *srv, const struct gw_req *q, uint8_t opcode,
+                        struct gw_call *call)
+{
+	struct bcast *b;
+
+	if (q->kind == GW_SEND_GROUP) {
+		struct group *g = groups_find(&srv->reg->groups, q->group.p, q->group.n);
+
+		if (!g) { /* groups vanish with their last member: nobody to send to */
+			ok(call);
+			api_call_complete(&call->api);
+			return;
+		}
+		b = calloc(1, sizeof *b);
+		if (b)
+			b->gid = g->gid;
+		if (b && g->members <= GROUP_SNAPSHOT_MAX && !snapshot(b, g)) {
+			free(b);
+			b = NULL;
+		}
+	} else {
+		b = calloc(1, sizeof *b);
+	}
+	if (!b || !bcast_setup(srv, b, q, opcode)) {
+		if (b)
+			bcast_free(&b->f);
+		api_fail(&call->api.st, API_RESOURCE_EXHAUSTED, "out of memory");
+		api_call_complete(&call->api);
+		return;
+	}
+	b->f.srv = srv;
+	b->f.step = bcast_step;
+	b->f.result = bcast_result;
+	b->f.free_fn = bcast_free;
+	fanout_start(&b->f, &call->api);
+}
