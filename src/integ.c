@@ -13,7 +13,6 @@
  */
 #include "integ.h"
 
-#include <curl/curl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,7 +55,7 @@ static size_t msg_cost(size_t n)
 /* A prepared call: the URL and the headers every call of an event gets. */
 struct prepared {
 	char *url;
-	struct curl_slist *headers;
+	struct integ_head headers;
 };
 
 struct integ_state {
@@ -104,9 +103,8 @@ static uint8_t opcode_for(const char *content_type, const uint8_t *body, size_t 
 static void prepared_fini(struct prepared *pr)
 {
 	free(pr->url);
-	curl_slist_free_all(pr->headers);
+	integ_head_free(&pr->headers);
 	pr->url = NULL;
-	pr->headers = NULL;
 }
 
 static void state_free(struct integ_state *st)
@@ -159,7 +157,7 @@ static void finish(struct integ_state *st)
 		};
 
 		st->disc.url = NULL; /* integ_disc_send owns them now */
-		st->disc.headers = NULL;
+		st->disc.headers = (struct integ_head){0};
 		integ_disc_send(st->srv, &ev);
 	}
 	state_free(st);
@@ -206,7 +204,8 @@ static bool start_message(struct integ_state *st, uint8_t opcode, const uint8_t 
 	struct integ_lines h;
 	struct upstream_call call = {
 		.url = st->msg.url,
-		.headers = st->msg.headers,
+		.lines = st->msg.headers.p,
+		.lines_len = st->msg.headers.len,
 		.method = method_of(in, "POST"),
 		.body = p,
 		.body_len = n,
@@ -437,7 +436,7 @@ static int connect_http(struct conn *c, const struct integration *in, const stru
 	bool ok = true;
 	struct integ_subst s = {st->route, in, m, req, c->id, "CONNECT", st->connected_at_ms, NULL};
 	char *url = integ_http_url(in, &s);
-	struct curl_slist *h = integ_http_headers(in, &s, c->user_agent, &ok);
+	struct integ_head h = {0};
 	struct upstream_call call = {
 		.url = url,
 		.method = method_of(in, "GET"),
@@ -449,19 +448,21 @@ static int connect_http(struct conn *c, const struct integration *in, const stru
 
 	struct integ_lines lines;
 
+	integ_http_headers(in, &s, c->user_agent, &h, &ok);
 	integ_lines_init(&lines);
 	integ_lines_event(&lines, c->id, "CONNECT", st->connected_at_ms);
 	/* The client's Sec-WebSocket-Protocol is passed on, as in the cloud. */
 	for (size_t i = 0; i < req->num_headers; i++)
 		if (http1_str_eq_ci(req->headers[i].name, "sec-websocket-protocol"))
-			h = integ_http_add(h, "Sec-WebSocket-Protocol", 22, req->headers[i].value.p,
-					   req->headers[i].value.len, false, &ok);
-	call.headers = h;
+			integ_http_add(&h, "Sec-WebSocket-Protocol", 22, req->headers[i].value.p,
+				       req->headers[i].value.len, false, &ok);
+	call.lines = h.p;
+	call.lines_len = h.len;
 	call.extra = lines.line;
 	call.num_extra = lines.n;
 	if (ok && lines.ok && url)
 		st->inflight = upstream_start(c->srv->up, &call, on_connect_done, st);
-	curl_slist_free_all(h);
+	integ_head_free(&h);
 	free(url);
 	if (!st->inflight) {
 		refuse_text(c, 500, "cannot start the connect integration\n");
@@ -532,7 +533,7 @@ static bool prepare(struct prepared *pr, const struct integ_subst *s, const stru
 	if (s->in->type != INTEG_HTTP)
 		return true;
 	pr->url = integ_http_url(s->in, s);
-	pr->headers = integ_http_headers(s->in, s, c->user_agent, &ok);
+	integ_http_headers(s->in, s, c->user_agent, &pr->headers, &ok);
 	return pr->url && ok;
 }
 

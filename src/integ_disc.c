@@ -23,7 +23,6 @@
  */
 #include "integ_disc.h"
 
-#include <curl/curl.h>
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -55,7 +54,7 @@ struct disc {
 	struct integ_disc *ctx;
 	const struct integration *in;
 	char *url;
-	struct curl_slist *headers;
+	struct integ_head headers;
 	int64_t connected_at_ms;
 	uint64_t give_up_ms; /* no attempt starts later than this */
 	uint64_t due_ms;     /* next attempt, while in the heap */
@@ -100,7 +99,7 @@ static struct integ_disc *ctx_of(struct server *srv)
 static void disc_free(struct disc *d)
 {
 	free(d->url);
-	curl_slist_free_all(d->headers);
+	integ_head_free(&d->headers);
 	free(d);
 }
 
@@ -299,7 +298,8 @@ static void attempt(struct disc *d)
 	struct integ_lines h;
 	struct upstream_call call = {
 		.url = d->url,
-		.headers = d->headers,
+		.lines = d->headers.p,
+		.lines_len = d->headers.len,
 		.method = method_of(in),
 		.connect_timeout_ms = in->connect_timeout_ms ? in->connect_timeout_ms
 							     : INTEG_CONNECT_TIMEOUT_MS,
@@ -368,7 +368,7 @@ void integ_disc_send(struct server *srv, const struct integ_disc_event *ev)
 		return;
 	}
 	free(ev->url);
-	curl_slist_free_all(ev->headers);
+	free(ev->headers.p);
 }
 
 unsigned integ_disc_pending(const struct server *srv)

@@ -14,14 +14,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "integ_http.h"
+
 struct server;
 struct integration;
-struct curl_slist;
 
 struct integ_disc_event {
 	const struct integration *in; /* the route's disconnect (lives as long as srv) */
 	char *url;                    /* heap: taken over by integ_disc_send */
-	struct curl_slist *headers;   /* heap: taken over by integ_disc_send */
+	struct integ_head headers;    /* heap: taken over by integ_disc_send */
 	const char *id;               /* connection id (copied) */
 	int64_t connected_at_ms;
 	uint16_t close_code;

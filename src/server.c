@@ -198,6 +198,27 @@ static int load_spec(struct server *srv, const struct config *cfg)
 	return 0;
 }
 
+/* The backend client, reading into the loop's shared buffer. */
+static int start_upstream(struct server *srv, const struct config *cfg)
+{
+	struct upstream_opts o = {
+		.per_host = cfg->backend_connections,
+		.idle_timeout_ms = cfg->backend_idle_timeout_ms,
+		.ca_file = cfg->backend_ca_file,
+		.rbuf = srv->rbuf,
+		.rbuf_size = srv->rbuf_size,
+	};
+	const char *why;
+
+	srv->up = upstream_new_opts(&srv->loop, &o, &why);
+	if (!srv->up) {
+		log_error("backend client: %s%s%s", why, *cfg->backend_ca_file ? ": " : "",
+			  cfg->backend_ca_file);
+		return ERR_INVAL;
+	}
+	return 0;
+}
+
 int server_init(struct server *srv, const struct config *cfg)
 {
 	uint64_t seed;
@@ -217,11 +238,6 @@ int server_init(struct server *srv, const struct config *cfg)
 		return ERR_SYS;
 	}
 	srv->loop.after_batch = after_batch;
-	srv->up = upstream_new(&srv->loop, cfg->backend_connections);
-	if (!srv->up) {
-		log_error("libcurl: cannot create the multi handle");
-		return ERR_NOMEM;
-	}
 	srv->loop.after_batch_arg = srv;
 	srv->rbuf_size = READ_BUF_SIZE;
 	srv->rbuf = malloc(srv->rbuf_size);
@@ -231,6 +247,9 @@ int server_init(struct server *srv, const struct config *cfg)
 		log_error("start-up: out of memory or randomness");
 		return ERR_NOMEM;
 	}
+	rc = start_upstream(srv, cfg);
+	if (rc < 0)
+		return rc;
 	raise_fd_limit();
 	if (setup_signals(srv) < 0) {
 		log_error("signals: %s", strerror(errno));
