@@ -33,8 +33,24 @@ struct tls_ctx {
 
 struct tls {
 	SSL *ssl;
-	uint32_t want; /* what the last ERR_AGAIN waits for */
+	uint32_t want;             /* what the last ERR_AGAIN waits for */
+	struct tls_session **keep; /* where new sessions go */
+	bool broken;               /* a TLS error: its session must not be resumed */
 };
+
+/* OpenSSL hands over each new session (TLS 1.3: one per ticket, which
+ * may come after the handshake, with the first response). Returning 1
+ * keeps its reference. */
+static int on_new_session(SSL *ssl, SSL_SESSION *sess)
+{
+	struct tls *t = SSL_get_app_data(ssl);
+
+	if (!t || !t->keep)
+		return 0;
+	SSL_SESSION_free((SSL_SESSION *)*t->keep);
+	*t->keep = (struct tls_session *)sess;
+	return 1;
+}
 
 struct tls_ctx *tls_client_ctx_new(const char *ca_file, const char **why)
 {
@@ -56,6 +72,7 @@ struct tls_ctx *tls_client_ctx_new(const char *ca_file, const char **why)
 	SSL_CTX_set_options(c->ssl, SSL_OP_IGNORE_UNEXPECTED_EOF);
 	/* Sessions are kept by the caller (per backend), not in a cache here. */
 	SSL_CTX_set_session_cache_mode(c->ssl, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL);
+	SSL_CTX_sess_set_new_cb(c->ssl, on_new_session);
 	if (SSL_CTX_set_default_verify_paths(c->ssl) != 1 ||
 	    (access(X509_get_default_cert_file(), R_OK) != 0 &&
 	     access(TLS_DEBIAN_BUNDLE, R_OK) == 0 &&
@@ -93,7 +110,7 @@ static bool is_ip_literal(const char *host)
 }
 
 struct tls *tls_client_new(struct tls_ctx *c, int fd, const char *host,
-                           const struct tls_session *resume)
+                           const struct tls_session *resume, struct tls_session **keep)
 {
 	struct tls *t = calloc(1, sizeof *t);
 	bool ip = is_ip_literal(host);
@@ -106,6 +123,8 @@ struct tls *tls_client_new(struct tls_ctx *c, int fd, const char *host,
 	if (ip ? X509_VERIFY_PARAM_set1_ip_asc(vp, host) != 1
 	       : (SSL_set1_host(t->ssl, host) != 1 || SSL_set_tlsext_host_name(t->ssl, host) != 1))
 		goto out_free;
+	t->keep = keep;
+	SSL_set_app_data(t->ssl, t);
 	if (resume)
 		SSL_set_session(t->ssl, (SSL_SESSION *)resume);
 	SSL_set_connect_state(t->ssl);
@@ -122,7 +141,12 @@ void tls_free(struct tls *t)
 {
 	if (!t)
 		return;
-	SSL_free(t->ssl); /* no close_notify: the caller closes the socket anyway */
+	/* No close_notify goes out (the caller closes the socket anyway), but
+	 * unless TLS itself failed the session stays resumable: SSL_free
+	 * without a recorded shutdown would mark it not resumable. */
+	if (!t->broken)
+		SSL_set_shutdown(t->ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+	SSL_free(t->ssl);
 	free(t);
 }
 
@@ -147,9 +171,11 @@ static int result(struct tls *t, int rc, const char **why)
 			return ERR_AGAIN;
 		}
 		*why = errno ? strerror(errno) : "connection closed during TLS";
+		t->broken = true;
 		ERR_clear_error();
 		return ERR_SYS;
 	default:
+		t->broken = true;
 		code = ERR_peek_last_error();
 		if (SSL_get_verify_result(t->ssl) != X509_V_OK)
 			*why = X509_verify_cert_error_string(SSL_get_verify_result(t->ssl));
@@ -211,20 +237,6 @@ bool tls_pending(const struct tls *t)
 uint32_t tls_events(const struct tls *t)
 {
 	return t->want ? t->want : EPOLLIN;
-}
-
-const struct tls_session *tls_session(const struct tls *t)
-{
-	SSL_SESSION *s = SSL_get_session(t->ssl);
-
-	return s && SSL_SESSION_is_resumable(s) ? (const struct tls_session *)s : NULL;
-}
-
-struct tls_session *tls_session_keep(const struct tls_session *s)
-{
-	if (s)
-		SSL_SESSION_up_ref((SSL_SESSION *)s);
-	return (struct tls_session *)s;
 }
 
 void tls_session_drop(struct tls_session *s)

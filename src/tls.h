@@ -28,9 +28,12 @@ void tls_ctx_free(struct tls_ctx *c);
 /* Wraps connected fd (not taken: the caller closes it after tls_free) for a
  * handshake with host: SNI (unless host is an IP literal) and certificate
  * host-name or IP check. resume: a session from an earlier connection to
- * the same backend, or NULL. NULL on ENOMEM. */
+ * the same backend, or NULL. keep: where each new session the server hands
+ * out (a TLS 1.3 ticket, a TLS 1.2 session) is stored, replacing (and
+ * dropping) the one there; it must outlive t; NULL: none kept. NULL on
+ * ENOMEM. */
 struct tls *tls_client_new(struct tls_ctx *c, int fd, const char *host,
-                           const struct tls_session *resume);
+                           const struct tls_session *resume, struct tls_session **keep);
 void tls_free(struct tls *t);
 
 /* Advances the handshake: 0 done, ERR_AGAIN (wait for tls_events), or
@@ -53,12 +56,7 @@ bool tls_pending(const struct tls *t);
 /* EPOLLIN and/or EPOLLOUT: what the last ERR_AGAIN waits for. */
 uint32_t tls_events(const struct tls *t);
 
-/* The session to resume the next connection with, owned by t (copy it
- * with tls_session_keep), or NULL when there is none (yet). */
-const struct tls_session *tls_session(const struct tls *t);
-
-/* A new reference to s (NULL stays NULL); tls_session_drop releases one. */
-struct tls_session *tls_session_keep(const struct tls_session *s);
+/* Releases a session tls_client_new kept (NULL is fine). */
 void tls_session_drop(struct tls_session *s);
 
 /* Was the last handshake a resumption? (tests and logs) */

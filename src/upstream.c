@@ -33,6 +33,9 @@
 #define DNS_CACHE_ENTRIES 64
 #define DNS_MAX_TTL_S 300
 #define OWN_RBUF_SIZE (64 * 1024)
+/* Pools without calls or connections are kept for their TLS session (the
+ * next handshake resumes it) while there are at most this many pools. */
+#define KEEP_POOLS 64
 
 /* ---- finishing calls ----------------------------------------------------------- */
 
@@ -71,6 +74,7 @@ static void finish(struct upstream_req *r, const char *why)
 
 static void pool_free(struct upstream_pool *pool)
 {
+	pool->u->num_pools--;
 	list_remove(&pool->link);
 	tls_session_drop(pool->session);
 	free(pool);
@@ -82,7 +86,7 @@ static void pool_reap(struct loop_deferred *d)
 	    (struct upstream_pool *)((char *)d - offsetof(struct upstream_pool, reap));
 
 	pool->queued = false;
-	if (!pool->calls && !pool->conns)
+	if (!pool->calls && !pool->conns && !(pool->session && pool->u->num_pools <= KEEP_POOLS))
 		pool_free(pool);
 }
 
@@ -132,14 +136,6 @@ void upstream_call_complete(struct upstream_conn *c, bool keep)
 	c->req = NULL;
 	r->conn = NULL;
 	c->uses++;
-	if (c->tls && c->uses == 1) { /* the session, tickets and all, is known now */
-		const struct tls_session *s = tls_session(c->tls);
-
-		if (s && s != (const struct tls_session *)pool->session) {
-			tls_session_drop(pool->session);
-			pool->session = tls_session_keep(s);
-		}
-	}
 	if (keep && !u->closing) {
 		c->state = UC_ST_IDLE;
 		list_insert_head(&pool->idle, &c->idle_link);
@@ -235,6 +231,7 @@ static struct upstream_pool *pool_of(struct upstream *u, const char *url,
 	pool = calloc(1, sizeof *pool + p->key_len + 1);
 	if (!pool)
 		return NULL;
+	u->num_pools++;
 	pool->u = u;
 	pool->https = p->https;
 	pool->port = p->port;

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "err.h"
+#include "log.h"
 #include "upstream_int.h"
 
 #define IO_IN (EPOLLIN | EPOLLRDHUP)
@@ -339,6 +340,10 @@ static void do_handshake(struct upstream_conn *c)
 		failf(c, false, "TLS with %s:%u: %s", c->pool->host, c->pool->port, why);
 		return;
 	}
+	log_debug("backend %s:%u: TLS session %s", c->pool->host, c->pool->port,
+	          tls_resumed(c->tls) ? "resumed"
+	          : c->pool->session  ? "offered, not resumed"
+	                              : "new");
 	start_request(c);
 }
 
@@ -357,7 +362,8 @@ static void connected(struct upstream_conn *c)
 		failf(c, false, "TLS: %s", why);
 		return;
 	}
-	if (!(c->tls = tls_client_new(ctx, c->io.fd, c->pool->host, c->pool->session))) {
+	if (!(c->tls = tls_client_new(ctx, c->io.fd, c->pool->host, c->pool->session,
+	                              &c->pool->session))) {
 		failf(c, false, "TLS: out of memory");
 		return;
 	}

@@ -33,6 +33,7 @@ struct upstream {
 	struct list_node reqs;           /* upstream_req.link: every call */
 	struct list_node conns;          /* upstream_conn.link: every open connection */
 	unsigned pending;
+	unsigned num_pools;
 	bool closing;
 };
 
