@@ -543,7 +543,10 @@ def https_backend(pki):
     _, cert, key = pki
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(cert, key)
+    sni = []
+    ctx.sni_callback = lambda sock, name, _ctx: sni.append(name)
     s = CountingServer(CloseHandler, tls=ctx)
+    s.sni = sni  # the server names clients sent (None: no SNI)
     yield s
     s.stop()
 
@@ -557,6 +560,7 @@ def test_https_verified_with_ca_file_and_session_resumed(wsgw_factory, tmp_path,
             assert call(c, b"tls%d" % i) == b"tls%d" % i
         c.close_handshake()
     assert https_backend.accepted == 3  # HTTP/1.0: a handshake per call
+    assert https_backend.sni == ["localhost"] * 3, https_backend.sni
     reused = [r for _, r in https_backend.seen]
     assert reused[0] is False and reused[1:] == [True, True], reused
 
@@ -576,6 +580,8 @@ def test_https_refused_when_not_verified(wsgw_factory, tmp_path, pki, https_back
         assert call(c, b"x") == FAILED
         c.close_handshake()
     assert https_backend.seen == []
+    # SNI for a name; none for an IP literal (RFC 6066 §3)
+    assert https_backend.sni == (["localhost"] if case == "no-ca-file" else [None])
     log = s.read_log()
     assert why in log, log[-2000:]
     assert ("certificate" in log or "mismatch" in log), log[-2000:]
