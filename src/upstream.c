@@ -255,7 +255,12 @@ struct upstream_req *upstream_start(struct upstream *u, const struct upstream_ca
 	if (u->closing)
 		return NULL;
 	if (upstream_url_parse(call->url, &url, &why) < 0) {
-		log_warn("backend call to %s: %s", call->url, why);
+		/* a URL filled from client input may be bad per client: one
+		 * line a second at most */
+		if (!u->warned_ms || u->loop->now_ms - u->warned_ms >= 1000) {
+			log_warn("backend call to %.200s: %s", call->url, why);
+			u->warned_ms = u->loop->now_ms ? u->loop->now_ms : 1;
+		}
 		return NULL;
 	}
 	head = upstream_req_head(&url, call, NULL, 0);

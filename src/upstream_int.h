@@ -34,6 +34,7 @@ struct upstream {
 	struct list_node conns;          /* upstream_conn.link: every open connection */
 	unsigned pending;
 	unsigned num_pools;
+	uint64_t warned_ms; /* last warning about a URL that cannot be called */
 	bool closing;
 };
 
