@@ -253,6 +253,9 @@ static bool feed(struct upstream_conn *c, const char *buf, size_t len, bool eof)
 			if (on_body(r, ev.data.p, ev.data.len) < 0)
 				goto out_nomem;
 		} else if (ev.type == HTTP1_RESP_EV_DONE) {
+			/* an idle connection holds no buffer */
+			free(c->carry);
+			c->carry = NULL;
 			/* RFC 9112 §9.3: Connection: close ends it; an HTTP/1.0
 			 * server, or bytes nobody asked for, end it too. */
 			upstream_call_complete(c, ev.keep_alive && !http10 && pos == len &&
