@@ -14,7 +14,7 @@
 DEB_PKGS := gcc make pkg-config libssl-dev libnghttp2-dev libprotobuf-c-dev \
 	protobuf-c-compiler protobuf-compiler libcmocka-dev clang libclang-rt-14-dev \
 	python3 python3-websockets python3-grpcio python3-protobuf python3-pytest \
-	nghttp2-client curl libjansson-dev libyaml-dev libcurl4-openssl-dev \
+	nghttp2-client curl libjansson-dev libyaml-dev ca-certificates \
 	wrk util-linux procps chromium chromium-driver python3-selenium python3-yaml \
 	zlib1g-dev python3-hpack libc-ares-dev \
 	redis-tools libhiredis-dev
@@ -23,7 +23,7 @@ IMAGE_PKGS := podman ca-certificates
 
 CC ?= cc
 FUZZ_CC ?= clang
-PKGS := libcrypto libnghttp2 libprotobuf-c jansson yaml-0.1 libcurl zlib libcares \
+PKGS := libcrypto libssl libnghttp2 libprotobuf-c jansson yaml-0.1 zlib libcares \
 	hiredis
 # Evaluated when a recipe runs (after `deps`), not while the Makefile is read.
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
@@ -223,7 +223,8 @@ bench-bcast: bench-build
 #   /wsgw                   the release binary, stripped
 #   the shared libraries    exactly those the loader resolves for /wsgw (ldd
 #                           prints the transitive closure), and the loader
-#   the CA bundle           at libcurl's path (curl-config --ca), for https backends
+#   the CA bundle           Debian's /etc/ssl/certs/ca-certificates.crt, which
+#                           OpenSSL's default verify paths reach, for https backends
 #   /etc/passwd, /etc/group root and the unprivileged user wsgw ($(IMAGE_UID),
 #                           the Dockerfile's USER)
 #   /etc/nsswitch.conf      hosts: files before DNS, as on the host
@@ -232,8 +233,9 @@ IMAGE_TAR ?= build/wsgw-image.tar
 IMAGE_ROOT := build/image-root
 IMAGE_UID := 10001
 PODMAN ?= podman
-# Where libcurl was built to look for CAs (read when the recipe runs).
-CA_BUNDLE = $(shell curl-config --ca)
+# Debian's CA bundle (package ca-certificates); OpenSSL's default file
+# /usr/lib/ssl/cert.pem links to it.
+CA_BUNDLE := /etc/ssl/certs/ca-certificates.crt
 
 # podman's Debian package enables podman.socket and friends and, on a host
 # run by systemd, would start them; the build needs none of them, so a
@@ -263,7 +265,7 @@ image-root: build/release/wsgw | deps
 		install -d -m 0755 "$(IMAGE_ROOT)$${f%/*}" && install -m $$mode "$$f" "$(IMAGE_ROOT)$$f" || exit 1; \
 	done
 	$(Q)ca="$(CA_BUNDLE)"; [ -f "$$ca" ] || { echo "make image-root: no CA bundle at '$$ca'" \
-		"(curl-config --ca); install ca-certificates (make image-deps)" >&2; exit 1; }; \
+		"(package ca-certificates); install it (make image-deps)" >&2; exit 1; }; \
 	install -d -m 0755 "$(IMAGE_ROOT)$${ca%/*}" && install -m 0644 "$$ca" "$(IMAGE_ROOT)$$ca"
 	$(Q)printf 'root:x:0:0:root:/root:/sbin/nologin\nwsgw:x:$(IMAGE_UID):$(IMAGE_UID):wsgw:/nonexistent:/sbin/nologin\n' >$(IMAGE_ROOT)/etc/passwd
 	$(Q)printf 'root:x:0:\nwsgw:x:$(IMAGE_UID):\n' >$(IMAGE_ROOT)/etc/group

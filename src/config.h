@@ -67,6 +67,8 @@ struct config {
 	char check_spec_path[1024];     /* --check-spec FILE: validate and exit */
 	size_t max_inbound_queue;       /* --max-inbound-queue (bytes waiting per connection) */
 	unsigned backend_connections;   /* --backend-connections (per backend host) */
+	uint64_t backend_idle_timeout_ms; /* --backend-idle-timeout */
+	char backend_ca_file[1024];     /* --backend-ca-file (empty: system CAs only) */
 	bool integration_error_message; /* --integration-error-message */
 	uint64_t disconnect_retry_ms;   /* --disconnect-retry (0 = one attempt) */
 	unsigned max_pending_disconnects; /* --max-pending-disconnects */

@@ -13,7 +13,6 @@
  */
 #include "integ.h"
 
-#include <curl/curl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,7 +57,7 @@ static size_t msg_cost(size_t n)
 /* A prepared call: the URL and the headers every call of an event gets. */
 struct prepared {
 	char *url;
-	struct curl_slist *headers;
+	struct integ_head headers;
 };
 
 struct integ_state {
@@ -111,9 +110,8 @@ static uint8_t opcode_for(const char *content_type, const uint8_t *body, size_t 
 static void prepared_fini(struct prepared *pr)
 {
 	free(pr->url);
-	curl_slist_free_all(pr->headers);
+	integ_head_free(&pr->headers);
 	pr->url = NULL;
-	pr->headers = NULL;
 }
 
 static void state_free(struct integ_state *st)
@@ -172,7 +170,7 @@ static void finish(struct integ_state *st)
 		};
 
 		st->disc.url = NULL; /* integ_disc_send owns them now */
-		st->disc.headers = NULL;
+		st->disc.headers = (struct integ_head){0};
 		integ_disc_send(st->srv, &ev);
 	} else if (st->opened && st->fn &&
 		   (st->route->disconnect.type == INTEG_FUNCTION ||
@@ -246,36 +244,38 @@ static bool start_message_late(struct integ_state *st, struct upstream_call *cal
 			       bool text)
 {
 	struct integ_subst s = {.message_id = id};
-	struct curl_slist *hl = NULL;
 	struct integ_lines h;
-	size_t n = integ_subst(st->msg.url, &s, SUBST_URL, NULL, 0);
-	char *url = malloc(n + 1);
+	size_t n = integ_subst(st->msg.url, &s, SUBST_URL, NULL, 0), k = 0;
+	char *url = malloc(n + 1), *tmpl = NULL, *lines = NULL;
 	bool ok = url != NULL;
 
-	if (url)
+	if (url) {
 		integ_subst(st->msg.url, &s, SUBST_URL, url, n + 1);
-	if (url)
 		escaped_id(url, id);
-	for (const struct curl_slist *l = st->msg.headers; ok && l; l = l->next) {
-		size_t k = integ_subst(l->data, &s, SUBST_HEADER, NULL, 0);
-		char *line = malloc(k + 1);
-		struct curl_slist *nl = line ? (integ_subst(l->data, &s, SUBST_HEADER, line, k + 1),
-						curl_slist_append(hl, line))
-					     : NULL;
-
-		free(line);
-		ok = nl != NULL;
-		hl = nl ? nl : hl;
+	}
+	/* the header block, "Name: value\r\n" lines, filled as one template */
+	if (ok && st->msg.headers.len) {
+		ok = (tmpl = malloc(st->msg.headers.len + 1)) != NULL;
+		if (ok) {
+			memcpy(tmpl, st->msg.headers.p, st->msg.headers.len);
+			tmpl[st->msg.headers.len] = '\0';
+			k = integ_subst(tmpl, &s, SUBST_HEADER, NULL, 0);
+			ok = k <= INTEG_SUBST_MAX && (lines = malloc(k + 1)) != NULL;
+		}
+		if (ok)
+			integ_subst(tmpl, &s, SUBST_HEADER, lines, k + 1);
 	}
 	message_lines(st, &h, id, text);
 	call->url = url;
-	call->headers = hl;
+	call->lines = lines;
+	call->lines_len = lines ? k : 0;
 	call->extra = h.line;
 	call->num_extra = h.n;
 	if (ok && h.ok)
 		st->inflight = upstream_start(st->srv->up, call, on_message_done, st);
 	free(url);
-	curl_slist_free_all(hl);
+	free(tmpl);
+	free(lines);
 	if (!st->inflight)
 		integration_failed(st, "message", "cannot start the call");
 	return st->inflight != NULL;
@@ -290,7 +290,8 @@ static bool start_message(struct integ_state *st, uint8_t opcode, const uint8_t 
 	struct integ_lines h;
 	struct upstream_call call = {
 		.url = st->msg.url,
-		.headers = st->msg.headers,
+		.lines = st->msg.headers.p,
+		.lines_len = st->msg.headers.len,
 		.method = method_of(in, "POST"),
 		.body = p,
 		.body_len = n,
@@ -555,7 +556,7 @@ static int connect_http(struct conn *c, const struct integration *in, const stru
 	struct integ_subst s = {st->route, in, m, req, c->id, "CONNECT", st->connected_at_ms, NULL,
 				st->auth_ctx};
 	char *url = integ_http_url(in, &s);
-	struct curl_slist *h = integ_http_headers(in, &s, c->user_agent, &ok);
+	struct integ_head h = {0};
 	struct upstream_call call = {
 		.url = url,
 		.method = method_of(in, "GET"),
@@ -567,20 +568,22 @@ static int connect_http(struct conn *c, const struct integration *in, const stru
 
 	struct integ_lines lines;
 
+	integ_http_headers(in, &s, c->user_agent, &h, &ok);
 	integ_lines_init(&lines);
 	integ_lines_event(&lines, c->id, "CONNECT", st->connected_at_ms);
 	/* The client's Sec-WebSocket-Protocol is passed on, as in the cloud. */
 	for (size_t i = 0; i < req->num_headers; i++)
 		if (http1_str_eq_ci(req->headers[i].name, "sec-websocket-protocol"))
-			h = integ_http_add(h, "Sec-WebSocket-Protocol", 22, req->headers[i].value.p,
-					   req->headers[i].value.len, false, &ok);
-	call.headers = h;
+			integ_http_add(&h, "Sec-WebSocket-Protocol", 22, req->headers[i].value.p,
+				       req->headers[i].value.len, false, &ok);
+	call.lines = h.p;
+	call.lines_len = h.len;
 	call.extra = lines.line;
 	call.num_extra = lines.n;
 	if (ok && lines.ok && url)
 		st->inflight = upstream_start(c->srv->up, &call, on_connect_done, st);
 	st->call_t0_ns = c->srv->loop.now_ns;
-	curl_slist_free_all(h);
+	integ_head_free(&h);
 	free(url);
 	if (!st->inflight) {
 		refuse_text(c, 500, "cannot start the connect integration\n");
@@ -665,7 +668,7 @@ static bool prepare(struct prepared *pr, const struct integ_subst *s, const stru
 	if (s->in->type != INTEG_HTTP)
 		return true;
 	pr->url = integ_http_url(s->in, s);
-	pr->headers = integ_http_headers(s->in, s, c->user_agent, &ok);
+	integ_http_headers(s->in, s, c->user_agent, &pr->headers, &ok);
 	return pr->url && ok;
 }
 

@@ -23,7 +23,6 @@
  */
 #include "integ_disc.h"
 
-#include <curl/curl.h>
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -56,7 +55,7 @@ struct disc {
 	const struct integration *in;
 	struct spec *spec; /* reference: in points into it */
 	char *url;
-	struct curl_slist *headers;
+	struct integ_head headers;
 	uint8_t *body;
 	size_t body_len;
 	char *lines;
@@ -107,7 +106,7 @@ static struct integ_disc *ctx_of(struct server *srv)
 static void disc_free(struct disc *d)
 {
 	free(d->url);
-	curl_slist_free_all(d->headers);
+	integ_head_free(&d->headers);
 	free(d->body);
 	free(d->lines);
 	spec_drop(d->spec);
@@ -315,7 +314,8 @@ static void attempt(struct disc *d)
 	struct integ_lines h;
 	struct upstream_call call = {
 		.url = d->url,
-		.headers = d->headers,
+		.lines = d->headers.p,
+		.lines_len = d->headers.len,
 		.method = method_of(in),
 		.connect_timeout_ms = in->connect_timeout_ms ? in->connect_timeout_ms
 							     : INTEG_CONNECT_TIMEOUT_MS,
@@ -405,7 +405,7 @@ void integ_disc_send(struct server *srv, const struct integ_disc_event *ev)
 		return;
 	}
 	free(ev->url);
-	curl_slist_free_all(ev->headers);
+	free(ev->headers.p);
 	free(ev->body);
 	free(ev->lines);
 }

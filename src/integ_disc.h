@@ -16,16 +16,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "integ_http.h"
+
 struct server;
 struct integration;
 struct spec;
-struct curl_slist;
 
 struct integ_disc_event {
 	const struct integration *in; /* the route's disconnect, in spec */
 	struct spec *spec;            /* the spec in is in (integ_disc_send takes a reference) */
 	char *url;                    /* heap: taken over by integ_disc_send */
-	struct curl_slist *headers;   /* heap: taken over by integ_disc_send */
+	struct integ_head headers;    /* heap: taken over by integ_disc_send */
 	const char *id;               /* connection id (copied) */
 	int64_t connected_at_ms;
 	uint16_t close_code;

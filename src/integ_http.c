@@ -6,7 +6,6 @@
  */
 #include "integ_http.h"
 
-#include <curl/curl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,7 +26,8 @@ static bool is_hop_header(struct http1_str name)
 	return false;
 }
 
-/* Writes "name: value", or "name;" for an empty value (curl's spelling),
+/* Writes "name: value", or "name;" for an empty value (upstream's extra
+ * lines take curl's spelling),
  * NUL-terminated into out[cap], cut short like snprintf when it does not
  * fit. Returns the length the whole line needs (without the NUL). memcpy,
  * not snprintf: this runs for every message. */
@@ -50,28 +50,42 @@ static size_t header_line(char *out, size_t cap, const char *name, size_t nlen, 
 	return need;
 }
 
-struct curl_slist *integ_http_add(struct curl_slist *l, const char *name, size_t nlen,
-				  const char *value, size_t vlen, bool omit_empty, bool *ok)
+void integ_head_free(struct integ_head *h)
 {
-	char small[1024], *line = small;
-	size_t need = nlen + vlen + 3;
-	struct curl_slist *n;
+	free(h->p);
+	*h = (struct integ_head){0};
+}
+
+static bool head_put(struct integ_head *h, const char *p, size_t n)
+{
+	if (h->len + n > h->cap) {
+		size_t cap = h->cap ? h->cap : 256;
+		char *b;
+
+		while (cap < h->len + n)
+			cap *= 2;
+		if (!(b = realloc(h->p, cap)))
+			return false;
+		h->p = b;
+		h->cap = cap;
+	}
+	memcpy(h->p + h->len, p, n);
+	h->len += n;
+	return true;
+}
+
+void integ_http_add(struct integ_head *h, const char *name, size_t nlen, const char *value,
+		    size_t vlen, bool omit_empty, bool *ok)
+{
+	size_t len = h->len;
 
 	if (!vlen && omit_empty)
-		return l;
-	/* a long value (a filled-in cookie, a forwarded header: at most
-	 * --max-head) goes whole rather than cut short */
-	if (need > sizeof small && !(line = malloc(need))) {
-		*ok = false;
-		return l;
-	}
-	header_line(line, need > sizeof small ? need : sizeof small, name, nlen, value, vlen);
-	n = curl_slist_append(l, line);
-	if (line != small)
-		free(line);
-	if (!n)
-		*ok = false;
-	return n ? n : l;
+		return;
+	if (head_put(h, name, nlen) && head_put(h, vlen ? ": " : ":", vlen ? 2 : 1) &&
+	    head_put(h, value, vlen) && head_put(h, "\r\n", 2))
+		return;
+	h->len = len; /* whole lines or nothing */
+	*ok = false;
 }
 
 /* ---- placeholders ------------------------------------------------------ */
@@ -299,11 +313,10 @@ bool integ_http_is_event_header(const char *event, const char *name, size_t len)
 	return false;
 }
 
-struct curl_slist *integ_http_headers(const struct integration *in, const struct integ_subst *s,
-				      const char *user_agent, bool *ok)
+void integ_http_headers(const struct integration *in, const struct integ_subst *s,
+			const char *user_agent, struct integ_head *l, bool *ok)
 {
 	const struct http1_request *req = s->req;
-	struct curl_slist *l = NULL;
 	bool forward = false, has_ua = false;
 	char value[8192];
 
@@ -328,12 +341,12 @@ struct curl_slist *integ_http_headers(const struct integration *in, const struct
 				continue;
 			}
 			integ_subst(kv->value, s, SUBST_HEADER, big, n + 1);
-			l = integ_http_add(l, kv->name, strlen(kv->name), big, n,
+			integ_http_add(l, kv->name, strlen(kv->name), big, n,
 					   in->omit_empty_headers, ok);
 			free(big);
 			continue;
 		}
-		l = integ_http_add(l, kv->name, strlen(kv->name), value, n, in->omit_empty_headers,
+		integ_http_add(l, kv->name, strlen(kv->name), value, n, in->omit_empty_headers,
 				   ok);
 	}
 	for (size_t i = 0; forward && req && i < req->num_headers; i++) {
@@ -343,15 +356,34 @@ struct curl_slist *integ_http_headers(const struct integration *in, const struct
 		if (!is_hop_header(h->name) && !http1_str_eq_ci(h->name, INTEG_AUTH_CTX_HDR) &&
 		    !(h->name.len >= sizeof INTEG_HDR - 1 &&
 		      !strncasecmp(h->name.p, INTEG_HDR, sizeof INTEG_HDR - 1)))
-			l = integ_http_add(l, h->name.p, h->name.len, h->value.p, h->value.len,
+			integ_http_add(l, h->name.p, h->name.len, h->value.p, h->value.len,
 					   in->omit_empty_headers, ok);
 	}
 	if (!has_ua && user_agent)
-		l = integ_http_add(l, "User-Agent", 10, user_agent, strlen(user_agent), false, ok);
+		integ_http_add(l, "User-Agent", 10, user_agent, strlen(user_agent), false, ok);
 	if (s->authorizer_ctx)
-		l = integ_http_add(l, INTEG_AUTH_CTX_HDR, sizeof INTEG_AUTH_CTX_HDR - 1,
-				   s->authorizer_ctx, strlen(s->authorizer_ctx), false, ok);
-	return l;
+		integ_http_add(l, INTEG_AUTH_CTX_HDR, sizeof INTEG_AUTH_CTX_HDR - 1,
+			       s->authorizer_ctx, strlen(s->authorizer_ctx), false, ok);
+}
+
+/* RFC 3986 §2.1: every byte but the unreserved ones percent-encoded, as
+ * curl_easy_escape did. out has room for 3 bytes per byte of in. */
+static void escape(const char *in, char *out)
+{
+	static const char hex[] = "0123456789ABCDEF";
+
+	for (; *in; in++) {
+		unsigned char ch = (unsigned char)*in;
+
+		if (is_unreserved(ch)) {
+			*out++ = (char)ch;
+			continue;
+		}
+		*out++ = '%';
+		*out++ = hex[ch >> 4];
+		*out++ = hex[ch & 15];
+	}
+	*out = '\0';
 }
 
 static const char *query_of(const struct http1_request *req, size_t *len)
@@ -374,7 +406,7 @@ char *integ_http_url(const struct integration *in, const struct integ_subst *s)
 
 	for (size_t i = 0; i < in->num_query && o < sizeof buf - 1; i++) {
 		const struct spec_kv *kv = &in->query[i];
-		char *ev;
+		char ev[3 * sizeof value];
 
 		if (!strcmp(kv->name, "*")) {
 			if (qlen)
@@ -386,11 +418,8 @@ char *integ_http_url(const struct integration *in, const struct integ_subst *s)
 		integ_subst(kv->value, s, SUBST_TEXT, value, sizeof value);
 		if (!value[0] && in->omit_empty_query)
 			continue;
-		ev = curl_easy_escape(NULL, value, 0);
-		if (!ev)
-			return NULL;
+		escape(value, ev);
 		o += (size_t)snprintf(buf + o, sizeof buf - o, "%c%s=%s", sep, kv->name, ev);
-		curl_free(ev);
 		sep = '&';
 	}
 	if (o >= sizeof buf)

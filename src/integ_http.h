@@ -2,7 +2,7 @@
  * integration's settings and the client's upgrade request: the URL (path
  * parameters substituted, query forwarded or configured), the headers
  * (configured, '*' forwarding, User-Agent) and the event headers. Pure:
- * strings and curl_slists in, strings and curl_slists out.
+ * strings in, strings and header blocks out.
  */
 #ifndef WSGW_INTEG_HTTP_H
 #define WSGW_INTEG_HTTP_H
@@ -14,18 +14,26 @@
 #include "http1.h"
 #include "spec.h"
 
-struct curl_slist;
-
 #define INTEG_HDR "X-Yc-Apigateway-Websocket-"
 
 /* An http integration's timeouts when its spec gives none (README). */
 #define INTEG_CONNECT_TIMEOUT_MS 5000
 #define INTEG_READ_TIMEOUT_MS 30000
 
-/* Appends "name: value" (or "name;" for an empty value, curl's spelling;
- * nothing when empty and omit_empty). Clears *ok on ENOMEM. */
-struct curl_slist *integ_http_add(struct curl_slist *l, const char *name, size_t nlen,
-				  const char *value, size_t vlen, bool omit_empty, bool *ok);
+/* Header lines ready for the wire, "Name: value\r\n" each ("Name:\r\n"
+ * for an empty value): prepared once per connection and event, copied
+ * into each call's request by upstream_start as they are. */
+struct integ_head {
+	char *p; /* heap, NULL while empty */
+	size_t len, cap;
+};
+
+void integ_head_free(struct integ_head *h);
+
+/* Appends "name: value" (nothing when the value is empty and omit_empty).
+ * Clears *ok on ENOMEM. */
+void integ_http_add(struct integ_head *h, const char *name, size_t nlen, const char *value,
+		    size_t vlen, bool omit_empty, bool *ok);
 
 /* Everything a {placeholder} of one operation can be filled from. Any
  * pointer may be NULL (nothing of that kind). */
@@ -87,8 +95,8 @@ bool integ_http_is_event_header(const char *event, const char *name, size_t len)
  * with s->authorizer_ctx when set (replacing a configured one). A configured header that the gateway adds
  * itself for s->event is left out: the gateway's value replaces it. A
  * filled-in value longer than INTEG_SUBST_MAX clears *ok. */
-struct curl_slist *integ_http_headers(const struct integration *in, const struct integ_subst *s,
-				      const char *user_agent, bool *ok);
+void integ_http_headers(const struct integration *in, const struct integ_subst *s,
+			const char *user_agent, struct integ_head *out, bool *ok);
 
 /* The URL: in->url substituted (SUBST_URL), then the configured query
  * (values substituted and escaped) and, with '*': '*', the client's own
@@ -99,7 +107,7 @@ char *integ_http_url(const struct integration *in, const struct integ_subst *s);
  * client: everything but framing and connection headers (Content-Length,
  * Content-Type, Transfer-Encoding, Connection, Keep-Alive, Upgrade, TE,
  * Trailer, Proxy-*, Sec-WebSocket-*), which the gateway's own answer
- * sets. raw is curl's header lines ("Name: value\r\n" each); lines that are
+ * sets. raw is the response's header lines ("Name: value\r\n" each); lines that are
  * malformed (no name, a control character, an obs-fold continuation) are
  * left out, and only whole lines that fit out[outlen] are kept. Returns
  * the length written; out is NUL-terminated. */
@@ -117,7 +125,8 @@ struct integ_lines {
 
 void integ_lines_init(struct integ_lines *l);
 
-/* Adds "name: value", or "name;" for an empty value (curl's spelling). */
+/* Adds "name: value", or "name;" for an empty value (the spelling
+ * upstream_call.extra takes for it). */
 void integ_lines_add(struct integ_lines *l, const char *name, const char *value, size_t vlen);
 
 /* Adds the …-Connection-Id, …-Event-Type and …-Connected-At headers. */

@@ -194,6 +194,27 @@ static uint64_t sweep_interval(const struct config *cfg)
 	return best < 10 ? 10 : best;
 }
 
+/* The backend client, reading into the loop's shared buffer. */
+static int start_upstream(struct server *srv, const struct config *cfg)
+{
+	struct upstream_opts o = {
+		.per_host = cfg->backend_connections,
+		.idle_timeout_ms = cfg->backend_idle_timeout_ms,
+		.ca_file = cfg->backend_ca_file,
+		.rbuf = srv->rbuf,
+		.rbuf_size = srv->rbuf_size,
+	};
+	const char *why;
+
+	srv->up = upstream_new_opts(&srv->loop, &o, &why);
+	if (!srv->up) {
+		log_error("backend client: %s%s%s", why, *cfg->backend_ca_file ? ": " : "",
+			  cfg->backend_ca_file);
+		return ERR_INVAL;
+	}
+	return 0;
+}
+
 int server_init(struct server *srv, const struct config *cfg)
 {
 	uint64_t seed;
@@ -215,11 +236,6 @@ int server_init(struct server *srv, const struct config *cfg)
 		return ERR_SYS;
 	}
 	srv->loop.after_batch = after_batch;
-	srv->up = upstream_new(&srv->loop, cfg->backend_connections);
-	if (!srv->up) {
-		log_error("libcurl: cannot create the multi handle");
-		return ERR_NOMEM;
-	}
 	srv->loop.after_batch_arg = srv;
 	if (auth_init(srv) < 0) {
 		log_error("start-up: out of memory");
@@ -237,6 +253,9 @@ int server_init(struct server *srv, const struct config *cfg)
 		log_error("start-up: out of memory or randomness");
 		return ERR_NOMEM;
 	}
+	rc = start_upstream(srv, cfg);
+	if (rc < 0)
+		return rc;
 	raise_fd_limit();
 	if (setup_signals(srv) < 0) {
 		log_error("signals: %s", strerror(errno));

@@ -610,6 +610,8 @@ FLAGS = [
     ("--check-spec", "WSGW_CHECK_SPEC", '""', "\u2014"),
     ("--max-inbound-queue", "WSGW_MAX_INBOUND_QUEUE", "1M", "`1M`"),
     ("--backend-connections", "WSGW_BACKEND_CONNECTIONS", "256", "`256`"),
+    ("--backend-idle-timeout", "WSGW_BACKEND_IDLE_TIMEOUT", "4s", "`4s`"),
+    ("--backend-ca-file", "WSGW_BACKEND_CA_FILE", '""', "none"),
     ("--mgmt-max-connections", "WSGW_MGMT_MAX_CONNECTIONS", "1024", "`1024`"),
     ("--mgmt-max-buffer", "WSGW_MGMT_MAX_BUFFER", "16M", "`16M`"),
     ("--mgmt-max-buffer-total", "WSGW_MGMT_MAX_BUFFER_TOTAL", "256M", "`256M`"),

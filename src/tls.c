@@ -1,0 +1,250 @@
+/* tls.c — TLS over a non-blocking fd with OpenSSL: handshake, read and
+ * write that never block and report what they wait for (tls_events).
+ *
+ * Owns one SSL per connection and the SSL_CTX it comes from; never owns
+ * the fd, never touches epoll (the caller maps tls_events onto its
+ * interest) and never logs. Verification is always on for a client
+ * (RFC 9110 §4.3.4: the certificate must match the host the URL names;
+ * RFC 6125 host-name rules through X509_VERIFY_PARAM), with SNI (RFC 6066
+ * §3) only for names, never for IP literals.
+ */
+#include "tls.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "err.h"
+
+/* Debian's CA bundle (package ca-certificates). OpenSSL's default file,
+ * /usr/lib/ssl/cert.pem, is a link to it on a Debian host, but a minimal
+ * root filesystem (the container image) may carry the bundle alone. */
+#define TLS_DEBIAN_BUNDLE "/etc/ssl/certs/ca-certificates.crt"
+
+struct tls_ctx {
+	SSL_CTX *ssl;
+};
+
+struct tls {
+	SSL *ssl;
+	uint32_t want;             /* what the last ERR_AGAIN waits for */
+	struct tls_session **keep; /* where new sessions go */
+	bool broken;               /* a TLS error: its session must not be resumed */
+};
+
+/* OpenSSL hands over each new session (TLS 1.3: one per ticket, which
+ * may come after the handshake, with the first response). Returning 1
+ * keeps its reference. */
+static int on_new_session(SSL *ssl, SSL_SESSION *sess)
+{
+	struct tls *t = SSL_get_app_data(ssl);
+
+	if (!t || !t->keep)
+		return 0;
+	SSL_SESSION_free((SSL_SESSION *)*t->keep);
+	*t->keep = (struct tls_session *)sess;
+	return 1;
+}
+
+struct tls_ctx *tls_client_ctx_new(const char *ca_file, const char **why)
+{
+	struct tls_ctx *c = calloc(1, sizeof *c);
+
+	*why = "out of memory";
+	if (!c || !(c->ssl = SSL_CTX_new(TLS_client_method())))
+		goto out_free;
+	SSL_CTX_set_min_proto_version(c->ssl, TLS1_2_VERSION);
+	SSL_CTX_set_verify(c->ssl, SSL_VERIFY_PEER, NULL);
+	/* A write may return after part of the buffer, and the buffer handed
+	 * back after ERR_AGAIN may have moved (the caller's pointer into its
+	 * request): both are how a non-blocking writer works. */
+	SSL_CTX_set_mode(c->ssl, SSL_MODE_ENABLE_PARTIAL_WRITE |
+	                             SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+	                             SSL_MODE_RELEASE_BUFFERS);
+	/* A FIN without close_notify reads as the end of the stream; HTTP's
+	 * own framing tells a cut-short response from a complete one. */
+	SSL_CTX_set_options(c->ssl, SSL_OP_IGNORE_UNEXPECTED_EOF);
+	/* Sessions are kept by the caller (per backend), not in a cache here. */
+	SSL_CTX_set_session_cache_mode(c->ssl, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL);
+	SSL_CTX_sess_set_new_cb(c->ssl, on_new_session);
+	if (SSL_CTX_set_default_verify_paths(c->ssl) != 1 ||
+	    (access(X509_get_default_cert_file(), R_OK) != 0 &&
+	     access(TLS_DEBIAN_BUNDLE, R_OK) == 0 &&
+	     SSL_CTX_load_verify_locations(c->ssl, TLS_DEBIAN_BUNDLE, NULL) != 1)) {
+		*why = "cannot load the system CA store";
+		goto out_free;
+	}
+	if (ca_file && *ca_file && SSL_CTX_load_verify_locations(c->ssl, ca_file, NULL) != 1) {
+		*why = "cannot load the CA file (PEM certificates expected)";
+		goto out_free;
+	}
+	*why = NULL;
+	return c;
+out_free:
+	if (c)
+		SSL_CTX_free(c->ssl);
+	free(c);
+	ERR_clear_error();
+	return NULL;
+}
+
+void tls_ctx_free(struct tls_ctx *c)
+{
+	if (!c)
+		return;
+	SSL_CTX_free(c->ssl);
+	free(c);
+}
+
+static bool is_ip_literal(const char *host)
+{
+	unsigned char a[16];
+
+	return inet_pton(AF_INET, host, a) == 1 || inet_pton(AF_INET6, host, a) == 1;
+}
+
+struct tls *tls_client_new(struct tls_ctx *c, int fd, const char *host,
+                           const struct tls_session *resume, struct tls_session **keep)
+{
+	struct tls *t = calloc(1, sizeof *t);
+	bool ip = is_ip_literal(host);
+	X509_VERIFY_PARAM *vp;
+
+	if (!t || !(t->ssl = SSL_new(c->ssl)) || SSL_set_fd(t->ssl, fd) != 1)
+		goto out_free;
+	vp = SSL_get0_param(t->ssl);
+	X509_VERIFY_PARAM_set_hostflags(vp, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+	if (ip ? X509_VERIFY_PARAM_set1_ip_asc(vp, host) != 1
+	       : (SSL_set1_host(t->ssl, host) != 1 || SSL_set_tlsext_host_name(t->ssl, host) != 1))
+		goto out_free;
+	t->keep = keep;
+	SSL_set_app_data(t->ssl, t);
+	if (resume)
+		SSL_set_session(t->ssl, (SSL_SESSION *)resume);
+	SSL_set_connect_state(t->ssl);
+	return t;
+out_free:
+	if (t)
+		SSL_free(t->ssl);
+	free(t);
+	ERR_clear_error();
+	return NULL;
+}
+
+void tls_free(struct tls *t)
+{
+	if (!t)
+		return;
+	/* No close_notify goes out (the caller closes the socket anyway), but
+	 * unless TLS itself failed the session stays resumable: SSL_free
+	 * without a recorded shutdown would mark it not resumable. */
+	if (!t->broken)
+		SSL_set_shutdown(t->ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+	SSL_free(t->ssl);
+	free(t);
+}
+
+/* Maps an OpenSSL result onto our vocabulary. */
+static int result(struct tls *t, int rc, const char **why)
+{
+	int e = SSL_get_error(t->ssl, rc);
+	unsigned long code;
+
+	switch (e) {
+	case SSL_ERROR_WANT_READ:
+		t->want = EPOLLIN;
+		return ERR_AGAIN;
+	case SSL_ERROR_WANT_WRITE:
+		t->want = EPOLLOUT;
+		return ERR_AGAIN;
+	case SSL_ERROR_ZERO_RETURN:
+		return 0;
+	case SSL_ERROR_SYSCALL:
+		if (errno == EAGAIN) { /* cannot happen after WANT_*; be safe */
+			t->want = EPOLLIN;
+			return ERR_AGAIN;
+		}
+		*why = errno ? strerror(errno) : "connection closed during TLS";
+		t->broken = true;
+		ERR_clear_error();
+		return ERR_SYS;
+	default:
+		t->broken = true;
+		code = ERR_peek_last_error();
+		if (SSL_get_verify_result(t->ssl) != X509_V_OK)
+			*why = X509_verify_cert_error_string(SSL_get_verify_result(t->ssl));
+		else
+			*why = code && ERR_reason_error_string(code) ? ERR_reason_error_string(code)
+			                                             : "TLS error";
+		ERR_clear_error();
+		return ERR_PROTO;
+	}
+}
+
+int tls_handshake(struct tls *t, const char **why)
+{
+	int rc;
+
+	ERR_clear_error();
+	rc = SSL_do_handshake(t->ssl);
+	if (rc == 1)
+		return 0;
+	rc = result(t, rc, why);
+	if (rc == 0) {
+		*why = "closed during the TLS handshake";
+		return ERR_PROTO;
+	}
+	return rc;
+}
+
+ssize_t tls_read(struct tls *t, void *buf, size_t len, const char **why)
+{
+	size_t n = 0;
+
+	ERR_clear_error();
+	if (SSL_read_ex(t->ssl, buf, len, &n) == 1)
+		return (ssize_t)n;
+	return result(t, 0, why);
+}
+
+ssize_t tls_write(struct tls *t, const void *buf, size_t len, const char **why)
+{
+	size_t n = 0;
+	int rc;
+
+	ERR_clear_error();
+	if (SSL_write_ex(t->ssl, buf, len, &n) == 1)
+		return (ssize_t)n;
+	rc = result(t, 0, why);
+	if (rc == 0) {
+		*why = "the peer closed the TLS session";
+		return ERR_PROTO;
+	}
+	return rc;
+}
+
+bool tls_pending(const struct tls *t)
+{
+	return SSL_has_pending(t->ssl) == 1;
+}
+
+uint32_t tls_events(const struct tls *t)
+{
+	return t->want ? t->want : EPOLLIN;
+}
+
+void tls_session_drop(struct tls_session *s)
+{
+	SSL_SESSION_free((SSL_SESSION *)s);
+}
+
+bool tls_resumed(const struct tls *t)
+{
+	return SSL_session_reused(t->ssl) == 1;
+}

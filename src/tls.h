@@ -1,0 +1,65 @@
+/* tls.h — TLS as a transport over a non-blocking fd (OpenSSL's libssl).
+ *
+ * A struct tls wraps one connected socket; handshake, read and write never
+ * block and say, through tls_events, what the fd must wait for next (TLS
+ * may need to read in order to write and the other way round), so the
+ * owner maps that onto its epoll interest. Nothing here knows HTTP, pools
+ * or the loop: the upstream client uses it for https backends, and the
+ * same calls serve a server side later (only the context differs).
+ */
+#ifndef WSGW_TLS_H
+#define WSGW_TLS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct tls_ctx;
+struct tls;
+struct tls_session; /* an SSL_SESSION: kept to resume the next handshake */
+
+/* A client context: peer certificates verified against the system CA store
+ * (SSL_CTX_set_default_verify_paths: Debian's /etc/ssl/certs) plus ca_file
+ * when not NULL, TLS 1.2 at least. NULL on failure, *why says why. */
+struct tls_ctx *tls_client_ctx_new(const char *ca_file, const char **why);
+void tls_ctx_free(struct tls_ctx *c);
+
+/* Wraps connected fd (not taken: the caller closes it after tls_free) for a
+ * handshake with host: SNI (unless host is an IP literal) and certificate
+ * host-name or IP check. resume: a session from an earlier connection to
+ * the same backend, or NULL. keep: where each new session the server hands
+ * out (a TLS 1.3 ticket, a TLS 1.2 session) is stored, replacing (and
+ * dropping) the one there; it must outlive t; NULL: none kept. NULL on
+ * ENOMEM. */
+struct tls *tls_client_new(struct tls_ctx *c, int fd, const char *host,
+                           const struct tls_session *resume, struct tls_session **keep);
+void tls_free(struct tls *t);
+
+/* Advances the handshake: 0 done, ERR_AGAIN (wait for tls_events), or
+ * ERR_PROTO with *why (a verification failure names the reason). */
+int tls_handshake(struct tls *t, const char **why);
+
+/* Reads up to len bytes: the count (> 0), 0 when the peer closed (a TLS
+ * close_notify or a plain FIN), ERR_AGAIN, or ERR_PROTO / ERR_SYS with *why.
+ * Bytes may remain decrypted inside after a read: see tls_pending. */
+ssize_t tls_read(struct tls *t, void *buf, size_t len, const char **why);
+
+/* Writes up to len bytes: the count (> 0), ERR_AGAIN, or ERR_PROTO /
+ * ERR_SYS with *why. After ERR_AGAIN the next call must pass the same
+ * bytes again (the start may move; OpenSSL is told so). */
+ssize_t tls_write(struct tls *t, const void *buf, size_t len, const char **why);
+
+/* Decrypted bytes waiting inside: read them before waiting on the fd. */
+bool tls_pending(const struct tls *t);
+
+/* EPOLLIN and/or EPOLLOUT: what the last ERR_AGAIN waits for. */
+uint32_t tls_events(const struct tls *t);
+
+/* Releases a session tls_client_new kept (NULL is fine). */
+void tls_session_drop(struct tls_session *s);
+
+/* Was the last handshake a resumption? (tests and logs) */
+bool tls_resumed(const struct tls *t);
+
+#endif
