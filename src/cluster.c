@@ -104,14 +104,26 @@ static uint64_t wall_ms(const struct server *srv)
 	return (uint64_t)(srv->loop.now_wall_ns / 1000000);
 }
 
+/* For tests only (README "Running several nodes"): the first tag to try,
+ * so a test can make it collide with a key it created. A random tag has 2^30
+ * values; no test could make one collide otherwise. */
+#define TAG_ENV_FOR_TESTS "WSGW_CLUSTER_TAG_FOR_TESTS"
+
 static int pick_tag(struct cluster *cl)
 {
+	const char *fixed = getenv(TAG_ENV_FOR_TESTS);
 	uint8_t r[CLUSTER_TAG_LEN];
 
-	if (server_random(cl->srv, r, sizeof r) < 0)
-		return ERR_SYS;
-	for (int i = 0; i < CLUSTER_TAG_LEN; i++)
-		cl->tag[i] = b32[r[i] & 31];
+	if (fixed && !cl->tag[0] && is_tag(fixed, strlen(fixed))) {
+		log_warn("cluster: node tag %s taken from %s (for tests only)", fixed,
+		         TAG_ENV_FOR_TESTS);
+		memcpy(cl->tag, fixed, CLUSTER_TAG_LEN);
+	} else {
+		if (server_random(cl->srv, r, sizeof r) < 0)
+			return ERR_SYS;
+		for (int i = 0; i < CLUSTER_TAG_LEN; i++)
+			cl->tag[i] = b32[r[i] & 31];
+	}
 	cl->tag[CLUSTER_TAG_LEN] = '\0';
 	memcpy(cl->srv->node_tag, cl->tag, sizeof cl->tag);
 	snprintf(cl->key, sizeof cl->key, "wsgw:node:%s", cl->tag);
@@ -461,6 +473,10 @@ static void on_request(struct cluster *cl, const struct cluster_request *q)
 		return;
 	}
 	if (!is_tag((const char *)q->caller.p, q->caller.len))
+		return;
+	/* Not ours: our subscriber may still listen on a tag we gave up (it
+	 * was taken) until it resubscribes; the owner answers, not us. */
+	if (q->id.len < CLUSTER_TAG_LEN || memcmp(q->id.p, cl->tag, CLUSTER_TAG_LEN))
 		return;
 	/* The caller gave up at the deadline: running the call now would
 	 * deliver a Send it has already reported UNAVAILABLE. */

@@ -448,6 +448,46 @@ def test_command_link_killed_by_redis(cluster):
     c.close()
 
 
+def test_tag_taken_at_start_picks_another(cluster, tmp_path):
+    """A node whose first tag is held by a live node (made to collide with
+    WSGW_CLUSTER_TAG_FOR_TESTS) picks another before its first client, says
+    so in its log, leaves the other node's lease alone, and serves remote
+    calls under its new tag."""
+    n1 = cluster.nodes[0]
+    taken = cluster.tag(0)
+    lease = cluster.redis.cli("GET", "wsgw:node:" + taken)
+    d = tmp_path / "n4"
+    d.mkdir()
+    n4 = Server(["--cluster", cluster.redis.url],
+                env={"WSGW_CLUSTER_TAG_FOR_TESTS": taken}).start(d)
+    try:
+        wait_up([n4])
+        log = n4.read_log()
+        assert "tag %s is taken by another node; picking another" % taken in log, log
+        tag = ready(n4)["cluster"]["node"]
+        assert tag != taken and re.fullmatch(r"[a-z2-7]{6}", tag), tag
+        assert json.loads(cluster.redis.cli("GET", "wsgw:node:" + tag))["address"]
+        assert cluster.redis.cli("GET", "wsgw:node:" + taken) == lease
+        c4 = wsraw.connect(n4.port)
+        cid4 = c4.response_headers[ID_HEADER]
+        assert cid4.startswith(tag)
+        c1, cid1 = cluster.client(0)
+        # both ways across Redis: the new inbox is subscribed, and node 1
+        # still answers for its own tag
+        assert rest(n1, "GET", PREFIX + cid4)[0] == 200
+        assert rest(n4, "POST", PREFIX + cid1 + ":send", send_body(b"to1")) == (200, {})
+        assert c1.recv_message(timeout=5) == (2, b"to1")
+        # only node 1 listens on the taken tag's inbox now
+        assert cluster.redis.cli("PUBSUB", "NUMSUB", "wsgw:inbox:" + taken).split() == [
+            "wsgw:inbox:" + taken, "1"]
+        c4.close()
+        c1.close()
+    finally:
+        code = n4.stop()
+        n4.assert_clean()
+        assert code == 0
+
+
 # -- metrics ----------------------------------------------------------------------
 
 def metrics(node):
