@@ -61,7 +61,7 @@ struct auth_wait {
 /* The keys of one jwksUri, shared by the authorizers that name it (the
  * cloud keys its cache by URI and kid). */
 struct auth_rt {
-	struct server *srv;
+	struct auth *au;
 	const char *uri;
 	struct jwk_set keys;
 	bool have_keys;
@@ -72,7 +72,14 @@ struct auth_rt {
 	uint64_t warned_ms;
 };
 
+/* The runtime of one spec's authorizers, owned by the spec (spec->rt):
+ * made when the spec is loaded, freed when its last reference drops, so
+ * a reload (SIGHUP) gives the new spec its own rings and caches while
+ * handshakes on the old one (each holding it through c->spec) finish
+ * against theirs. */
 struct auth {
+	struct server *srv;
+	const struct spec *spec;
 	size_t n;                  /* key rings */
 	unsigned *ring_of;         /* authorizer index -> key ring */
 	struct auth_cache **cache; /* authorizer index -> results, made on first use */
@@ -80,47 +87,17 @@ struct auth {
 	struct auth_rt rt[];
 };
 
-int auth_init(struct server *srv)
+/* spec->rt_free: the spec's last reference dropped. A waiting handshake
+ * holds its spec, so no waiter is left but at shutdown. */
+static void auth_free(void *arg)
 {
-	size_t n = srv->spec->num_authorizers;
-	struct auth *au = calloc(1, sizeof *au + n * sizeof au->rt[0]);
+	struct auth *au = arg;
 
-	if (!au || !(au->ring_of = calloc(n + 1, sizeof *au->ring_of)) ||
-	    !(au->cache = calloc(n + 1, sizeof *au->cache))) {
-		if (au)
-			free(au->ring_of);
-		free(au);
-		return ERR_NOMEM;
-	}
-	au->num_authorizers = n;
-	for (size_t i = 0; i < n; i++) {
-		const char *uri = srv->spec->authorizers[i].jwks_uri;
-		size_t r;
-
-		for (r = 0; r < au->n && uri && strcmp(au->rt[r].uri, uri); r++)
-			;
-		if (!uri || r == au->n) { /* a function authorizer gets an unused ring */
-			r = au->n++;
-			au->rt[r].srv = srv;
-			au->rt[r].uri = uri ? uri : "";
-			list_init(&au->rt[r].waiters);
-		}
-		au->ring_of[i] = (unsigned)r;
-	}
-	srv->auth = au;
-	return 0;
-}
-
-void auth_fini(struct server *srv)
-{
-	struct auth *au = srv->auth;
-
-	if (!au)
-		return;
 	for (size_t i = 0; i < au->n; i++) {
 		struct list_node *n, *next;
 
-		/* no fetch is left: upstream_free ended it, through on_fetched */
+		if (au->rt[i].fetch) /* the call runs on, its answer unheard */
+			upstream_detach(au->rt[i].fetch);
 		list_for_each_safe(n, next, &au->rt[i].waiters)
 		    free(list_entry(n, struct auth_wait, link));
 		jwk_set_free(&au->rt[i].keys);
@@ -130,7 +107,48 @@ void auth_fini(struct server *srv)
 	free(au->cache);
 	free(au->ring_of);
 	free(au);
-	srv->auth = NULL;
+}
+
+int auth_attach(struct server *srv, struct spec *spec)
+{
+	size_t n = spec->num_authorizers;
+	struct auth *au;
+
+	if (!n || spec->rt)
+		return 0; /* nothing to keep: auth_check never looks */
+	au = calloc(1, sizeof *au + n * sizeof au->rt[0]);
+	if (!au || !(au->ring_of = calloc(n + 1, sizeof *au->ring_of)) ||
+	    !(au->cache = calloc(n + 1, sizeof *au->cache))) {
+		if (au)
+			free(au->ring_of);
+		free(au);
+		return ERR_NOMEM;
+	}
+	au->srv = srv;
+	au->spec = spec;
+	au->num_authorizers = n;
+	for (size_t i = 0; i < n; i++) {
+		const char *uri = spec->authorizers[i].jwks_uri;
+		size_t r;
+
+		for (r = 0; r < au->n && uri && strcmp(au->rt[r].uri, uri); r++)
+			;
+		if (!uri || r == au->n) { /* a function authorizer gets an unused ring */
+			r = au->n++;
+			au->rt[r].au = au;
+			au->rt[r].uri = uri ? uri : "";
+			list_init(&au->rt[r].waiters);
+		}
+		au->ring_of[i] = (unsigned)r;
+	}
+	spec->rt = au;
+	spec->rt_free = auth_free;
+	return 0;
+}
+
+int auth_init(struct server *srv)
+{
+	return auth_attach(srv, srv->spec);
 }
 
 /* ---- the credential ----------------------------------------------------------- */
@@ -216,7 +234,7 @@ static long credential(const struct spec_authorizer *a, const struct http1_reque
 static int judge(struct auth_rt *rt, const struct route *r, const struct jwt *t, char **ctx,
                  char *why, size_t whylen)
 {
-	const struct spec_authorizer *a = spec_route_authorizer(rt->srv->spec, r);
+	const struct spec_authorizer *a = spec_route_authorizer(rt->au->spec, r);
 	const struct jwt_policy p = {
 	    (const char *const *)a->issuers,         a->num_issuers,
 	    (const char *const *)a->audiences,       a->num_audiences,
@@ -231,7 +249,7 @@ static int judge(struct auth_rt *rt, const struct route *r, const struct jwt *t,
 		return NEED_KEYS;
 	}
 	if (jwt_verify(t, k, why, whylen) ||
-	    jwt_check_claims(t, &p, rt->srv->loop.now_wall_ns / 1000000000, why, whylen))
+	    jwt_check_claims(t, &p, rt->au->srv->loop.now_wall_ns / 1000000000, why, whylen))
 		return 401;
 	if (jwt_check_scopes(t, &p, why, whylen))
 		return 403;
@@ -268,11 +286,12 @@ static int judge_text(struct auth_rt *rt, const struct route *r, const char *tok
 
 /* Keeps a verdict for authorizer_result_ttl_in_seconds; a pass no longer
  * than its token's exp allows (a cached pass must not outlive the token). */
-static void remember(struct server *srv, const struct route *r, const struct auth_cache_key *k,
+static void remember(struct auth *au, const struct route *r, const struct auth_cache_key *k,
                      int st, const char *ctx, double exp)
 {
-	const struct spec_authorizer *a = spec_route_authorizer(srv->spec, r);
-	struct auth_cache **c = &srv->auth->cache[r->security.authorizer - 1];
+	struct server *srv = au->srv;
+	const struct spec_authorizer *a = spec_route_authorizer(au->spec, r);
+	struct auth_cache **c = &au->cache[r->security.authorizer - 1];
 	uint64_t now = srv->loop.now_ms, until = now + a->result_ttl_ms;
 	double left = exp + JWT_LEEWAY_S - (double)(srv->loop.now_wall_ns / 1000000000);
 
@@ -317,7 +336,7 @@ static void start_fetch(struct auth_rt *rt)
 	    .max_response = JWK_MAX_JSON,
 	};
 
-	rt->fetch = upstream_start(rt->srv->up, &call, on_fetched, rt);
+	rt->fetch = upstream_start(rt->au->srv->up, &call, on_fetched, rt);
 }
 
 /* Finishes one waiting handshake with status (0: pass, with ctx). */
@@ -340,7 +359,7 @@ static void resume(struct auth_wait *w, int status, const char *why, char *ctx)
 static void on_fetched(void *arg, const struct upstream_result *res)
 {
 	struct auth_rt *rt = arg;
-	struct server *srv = rt->srv;
+	struct server *srv = rt->au->srv;
 	struct list_node batch, *n, *next;
 	struct jwk_set ks;
 	char why[160] = "";
@@ -348,7 +367,7 @@ static void on_fetched(void *arg, const struct upstream_result *res)
 
 	rt->fetch = NULL;
 	if (srv->stopping)
-		return; /* auth_fini frees the waiters */
+		return; /* auth_free frees the waiters */
 	if (res->status < 200 || res->status > 299)
 		snprintf(why, sizeof why, "%s",
 		         res->status ? "the JWKS server answered non-2xx" : res->error);
@@ -388,7 +407,7 @@ static void on_fetched(void *arg, const struct upstream_result *res)
 			if (st == NEED_KEYS)
 				st = 401;
 			if (w->cache)
-				remember(srv, w->route, &w->key, st, ctx, exp);
+				remember(rt->au, w->route, &w->key, st, ctx, exp);
 		}
 		resume(w, st, wwhy, ctx);
 		free(w);
@@ -438,6 +457,7 @@ int auth_check(struct conn *c, const struct route *r, const struct http1_request
                const char *head, size_t head_len, const char *accept, char **ctx)
 {
 	const struct spec_authorizer *a = spec_route_authorizer(c->spec, r);
+	struct auth *au = c->spec ? c->spec->rt : NULL; /* the connection's spec, not srv's */
 	struct auth_rt *rt;
 	char tok[JWT_MAX_TOKEN], why[160];
 	struct auth_cache_key key, *kp = NULL;
@@ -450,7 +470,11 @@ int auth_check(struct conn *c, const struct route *r, const struct http1_request
 	*ctx = NULL;
 	if (!a)
 		return AUTH_PASS;
-	rt = &c->srv->auth->rt[c->srv->auth->ring_of[r->security.authorizer - 1]];
+	if (!au) { /* auth_attach failed for this spec: out of memory */
+		refuse(c, a, 500, "no authorizer state");
+		return ERR_CLOSED;
+	}
+	rt = &au->rt[au->ring_of[r->security.authorizer - 1]];
 	if ((len = credential(a, req, tok, sizeof tok)) < 0) {
 		refuse(c, a, 401, len == -1 ? "no credential" : "credential too long");
 		return ERR_CLOSED;
@@ -462,7 +486,7 @@ int auth_check(struct conn *c, const struct route *r, const struct http1_request
 	if (a->result_ttl_ms) {
 		const char *where = r->path, *q;
 		size_t wlen = strlen(r->path);
-		struct auth_cache *cache = c->srv->auth->cache[r->security.authorizer - 1];
+		struct auth_cache *cache = au->cache[r->security.authorizer - 1];
 
 		if (a->cache_by_uri) { /* the request's path, not its template */
 			q = memchr(req->target.p, '?', req->target.len);
@@ -495,7 +519,7 @@ int auth_check(struct conn *c, const struct route *r, const struct http1_request
 	if (st == NEED_KEYS)
 		return wait_keys(rt, c, r, head, head_len, tok, (size_t)len, accept, kp);
 	if (kp)
-		remember(c->srv, r, kp, st, *ctx, exp);
+		remember(au, r, kp, st, *ctx, exp);
 	if (st == 0)
 		return AUTH_PASS;
 	refuse(c, a, st, why);
@@ -504,7 +528,7 @@ int auth_check(struct conn *c, const struct route *r, const struct http1_request
 
 void auth_forget(struct conn *c)
 {
-	struct auth *au = c->srv->auth;
+	struct auth *au = c->spec ? c->spec->rt : NULL;
 
 	if (!(c->flags & CONN_F_WAIT_AUTH) || !au)
 		return;

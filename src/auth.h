@@ -27,10 +27,15 @@ struct http1_request;
 
 enum { AUTH_PASS = 0, AUTH_WAIT = 1 };
 
-/* The runtime state of srv->spec's authorizers. Returns 0 or ERR_NOMEM. */
+struct spec;
+
+/* Gives spec the runtime state of its authorizers (key rings, verdict
+ * caches, waiting handshakes), owned by the spec and freed by its last
+ * spec_drop (a JWKS call still in flight is detached). Call for every
+ * spec before connections match against it. Returns 0 or ERR_NOMEM. */
+int auth_attach(struct server *srv, struct spec *spec);
+/* auth_attach for srv->spec at start-up. */
 int auth_init(struct server *srv);
-/* After upstream_free (which may end a JWKS call): frees the state. */
-void auth_fini(struct server *srv);
 
 /* Checks c's upgrade request (req; head[0..head_len) its raw bytes) for
  * route r. Returns AUTH_PASS with *ctx the authorizer context (heap

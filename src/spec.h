@@ -122,6 +122,8 @@ struct spec {
 	char **warnings;          /* "NAME:LINE: ..." lines for the log, e.g. ignored extensions */
 	size_t num_warnings;
 	unsigned refs; /* spec_hold.c: holders of a shared spec (0: not shared) */
+	void *rt;      /* the server's runtime state for this spec (auth.c), or NULL */
+	void (*rt_free)(void *rt); /* frees rt when the last reference drops */
 };
 
 /* A spec variable's value from outside the spec (--var NAME=VALUE or
