@@ -32,6 +32,10 @@
 #include "conn.h"
 #include "ctx.h"
 #include "err.h"
+#include "fn_event.h"
+#include "fn_resp.h"
+#include "fnmap.h"
+#include "net.h"
 #include "http1.h"
 #include "jwk.h"
 #include "jwt.h"
@@ -49,6 +53,8 @@
  * and its token, copied. */
 struct auth_wait {
 	struct list_node link;
+	struct auth_rt *rt;
+	struct upstream_req *call; /* a function authorizer's own call */
 	struct conn *c;
 	const struct route *route;
 	char accept[WS_ACCEPT_LEN + 1];
@@ -99,7 +105,13 @@ static void auth_free(void *arg)
 		if (au->rt[i].fetch) /* the call runs on, its answer unheard */
 			upstream_detach(au->rt[i].fetch);
 		list_for_each_safe(n, next, &au->rt[i].waiters)
-		    free(list_entry(n, struct auth_wait, link));
+		{
+			struct auth_wait *w = list_entry(n, struct auth_wait, link);
+
+			if (w->call)
+				upstream_detach(w->call);
+			free(w);
+		}
 		jwk_set_free(&au->rt[i].keys);
 	}
 	for (size_t i = 0; i < au->num_authorizers; i++)
@@ -286,8 +298,8 @@ static int judge_text(struct auth_rt *rt, const struct route *r, const char *tok
 
 /* Keeps a verdict for authorizer_result_ttl_in_seconds; a pass no longer
  * than its token's exp allows (a cached pass must not outlive the token). */
-static void remember(struct auth *au, const struct route *r, const struct auth_cache_key *k,
-                     int st, const char *ctx, double exp)
+static void remember(struct auth *au, const struct route *r, const struct auth_cache_key *k, int st,
+                     const char *ctx, double exp)
 {
 	struct server *srv = au->srv;
 	const struct spec_authorizer *a = spec_route_authorizer(au->spec, r);
@@ -430,6 +442,8 @@ static int wait_keys(struct auth_rt *rt, struct conn *c, const struct route *r, 
 		refuse(c, a, 500, "out of memory");
 		return ERR_CLOSED;
 	}
+	w->rt = rt;
+	w->call = NULL;
 	w->c = c;
 	w->route = r;
 	memcpy(w->accept, accept, sizeof w->accept);
@@ -445,6 +459,164 @@ static int wait_keys(struct auth_rt *rt, struct conn *c, const struct route *r, 
 	if (!rt->fetch) {
 		free(w);
 		refuse(c, a, 500, "cannot start the JWKS call");
+		return ERR_CLOSED;
+	}
+	list_insert_tail(&rt->waiters, &w->link);
+	rt->num_waiters++;
+	c->flags |= CONN_F_WAIT_AUTH;
+	return AUTH_WAIT;
+}
+
+/* ---- function authorizers ---------------------------------------------------- */
+
+static void request_id(struct server *srv, char out[37])
+{
+	static const char hex[] = "0123456789abcdef";
+	uint8_t b[16];
+	size_t o = 0;
+
+	server_random(srv, b, sizeof b);
+	b[6] = (uint8_t)((b[6] & 0x0f) | 0x40);
+	b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
+	for (int i = 0; i < 16; i++) {
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			out[o++] = '-';
+		out[o++] = hex[b[i] >> 4];
+		out[o++] = hex[b[i] & 15];
+	}
+	out[o] = '\0';
+}
+
+/* The authorizer request (fn_event_authorizer_json) for c's handshake. */
+static char *authz_request(struct conn *c, const struct route *r, const struct http1_request *req,
+                           const char *fid, const char *rid, size_t *len)
+{
+	struct fn_kv hdr[HTTP1_MAX_HEADERS], pp[SPEC_MAX_PARAMS];
+	struct route_match m = {0};
+	const char *t = req->target.p, *q = memchr(t, '?', req->target.len);
+	size_t plen = q ? (size_t)(q - t) : req->target.len, nh = 0;
+	char ip[64];
+
+	for (size_t i = 0; i < req->num_headers && nh < HTTP1_MAX_HEADERS; i++, nh++)
+		hdr[nh] = (struct fn_kv){req->headers[i].name.p, req->headers[i].name.len,
+		                         req->headers[i].value.p, req->headers[i].value.len};
+	if (spec_match(c->spec, t, plen, &m) != r)
+		m.num_params = 0; /* cannot be: the route was matched on this path */
+	for (size_t i = 0; i < m.num_params; i++)
+		pp[i] = (struct fn_kv){m.params[i].name, strlen(m.params[i].name),
+		                       m.params[i].value, m.params[i].value_len};
+	net_ip_format(&c->ip, ip, sizeof ip);
+	const struct fn_event ev = {
+	    .kind = FN_CONNECT,
+	    .v1 = true,
+	    .resource = r->path,
+	    .path = t,
+	    .path_len = plen,
+	    .query = q ? q + 1 : NULL,
+	    .query_len = q ? req->target.len - plen - 1 : 0,
+	    .headers = hdr,
+	    .num_headers = nh,
+	    .path_params = pp,
+	    .num_path_params = m.num_params,
+	    .function_id = fid,
+	    .gateway_id = c->srv->cfg->gateway_id,
+	    .conn_id = c->id,
+	    .now_ms = (int64_t)(c->srv->loop.now_wall_ns / 1000000),
+	    .request_id = rid,
+	    .source_ip = ip,
+	};
+	return fn_event_authorizer_json(&ev, len);
+}
+
+static void on_answer(void *arg, const struct upstream_result *res)
+{
+	struct auth_wait *w = arg;
+	struct auth_rt *rt = w->rt;
+	const struct spec_authorizer *a = spec_route_authorizer(rt->au->spec, w->route);
+	char why[200] = "", *ctx = NULL;
+	bool yes = false;
+	int st = 500;
+
+	w->call = NULL;
+	list_remove(&w->link);
+	rt->num_waiters--;
+	if (rt->au->srv->stopping) {
+		free(w);
+		return;
+	}
+	if (res->status < 200 || res->status > 299)
+		snprintf(why, sizeof why, "function %s: %s", a->function_id,
+		         res->status ? "answered non-2xx" : res->error);
+	else if (fn_resp_authorizer(res->body, res->body_len, AUTH_CTX_MAX, &yes, &ctx, why,
+	                            sizeof why) == 0)
+		st = yes ? 0 : 403;
+	if (st == 500)
+		log_warn("authorizer %s: function %s is broken: %s (handshake answered 500)",
+		         a->name, a->function_id, why);
+	else if (w->cache)
+		remember(rt->au, w->route, &w->key, st, ctx, NAN);
+	resume(w, st, st == 403 ? "isAuthorized: false" : why, ctx);
+	free(w);
+}
+
+/* Calls a's function for c: the handshake waits for its answer. Returns
+ * AUTH_WAIT or ERR_CLOSED. */
+static int call_function(struct auth_rt *rt, struct conn *c, const struct route *r,
+                         const struct http1_request *req, const char *head, size_t head_len,
+                         const char *accept, const struct auth_cache_key *key)
+{
+	const struct spec_authorizer *a = spec_route_authorizer(c->spec, r);
+	const struct config *cfg = c->srv->cfg;
+	const char *url = fnmap_find(cfg, a->function_id, a->tag);
+	const char *tag = a->tag && *a->tag ? a->tag : "$latest";
+	char rid[37], lines[5][200];
+	const char *extra[5] = {lines[0], lines[1], lines[2], lines[3], lines[4]};
+	struct auth_wait *w;
+	size_t jlen = 0;
+	char *json;
+
+	if (!url) { /* fnmap_check_spec refused it at load: cannot be */
+		refuse(c, a, 500, "the function has no --function mapping");
+		return ERR_CLOSED;
+	}
+	if (rt->num_waiters >= AUTH_MAX_WAITERS) {
+		refuse(c, a, 503, "too many handshakes waiting for the authorizer");
+		return ERR_CLOSED;
+	}
+	request_id(c->srv, rid);
+	if (!(w = malloc(sizeof *w + head_len)) ||
+	    !(json = authz_request(c, r, req, a->function_id, rid, &jlen))) {
+		free(w);
+		refuse(c, a, 500, "out of memory");
+		return ERR_CLOSED;
+	}
+	snprintf(lines[0], sizeof lines[0], "Content-Type: application/json");
+	snprintf(lines[1], sizeof lines[1], "X-Request-Id: %s", rid);
+	snprintf(lines[2], sizeof lines[2], "X-Serverless-Gateway-Id: %s", cfg->gateway_id);
+	snprintf(lines[3], sizeof lines[3], "X-Function-Id: %.150s", a->function_id);
+	snprintf(lines[4], sizeof lines[4], "X-Function-Tag: %.150s", tag);
+	struct upstream_call call = {
+	    .url = url,
+	    .method = "POST",
+	    .extra = extra,
+	    .num_extra = 5,
+	    .body = (const uint8_t *)json,
+	    .body_len = jlen,
+	    .connect_timeout_ms = AUTH_CALL_TIMEOUT_MS,
+	    .timeout_ms = AUTH_CALL_TIMEOUT_MS,
+	    .max_response = AUTH_CTX_MAX + 65536,
+	};
+	*w = (struct auth_wait){
+	    .rt = rt, .c = c, .route = r, .cache = key != NULL, .head_len = head_len};
+	memcpy(w->accept, accept, sizeof w->accept);
+	if (key)
+		w->key = *key;
+	memcpy(w->data, head, head_len);
+	w->call = upstream_start(c->srv->up, &call, on_answer, w);
+	free(json);
+	if (!w->call) {
+		free(w);
+		refuse(c, a, 500, "cannot start the authorizer call");
 		return ERR_CLOSED;
 	}
 	list_insert_tail(&rt->waiters, &w->link);
@@ -479,10 +651,6 @@ int auth_check(struct conn *c, const struct route *r, const struct http1_request
 		refuse(c, a, 401, len == -1 ? "no credential" : "credential too long");
 		return ERR_CLOSED;
 	}
-	if (a->type == AUTH_FUNCTION) {
-		refuse(c, a, 500, "function authorizers need --function (not yet supported)");
-		return ERR_CLOSED;
-	}
 	if (a->result_ttl_ms) {
 		const char *where = r->path, *q;
 		size_t wlen = strlen(r->path);
@@ -503,6 +671,8 @@ int auth_check(struct conn *c, const struct route *r, const struct http1_request
 			return ERR_CLOSED;
 		}
 	}
+	if (a->type == AUTH_FUNCTION)
+		return call_function(rt, c, r, req, head, head_len, accept, kp);
 	/* A token that does not even decode never costs a JWKS call. */
 	if (jwt_decode(tok, (size_t)len, &t, why, sizeof why)) {
 		refuse(c, a, 401, why);
@@ -543,6 +713,8 @@ void auth_forget(struct conn *c)
 			if (w->c == c) {
 				list_remove(n);
 				au->rt[i].num_waiters--;
+				if (w->call)
+					upstream_detach(w->call);
 				free(w);
 				return;
 			}

@@ -24,6 +24,8 @@ struct http1_request;
 #define AUTH_REFETCH_MS 10000
 /* The JWKS call's whole time. */
 #define AUTH_FETCH_TIMEOUT_MS 5000
+/* A function authorizer's call, whole time: past it, 500. */
+#define AUTH_CALL_TIMEOUT_MS 5000
 
 enum { AUTH_PASS = 0, AUTH_WAIT = 1 };
 
