@@ -15,9 +15,14 @@
  *
  * Statuses (the doc's "Possible errors"): 401 no credential, a token that
  * does not decode, verify or pass exp/nbf/iat/iss/aud/requiredClaims;
- * 403 scopes; 500 the keys cannot be fetched or parsed, or a function
- * authorizer (not run yet). Must never: block the loop, or keep a conn
- * pointer past auth_forget.
+ * 403 scopes; 500 the keys cannot be fetched or parsed.
+ *
+ * Function authorizers: each handshake not answered from the cache calls
+ * the function (fnmap) with fn_event_authorizer_json and waits in the
+ * authorizer's list with its own call; isAuthorized true passes with the
+ * context, false is 403, a failed call or a malformed answer 500.
+ *
+ * Must never: block the loop, or keep a conn pointer past auth_forget.
  */
 #include "auth.h"
 

@@ -3,7 +3,8 @@
  * runs. type: jwt checks the token from identitySource against the keys
  * of its jwksUri, fetched through the integration client and kept for
  * jwkTtlInSeconds; a handshake that needs keys not yet fetched waits on
- * the loop (never blocks). type: function is not run yet: 500.
+ * the loop (never blocks). type: function calls the --function-mapped
+ * function with the authorizer request, the handshake waiting likewise.
  */
 #ifndef WSGW_AUTH_H
 #define WSGW_AUTH_H
