@@ -251,7 +251,8 @@ int spec_new(const char *path, const struct spec_var *vars, size_t num_vars, str
 struct spec *spec_hold(struct spec *s);
 
 /* Drops one reference (NULL: nothing); the last one frees s, its routes
- * and integrations, so no pointer into it may outlive the reference. */
+ * and integrations, so no pointer into it may outlive the reference.
+ * rt_free(rt), when set, runs first, while the spec is still whole. */
 void spec_drop(struct spec *s);
 
 #endif
