@@ -544,3 +544,44 @@ def test_tag_and_context_placeholders(wsgw_factory, backend_factory, tmp_path):
         c.send(wsraw.request_bytes(path="/t/r1?ver=v3"))
         assert c.read_http_response(timeout=LIVENESS)[0] == 502
     assert 'function %s tag "v3" has no --function mapping' % fid in s.read_log()
+
+
+# ---- a message function answering 4xx / 5xx (the cloud's behaviour is not public) -----------
+
+
+@pytest.mark.parametrize("error_message", [False, True])
+def test_message_answer_4xx_delivered_5xx_fails(wsgw_factory, backend, error_message):
+    """wsgw's choice: a 4xx answer's body is the client's message like any
+    other; a 5xx fails the message: close 1011, or with
+    --integration-error-message the error message and the connection stays."""
+    def fn(req):
+        ev = event_of(req)
+        if ev["requestContext"]["eventType"] != "MESSAGE":
+            return answer()
+        if ev["body"] == "4xx":
+            return answer(404, "nope", {"Content-Type": "text/plain"})
+        if ev["body"] == "5xx":
+            return answer(500, '{"error": "boom"}', {"Content-Type": "application/json"})
+        return answer(body="fine", headers={"Content-Type": "text/plain"})
+
+    backend.on(None, respond=fn)
+    s = wsgw_factory(["--spec", SPEC, "--close-timeout", "2s"] + mappings(backend.url("/"))
+                     + (["--integration-error-message"] if error_message else []))
+
+    async def go():
+        async with websockets.connect(s.url + "/websocket") as ws:
+            await ws.send("4xx")
+            assert await recv(ws) == "nope"
+            await ws.send("x")
+            assert await recv(ws) == "fine"
+            await ws.send("5xx")
+            if error_message:
+                assert json.loads(await recv(ws)) == {"error": "message integration failed"}
+                await ws.send("x")
+                assert await recv(ws) == "fine"
+            else:
+                with pytest.raises(websockets.exceptions.ConnectionClosedError) as e:
+                    await recv(ws)
+                assert e.value.code == 1011
+
+    run(go())
