@@ -8,9 +8,11 @@ tests/functions/runner.py from tests/functions/examples/.
 - a good credential: 101, and the context reaches the function's
   requestContext.authorizer and an http integration's
   X-Yc-Apigateway-Authorizer-Context;
-- cookie, Bearer, Basic and query credentials;
+- cookie, Bearer, Basic, query and header credentials;
+- the game's shape with its functions in Node (runner.js) too;
 - no credential: 401 without a call; isAuthorized false: 403; the function
-  throwing, answering the wrong structure, or too slow: 500;
+  throwing, answering the wrong structure, or too slow: 500, the
+  loop serving other handshakes meanwhile;
 - authorizer_result_ttl_in_seconds: one call for many handshakes with one
   credential; another credential, another call; path mode shares a
   template's verdict, uri mode does not;
@@ -42,8 +44,9 @@ def runner():
     procs = []
 
     def start(handler, env=None):
-        p = subprocess.Popen(["/usr/bin/python3", os.path.join(RUNNERS, "runner.py"),
-                              os.path.join(RUNNERS, "examples", handler)],
+        cmd = ["node", os.path.join(RUNNERS, "runner.js")] if handler.endswith(".js") else \
+            ["/usr/bin/python3", os.path.join(RUNNERS, "runner.py")]
+        p = subprocess.Popen(cmd + [os.path.join(RUNNERS, "examples", handler)],
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                              env=dict(os.environ, **(env or {})))
         procs.append(p)
@@ -92,6 +95,32 @@ def test_game_shape_context_reaches_the_function(gw):
     assert len(gw.calls()) == 1
 
 
+def test_game_shape_in_node(wsgw_factory, runner, tmp_path):
+    """The same game shape with its functions in Node (the official game is
+    TypeScript), served by tests/functions/runner.js: the cookie authorizer's
+    context reaches the ws-message handler, which throws without it."""
+    log = tmp_path / "authz.log"
+    log.write_text("")
+    auth = runner("game_auth.js", {"AUTHZ_LOG": str(log)})
+    msg = runner("game_message.js")
+    srv = wsgw_factory(["--spec", SPEC, "--close-timeout", "2s",
+                        "--function", FN_AUTH + "=" + auth, "--function", FN_MESSAGE + "=" + msg])
+
+    async def go():
+        async with websockets.connect(srv.url + "/websocket",
+                                      extra_headers={"Cookie": "theme=dark; AUTH=good-alice"}) as ws:
+            for move in ("move-1", "move-2"):
+                await ws.send(move)
+                got = json.loads(await asyncio.wait_for(ws.recv(), LIVENESS))
+                assert got == {"user": "alice", "got": move, "lang": "node"}, got
+    asyncio.run(go())
+    calls = [json.loads(x) for x in log.read_text().splitlines()]
+    assert len(calls) == 1 and calls[0]["cookies"]["AUTH"] == "good-alice", calls
+    assert status_of(srv, "/websocket", cookie("nobody"))[0] == 403
+    assert status_of(srv, "/websocket")[0] == 401
+    assert len(log.read_text().splitlines()) == 2
+
+
 def test_statuses(gw):
     assert status_of(gw, "/websocket")[0] == 401  # no cookie: the function is not called
     assert status_of(gw, "/websocket", ["Cookie: other=1"])[0] == 401
@@ -107,8 +136,25 @@ def test_statuses(gw):
 
 
 def test_slow_authorizer_is_500(gw):
-    st, body = status_of(gw, "/websocket", cookie("slow"))
-    assert st == 500, body
+    """The call takes longer than its 5 s: 500. Meanwhile the loop serves
+    others: a handshake on an open path and one whose verdict is cached."""
+    assert status_of(gw, "/websocket", cookie("good-lee"))[0] == 101
+    with wsraw.Conn(gw.port) as slow:
+        slow.send(wsraw.request_bytes(path="/websocket", extra_headers=cookie("slow")))
+        gw_wait_calls(gw, 2)
+        assert status_of(gw, "/public")[0] == 101
+        assert status_of(gw, "/websocket", cookie("good-lee"))[0] == 101
+        assert slow.unread_bytes() == 0  # still waiting for its function
+        st, _, body = slow.read_http_response(timeout=LIVENESS)
+        assert st == 500, body
+
+
+def gw_wait_calls(gw, n):
+    import time
+    deadline = time.monotonic() + LIVENESS
+    while len(gw.calls()) < n:
+        assert time.monotonic() < deadline, "the authorizer was not called"
+        time.sleep(0.02)
 
 
 def test_bearer_basic_and_query(gw, backend):
@@ -125,6 +171,11 @@ def test_bearer_basic_and_query(gw, backend):
     assert status_of(gw, "/uri/x?key=good-dan")[0] == 101
     assert status_of(gw, "/uri/x?key=bad")[0] == 403
     assert status_of(gw, "/uri/x")[0] == 401
+    assert status_of(gw, "/hdr", ["X-Api-Key: good-kim"])[0] == 101  # apiKey in a header
+    assert status_of(gw, "/hdr", ["x-api-key: good-kim"])[0] == 101  # any case
+    assert status_of(gw, "/hdr", ["X-Api-Key: bad"])[0] == 403
+    assert status_of(gw, "/hdr", ["X-Other: good-kim"])[0] == 401
+    assert gw.calls()[-1]["headers"]["X-Api-Key"] == "bad"
 
 
 def test_caching(gw):

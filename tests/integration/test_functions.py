@@ -472,3 +472,116 @@ paths:
         assert m.path == "/msg/" + mid and m.query_params["mid"] == [mid], m.target
         assert m.header("X-Mid") == "id=%s;c=%s" % (mid, cid)
     assert ms[0].header(H + "Message-Id") != ms[1].header(H + "Message-Id")
+
+
+# ---- {placeholders} in a function's tag and context; --check-spec warnings ------------------
+
+TAG_SPEC = """openapi: 3.0.0
+info: {title: tag, version: '1'}
+paths:
+  /t/{room}:
+    parameters:
+      - {name: ver, in: query}
+    x-yc-apigateway-websocket-connect:
+      x-yc-apigateway-integration:
+        type: cloud_functions
+        function_id: d4etag00000000000001
+        tag: '{ver}'
+        context: {room: '{room}', mid: '{X-Yc-Apigateway-Websocket-Message-Id}'}
+    x-yc-apigateway-websocket-message:
+      x-yc-apigateway-integration:
+        type: cloud_functions
+        function_id: d4etag00000000000001
+        tag: '{ver}'
+        context: {room: '{room}', ver: '{ver}', never: '{nosuch}'}
+"""
+
+
+def test_tag_and_context_placeholders(wsgw_factory, backend_factory, tmp_path):
+    """tag: '{ver}' picks the --function mapping of the tag the client's
+    query names (an unmapped one: 502 at the handshake); the context's
+    placeholders are filled; a placeholder nothing can fill, in a context,
+    is warned about at start and in --check-spec, with its line."""
+    spec = tmp_path / "tag.yaml"
+    spec.write_text(TAG_SPEC)
+    fid = "d4etag00000000000001"
+    v1, v2 = backend_factory(), backend_factory()
+    for b in (v1, v2):
+        b.on(None, respond=lambda req: answer(body="ok", headers={"Content-Type": "text/plain"}))
+    maps = ["--function", fid + ":v1=" + v1.url("/v1"), "--function", fid + ":v2=" + v2.url("/v2")]
+    code, out = run_wsgw("--check-spec", str(spec), *maps)
+    assert code == 0, out
+    assert "    connect: cloud_functions %s tag {ver}, payload 0.1 (line 8)" % fid in out, out
+    assert "        {ver} <- query parameter" in out, out
+    warn_mid = ("%s:8: path \"/t/{room}\": x-yc-apigateway-websocket-connect: placeholder "
+                "{X-Yc-Apigateway-Websocket-Message-Id} is never filled here" % spec)
+    warn_nosuch = ("%s:14: path \"/t/{room}\": x-yc-apigateway-websocket-message: placeholder "
+                   "{nosuch} is not a parameter of this operation" % spec)
+    assert warn_mid in out and warn_nosuch in out, out
+    s = wsgw_factory(["--spec", str(spec), "--close-timeout", "2s"] + maps)
+    log = s.read_log()
+    assert warn_mid in log and warn_nosuch in log, log
+
+    async def go(ver):
+        async with websockets.connect(s.url + "/t/r1?ver=" + ver) as ws:
+            assert await recv(ws) == "ok"
+            await ws.send("m")
+            assert await recv(ws) == "ok"
+
+    run(go("v1"))
+    run(go("v2"))
+    for b, ver in ((v1, "v1"), (v2, "v2")):
+        (c,) = wait_function_events(b, "CONNECT", 1)
+        (m,) = wait_function_events(b, "MESSAGE", 1)
+        assert c["requestContext"]["apiGateway"]["operationContext"] == {
+            "room": "r1", "mid": "{X-Yc-Apigateway-Websocket-Message-Id}"}
+        assert m["requestContext"]["apiGateway"]["operationContext"] == {
+            "room": "r1", "ver": ver, "never": "{nosuch}"}
+        posts = [r for r in b.requests if r.method == "POST"]
+        assert {r.path for r in posts} == {"/" + ver}
+        assert {r.header("X-Function-Tag") for r in posts} == {ver}
+    with wsraw.Conn(s.port) as c:  # a tag no mapping serves
+        c.send(wsraw.request_bytes(path="/t/r1?ver=v3"))
+        assert c.read_http_response(timeout=LIVENESS)[0] == 502
+    assert 'function %s tag "v3" has no --function mapping' % fid in s.read_log()
+
+
+# ---- a message function answering 4xx / 5xx (the cloud's behaviour is not public) -----------
+
+
+@pytest.mark.parametrize("error_message", [False, True])
+def test_message_answer_4xx_delivered_5xx_fails(wsgw_factory, backend, error_message):
+    """wsgw's choice: a 4xx answer's body is the client's message like any
+    other; a 5xx fails the message: close 1011, or with
+    --integration-error-message the error message and the connection stays."""
+    def fn(req):
+        ev = event_of(req)
+        if ev["requestContext"]["eventType"] != "MESSAGE":
+            return answer()
+        if ev["body"] == "4xx":
+            return answer(404, "nope", {"Content-Type": "text/plain"})
+        if ev["body"] == "5xx":
+            return answer(500, '{"error": "boom"}', {"Content-Type": "application/json"})
+        return answer(body="fine", headers={"Content-Type": "text/plain"})
+
+    backend.on(None, respond=fn)
+    s = wsgw_factory(["--spec", SPEC, "--close-timeout", "2s"] + mappings(backend.url("/"))
+                     + (["--integration-error-message"] if error_message else []))
+
+    async def go():
+        async with websockets.connect(s.url + "/websocket") as ws:
+            await ws.send("4xx")
+            assert await recv(ws) == "nope"
+            await ws.send("x")
+            assert await recv(ws) == "fine"
+            await ws.send("5xx")
+            if error_message:
+                assert json.loads(await recv(ws)) == {"error": "message integration failed"}
+                await ws.send("x")
+                assert await recv(ws) == "fine"
+            else:
+                with pytest.raises(websockets.exceptions.ConnectionClosedError) as e:
+                    await recv(ws)
+                assert e.value.code == 1011
+
+    run(go())

@@ -13,7 +13,9 @@ backend, tokens signed here.
 - the JWKS is fetched once for many handshakes within jwkTtlInSeconds,
   also when they all arrive before the first fetch ends; a handshake's
   early frames wait with it;
-- JWKS server down, or answering garbage: 500.
+- JWKS server down, or answering garbage: 500;
+- a cloud_functions route: the context as requestContext.authorizer on
+  CONNECT, MESSAGE and DISCONNECT.
 """
 import base64
 import json
@@ -438,3 +440,69 @@ def test_reload_frees_a_spec_whose_keys_are_in_flight(wsgw_factory, backend, tmp
         assert "SIGHUP: reloaded spec" in srv.read_log()
     finally:
         gate.set()
+
+
+# ---- the context in a function's requestContext.authorizer --------------------
+
+FN_SPEC = """openapi: 3.0.0
+info: {title: jwt-fn, version: 1.0.0}
+security:
+  - jwtAuth: [chat:write]
+paths:
+  /fn:
+    x-yc-apigateway-websocket-connect:
+      x-yc-apigateway-integration: {type: cloud_functions, function_id: d4ejwtfn000000000001}
+    x-yc-apigateway-websocket-message:
+      x-yc-apigateway-integration: {type: cloud_functions, function_id: d4ejwtfn000000000001}
+    x-yc-apigateway-websocket-disconnect:
+      x-yc-apigateway-integration: {type: cloud_functions, function_id: d4ejwtfn000000000001}
+components:
+  securitySchemes:
+    jwtAuth:
+      type: openIdConnect
+      x-yc-apigateway-authorizer:
+        type: jwt
+        jwksUri: %s
+        jwkTtlInSeconds: 300
+        identitySource: {in: query, name: token}
+        audiences: [wsgw-test]
+"""
+
+
+def test_context_reaches_functions_as_request_context_authorizer(wsgw_factory, backend, tmp_path):
+    """A cloud_functions route behind a JWT authorizer (ES256 token in a
+    query parameter): CONNECT, MESSAGE and DISCONNECT events carry
+    requestContext.authorizer = {"jwt": {"claims", "scopes"}}."""
+    def fn(req):
+        if req.path == "/jwks.json":
+            return (200, "application/json", jwks())
+        return (200, "application/json", json.dumps(
+            {"statusCode": 200, "headers": {"Content-Type": "text/plain"}, "body": "ok"}).encode())
+
+    backend.on(None, respond=fn)
+    spec = tmp_path / "fn.yaml"
+    spec.write_text(FN_SPEC % backend.url("/jwks.json"))
+    srv = wsgw_factory(["--spec", str(spec), "--close-timeout", "2s",
+                        "--function", "d4ejwtfn000000000001=" + backend.url("/fn")])
+    assert status_of(srv, "/fn")[0] == 401
+    assert status_of(srv, "/fn?token=" + token({"scope": "openid"}, alg="ES256", kid="e1"))[0] == 403
+    with wsraw.connect(srv.port, path="/fn?token=" + token(alg="ES256", kid="e1")) as c:
+        cid = c.response_headers[wsraw_h("connection-id")]
+        assert c.recv_frame().payload == b"ok"
+        c.send_text("hi")
+        assert c.recv_frame().payload == b"ok"
+
+    def events(_):
+        return [json.loads(r.body) for r in backend.requests if r.path == "/fn"]
+
+    backend.wait_for(lambda _: len(events(_)) == 3, what="CONNECT, MESSAGE and DISCONNECT")
+    evs = events(None)
+    assert [e["requestContext"]["eventType"] for e in evs] == ["CONNECT", "MESSAGE", "DISCONNECT"]
+    for e in evs:
+        rc = e["requestContext"]
+        assert rc["connectionId"] == cid
+        a = rc["authorizer"]
+        assert set(a) == {"jwt"} and set(a["jwt"]) == {"claims", "scopes"}, a
+        assert a["jwt"]["claims"]["sub"] == "user-1" and a["jwt"]["claims"]["aud"] == AUD, a
+        assert a["jwt"]["scopes"] == ["openid", "chat:write"], a
+        assert CTX not in e["headers"]  # functions get it in the event, not as a header

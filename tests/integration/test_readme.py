@@ -59,3 +59,69 @@ def test_readme_spec_runs(tmp_path, wsgw_factory, backend):  # noqa: F811
     disc = backend.events("DISCONNECT", conn_id=cid)[0]
     assert disc.header(H + "Disconnect-Status-Code") == "4000"
     assert disc.header(H + "Disconnect-Reason") == "done"
+
+
+# ---- the cloud functions / containers example ------------------------------------------
+
+def readme_block(name, lang):
+    text = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
+    m = re.search(r"<!-- %s -->\s*```%s\n(.*?)```\s*<!-- /%s -->" % (name, lang, name), text, re.S)
+    assert m, "README.md lost its %s markers" % name
+    return m.group(1)
+
+
+def test_readme_functions_example_runs(tmp_path, wsgw_factory, backend):  # noqa: F811
+    """The functions example spec with the mappings its command line
+    passes: --check-spec accepts it (and refuses it without them); run
+    with tests/functions/runner.py serving examples/chat.py as both
+    functions and the test backend as the container, each route answers."""
+    import base64
+    import json
+    path = tmp_path / "api.yaml"
+    path.write_text(readme_block("readme-fn-spec", "yaml"))
+    cmd = readme_block("readme-fn-run", "sh")
+    maps = re.findall(r"--(function|container) (\S+)=(\S+)", cmd)
+    assert [(k, i) for k, i, _ in maps] == [("function", "d4e0000000message001"),
+                                            ("function", "d4e0000000connect001"),
+                                            ("container", "bba0000000container1")], maps
+    p = subprocess.run([WSGW_BIN, "--check-spec", str(path)], capture_output=True, text=True,
+                       timeout=30)
+    assert p.returncode == 2 and "has no local URL" in p.stderr, p.stderr
+    args = [a for k, i, u in maps for a in ("--" + k, i + "=" + u)]
+    p = subprocess.run([WSGW_BIN, "--check-spec", str(path)] + args, capture_output=True,
+                       text=True, timeout=30)
+    assert p.returncode == 0, p.stderr
+
+    runner = subprocess.Popen(["/usr/bin/python3", os.path.join(ROOT, "tests", "functions",
+                                                                "runner.py"),
+                               os.path.join(ROOT, "tests", "functions", "examples", "chat.py")],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        port = re.fullmatch(r"listening on (\d+)\n", runner.stdout.readline()).group(1)
+        fn = "http://127.0.0.1:%s/" % port
+        backend.on("MESSAGE", content_type="text/plain", body=b"from the container")
+        s = wsgw_factory(["--spec", str(path), "--function", "d4e0000000message001=" + fn,
+                          "--function", "d4e0000000connect001=" + fn,
+                          "--container", "bba0000000container1=" + backend.url("")])
+
+        async def run():
+            async with websockets.connect(s.url + "/websocket") as ws:
+                cid = ws.response_headers[H + "Connection-Id"]
+                assert await asyncio.wait_for(ws.recv(), 10) == "welcome " + cid
+                await ws.send("hello")
+                got = json.loads(await asyncio.wait_for(ws.recv(), 10))
+                assert got["got"] == "hello" and got["fn"] == "d4e0000000message001", got
+            async with websockets.connect(s.url + "/box/a/b?x=1") as ws:
+                await ws.send("ping")
+                assert await asyncio.wait_for(ws.recv(), 10) == "from the container"
+
+        asyncio.run(run())
+    finally:
+        runner.terminate()
+        runner.wait(10)
+    (m,) = backend.events("MESSAGE")
+    assert m.method == "POST" and m.target == "/box/a/b?x=1", m.target
+    ctx = m.header("X-Yc-ApiGateway-Operation-Context")
+    assert ctx == "eyJ3aGVyZSI6ImEvYiJ9" and base64.b64decode(ctx) == b'{"where":"a/b"}', ctx
+    text = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
+    assert "`X-Yc-ApiGateway-Operation-Context: %s`" % ctx in text

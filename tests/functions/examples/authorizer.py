@@ -11,7 +11,7 @@ def handler(event, context):
     with open(os.environ["AUTHZ_LOG"], "a") as f:
         f.write(json.dumps(event) + "\n")
     cred = (event["cookies"].get("AUTH") or event["queryStringParameters"].get("key")
-            or event["headers"].get("Authorization", ""))
+            or event["headers"].get("X-Api-Key") or event["headers"].get("Authorization", ""))
     if cred.startswith("Bearer "):
         cred = cred[7:]
     elif cred.startswith("Basic "):
