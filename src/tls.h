@@ -4,8 +4,9 @@
  * block and say, through tls_events, what the fd must wait for next (TLS
  * may need to read in order to write and the other way round), so the
  * owner maps that onto its epoll interest. Nothing here knows HTTP, pools
- * or the loop: the upstream client uses it for https backends, and the
- * same calls serve a server side later (only the context differs).
+ * or the loop: the upstream client uses it for https backends, and both
+ * server ports (wss://, the management port) use the same calls; only the
+ * context and the constructor differ.
  */
 #ifndef WSGW_TLS_H
 #define WSGW_TLS_H
@@ -24,6 +25,22 @@ struct tls_session; /* an SSL_SESSION: kept to resume the next handshake */
  * when not NULL, TLS 1.2 at least. NULL on failure, *why says why. */
 struct tls_ctx *tls_client_ctx_new(const char *ca_file, const char **why);
 void tls_ctx_free(struct tls_ctx *c);
+
+/* A server context from a PEM certificate chain (leaf first) and its PEM
+ * private key, which must match: TLS 1.2 and 1.3 only, ECDHE only
+ * (X25519, P-256, P-384), AEAD ciphers, no renegotiation, no server-side
+ * session cache (TLS 1.3 tickets, stateless, keyed per context), and
+ * OpenSSL's buffers released while a connection is idle. alpn: select h2,
+ * else http/1.1 (the management port); a client offering neither goes on
+ * without ALPN. client_ca (NULL or ""): a client must present a
+ * certificate chaining to one of these PEM CAs. NULL on failure, *why
+ * names the part and OpenSSL's reason (static text). Connections keep a
+ * reference: freeing the context leaves them working. */
+struct tls_ctx *tls_server_ctx_new(const char *cert_file, const char *key_file,
+                                   const char *client_ca, bool alpn, const char **why);
+
+/* Wraps an accepted fd (not taken) for a server handshake. NULL on ENOMEM. */
+struct tls *tls_server_new(struct tls_ctx *c, int fd);
 
 /* Wraps connected fd (not taken: the caller closes it after tls_free) for a
  * handshake with host: SNI (unless host is an IP literal) and certificate
@@ -55,6 +72,20 @@ bool tls_pending(const struct tls *t);
 
 /* EPOLLIN and/or EPOLLOUT: what the last ERR_AGAIN waits for. */
 uint32_t tls_events(const struct tls *t);
+
+/* Is the handshake over (tls_handshake returned 0)? */
+bool tls_is_ready(const struct tls *t);
+
+/* Did the last handshake fail because the peer spoke plain HTTP? (The port
+ * answers that one with a plaintext 400.) */
+bool tls_saw_http(const struct tls *t);
+
+/* Did ALPN select h2? */
+bool tls_alpn_h2(const struct tls *t);
+
+/* One non-blocking attempt to send close_notify (RFC 8446 §6.1) after a
+ * completed handshake; whatever the socket does not take is dropped. */
+void tls_close_notify(struct tls *t);
 
 /* Releases a session tls_client_new kept (NULL is fine). */
 void tls_session_drop(struct tls_session *s);
