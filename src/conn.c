@@ -57,10 +57,6 @@ static bool has_queue(const struct conn *c)
 
 /* ---- transport: plain socket or TLS, with read()/writev()'s contract --- */
 
-/* Largest write gathered into one TLS record: a frame's header and payload
- * go out as one record rather than two. */
-#define TLS_GATHER 16384
-
 /* TLS result → read()/writev() style: -1 with errno (EAGAIN: try again). */
 static ssize_t tls_errno(const struct conn *c, ssize_t rc, const char *why)
 {
@@ -73,56 +69,28 @@ static ssize_t tls_errno(const struct conn *c, ssize_t rc, const char *why)
 	return -1;
 }
 
-/* Fills buf with what TLS has for us: several records per call, as one
- * read() would take what the kernel has. */
 static ssize_t xread(struct conn *c, uint8_t *buf, size_t len)
 {
 	const char *why = NULL;
-	size_t got = 0;
-	ssize_t n = ERR_AGAIN;
+	ssize_t n;
 
 	if (!c->tls)
 		return read(c->io.fd, buf, len);
-	while (got < len && (n = tls_read(c->tls, buf + got, len - got, &why)) > 0)
-		got += (size_t)n;
-	if (got > 0)
-		return (ssize_t)got; /* an error or the end shows again next time */
-	return n == 0 ? 0 : tls_errno(c, n, why);
+	n = tls_read(c->tls, buf, len, &why);
+	return n >= 0 ? n : tls_errno(c, n, why);
 }
 
+/* After ERR_AGAIN OpenSSL holds an encrypted record of these bytes; the
+ * queue hands the same bytes back first (tls.h). */
 static ssize_t xwritev(struct conn *c, const struct iovec *iov, int iovcnt)
 {
-	uint8_t gather[TLS_GATHER];
 	const char *why = NULL;
-	size_t total = 0, done = 0;
 	ssize_t n;
 
 	if (!c->tls)
 		return writev(c->io.fd, iov, iovcnt);
-	for (int i = 0; i < iovcnt; i++)
-		total += iov[i].iov_len;
-	if (iovcnt > 1 && total <= sizeof gather) {
-		for (int i = 0; i < iovcnt; i++) {
-			memcpy(gather + done, iov[i].iov_base, iov[i].iov_len);
-			done += iov[i].iov_len;
-		}
-		return xwritev(c, &(struct iovec){gather, total}, 1);
-	}
-	/* After ERR_AGAIN OpenSSL holds an encrypted record of these bytes;
-	 * conn.c's queue hands the same bytes back first (tls.h). */
-	for (int i = 0; i < iovcnt; i++) {
-		size_t off = 0;
-
-		while (off < iov[i].iov_len) {
-			n = tls_write(c->tls, (uint8_t *)iov[i].iov_base + off, iov[i].iov_len - off,
-				      &why);
-			if (n < 0)
-				return done > 0 ? (ssize_t)done : tls_errno(c, n, why);
-			off += (size_t)n;
-			done += (size_t)n;
-		}
-	}
-	return (ssize_t)done;
+	n = tls_writev(c->tls, iov, iovcnt, &why);
+	return n >= 0 ? n : tls_errno(c, n, why);
 }
 
 /* Decrypted bytes wait inside TLS while reading is allowed: epoll cannot

@@ -352,11 +352,19 @@ int tls_handshake(struct tls *t, const char **why)
 
 ssize_t tls_read(struct tls *t, void *buf, size_t len, const char **why)
 {
-	size_t n = 0;
+	size_t n = 0, got = 0;
 
-	ERR_clear_error();
-	if (SSL_read_ex(t->ssl, buf, len, &n) == 1)
-		return (ssize_t)n;
+	/* Several records per call, as one read() takes what the kernel has:
+	 * a failure after some bytes shows again at the next call (OpenSSL's
+	 * end and error states stay). */
+	while (got < len) {
+		ERR_clear_error();
+		if (SSL_read_ex(t->ssl, (char *)buf + got, len - got, &n) != 1)
+			break;
+		got += n;
+	}
+	if (got > 0)
+		return (ssize_t)got;
 	return result(t, 0, why);
 }
 
@@ -374,6 +382,35 @@ ssize_t tls_write(struct tls *t, const void *buf, size_t len, const char **why)
 		return ERR_PROTO;
 	}
 	return rc;
+}
+
+ssize_t tls_writev(struct tls *t, const struct iovec *iov, int iovcnt, const char **why)
+{
+	unsigned char gather[TLS_GATHER_MAX];
+	size_t total = 0, done = 0;
+	ssize_t n;
+
+	for (int i = 0; i < iovcnt; i++)
+		total += iov[i].iov_len;
+	if (iovcnt > 1 && total <= sizeof gather) {
+		for (int i = 0; i < iovcnt; i++) {
+			memcpy(gather + done, iov[i].iov_base, iov[i].iov_len);
+			done += iov[i].iov_len;
+		}
+		return tls_write(t, gather, total, why);
+	}
+	for (int i = 0; i < iovcnt; i++) {
+		size_t off = 0;
+
+		while (off < iov[i].iov_len) {
+			n = tls_write(t, (char *)iov[i].iov_base + off, iov[i].iov_len - off, why);
+			if (n < 0)
+				return done > 0 ? (ssize_t)done : n;
+			off += (size_t)n;
+			done += (size_t)n;
+		}
+	}
+	return (ssize_t)done;
 }
 
 bool tls_pending(const struct tls *t)

@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 struct tls_ctx;
 struct tls;
@@ -57,15 +58,26 @@ void tls_free(struct tls *t);
  * ERR_PROTO with *why (a verification failure names the reason). */
 int tls_handshake(struct tls *t, const char **why);
 
-/* Reads up to len bytes: the count (> 0), 0 when the peer closed (a TLS
- * close_notify or a plain FIN), ERR_AGAIN, or ERR_PROTO / ERR_SYS with *why.
- * Bytes may remain decrypted inside after a read: see tls_pending. */
+/* Reads up to len bytes, as many records as fit: the count (> 0), 0 when
+ * the peer closed (a TLS close_notify or a plain FIN), ERR_AGAIN, or
+ * ERR_PROTO / ERR_SYS with *why. Bytes may remain decrypted inside after a
+ * read that filled buf: see tls_pending. */
 ssize_t tls_read(struct tls *t, void *buf, size_t len, const char **why);
 
 /* Writes up to len bytes: the count (> 0), ERR_AGAIN, or ERR_PROTO /
  * ERR_SYS with *why. After ERR_AGAIN the next call must pass the same
  * bytes again (the start may move; OpenSSL is told so). */
 ssize_t tls_write(struct tls *t, const void *buf, size_t len, const char **why);
+
+/* Largest write tls_writev gathers into one record. */
+#define TLS_GATHER_MAX 16384
+
+/* tls_write over several pieces: up to TLS_GATHER_MAX bytes in all are
+ * copied into one record (a frame's header and payload: one record, not
+ * two), larger ones go piece by piece. The count written (> 0), or
+ * ERR_AGAIN / ERR_PROTO / ERR_SYS before any byte; after ERR_AGAIN the
+ * same bytes come first in the next call, as with tls_write. */
+ssize_t tls_writev(struct tls *t, const struct iovec *iov, int iovcnt, const char **why);
 
 /* Decrypted bytes waiting inside: read them before waiting on the fd. */
 bool tls_pending(const struct tls *t);

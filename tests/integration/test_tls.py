@@ -284,3 +284,174 @@ def test_many_connections_closed_mid_handshake(wsgw_factory, pki):
             await ws.send("ok")
             assert await asyncio.wait_for(ws.recv(), WAIT) == "ok"
     asyncio.run(still_serves())
+
+
+# -- management port -----------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def pb(tmp_path_factory):
+    return grpc_stubs.generate(tmp_path_factory.mktemp("proto"))
+
+
+def mgmt_server(wsgw_factory, pki, client_ca=None, ws_tls=True):
+    crt, key = pki.issue("mgmt", "wsgw-mgmt", 7)
+    args = ["--mgmt-tls-cert", crt, "--mgmt-tls-key", key, "--close-timeout", "2s"]
+    if ws_tls:
+        wcrt, wkey = pki.issue("srv", "wsgw-one", 1)
+        args += ["--tls-cert", wcrt, "--tls-key", wkey]
+    if client_ca:
+        args += ["--mgmt-tls-client-ca", client_ca]
+    return wsgw_factory(args)
+
+
+def curl_https(srv, pki, path, *extra, method="GET", http2=True, cert=None):
+    args = ["curl", "-sS", "-v", "-i", "--max-time", "10", "-X", method, "--cacert", pki.ca,
+            "--http2" if http2 else "--http1.1"]
+    if cert:
+        args += ["--cert", cert[0], "--key", cert[1]]
+    args += list(extra) + ["https://127.0.0.1:%d%s" % (srv.mgmt_port, path)]
+    return subprocess.run(args, capture_output=True, text=True, timeout=30)
+
+
+def test_mgmt_tls_grpc_rest_alpn(wsgw_factory, pki, pb):
+    srv = mgmt_server(wsgw_factory, pki)
+
+    async def scenario():
+        async with websockets.connect(wss(srv) + "/room", ssl=client_ctx(pki), open_timeout=WAIT,
+                                      user_agent_header="tls-ua/2.0") as ws:
+            cid = ws.response_headers[ID_HEADER]
+            creds = grpc.ssl_channel_credentials(root_certificates=open(pki.ca, "rb").read())
+            with grpc.secure_channel("127.0.0.1:%d" % srv.mgmt_port, creds) as ch:
+                client = grpc_stubs.Client(ch, pb)
+                c = await asyncio.to_thread(client.get, cid, timeout=WAIT)
+                assert c.id == cid
+                assert c.identity.source_ip == "127.0.0.1"
+                assert c.identity.user_agent == "tls-ua/2.0"
+                await asyncio.to_thread(client.send, cid, b"from grpc", 1, timeout=WAIT)
+                assert await asyncio.wait_for(ws.recv(), WAIT) == b"from grpc"  # BINARY
+            for http2 in (True, False):
+                r = await asyncio.to_thread(curl_https, srv, pki, PREFIX + cid, http2=http2)
+                assert r.returncode == 0, r.stderr
+                assert "ALPN: server accepted %s" % ("h2" if http2 else "http/1.1") in r.stderr, \
+                    r.stderr
+                assert ('"userAgent":"tls-ua/2.0"' in r.stdout.replace(" ", "")), r.stdout
+                r = await asyncio.to_thread(curl_https, srv, pki, PREFIX + cid + "/:send",
+                                            "-H", "Content-Type: application/json", "--data",
+                                            '{"data": "cmVzdA==", "type": "TEXT"}', method="POST",
+                                            http2=http2)
+                assert r.returncode == 0 and " 200" in r.stdout.split("\n")[0], r.stdout + r.stderr
+                assert await asyncio.wait_for(ws.recv(), WAIT) == "rest"
+    asyncio.run(scenario())
+
+
+def test_mgmt_tls_no_alpn_and_plain(wsgw_factory, pki):
+    """A TLS client without ALPN gets HTTP/1.1; plaintext to the TLS
+    management port is closed promptly."""
+    srv = mgmt_server(wsgw_factory, pki, ws_tls=False)
+    r = subprocess.run(["curl", "-sS", "-v", "--max-time", "10", "--no-alpn", "--http1.1",
+                        "--cacert", pki.ca, "https://127.0.0.1:%d/healthz" % srv.mgmt_port],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert "ALPN" not in r.stderr or "server did not agree" in r.stderr, r.stderr
+    t0 = time.monotonic()
+    with socket.create_connection(("127.0.0.1", srv.mgmt_port), timeout=WAIT) as s:
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n")
+        while s.recv(4096):
+            pass
+    assert time.monotonic() - t0 < 5
+
+
+def test_mgmt_mutual_tls(wsgw_factory, pki, tmp_path):
+    other = tmp_path / "other"
+    other.mkdir()
+    stranger = Pki(other, "another CA")
+    srv = mgmt_server(wsgw_factory, pki, client_ca=pki.ca, ws_tls=False)
+    good = pki.issue("client", "ops", 21, client=True)
+    bad = stranger.issue("client", "intruder", 22, client=True)
+    r = curl_https(srv, pki, "/healthz")
+    assert r.returncode != 0, r.stdout  # no certificate: handshake refused
+    r = curl_https(srv, pki, "/healthz", cert=bad)
+    assert r.returncode != 0, r.stdout
+    for http2 in (True, False):
+        r = curl_https(srv, pki, "/healthz", cert=good, http2=http2)
+        assert r.returncode == 0 and " 200" in r.stdout.split("\n")[0], r.stdout + r.stderr
+
+
+# -- SIGHUP: certificate rotation --------------------------------------------------
+
+def wait_log(srv, text, count=1, timeout=WAIT):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if srv.read_log().count(text) >= count:
+            return
+        time.sleep(0.05)
+    raise AssertionError("no %r in the log:\n%s" % (text, srv.read_log()[-3000:]))
+
+
+def test_sighup_rotates_certificates(wsgw_factory, pki, tmp_path):
+    crt, key = pki.issue("live", "wsgw-old", 101)
+    mcrt, mkey = pki.issue("mlive", "wsgw-mgmt-old", 201)
+    srv = wsgw_factory(["--tls-cert", crt, "--tls-key", key, "--mgmt-tls-cert", mcrt,
+                        "--mgmt-tls-key", mkey, "--close-timeout", "2s"])
+    assert peer_cert(srv.port, pki) == (101, "wsgw-old")
+    assert peer_cert(srv.mgmt_port, pki) == (201, "wsgw-mgmt-old")
+
+    async def scenario():
+        async with websockets.connect(wss(srv), ssl=client_ctx(pki), open_timeout=WAIT) as ws:
+            await ws.send("before")
+            assert await asyncio.wait_for(ws.recv(), WAIT) == "before"
+            # the same paths, new files: what a certificate renewal does
+            ncrt, nkey = pki.issue("new", "wsgw-new", 102)
+            os.replace(ncrt, crt)
+            os.replace(nkey, key)
+            ncrt, nkey = pki.issue("mnew", "wsgw-mgmt-new", 202)
+            os.replace(ncrt, mcrt)
+            os.replace(nkey, mkey)
+            srv.proc.send_signal(signal.SIGHUP)
+            await asyncio.to_thread(wait_log, srv, "SIGHUP: reloaded the TLS certificate")
+            assert await asyncio.to_thread(peer_cert, srv.port, pki) == (102, "wsgw-new")
+            assert await asyncio.to_thread(peer_cert, srv.mgmt_port, pki) == (202, "wsgw-mgmt-new")
+            # the connection opened before keeps working on its session
+            await ws.send("after")
+            assert await asyncio.wait_for(ws.recv(), WAIT) == "after"
+
+            # a key that does not match its certificate: refused, the pair stays
+            other_crt, _ = pki.issue("other", "wsgw-other", 103)
+            os.replace(other_crt, crt)
+            srv.proc.send_signal(signal.SIGHUP)
+            await asyncio.to_thread(wait_log, srv, "SIGHUP: TLS reload refused")
+            assert await asyncio.to_thread(peer_cert, srv.port, pki) == (102, "wsgw-new")
+            assert await asyncio.to_thread(peer_cert, srv.mgmt_port, pki) == (202, "wsgw-mgmt-new")
+            # a missing file: refused the same way
+            os.remove(mkey)
+            srv.proc.send_signal(signal.SIGHUP)
+            await asyncio.to_thread(wait_log, srv, "SIGHUP: TLS reload refused", 2)
+            assert await asyncio.to_thread(peer_cert, srv.port, pki) == (102, "wsgw-new")
+            await ws.send("still")
+            assert await asyncio.wait_for(ws.recv(), WAIT) == "still"
+    asyncio.run(scenario())
+    assert "nothing to reload" not in srv.read_log()
+
+
+def run_exit(args):
+    from conftest import WSGW_BIN
+    return subprocess.run([WSGW_BIN, "--listen", "127.0.0.1:0", "--mgmt-listen", "127.0.0.1:0"]
+                          + args, capture_output=True, text=True, timeout=30)
+
+
+def test_bad_tls_flags_refused_at_start(pki, tmp_path):
+    crt, key = pki.issue("s", "wsgw", 5)
+    other_crt, other_key = pki.issue("o", "wsgw-o", 6)
+    cases = [
+        (["--tls-cert", crt], "--tls-key"),
+        (["--mgmt-tls-key", key], "--mgmt-tls-cert"),
+        (["--mgmt-tls-client-ca", pki.ca], "--mgmt-tls-client-ca"),
+        (["--tls-cert", crt, "--tls-key", other_key], "--tls-cert"),
+        (["--tls-cert", str(tmp_path / "missing.pem"), "--tls-key", key], "missing.pem"),
+        (["--mgmt-tls-cert", crt, "--mgmt-tls-key", key, "--mgmt-tls-client-ca",
+          str(tmp_path / "nope.pem")], "--mgmt-tls-client-ca"),
+    ]
+    for args, needle in cases:
+        r = run_exit(args)
+        assert r.returncode != 0, (args, r.stderr)
+        assert needle in r.stderr + r.stdout, (args, r.stderr)
