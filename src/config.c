@@ -63,6 +63,9 @@ static const struct opt opts[] = {
      "Sec-WebSocket-Protocol values offered, comma-separated"},
     {"trust-proxy", K_BOOL, G_WS, F(trust_proxy), 0, 0, 0, "false",
      "take the client address from X-Forwarded-For"},
+    {"tls-cert", K_STR, G_WS, F(tls_cert), 0, 0, 0, "",
+     "PEM certificate chain: the WebSocket port speaks wss:// (with --tls-key); re-read on SIGHUP"},
+    {"tls-key", K_STR, G_WS, F(tls_key), 0, 0, 0, "", "PEM private key of --tls-cert"},
     {"max-message", K_SIZE, G_LIMITS, F(max_message), 1, GIB, 0, "128K",
      "largest WebSocket message"},
     {"max-frame", K_SIZE, G_LIMITS, F(max_frame), 1, GIB, 0, NULL,
@@ -93,6 +96,12 @@ static const struct opt opts[] = {
     {"auth-token-file", K_STR, G_MGMT, F(auth_token_file), 0, 0, 0, "",
      "read the bearer token from this file (one trailing newline dropped), again on SIGHUP; "
      "not with --auth-token"},
+    {"mgmt-tls-cert", K_STR, G_MGMT, F(mgmt_tls_cert), 0, 0, 0, "",
+     "PEM certificate chain: the management port speaks TLS, ALPN h2 and http/1.1 (with "
+     "--mgmt-tls-key); re-read on SIGHUP"},
+    {"mgmt-tls-key", K_STR, G_MGMT, F(mgmt_tls_key), 0, 0, 0, "", "PEM private key of --mgmt-tls-cert"},
+    {"mgmt-tls-client-ca", K_STR, G_MGMT, F(mgmt_tls_client_ca), 0, 0, 0, "",
+     "PEM CA certificates: management clients must present a certificate they issued (mutual TLS)"},
     {"metrics-token", K_STR, G_MGMT, F(metrics_token), 0, 0, 0, "",
      "bearer token GET /metrics requires (empty: none; --auth-token is never asked there)"},
     {"grpc-max-body", K_SIZE, G_MGMT, F(grpc_max_body), KIB, GIB, 0, "4M",

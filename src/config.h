@@ -59,6 +59,8 @@ struct config {
 	uint64_t drain_timeout_ms;      /* --drain-timeout on SIGTERM/SIGINT */
 	size_t num_protocols;           /* --subprotocols a,b,c */
 	char protocols[CONFIG_MAX_PROTOCOLS][64];
+	char tls_cert[1024];            /* --tls-cert: wss:// (empty: plain ws://) */
+	char tls_key[1024];             /* --tls-key */
 	bool trust_proxy;               /* --trust-proxy: identity from X-Forwarded-For */
 	enum log_level log_level;       /* --log-level error|warn|info|debug */
 	enum log_format log_format;     /* --log-format text|json */
@@ -81,6 +83,9 @@ struct config {
 	/* management API (gRPC + REST) */
 	char auth_token[256];           /* --auth-token, WSGW_AUTH_TOKEN (empty = off) */
 	char auth_token_file[1024];     /* --auth-token-file: token read at start and on SIGHUP */
+	char mgmt_tls_cert[1024];       /* --mgmt-tls-cert: TLS on the management port */
+	char mgmt_tls_key[1024];        /* --mgmt-tls-key */
+	char mgmt_tls_client_ca[1024];  /* --mgmt-tls-client-ca: mutual TLS (empty: off) */
 	char metrics_token[256];        /* --metrics-token, WSGW_METRICS_TOKEN (empty = public) */
 	size_t grpc_max_body;           /* --grpc-max-body */
 	unsigned max_streams;           /* --max-streams (SETTINGS_MAX_CONCURRENT_STREAMS) */

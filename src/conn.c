@@ -6,6 +6,9 @@
  * with one write() at the end, so a read holding 16 frames costs one
  * syscall each way. Only what the kernel refuses is copied into a
  * per-connection queue, so an idle connection holds no buffer.
+ * On a wss:// port the same paths run over TLS (tls.c) through xread and
+ * xwritev, which keep read()/writev()'s contract; the handshake runs first,
+ * under --handshake-timeout.
  */
 #include "conn.h"
 
@@ -21,6 +24,7 @@
 #include "obuf.h"
 #include "registry.h"
 #include "strpool.h"
+#include "tls.h"
 #include "ws.h"
 #include "ws_conn.h"
 
@@ -51,6 +55,53 @@ static bool has_queue(const struct conn *c)
 	return c->out || c->shared;
 }
 
+/* ---- transport: plain socket or TLS, with read()/writev()'s contract --- */
+
+/* TLS result → read()/writev() style: -1 with errno (EAGAIN: try again). */
+static ssize_t tls_errno(const struct conn *c, ssize_t rc, const char *why)
+{
+	if (rc == ERR_AGAIN) {
+		errno = EAGAIN;
+		return -1;
+	}
+	log_debug_f(LOG_FIELDS(LF_STR("conn", c->id)), "TLS: %s", why ? why : "error");
+	errno = EPROTO;
+	return -1;
+}
+
+static ssize_t xread(struct conn *c, uint8_t *buf, size_t len)
+{
+	const char *why = NULL;
+	ssize_t n;
+
+	if (!c->tls)
+		return read(c->io.fd, buf, len);
+	n = tls_read(c->tls, buf, len, &why);
+	return n >= 0 ? n : tls_errno(c, n, why);
+}
+
+/* After ERR_AGAIN OpenSSL holds an encrypted record of these bytes; the
+ * queue hands the same bytes back first (tls.h). */
+static ssize_t xwritev(struct conn *c, const struct iovec *iov, int iovcnt)
+{
+	const char *why = NULL;
+	ssize_t n;
+
+	if (!c->tls)
+		return writev(c->io.fd, iov, iovcnt);
+	n = tls_writev(c->tls, iov, iovcnt, &why);
+	return n >= 0 ? n : tls_errno(c, n, why);
+}
+
+/* Decrypted bytes wait inside TLS while reading is allowed: epoll cannot
+ * tell, so the connection asks for EPOLLOUT (writable at once) to come back. */
+static bool tls_wants_wakeup(const struct conn *c)
+{
+	return c->tls && tls_pending(c->tls) && !(c->flags & (CONN_F_READ_PAUSED |
+							       CONN_F_WAIT_CONNECT |
+							       CONN_F_BACKLOG_FULL));
+}
+
 size_t conn_queued(const struct conn *c)
 {
 	size_t n = pending_out(c);
@@ -70,7 +121,7 @@ void conn_update_events(struct conn *c)
 	 * the loop forever once the peer half-closes. */
 	if (!(c->flags & CONN_F_NO_READ))
 		ev |= EPOLLIN | EPOLLRDHUP;
-	if (has_queue(c))
+	if (has_queue(c) || tls_wants_wakeup(c))
 		ev |= EPOLLOUT;
 	if (loop_mod(&c->srv->loop, &c->io, ev) < 0)
 		log_warn_f(LOG_FIELDS(LF_STR("conn", c->id)), "epoll_ctl: %s", strerror(errno));
@@ -85,6 +136,7 @@ static void conn_free(struct loop_deferred *d)
 	c->srv->metrics.out_queued -= obuf_pending(c->out);
 	obuf_free(&c->out);
 	obuf_shared_put(c->shared);
+	tls_free(c->tls);
 	registry_on_free(c);
 	strpool_put(&c->srv->user_agents, c->user_agent);
 	spec_drop(c->spec);
@@ -112,6 +164,8 @@ static void close_now(struct conn *c)
 	loop_defer_free(&srv->loop, &c->reap, conn_free);
 	srv->num_conns--;
 	loop_del(&srv->loop, &c->io);
+	if (c->tls)
+		tls_close_notify(c->tls);
 	close(c->io.fd);
 	c->io.fd = -1;
 	if (srv->cork == c) {
@@ -135,6 +189,8 @@ static void after_output(struct conn *c)
 		/* Lingering close: our last bytes are out; FIN tells the peer,
 		 * and we keep draining its input so no RST destroys them. */
 		c->flags |= CONN_F_SHUT_WR;
+		if (c->tls)
+			tls_close_notify(c->tls);
 		shutdown(c->io.fd, SHUT_WR);
 	}
 	if (queued >= cfg->max_out_queue)
@@ -154,7 +210,7 @@ static int send_or_queue(struct conn *c, struct iovec *iov, int iovcnt)
 
 	for (int i = 0; i < iovcnt; i++)
 		total += iov[i].iov_len;
-	w = writev(c->io.fd, iov, iovcnt);
+	w = xwritev(c, iov, iovcnt);
 	if (w < 0 && errno != EAGAIN && errno != EINTR) {
 		log_debug_f(LOG_FIELDS(LF_STR("conn", c->id)), "write: %s", strerror(errno));
 		c->close_code = WS_CLOSE_ABNORMAL;
@@ -268,7 +324,7 @@ int conn_write_shared(struct conn *c, struct obuf_shared *f)
 		return conn_write_frame(c, f->data, f->len, NULL, 0, true);
 	if (f->len > c->srv->cfg->max_out_queue)
 		return ERR_LIMIT;
-	w = write(c->io.fd, f->data, f->len);
+	w = xwritev(c, &(struct iovec){f->data, f->len}, 1);
 	if (w < 0 && errno != EAGAIN && errno != EINTR) {
 		log_debug("conn %s: write: %s", c->id, strerror(errno));
 		c->close_code = WS_CLOSE_ABNORMAL;
@@ -321,7 +377,7 @@ static void flush_queue(struct conn *c)
 					  c->shared->len - c->shared_off};
 	if (!n)
 		return;
-	w = writev(c->io.fd, iov, n);
+	w = xwritev(c, iov, n);
 	if (w < 0) {
 		if (errno == EAGAIN || errno == EINTR)
 			return;
@@ -359,7 +415,7 @@ static size_t read_size(const struct conn *c)
 static void on_readable(struct conn *c)
 {
 	struct server *srv = c->srv;
-	ssize_t n = read(c->io.fd, srv->rbuf, read_size(c));
+	ssize_t n = xread(c, srv->rbuf, read_size(c));
 
 	if (n <= 0) {
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
@@ -382,12 +438,52 @@ static void on_readable(struct conn *c)
 		uncork(c);
 }
 
+/* The answer to plain HTTP on the wss:// port (as nginx answers it): the
+ * client learns what went wrong rather than reading a TLS alert. */
+#define PLAIN_BODY "this port speaks TLS: use wss://\n"
+static const char plain_400[] = "HTTP/1.1 400 Bad Request\r\n"
+				"Content-Type: text/plain; charset=utf-8\r\n"
+				"Content-Length: 33\r\n"
+				"Connection: close\r\n\r\n" PLAIN_BODY;
+_Static_assert(sizeof PLAIN_BODY - 1 == 33, "Content-Length of plain_400");
+
+/* Advances the TLS handshake; once done, reading starts. */
+static void tls_step(struct conn *c)
+{
+	const char *why = NULL;
+	int rc = tls_handshake(c->tls, &why);
+
+	if (rc == ERR_AGAIN) {
+		if (loop_mod(&c->srv->loop, &c->io, tls_events(c->tls) | EPOLLRDHUP) < 0)
+			close_now(c);
+		return;
+	}
+	if (rc < 0) {
+		log_debug_f(LOG_FIELDS(LF_STR("conn", c->id)), "TLS handshake: %s", why);
+		c->srv->stats.handshakes_failed++;
+		if (tls_saw_http(c->tls) && write(c->io.fd, plain_400, sizeof plain_400 - 1) < 0)
+			log_debug("TLS port: cannot answer plain HTTP: %s", strerror(errno));
+		/* The rest of what came, read so that close() sends FIN, not an
+		 * RST that could destroy the answer or the alert; a few reads. */
+		for (int i = 0; i < 4 && read(c->io.fd, c->srv->rbuf, c->srv->rbuf_size) > 0; i++)
+			;
+		close_now(c);
+		return;
+	}
+	conn_update_events(c);
+	on_readable(c); /* the request may have come with the handshake's end */
+}
+
 static void on_event(struct loop_io *io, uint32_t events)
 {
 	struct conn *c = conn_of(io);
 
 	if (c->state == CONN_ST_DEAD) /* closed earlier in this batch */
 		return;
+	if (c->tls && !tls_is_ready(c->tls)) {
+		tls_step(c);
+		return;
+	}
 	if (events & EPOLLOUT)
 		flush_queue(c);
 	if (c->state != CONN_ST_DEAD && (events & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP)) &&
@@ -395,6 +491,12 @@ static void on_event(struct loop_io *io, uint32_t events)
 		on_readable(c);
 	else if (c->state != CONN_ST_DEAD && (events & (EPOLLHUP | EPOLLERR)))
 		conn_finish(c, false); /* paused and the peer is gone */
+	/* TLS may hold decrypted bytes the socket no longer shows: at most
+	 * one record's worth, read now while reading is allowed. */
+	while (c->state != CONN_ST_DEAD && tls_wants_wakeup(c))
+		on_readable(c);
+	if (c->state != CONN_ST_DEAD && c->tls && (c->io.events & EPOLLOUT) && !has_queue(c))
+		conn_update_events(c); /* the wake-up asked for above is spent */
 }
 
 /* The answer to a connection refused at accept, before anything is
@@ -432,7 +534,10 @@ static void accept_one(struct server *srv, int fd, const struct net_ip *ip)
 		srv->stats.rejected_full++;
 		srv->metrics.refused[METRICS_REFUSED_MAX_CONNECTIONS]++;
 		srv->ws_refusals.over_cap++;
-		net_refuse(fd, refusal_503, sizeof refusal_503 - 1);
+		if (srv->ws_tls) /* no plaintext answer on a TLS port */
+			close(fd);
+		else
+			net_refuse(fd, refusal_503, sizeof refusal_503 - 1);
 		conn_report_refusals(srv);
 		return;
 	}
@@ -453,8 +558,15 @@ static void accept_one(struct server *srv, int fd, const struct net_ip *ip)
 	c->connected_at_ns = c->last_active_ns = srv->loop.now_wall_ns;
 	if (srv->num_conns >= srv->cfg->max_connections)
 		c->flags |= CONN_F_REJECT_FULL;
+	if (srv->ws_tls && !(c->tls = tls_server_new(srv->ws_tls, fd))) {
+		log_error("accept: out of memory for TLS");
+		close(fd);
+		free(c);
+		return;
+	}
 	if (loop_add(&srv->loop, &c->io, EPOLLIN | EPOLLRDHUP) < 0) {
 		log_error("accept: epoll_ctl: %s", strerror(errno));
+		tls_free(c->tls);
 		close(fd);
 		free(c);
 		return;
@@ -590,7 +702,9 @@ static void sweep_one(struct conn *c, const struct config *cfg, uint64_t now)
 {
 	switch (c->state) {
 	case CONN_ST_HANDSHAKE:
-		if (now >= c->deadline_ms)
+		if (now >= c->deadline_ms && c->tls && !tls_is_ready(c->tls))
+			close_now(c); /* TLS unfinished: no way to answer */
+		else if (now >= c->deadline_ms)
 			ws_conn_http_error(c, 408, "handshake timeout");
 		break;
 	case CONN_ST_OPEN:

@@ -22,6 +22,7 @@ struct obuf;
 struct obuf_shared;
 struct integ_state;
 struct spec;
+struct tls;
 
 enum conn_state {
 	CONN_ST_HANDSHAKE, /* reading the HTTP upgrade request */
@@ -72,6 +73,7 @@ struct conn {
 	const char *path;         /* request path, interned (registry.c) */
 	const char *route;        /* spec path template matched, interned */
 	struct groups_member groups; /* wsgw.v1 groups (registry.c) */
+	struct tls *tls;          /* wss://: the TLS session (conn.c's transport); NULL: plain */
 };
 
 /* Listener callback: accepts up to a batch of pending connections. Beyond

@@ -26,6 +26,7 @@ struct mconn;
 struct registry_ops;
 struct registry_state;
 struct upstream;
+struct tls_ctx;
 
 struct server_stats {
 	uint64_t accepted, handshakes_ok, handshakes_failed, rejected_full;
@@ -89,6 +90,8 @@ struct server {
 	int exit_code;
 	struct cluster *cluster;   /* --cluster: Redis links, pending remote calls */
 	char node_tag[8];          /* --cluster: front of every connection id ("" off) */
+	struct tls_ctx *ws_tls;    /* --tls-cert: wss:// (NULL: plain); swapped on SIGHUP (tls_conf.c) */
+	struct tls_ctx *mgmt_tls;  /* --mgmt-tls-cert: TLS on the management port (NULL: plain) */
 	struct server_stats stats;
 	struct metrics metrics;    /* what GET /metrics shows beyond stats (metrics.h) */
 };

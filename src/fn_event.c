@@ -217,7 +217,7 @@ static bool add_headers(json_t *root, const struct fn_event *ev, bool authz)
 	snprintf(num[1], sizeof num[1], "%zu", ev->body_len);
 	snprintf(num[2], sizeof num[2], "%u", ev->close_code);
 	ADD("X-Forwarded-For", ev->source_ip, strlen(ev->source_ip));
-	ADD("X-Forwarded-Proto", "http", 4);
+	ADD("X-Forwarded-Proto", ev->https ? "https" : "http", ev->https ? 5 : 4);
 	ADD("X-Request-Id", ev->request_id, strlen(ev->request_id));
 	ADD("X-Serverless-Gateway-Id", ev->gateway_id, strlen(ev->gateway_id));
 	ADD("X-Api-Gateway-Function-Id", ev->function_id, strlen(ev->function_id));

@@ -45,6 +45,7 @@ struct fn_event {
 	int64_t now_ms;       /* the event's time, epoch ms */
 	const char *request_id;
 	const char *source_ip;
+	bool https;               /* the client came over wss://: X-Forwarded-Proto: https */
 	const char *message_id; /* MESSAGE */
 	const uint8_t *body;    /* MESSAGE */
 	size_t body_len;

@@ -44,6 +44,7 @@ struct integ_fn {
 	char id[CONN_ID_LEN + 1];
 	int64_t connected_ms;
 	char source_ip[64];
+	bool https; /* came over wss:// */
 	struct fn_op op[3]; /* connect, message, disconnect */
 	struct fn_kv *headers;
 	size_t num_headers;
@@ -247,6 +248,7 @@ struct integ_fn *integ_fn_new(struct conn *c, const struct route *r, const struc
 	f->auth_ctx = integ_authorizer_context(c);
 	f->connected_ms = c->srv->loop.now_wall_ns / 1000000;
 	net_ip_format(&c->ip, f->source_ip, sizeof f->source_ip);
+	f->https = c->tls != NULL;
 	if (!snapshot(f, m, req)) {
 		snprintf(why, whylen, "out of memory");
 		goto fail;
@@ -348,6 +350,7 @@ static char *event_json(struct integ_fn *f, const struct integration *in, enum f
 	    .now_ms = f->srv->loop.now_wall_ns / 1000000,
 	    .request_id = rid,
 	    .source_ip = f->source_ip,
+	    .https = f->https,
 	    .message_id = message_id,
 	    .body = data,
 	    .body_len = len,

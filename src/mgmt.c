@@ -6,6 +6,9 @@
  * HTTP/2 without streams, output the client does not read), and a paused
  * listener at EMFILE. The protocols themselves live in grpc.c (HTTP/2) and
  * mgmt_h1.c (HTTP/1.1, anything without the preface).
+ * With --mgmt-tls-cert the same path runs over TLS (tls.c) after a
+ * handshake; ALPN selects h2 or http/1.1, and the preface check still
+ * decides (a client with ALPN h2 sends it), so both meet the same sessions.
  */
 #include "mgmt.h"
 
@@ -21,6 +24,7 @@
 #include "mgmt_h1.h"
 #include "net.h"
 #include "obuf.h"
+#include "tls.h"
 
 #define H2_PREFACE "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 #define H2_PREFACE_LEN (sizeof H2_PREFACE - 1)
@@ -49,6 +53,7 @@ struct mconn {
 	struct grpc_session *h2;
 	struct h1_session *h1;
 	struct obuf *out;
+	struct tls *tls; /* --mgmt-tls-cert: the TLS session; NULL: plain */
 	uint64_t linger_until;
 	uint64_t since_ms; /* accepted (DETECT); output pending or last written */
 };
@@ -66,6 +71,7 @@ static void mconn_free(struct loop_deferred *d)
 	grpc_session_free(m->h2);
 	h1_session_free(m->h1);
 	obuf_free(&m->out);
+	tls_free(m->tls);
 	free(m);
 }
 
@@ -80,8 +86,46 @@ static void close_now(struct mconn *m)
 	list_remove(&m->link);
 	loop_defer_free(&srv->loop, &m->reap, mconn_free);
 	loop_del(&srv->loop, &m->io);
+	if (m->tls)
+		tls_close_notify(m->tls);
 	close(m->io.fd);
 	m->io.fd = -1;
+}
+
+/* The transport, plain or TLS, with read()/write()'s contract: -1 with
+ * errno EAGAIN to try again, EPROTO for a TLS failure. */
+static ssize_t xread(struct mconn *m, uint8_t *buf, size_t len)
+{
+	const char *why = NULL;
+	ssize_t n;
+
+	if (!m->tls)
+		return read(m->io.fd, buf, len);
+	n = tls_read(m->tls, buf, len, &why);
+	if (n >= 0)
+		return n;
+	errno = n == ERR_AGAIN ? EAGAIN : EPROTO;
+	return -1;
+}
+
+static ssize_t xwrite(struct mconn *m, const uint8_t *buf, size_t len)
+{
+	const char *why = NULL;
+	ssize_t n;
+
+	if (!m->tls)
+		return write(m->io.fd, buf, len);
+	n = tls_write(m->tls, buf, len, &why);
+	if (n >= 0)
+		return n;
+	errno = n == ERR_AGAIN ? EAGAIN : EPROTO;
+	return -1;
+}
+
+/* Decrypted bytes waiting inside TLS: epoll cannot tell. */
+static bool has_pending(const struct mconn *m)
+{
+	return m->tls && tls_is_ready(m->tls) && tls_pending(m->tls);
 }
 
 /* Moves session output to the socket until either is exhausted, then sets
@@ -99,7 +143,7 @@ static void flush(struct mconn *m)
 		}
 		if (!obuf_pending(m->out))
 			break;
-		w = write(m->io.fd, obuf_data(m->out), obuf_pending(m->out));
+		w = xwrite(m, obuf_data(m->out), obuf_pending(m->out));
 		if (w < 0 && (errno == EAGAIN || errno == EINTR))
 			break;
 		if (w < 0) {
@@ -117,6 +161,8 @@ static void flush(struct mconn *m)
 	    (m->state == MCONN_ST_CLOSING || (m->h2 && grpc_session_is_done(m->h2)))) {
 		/* Lingering close: a client still sending (a refused upload)
 		 * would otherwise get an RST that can destroy our response. */
+		if (m->tls)
+			tls_close_notify(m->tls);
 		shutdown(m->io.fd, SHUT_WR);
 		m->state = MCONN_ST_LINGER;
 		m->linger_until = m->srv->loop.now_ms + m->srv->cfg->close_timeout_ms;
@@ -128,7 +174,7 @@ static void flush(struct mconn *m)
 	 * read no more until it is answered (mgmt_h1.h). */
 	if (obuf_pending(m->out) < MAX_PENDING && m->state != MCONN_ST_CLOSING &&
 	    !(m->h1 && h1_session_is_waiting(m->h1)))
-		ev |= EPOLLIN;
+		ev |= EPOLLIN | (has_pending(m) ? EPOLLOUT : 0); /* writable: back at once */
 	loop_mod(&m->srv->loop, &m->io, ev);
 }
 
@@ -193,6 +239,29 @@ static void detect(struct mconn *m, const uint8_t *p, size_t n)
 		m->state = MCONN_ST_CLOSING; /* GOAWAY queued: flush, then close */
 }
 
+/* Advances the TLS handshake. Returns true once it is done (read on). */
+static bool tls_step(struct mconn *m)
+{
+	const char *why = NULL;
+	int rc = tls_handshake(m->tls, &why);
+
+	if (rc == 0) {
+		loop_mod(&m->srv->loop, &m->io, EPOLLIN);
+		return true;
+	}
+	if (rc == ERR_AGAIN) {
+		loop_mod(&m->srv->loop, &m->io, tls_events(m->tls));
+		return false;
+	}
+	/* A refused client certificate names why in the log. */
+	log_debug("mgmt: TLS handshake: %s", why ? why : "failed");
+	/* what came, read so close() sends FIN and the alert is not lost */
+	for (int i = 0; i < 4 && read(m->io.fd, m->srv->rbuf, m->srv->rbuf_size) > 0; i++)
+		;
+	close_now(m);
+	return false;
+}
+
 static void on_event(struct loop_io *io, uint32_t events)
 {
 	struct mconn *m = mconn_of(io);
@@ -201,14 +270,20 @@ static void on_event(struct loop_io *io, uint32_t events)
 
 	if (m->state == MCONN_ST_DEAD)
 		return;
+	if (m->tls && !tls_is_ready(m->tls)) {
+		if (!tls_step(m))
+			return;
+		events |= EPOLLIN; /* the first request may have come with the handshake */
+	}
 	if (m->state == MCONN_ST_LINGER) {
-		n = read(io->fd, srv->rbuf, srv->rbuf_size);
+		n = xread(m, srv->rbuf, srv->rbuf_size);
 		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
 			close_now(m);
 		return;
 	}
-	if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && m->state != MCONN_ST_CLOSING) {
-		n = read(io->fd, srv->rbuf, srv->rbuf_size);
+	if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR) || has_pending(m)) &&
+	    m->state != MCONN_ST_CLOSING) {
+		n = xread(m, srv->rbuf, srv->rbuf_size);
 		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
 			close_now(m);
 			return;
@@ -286,7 +361,9 @@ void mgmt_on_accept(struct loop_io *listener, uint32_t events)
 		m->srv = srv;
 		m->since_ms = srv->loop.now_ms;
 		m->io = (struct loop_io){.fd = fd, .on_event = on_event};
-		if (loop_add(&srv->loop, &m->io, EPOLLIN) < 0) {
+		if ((srv->mgmt_tls && !(m->tls = tls_server_new(srv->mgmt_tls, fd))) ||
+		    loop_add(&srv->loop, &m->io, EPOLLIN) < 0) {
+			tls_free(m->tls);
 			close(fd);
 			free(m);
 			continue;

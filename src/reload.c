@@ -145,7 +145,8 @@ void reload_on_sighup(struct server *srv)
 		return;
 	}
 	if (!cfg->spec_path[0] && !cfg->auth_token_file[0]) {
-		log_info("SIGHUP: nothing to reload (no --spec, no --auth-token-file)");
+		if (!cfg->tls_cert[0] && !cfg->mgmt_tls_cert[0]) /* else tls_conf.c reloads */
+			log_info("SIGHUP: nothing to reload (no --spec, no --auth-token-file)");
 		return;
 	}
 	if (cfg->spec_path[0] && load_spec(cfg, &spec, why, sizeof why) < 0) {

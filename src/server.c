@@ -26,6 +26,7 @@
 #include "net.h"
 #include "fnmap.h"
 #include "reload.h"
+#include "tls_conf.h"
 #include "registry.h"
 #include "spec.h"
 #include "upstream.h"
@@ -129,6 +130,8 @@ static void on_signal(struct loop_io *io, uint32_t events)
 	while (read(io->fd, &si, sizeof si) == (ssize_t)sizeof si) {
 		if (si.ssi_signo == SIGHUP) {
 			reload_on_sighup(srv);
+			if (!srv->draining)
+				tls_conf_reload(srv); /* certificates: their own all or nothing */
 			continue;
 		}
 		if (srv->draining) {
@@ -229,6 +232,9 @@ int server_init(struct server *srv, const struct config *cfg)
 	srv->loop.epfd = -1; /* server_fini is safe after any failure below */
 	block_sighup(); /* one sent while the spec loads waits for the loop */
 	rc = reload_start(srv);
+	if (rc < 0)
+		return rc;
+	rc = tls_conf_start(srv);
 	if (rc < 0)
 		return rc;
 	if (loop_init(&srv->loop) < 0) {
@@ -353,5 +359,6 @@ void server_fini(struct server *srv)
 	registry_fini(srv); /* after loop_reap: connections return their strings */
 	free(srv->rbuf);
 	free(srv->cork_buf);
+	tls_conf_fini(srv); /* after the connections: each held a reference anyway */
 	loop_fini(&srv->loop);
 }

@@ -6,7 +6,9 @@
  * interest) and never logs. Verification is always on for a client
  * (RFC 9110 §4.3.4: the certificate must match the host the URL names;
  * RFC 6125 host-name rules through X509_VERIFY_PARAM), with SNI (RFC 6066
- * §3) only for names, never for IP literals.
+ * §3) only for names, never for IP literals. A server context (both
+ * listening ports) selects ALPN (RFC 7301 §3.2) and may require client
+ * certificates.
  */
 #include "tls.h"
 
@@ -36,6 +38,8 @@ struct tls {
 	uint32_t want;             /* what the last ERR_AGAIN waits for */
 	struct tls_session **keep; /* where new sessions go */
 	bool broken;               /* a TLS error: its session must not be resumed */
+	bool ready;                /* handshake done */
+	bool saw_http;             /* the handshake failed on a plain HTTP request */
 };
 
 /* OpenSSL hands over each new session (TLS 1.3: one per ticket, which
@@ -100,6 +104,144 @@ void tls_ctx_free(struct tls_ctx *c)
 		return;
 	SSL_CTX_free(c->ssl);
 	free(c);
+}
+
+/* Server preference (RFC 7301 §3.2): h2, then http/1.1. */
+static const unsigned char alpn_protos[] = "\x02h2\x08http/1.1";
+
+static int on_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+                   const unsigned char *in, unsigned int inlen, void *arg)
+{
+	(void)ssl;
+	(void)arg;
+	if (SSL_select_next_proto((unsigned char **)out, outlen, alpn_protos,
+	                          sizeof alpn_protos - 1, in, inlen) != OPENSSL_NPN_NEGOTIATED)
+		return SSL_TLSEXT_ERR_NOACK; /* neither offered: go on without ALPN */
+	return SSL_TLSEXT_ERR_OK;
+}
+
+/* *why = OpenSSL's reason for the last failure, else fallback. */
+static void reason(const char **why, const char *fallback)
+{
+	unsigned long code = ERR_peek_last_error();
+	const char *r = code ? ERR_reason_error_string(code) : NULL;
+
+	*why = r ? r : fallback;
+	ERR_clear_error();
+}
+
+static int server_ctx_setup(SSL_CTX *s, const char *cert, const char *key, const char *client_ca,
+                            bool alpn, const char **why)
+{
+	STACK_OF(X509_NAME) * names;
+
+	SSL_CTX_set_min_proto_version(s, TLS1_2_VERSION);
+	SSL_CTX_set_options(s, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
+	                           SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_COMPRESSION);
+	/* Same partial and moving writes as the client; released buffers keep
+	 * an idle connection to OpenSSL's state alone (README: TLS memory). */
+	SSL_CTX_set_mode(s, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+	                        SSL_MODE_RELEASE_BUFFERS);
+	/* Resumption by stateless tickets only: a server cache would grow with
+	 * the clients. One ticket per handshake is enough for a WebSocket. */
+	SSL_CTX_set_session_cache_mode(s, SSL_SESS_CACHE_OFF);
+	SSL_CTX_set_num_tickets(s, 1);
+	SSL_CTX_set_session_id_context(s, (const unsigned char *)"wsgw", 4);
+	/* TLS 1.2 suites: ECDHE and AEAD only; TLS 1.3's are all AEAD. */
+	if (SSL_CTX_set_cipher_list(s, "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL:!SHA1") != 1 ||
+	    SSL_CTX_set1_groups_list(s, "X25519:P-256:P-384") != 1) {
+		reason(why, "cannot set the cipher list");
+		return ERR_INVAL;
+	}
+	if (SSL_CTX_use_certificate_chain_file(s, cert) != 1) {
+		reason(why, "cannot load the certificate chain");
+		return ERR_INVAL;
+	}
+	if (SSL_CTX_use_PrivateKey_file(s, key, SSL_FILETYPE_PEM) != 1) {
+		reason(why, "cannot load the private key");
+		return ERR_INVAL;
+	}
+	if (SSL_CTX_check_private_key(s) != 1) {
+		reason(why, "the private key does not match the certificate");
+		return ERR_INVAL;
+	}
+	if (alpn)
+		SSL_CTX_set_alpn_select_cb(s, on_alpn, NULL);
+	if (client_ca && *client_ca) {
+		if (SSL_CTX_load_verify_locations(s, client_ca, NULL) != 1 ||
+		    !(names = SSL_load_client_CA_file(client_ca))) {
+			reason(why, "cannot load the client CA file (PEM certificates expected)");
+			return ERR_INVAL;
+		}
+		SSL_CTX_set_client_CA_list(s, names);
+		SSL_CTX_set_verify(s, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+	}
+	return 0;
+}
+
+struct tls_ctx *tls_server_ctx_new(const char *cert_file, const char *key_file,
+                                   const char *client_ca, bool alpn, const char **why)
+{
+	struct tls_ctx *c = calloc(1, sizeof *c);
+
+	*why = "out of memory";
+	ERR_clear_error();
+	if (!c || !(c->ssl = SSL_CTX_new(TLS_server_method())))
+		goto out_free;
+	if (server_ctx_setup(c->ssl, cert_file, key_file, client_ca, alpn, why) < 0)
+		goto out_free;
+	*why = NULL;
+	return c;
+out_free:
+	if (c)
+		SSL_CTX_free(c->ssl);
+	free(c);
+	ERR_clear_error();
+	return NULL;
+}
+
+struct tls *tls_server_new(struct tls_ctx *c, int fd)
+{
+	struct tls *t = calloc(1, sizeof *t);
+
+	if (!t || !(t->ssl = SSL_new(c->ssl)) || SSL_set_fd(t->ssl, fd) != 1) {
+		if (t)
+			SSL_free(t->ssl);
+		free(t);
+		ERR_clear_error();
+		return NULL;
+	}
+	SSL_set_app_data(t->ssl, t);
+	SSL_set_accept_state(t->ssl);
+	return t;
+}
+
+bool tls_is_ready(const struct tls *t)
+{
+	return t->ready;
+}
+
+bool tls_saw_http(const struct tls *t)
+{
+	return t->saw_http;
+}
+
+bool tls_alpn_h2(const struct tls *t)
+{
+	const unsigned char *p = NULL;
+	unsigned int n = 0;
+
+	SSL_get0_alpn_selected(t->ssl, &p, &n);
+	return n == 2 && memcmp(p, "h2", 2) == 0;
+}
+
+void tls_close_notify(struct tls *t)
+{
+	if (!t->ready || t->broken)
+		return;
+	ERR_clear_error();
+	SSL_shutdown(t->ssl); /* 0 or -1 (WANT_WRITE): both fine, best effort */
+	ERR_clear_error();
 }
 
 static bool is_ip_literal(const char *host)
@@ -177,6 +319,8 @@ static int result(struct tls *t, int rc, const char **why)
 	default:
 		t->broken = true;
 		code = ERR_peek_last_error();
+		if (ERR_GET_LIB(code) == ERR_LIB_SSL && ERR_GET_REASON(code) == SSL_R_HTTP_REQUEST)
+			t->saw_http = true;
 		if (SSL_get_verify_result(t->ssl) != X509_V_OK)
 			*why = X509_verify_cert_error_string(SSL_get_verify_result(t->ssl));
 		else
@@ -193,8 +337,11 @@ int tls_handshake(struct tls *t, const char **why)
 
 	ERR_clear_error();
 	rc = SSL_do_handshake(t->ssl);
-	if (rc == 1)
+	if (rc == 1) {
+		t->ready = true;
+		t->want = 0;
 		return 0;
+	}
 	rc = result(t, rc, why);
 	if (rc == 0) {
 		*why = "closed during the TLS handshake";
@@ -205,11 +352,19 @@ int tls_handshake(struct tls *t, const char **why)
 
 ssize_t tls_read(struct tls *t, void *buf, size_t len, const char **why)
 {
-	size_t n = 0;
+	size_t n = 0, got = 0;
 
-	ERR_clear_error();
-	if (SSL_read_ex(t->ssl, buf, len, &n) == 1)
-		return (ssize_t)n;
+	/* Several records per call, as one read() takes what the kernel has:
+	 * a failure after some bytes shows again at the next call (OpenSSL's
+	 * end and error states stay). */
+	while (got < len) {
+		ERR_clear_error();
+		if (SSL_read_ex(t->ssl, (char *)buf + got, len - got, &n) != 1)
+			break;
+		got += n;
+	}
+	if (got > 0)
+		return (ssize_t)got;
 	return result(t, 0, why);
 }
 
@@ -227,6 +382,35 @@ ssize_t tls_write(struct tls *t, const void *buf, size_t len, const char **why)
 		return ERR_PROTO;
 	}
 	return rc;
+}
+
+ssize_t tls_writev(struct tls *t, const struct iovec *iov, int iovcnt, const char **why)
+{
+	unsigned char gather[TLS_GATHER_MAX];
+	size_t total = 0, done = 0;
+	ssize_t n;
+
+	for (int i = 0; i < iovcnt; i++)
+		total += iov[i].iov_len;
+	if (iovcnt > 1 && total <= sizeof gather) {
+		for (int i = 0; i < iovcnt; i++) {
+			memcpy(gather + done, iov[i].iov_base, iov[i].iov_len);
+			done += iov[i].iov_len;
+		}
+		return tls_write(t, gather, total, why);
+	}
+	for (int i = 0; i < iovcnt; i++) {
+		size_t off = 0;
+
+		while (off < iov[i].iov_len) {
+			n = tls_write(t, (char *)iov[i].iov_base + off, iov[i].iov_len - off, why);
+			if (n < 0)
+				return done > 0 ? (ssize_t)done : n;
+			off += (size_t)n;
+			done += (size_t)n;
+		}
+	}
+	return (ssize_t)done;
 }
 
 bool tls_pending(const struct tls *t)

@@ -4,8 +4,9 @@
  * block and say, through tls_events, what the fd must wait for next (TLS
  * may need to read in order to write and the other way round), so the
  * owner maps that onto its epoll interest. Nothing here knows HTTP, pools
- * or the loop: the upstream client uses it for https backends, and the
- * same calls serve a server side later (only the context differs).
+ * or the loop: the upstream client uses it for https backends, and both
+ * server ports (wss://, the management port) use the same calls; only the
+ * context and the constructor differ.
  */
 #ifndef WSGW_TLS_H
 #define WSGW_TLS_H
@@ -14,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 struct tls_ctx;
 struct tls;
@@ -24,6 +26,22 @@ struct tls_session; /* an SSL_SESSION: kept to resume the next handshake */
  * when not NULL, TLS 1.2 at least. NULL on failure, *why says why. */
 struct tls_ctx *tls_client_ctx_new(const char *ca_file, const char **why);
 void tls_ctx_free(struct tls_ctx *c);
+
+/* A server context from a PEM certificate chain (leaf first) and its PEM
+ * private key, which must match: TLS 1.2 and 1.3 only, ECDHE only
+ * (X25519, P-256, P-384), AEAD ciphers, no renegotiation, no server-side
+ * session cache (TLS 1.3 tickets, stateless, keyed per context), and
+ * OpenSSL's buffers released while a connection is idle. alpn: select h2,
+ * else http/1.1 (the management port); a client offering neither goes on
+ * without ALPN. client_ca (NULL or ""): a client must present a
+ * certificate chaining to one of these PEM CAs. NULL on failure, *why
+ * names the part and OpenSSL's reason (static text). Connections keep a
+ * reference: freeing the context leaves them working. */
+struct tls_ctx *tls_server_ctx_new(const char *cert_file, const char *key_file,
+                                   const char *client_ca, bool alpn, const char **why);
+
+/* Wraps an accepted fd (not taken) for a server handshake. NULL on ENOMEM. */
+struct tls *tls_server_new(struct tls_ctx *c, int fd);
 
 /* Wraps connected fd (not taken: the caller closes it after tls_free) for a
  * handshake with host: SNI (unless host is an IP literal) and certificate
@@ -40,9 +58,10 @@ void tls_free(struct tls *t);
  * ERR_PROTO with *why (a verification failure names the reason). */
 int tls_handshake(struct tls *t, const char **why);
 
-/* Reads up to len bytes: the count (> 0), 0 when the peer closed (a TLS
- * close_notify or a plain FIN), ERR_AGAIN, or ERR_PROTO / ERR_SYS with *why.
- * Bytes may remain decrypted inside after a read: see tls_pending. */
+/* Reads up to len bytes, as many records as fit: the count (> 0), 0 when
+ * the peer closed (a TLS close_notify or a plain FIN), ERR_AGAIN, or
+ * ERR_PROTO / ERR_SYS with *why. Bytes may remain decrypted inside after a
+ * read that filled buf: see tls_pending. */
 ssize_t tls_read(struct tls *t, void *buf, size_t len, const char **why);
 
 /* Writes up to len bytes: the count (> 0), ERR_AGAIN, or ERR_PROTO /
@@ -50,11 +69,35 @@ ssize_t tls_read(struct tls *t, void *buf, size_t len, const char **why);
  * bytes again (the start may move; OpenSSL is told so). */
 ssize_t tls_write(struct tls *t, const void *buf, size_t len, const char **why);
 
+/* Largest write tls_writev gathers into one record. */
+#define TLS_GATHER_MAX 16384
+
+/* tls_write over several pieces: up to TLS_GATHER_MAX bytes in all are
+ * copied into one record (a frame's header and payload: one record, not
+ * two), larger ones go piece by piece. The count written (> 0), or
+ * ERR_AGAIN / ERR_PROTO / ERR_SYS before any byte; after ERR_AGAIN the
+ * same bytes come first in the next call, as with tls_write. */
+ssize_t tls_writev(struct tls *t, const struct iovec *iov, int iovcnt, const char **why);
+
 /* Decrypted bytes waiting inside: read them before waiting on the fd. */
 bool tls_pending(const struct tls *t);
 
 /* EPOLLIN and/or EPOLLOUT: what the last ERR_AGAIN waits for. */
 uint32_t tls_events(const struct tls *t);
+
+/* Is the handshake over (tls_handshake returned 0)? */
+bool tls_is_ready(const struct tls *t);
+
+/* Did the last handshake fail because the peer spoke plain HTTP? (The port
+ * answers that one with a plaintext 400.) */
+bool tls_saw_http(const struct tls *t);
+
+/* Did ALPN select h2? */
+bool tls_alpn_h2(const struct tls *t);
+
+/* One non-blocking attempt to send close_notify (RFC 8446 §6.1) after a
+ * completed handshake; whatever the socket does not take is dropped. */
+void tls_close_notify(struct tls *t);
 
 /* Releases a session tls_client_new kept (NULL is fine). */
 void tls_session_drop(struct tls_session *s);

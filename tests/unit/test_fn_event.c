@@ -164,6 +164,12 @@ static void test_connect_v01(void **state)
 	assert_string_equal(str(h, GW "Connected-At"), "1672875978785");
 	assert_string_equal(str(h, GW "Event-Type"), "CONNECT");
 	assert_string_equal(str(h, "X-Forwarded-For"), "10.0.0.1");
+	assert_string_equal(str(h, "X-Forwarded-Proto"), "http");
+	json_decref(j);
+	ev.https = true; /* a wss:// client */
+	j = build(&ev);
+	h = json_object_get(j, "headers");
+	assert_string_equal(str(h, "X-Forwarded-Proto"), "https");
 	assert_string_equal(str(h, "X-Request-Id"), "rid-1");
 	assert_string_equal(str(h, "X-Serverless-Gateway-Id"), "gw1");
 	assert_string_equal(str(h, "X-Api-Gateway-Function-Id"), "fn1");

@@ -1,0 +1,105 @@
+/* tls_conf.c — builds the server ports' TLS contexts from the flags, and
+ * swaps them on SIGHUP (tls_conf.h).
+ *
+ * A reload is all or nothing across both ports, like reload.c's spec and
+ * token: a bad pair leaves every running context in place. Each SSL keeps
+ * a reference to the context it was made from, so dropping the old one
+ * never touches an open connection. Reading the files blocks the loop for
+ * a local read and a key parse, as at start-up; a reload is rare.
+ * Must never: log key material, or leave a port without its context.
+ */
+#include "tls_conf.h"
+
+#include <stdbool.h>
+
+#include "ctx.h"
+#include "err.h"
+#include "log.h"
+#include "tls.h"
+
+/* Loads both contexts the flags ask for into ws/mgmt (NULL when off).
+ * Returns 0, or ERR_INVAL after logging which one failed (prefix). */
+static int load(const struct config *cfg, struct tls_ctx **ws, struct tls_ctx **mgmt,
+                const char *prefix)
+{
+	const char *why = NULL;
+
+	*ws = *mgmt = NULL;
+	if (cfg->tls_cert[0] &&
+	    !(*ws = tls_server_ctx_new(cfg->tls_cert, cfg->tls_key, NULL, false, &why))) {
+		log_error("%s--tls-cert %s / --tls-key %s: %s", prefix, cfg->tls_cert, cfg->tls_key,
+		          why);
+		return ERR_INVAL;
+	}
+	if (cfg->mgmt_tls_cert[0] &&
+	    !(*mgmt = tls_server_ctx_new(cfg->mgmt_tls_cert, cfg->mgmt_tls_key,
+	                                 cfg->mgmt_tls_client_ca, true, &why))) {
+		log_error("%s--mgmt-tls-cert %s / --mgmt-tls-key %s%s%s: %s", prefix,
+		          cfg->mgmt_tls_cert, cfg->mgmt_tls_key,
+		          cfg->mgmt_tls_client_ca[0] ? " / --mgmt-tls-client-ca " : "",
+		          cfg->mgmt_tls_client_ca, why);
+		tls_ctx_free(*ws);
+		*ws = NULL;
+		return ERR_INVAL;
+	}
+	return 0;
+}
+
+/* Flags that only make sense together (config.c parses each alone). */
+static int check_pairs(const struct config *cfg)
+{
+	if (!cfg->tls_cert[0] != !cfg->tls_key[0]) {
+		log_error("--tls-cert and --tls-key (WSGW_TLS_CERT, WSGW_TLS_KEY) go together: "
+		          "give both or neither");
+		return ERR_INVAL;
+	}
+	if (!cfg->mgmt_tls_cert[0] != !cfg->mgmt_tls_key[0]) {
+		log_error("--mgmt-tls-cert and --mgmt-tls-key (WSGW_MGMT_TLS_CERT, "
+		          "WSGW_MGMT_TLS_KEY) go together: give both or neither");
+		return ERR_INVAL;
+	}
+	if (cfg->mgmt_tls_client_ca[0] && !cfg->mgmt_tls_cert[0]) {
+		log_error("--mgmt-tls-client-ca needs --mgmt-tls-cert and --mgmt-tls-key");
+		return ERR_INVAL;
+	}
+	return 0;
+}
+
+int tls_conf_start(struct server *srv)
+{
+	const struct config *cfg = srv->cfg;
+
+	if (check_pairs(cfg) < 0 || load(cfg, &srv->ws_tls, &srv->mgmt_tls, "") < 0)
+		return ERR_INVAL;
+	if (srv->ws_tls)
+		log_info("WebSocket port: TLS (wss://) with %s", cfg->tls_cert);
+	if (srv->mgmt_tls)
+		log_info("management port: TLS with %s, ALPN h2 and http/1.1%s", cfg->mgmt_tls_cert,
+		         cfg->mgmt_tls_client_ca[0] ? ", client certificates required" : "");
+	return 0;
+}
+
+void tls_conf_reload(struct server *srv)
+{
+	struct tls_ctx *ws, *mgmt;
+
+	if (!srv->ws_tls && !srv->mgmt_tls)
+		return;
+	if (load(srv->cfg, &ws, &mgmt,
+	         "SIGHUP: TLS reload refused, the running certificates stay: ") < 0)
+		return;
+	tls_ctx_free(srv->ws_tls);
+	tls_ctx_free(srv->mgmt_tls);
+	srv->ws_tls = ws;
+	srv->mgmt_tls = mgmt;
+	log_info("SIGHUP: reloaded the TLS certificate(s)%s%s%s%s; new handshakes use them",
+	         ws ? " " : "", ws ? srv->cfg->tls_cert : "", mgmt ? " " : "",
+	         mgmt ? srv->cfg->mgmt_tls_cert : "");
+}
+
+void tls_conf_fini(struct server *srv)
+{
+	tls_ctx_free(srv->ws_tls);
+	tls_ctx_free(srv->mgmt_tls);
+	srv->ws_tls = srv->mgmt_tls = NULL;
+}
