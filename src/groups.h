@@ -30,6 +30,7 @@ struct groups {
 	struct conntab table;
 	uint64_t next_gid;
 	size_t count; /* groups that exist */
+	size_t memberships; /* the sum of every group's members (a metric) */
 };
 
 struct groups_member;

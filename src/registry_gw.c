@@ -199,6 +199,11 @@ void registry_gw_send_many(struct server *srv, const struct gw_req *q, uint8_t o
 		                                 : "connection not found";
 	}
 	call->nresults = q->nids;
+	for (size_t i = 0; i < q->nids; i++) {
+		srv->metrics.fan_delivered[METRICS_FAN_SEND_MANY] += call->results[i].code == API_OK;
+		srv->metrics.fan_skipped[METRICS_FAN_SEND_MANY] +=
+		    call->results[i].code == API_RESOURCE_EXHAUSTED;
+	}
 	ok(call);
 	api_call_complete(&call->api);
 }
@@ -261,6 +266,11 @@ struct bcast {
 	uint64_t *exclude; /* seqs, sorted */
 	size_t nexclude;
 	uint32_t delivered, skipped;
+	/* /metrics: the call (enum metrics_fanout_call), counted as running
+	 * once started, and what the counters already hold of the two above */
+	unsigned fan;
+	bool running;
+	uint32_t tallied_delivered, tallied_skipped;
 };
 
 static int cmp_u64(const void *a, const void *b)
@@ -338,6 +348,21 @@ static bool bcast_step(struct fanout *f, uint64_t until_ns)
 	return true;
 }
 
+/* One slice, then its deliveries into the counters (so they move while a
+ * long send runs, not only at its end). */
+static bool bcast_slice(struct fanout *f, uint64_t until_ns)
+{
+	struct bcast *b = (struct bcast *)f;
+	struct metrics *m = &f->srv->metrics;
+	bool done = bcast_step(f, until_ns);
+
+	m->fan_delivered[b->fan] += b->delivered - b->tallied_delivered;
+	m->fan_skipped[b->fan] += b->skipped - b->tallied_skipped;
+	b->tallied_delivered = b->delivered;
+	b->tallied_skipped = b->skipped;
+	return done;
+}
+
 static void bcast_result(struct fanout *f, struct api_call *api)
 {
 	struct bcast *b = (struct bcast *)f;
@@ -353,6 +378,8 @@ static void bcast_free(struct fanout *f)
 {
 	struct bcast *b = (struct bcast *)f;
 
+	if (b->running)
+		f->srv->metrics.fan_running[b->fan]--;
 	obuf_shared_put(b->frame); /* queues that hold its rest keep it */
 	free(b->route);
 	free(b->prefix);
@@ -457,7 +484,10 @@ void registry_gw_fanout(struct server *srv, const struct gw_req *q, uint8_t opco
 		return;
 	}
 	b->f.srv = srv;
-	b->f.step = bcast_step;
+	b->fan = q->kind == GW_SEND_GROUP ? METRICS_FAN_SEND_GROUP : METRICS_FAN_BROADCAST;
+	b->running = true;
+	srv->metrics.fan_running[b->fan]++;
+	b->f.step = bcast_slice;
 	b->f.result = bcast_result;
 	b->f.free_fn = bcast_free;
 	fanout_start(&b->f, &call->api);
