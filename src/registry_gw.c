@@ -25,6 +25,10 @@
 #include "ws_conn.h"
 
 #define LIST_SCAN_MAX 100000 /* entries one List call examines at most */
+/* A page's answer stays under grpcio's default 4 MiB receive limit: it
+ * ends early once its connections' estimated size would pass this (1000
+ * connections in 64 groups of 128-byte names would be ~8.5 MB). */
+#define LIST_MAX_BYTES (3584u * 1024u)
 #define CLOCK_EVERY 32       /* connections between two clock reads */
 /* A group up to this size is sent to by visiting its members (a snapshot
  * of their seqs, taken in one go); a larger one by walking the whole order
@@ -77,6 +81,23 @@ static bool list_match(const struct conn *c, const struct gw_req *q, const struc
 	return true;
 }
 
+/* An upper bound of c's size in a ListConnections answer in protobuf:
+ * its strings, and per field its tag and length (at most 5 bytes), the
+ * timestamps and the message framing; JSON's names and quotes take about
+ * as much again per connection, not per byte. */
+static size_t list_size(const struct server *srv, const struct conn *c)
+{
+	size_t n = 96 + strlen(c->id) + strlen(srv->cfg->gateway_id) + 64 /* source_ip */;
+
+	n += c->user_agent ? strlen(c->user_agent) : 0;
+	n += c->path ? strlen(c->path) : 0;
+	n += c->route ? strlen(c->route) : 0;
+	n += c->protocol >= 0 ? strlen(srv->cfg->protocols[c->protocol]) : 0;
+	for (int i = 0; i < c->groups.n; i++)
+		n += 3 + c->groups.l[i]->g->len;
+	return n;
+}
+
 /* Appends c to the page; false when out of memory. */
 static bool list_add(struct server *srv, struct gw_call *call, const struct conn *c, size_t *names)
 {
@@ -114,7 +135,7 @@ void registry_gw_list(struct server *srv, const struct gw_req *q, struct gw_call
 	struct registry_state *r = srv->reg;
 	struct connidx *x = &r->order;
 	uint64_t seq = 0, check;
-	size_t i, scanned = 0, names = 0, page = (size_t)q->page_size;
+	size_t i, scanned = 0, names = 0, page = (size_t)q->page_size, bytes = 0;
 	const struct group *g = NULL;
 
 	if (q->token.n && (pagetok_decode(q->token.p, q->token.n, &seq, &check) < 0 ||
@@ -137,14 +158,22 @@ void registry_gw_list(struct server *srv, const struct gw_req *q, struct gw_call
 
 		if (call->nconns == page || scanned == LIST_SCAN_MAX)
 			break;
+		if (c && list_match(c, q, g)) {
+			size_t sz = list_size(srv, c);
+
+			if (call->nconns && bytes + sz > LIST_MAX_BYTES)
+				break; /* the next page starts with it */
+			bytes += sz;
+			if (!list_add(srv, call, c, &names)) {
+				api_fail(&call->api.st, API_RESOURCE_EXHAUSTED, "out of memory");
+				goto out;
+			}
+		}
 		scanned++;
 		seq = x->v[i].seq;
-		if (c && list_match(c, q, g) && !list_add(srv, call, c, &names)) {
-			api_fail(&call->api.st, API_RESOURCE_EXHAUSTED, "out of memory");
-			goto out;
-		}
 	}
-	/* A short page with a token can happen (a scan budget, filters);
+	/* A short page with a token can happen (a scan budget, the size
+	 * bound, filters);
 	 * no token means the walk is over. */
 	if (i < x->len)
 		pagetok_encode(seq, check_of(r, seq, q), call->next_token);
