@@ -42,10 +42,19 @@ static const char *const refusal_names[METRICS_REFUSED_COUNT] = {
 };
 static const char *const by_names[METRICS_BY_COUNT] = {"none", "client", "server", "timeout"};
 static const char *const transport_names[METRICS_TRANSPORT_COUNT] = {"grpc", "rest"};
-static const char *const method_names[METRICS_API_COUNT] = {
-    "Get",        "Send",       "Disconnect",  "Check",       "ListConnections",
-    "CountConnections", "SendToConnections", "CloseConnection", "JoinGroup", "LeaveGroup",
-    "SendToGroup", "Broadcast", "other"};
+static const char *const method_names[METRICS_API_COUNT] = {"Get",
+                                                            "Send",
+                                                            "Disconnect",
+                                                            "Check",
+                                                            "ListConnections",
+                                                            "CountConnections",
+                                                            "SendToConnections",
+                                                            "CloseConnection",
+                                                            "JoinGroup",
+                                                            "LeaveGroup",
+                                                            "SendToGroup",
+                                                            "Broadcast",
+                                                            "other"};
 static const char *const fan_names[METRICS_FAN_COUNT] = {"SendToConnections", "SendToGroup",
                                                          "Broadcast"};
 static const char *const event_names[METRICS_EV_COUNT] = {"connect", "message", "disconnect"};

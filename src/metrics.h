@@ -252,7 +252,8 @@ struct metrics_snapshot {
 	uint64_t in_flight[METRICS_MAX_BACKENDS + 1], waiting[METRICS_MAX_BACKENDS + 1];
 	bool other_backend; /* a call's backend had no label of its own */
 	struct metrics_process proc;
-	uint64_t groups, group_memberships; /* wsgw.v1 groups that exist, and their members */
+	/* wsgw.v1 groups that exist, and their members */
+	uint64_t groups, group_memberships;
 	bool cluster_on; /* --cluster: the wsgw_cluster_* families */
 	struct metrics_cluster cluster;
 };

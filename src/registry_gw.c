@@ -25,15 +25,15 @@
 #include "ws_conn.h"
 
 #define LIST_SCAN_MAX 100000 /* entries one List call examines at most */
-/* A page's answer stays under grpcio's default 4 MiB receive limit: it
- * ends early once its connections' estimated size would pass this (1000
- * connections in 64 groups of 128-byte names would be ~8.5 MB). */
-#define LIST_MAX_BYTES (3584u * 1024u)
 #define CLOCK_EVERY 32       /* connections between two clock reads */
 /* A group up to this size is sent to by visiting its members (a snapshot
  * of their seqs, taken in one go); a larger one by walking the whole order
  * in slices, which costs the same per connection and never a long pass. */
 #define GROUP_SNAPSHOT_MAX 4096
+/* A page's answer stays under grpcio's default 4 MiB receive limit: it
+ * ends early once its connections' estimated size would pass this (1000
+ * connections in 64 groups of 128-byte names would be ~8.5 MB). */
+#define LIST_MAX_BYTES (3584u * 1024u)
 
 static void ok(struct gw_call *call)
 {
@@ -229,7 +229,8 @@ void registry_gw_send_many(struct server *srv, const struct gw_req *q, uint8_t o
 	}
 	call->nresults = q->nids;
 	for (size_t i = 0; i < q->nids; i++) {
-		srv->metrics.fan_delivered[METRICS_FAN_SEND_MANY] += call->results[i].code == API_OK;
+		srv->metrics.fan_delivered[METRICS_FAN_SEND_MANY] +=
+		    call->results[i].code == API_OK;
 		srv->metrics.fan_skipped[METRICS_FAN_SEND_MANY] +=
 		    call->results[i].code == API_RESOURCE_EXHAUSTED;
 	}
