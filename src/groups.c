@@ -88,6 +88,7 @@ int groups_join(struct groups *gs, struct groups_member *m, const char *name, si
 		gs->count++;
 	}
 	g->members++;
+	gs->memberships++;
 	link->g = g;
 	link->owner = m;
 	list_insert_tail(&g->links, &link->in_group);
@@ -103,6 +104,7 @@ static void drop(struct groups *gs, struct groups_member *m, int i)
 	m->l[i] = m->l[--m->n];
 	list_remove(&link->in_group);
 	free(link);
+	gs->memberships--;
 	if (--g->members == 0) {
 		conntab_remove(&gs->table, &g->node);
 		gs->count--;

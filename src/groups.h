@@ -30,6 +30,8 @@ struct groups {
 	struct conntab table;
 	uint64_t next_gid;
 	size_t count; /* groups that exist */
+	/* the sum of every group's members (a metric) */
+	size_t memberships;
 };
 
 struct groups_member;

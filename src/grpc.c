@@ -144,7 +144,10 @@ static void count(struct grpc_session *s, const struct stream *st, enum api_code
 	case CALL_SEND: m = METRICS_API_SEND; break;
 	case CALL_DISCONNECT: m = METRICS_API_DISCONNECT; break;
 	case CALL_HEALTH: m = METRICS_API_HEALTH; break;
-	default: m = METRICS_API_OTHER;
+	default: /* wsgw.v1 in its own order, else no such method */
+		m = st->call >= CALL_GW_FIRST && st->call <= CALL_GW_LAST
+			    ? metrics_api_gw(st->call - CALL_GW_FIRST + GW_LIST)
+			    : METRICS_API_OTHER;
 	}
 	metrics_api_done(&s->srv->metrics, METRICS_GRPC, m, (unsigned)code,
 			 metrics_clock_ns() - st->t0_ns);

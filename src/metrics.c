@@ -42,8 +42,21 @@ static const char *const refusal_names[METRICS_REFUSED_COUNT] = {
 };
 static const char *const by_names[METRICS_BY_COUNT] = {"none", "client", "server", "timeout"};
 static const char *const transport_names[METRICS_TRANSPORT_COUNT] = {"grpc", "rest"};
-static const char *const method_names[METRICS_API_COUNT] = {"Get", "Send", "Disconnect", "Check",
+static const char *const method_names[METRICS_API_COUNT] = {"Get",
+                                                            "Send",
+                                                            "Disconnect",
+                                                            "Check",
+                                                            "ListConnections",
+                                                            "CountConnections",
+                                                            "SendToConnections",
+                                                            "CloseConnection",
+                                                            "JoinGroup",
+                                                            "LeaveGroup",
+                                                            "SendToGroup",
+                                                            "Broadcast",
                                                             "other"};
+static const char *const fan_names[METRICS_FAN_COUNT] = {"SendToConnections", "SendToGroup",
+                                                         "Broadcast"};
 static const char *const event_names[METRICS_EV_COUNT] = {"connect", "message", "disconnect"};
 static const char *const outcome_names[METRICS_OUT_COUNT] = {"2xx", "3xx", "4xx", "5xx", "error"};
 /* gRPC status code names (grpc/doc/statuscodes.md), by number. */
@@ -225,6 +238,33 @@ static void render_ws(const struct metrics_snapshot *s, struct metrics_buf *b)
 	    m->send_queue_full);
 }
 
+/* wsgw.v1's sends to many connections and its groups. */
+static void render_fanout(const struct metrics_snapshot *s, struct metrics_buf *b)
+{
+	const struct metrics *m = s->m;
+
+	family(b, "wsgw_fanout_in_progress", "gauge",
+	       "Paced wsgw.v1 sends under way (SendToGroup, Broadcast), by call.");
+	for (unsigned c = METRICS_FAN_SEND_GROUP; c < METRICS_FAN_COUNT; c++)
+		putf(b, "wsgw_fanout_in_progress{call=\"%s\"} %" PRIu64 "\n", fan_names[c],
+		     m->fan_running[c]);
+	family(b, "wsgw_fanout_delivered_total", "counter",
+	       "Messages queued for a connection by wsgw.v1 sends to many connections, by call.");
+	for (unsigned c = 0; c < METRICS_FAN_COUNT; c++)
+		putf(b, "wsgw_fanout_delivered_total{call=\"%s\"} %" PRIu64 "\n", fan_names[c],
+		     m->fan_delivered[c]);
+	family(b, "wsgw_fanout_skipped_total", "counter",
+	       "Connections a wsgw.v1 send to many passed over: outbound queue full "
+	       "(RESOURCE_EXHAUSTED), or closed while a paced send ran; by call.");
+	for (unsigned c = 0; c < METRICS_FAN_COUNT; c++)
+		putf(b, "wsgw_fanout_skipped_total{call=\"%s\"} %" PRIu64 "\n", fan_names[c],
+		     m->fan_skipped[c]);
+	one(b, "wsgw_groups", "gauge", "wsgw.v1 groups that exist (those with a member).",
+	    s->groups);
+	one(b, "wsgw_group_memberships", "gauge",
+	    "wsgw.v1 group memberships: the sum of every group's members.", s->group_memberships);
+}
+
 static void render_api(const struct metrics_snapshot *s, struct metrics_buf *b)
 {
 	const struct metrics *m = s->m;
@@ -255,6 +295,7 @@ static void render_api(const struct metrics_snapshot *s, struct metrics_buf *b)
 			histogram(b, "wsgw_api_request_duration_seconds", labels,
 			          &m->api_latency[t][me]);
 		}
+	render_fanout(s, b);
 	one(b, "wsgw_mgmt_connections_open", "gauge", "Management-port connections open.",
 	    s->mgmt_open);
 	one(b, "wsgw_mgmt_buffered_bytes", "gauge",

@@ -55,7 +55,16 @@ enum metrics_api_method {
 	METRICS_API_SEND,
 	METRICS_API_DISCONNECT,
 	METRICS_API_HEALTH, /* grpc.health.v1.Health/Check */
-	METRICS_API_OTHER,  /* no such method or path */
+	/* wsgw.v1.GatewayService, in gw_api.h's enum gw_kind order */
+	METRICS_API_GW_LIST,
+	METRICS_API_GW_COUNT,
+	METRICS_API_GW_SEND_MANY,
+	METRICS_API_GW_CLOSE,
+	METRICS_API_GW_JOIN,
+	METRICS_API_GW_LEAVE,
+	METRICS_API_GW_SEND_GROUP,
+	METRICS_API_GW_BROADCAST,
+	METRICS_API_OTHER, /* no such method or path */
 	METRICS_API_COUNT,
 	METRICS_API_NONE = METRICS_API_COUNT /* not counted: /healthz, /readyz, /metrics */
 };
@@ -80,6 +89,14 @@ enum metrics_outcome {
 	METRICS_OUT_COUNT
 };
 
+/* wsgw.v1 sends to many connections, by call. */
+enum metrics_fanout_call {
+	METRICS_FAN_SEND_MANY,  /* SendToConnections (answers at once) */
+	METRICS_FAN_SEND_GROUP, /* SendToGroup (paced) */
+	METRICS_FAN_BROADCAST,  /* Broadcast (paced) */
+	METRICS_FAN_COUNT
+};
+
 #define METRICS_MAX_BACKENDS 64
 #define METRICS_BACKEND_LABEL_MAX 128
 
@@ -93,6 +110,10 @@ struct metrics {
 	struct hist integ_latency[METRICS_EV_COUNT];
 	uint64_t send_queue_full; /* API sends refused: the outbound queue was full */
 	uint64_t out_queued;      /* gauge: bytes in WebSocket connections' outbound queues */
+	/* wsgw.v1 fan-out: frames queued for a connection, and connections
+	 * passed over (queue full, or closed meanwhile); paced sends under way. */
+	uint64_t fan_delivered[METRICS_FAN_COUNT], fan_skipped[METRICS_FAN_COUNT];
+	uint64_t fan_running[METRICS_FAN_COUNT];
 	/* Backend labels in order of first sight (the spec's first, then
 	 * those of calls); once full, new ones count as "other". */
 	unsigned num_backends;
@@ -107,6 +128,15 @@ static inline uint64_t metrics_clock_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* The method of a wsgw.v1 call of enum gw_kind k (GW_LIST = 1 ..
+ * GW_BROADCAST = 8); METRICS_API_OTHER for anything else. */
+static inline unsigned metrics_api_gw(int k)
+{
+	return k >= 1 && k <= METRICS_API_GW_BROADCAST - METRICS_API_GW_LIST + 1
+	           ? METRICS_API_GW_LIST + (unsigned)k - 1
+	           : METRICS_API_OTHER;
 }
 
 /* A management call answered with gRPC code `code` after ns nanoseconds. */
@@ -222,6 +252,8 @@ struct metrics_snapshot {
 	uint64_t in_flight[METRICS_MAX_BACKENDS + 1], waiting[METRICS_MAX_BACKENDS + 1];
 	bool other_backend; /* a call's backend had no label of its own */
 	struct metrics_process proc;
+	/* wsgw.v1 groups that exist, and their members */
+	uint64_t groups, group_memberships;
 	bool cluster_on; /* --cluster: the wsgw_cluster_* families */
 	struct metrics_cluster cluster;
 };

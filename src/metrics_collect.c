@@ -20,6 +20,7 @@
 #include "err.h"
 #include "integ_disc.h"
 #include "metrics.h"
+#include "registry.h"
 #include "spec.h"
 #include "upstream.h"
 #include "version.h"
@@ -155,6 +156,7 @@ void metrics_collect(struct server *srv, struct metrics_snapshot *s)
 	seed_backends(srv);
 	if (srv->up)
 		upstream_each_backend(srv->up, on_backend, &w);
+	registry_group_totals(srv, &s->groups, &s->group_memberships);
 	collect_process(&s->proc);
 	if (srv->cluster) {
 		s->cluster_on = true;

@@ -266,3 +266,9 @@ void registry_join_listed(struct conn *c, const char *h, size_t len)
 		}
 	}
 }
+
+void registry_group_totals(const struct server *srv, uint64_t *groups, uint64_t *memberships)
+{
+	*groups = srv->reg ? srv->reg->groups.count : 0;
+	*memberships = srv->reg ? srv->reg->groups.memberships : 0;
+}

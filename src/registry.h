@@ -95,4 +95,9 @@ void registry_on_free(struct conn *c);
  * cap, is skipped with a warning. */
 void registry_join_listed(struct conn *c, const char *headers, size_t len);
 
+/* For /metrics: the groups that exist on this node and the sum of their
+ * members (kept as members join and leave: no walk). Zeros before
+ * registry_init. */
+void registry_group_totals(const struct server *srv, uint64_t *groups, uint64_t *memberships);
+
 #endif

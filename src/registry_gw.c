@@ -30,6 +30,10 @@
  * of their seqs, taken in one go); a larger one by walking the whole order
  * in slices, which costs the same per connection and never a long pass. */
 #define GROUP_SNAPSHOT_MAX 4096
+/* A page's answer stays under grpcio's default 4 MiB receive limit: it
+ * ends early once its connections' estimated size would pass this (1000
+ * connections in 64 groups of 128-byte names would be ~8.5 MB). */
+#define LIST_MAX_BYTES (3584u * 1024u)
 
 static void ok(struct gw_call *call)
 {
@@ -77,6 +81,23 @@ static bool list_match(const struct conn *c, const struct gw_req *q, const struc
 	return true;
 }
 
+/* An upper bound of c's size in a ListConnections answer in protobuf:
+ * its strings, and per field its tag and length (at most 5 bytes), the
+ * timestamps and the message framing; JSON's names and quotes take about
+ * as much again per connection, not per byte. */
+static size_t list_size(const struct server *srv, const struct conn *c)
+{
+	size_t n = 96 + strlen(c->id) + strlen(srv->cfg->gateway_id) + 64 /* source_ip */;
+
+	n += c->user_agent ? strlen(c->user_agent) : 0;
+	n += c->path ? strlen(c->path) : 0;
+	n += c->route ? strlen(c->route) : 0;
+	n += c->protocol >= 0 ? strlen(srv->cfg->protocols[c->protocol]) : 0;
+	for (int i = 0; i < c->groups.n; i++)
+		n += 3 + c->groups.l[i]->g->len;
+	return n;
+}
+
 /* Appends c to the page; false when out of memory. */
 static bool list_add(struct server *srv, struct gw_call *call, const struct conn *c, size_t *names)
 {
@@ -114,7 +135,7 @@ void registry_gw_list(struct server *srv, const struct gw_req *q, struct gw_call
 	struct registry_state *r = srv->reg;
 	struct connidx *x = &r->order;
 	uint64_t seq = 0, check;
-	size_t i, scanned = 0, names = 0, page = (size_t)q->page_size;
+	size_t i, scanned = 0, names = 0, page = (size_t)q->page_size, bytes = 0;
 	const struct group *g = NULL;
 
 	if (q->token.n && (pagetok_decode(q->token.p, q->token.n, &seq, &check) < 0 ||
@@ -137,14 +158,22 @@ void registry_gw_list(struct server *srv, const struct gw_req *q, struct gw_call
 
 		if (call->nconns == page || scanned == LIST_SCAN_MAX)
 			break;
+		if (c && list_match(c, q, g)) {
+			size_t sz = list_size(srv, c);
+
+			if (call->nconns && bytes + sz > LIST_MAX_BYTES)
+				break; /* the next page starts with it */
+			bytes += sz;
+			if (!list_add(srv, call, c, &names)) {
+				api_fail(&call->api.st, API_RESOURCE_EXHAUSTED, "out of memory");
+				goto out;
+			}
+		}
 		scanned++;
 		seq = x->v[i].seq;
-		if (c && list_match(c, q, g) && !list_add(srv, call, c, &names)) {
-			api_fail(&call->api.st, API_RESOURCE_EXHAUSTED, "out of memory");
-			goto out;
-		}
 	}
-	/* A short page with a token can happen (a scan budget, filters);
+	/* A short page with a token can happen (a scan budget, the size
+	 * bound, filters);
 	 * no token means the walk is over. */
 	if (i < x->len)
 		pagetok_encode(seq, check_of(r, seq, q), call->next_token);
@@ -199,6 +228,12 @@ void registry_gw_send_many(struct server *srv, const struct gw_req *q, uint8_t o
 		                                 : "connection not found";
 	}
 	call->nresults = q->nids;
+	for (size_t i = 0; i < q->nids; i++) {
+		srv->metrics.fan_delivered[METRICS_FAN_SEND_MANY] +=
+		    call->results[i].code == API_OK;
+		srv->metrics.fan_skipped[METRICS_FAN_SEND_MANY] +=
+		    call->results[i].code == API_RESOURCE_EXHAUSTED;
+	}
 	ok(call);
 	api_call_complete(&call->api);
 }
@@ -261,6 +296,11 @@ struct bcast {
 	uint64_t *exclude; /* seqs, sorted */
 	size_t nexclude;
 	uint32_t delivered, skipped;
+	/* /metrics: the call (enum metrics_fanout_call), counted as running
+	 * once started, and what the counters already hold of the two above */
+	unsigned fan;
+	bool running;
+	uint32_t tallied_delivered, tallied_skipped;
 };
 
 static int cmp_u64(const void *a, const void *b)
@@ -338,6 +378,21 @@ static bool bcast_step(struct fanout *f, uint64_t until_ns)
 	return true;
 }
 
+/* One slice, then its deliveries into the counters (so they move while a
+ * long send runs, not only at its end). */
+static bool bcast_slice(struct fanout *f, uint64_t until_ns)
+{
+	struct bcast *b = (struct bcast *)f;
+	struct metrics *m = &f->srv->metrics;
+	bool done = bcast_step(f, until_ns);
+
+	m->fan_delivered[b->fan] += b->delivered - b->tallied_delivered;
+	m->fan_skipped[b->fan] += b->skipped - b->tallied_skipped;
+	b->tallied_delivered = b->delivered;
+	b->tallied_skipped = b->skipped;
+	return done;
+}
+
 static void bcast_result(struct fanout *f, struct api_call *api)
 {
 	struct bcast *b = (struct bcast *)f;
@@ -353,6 +408,8 @@ static void bcast_free(struct fanout *f)
 {
 	struct bcast *b = (struct bcast *)f;
 
+	if (b->running)
+		f->srv->metrics.fan_running[b->fan]--;
 	obuf_shared_put(b->frame); /* queues that hold its rest keep it */
 	free(b->route);
 	free(b->prefix);
@@ -457,7 +514,10 @@ void registry_gw_fanout(struct server *srv, const struct gw_req *q, uint8_t opco
 		return;
 	}
 	b->f.srv = srv;
-	b->f.step = bcast_step;
+	b->fan = q->kind == GW_SEND_GROUP ? METRICS_FAN_SEND_GROUP : METRICS_FAN_BROADCAST;
+	b->running = true;
+	srv->metrics.fan_running[b->fan]++;
+	b->f.step = bcast_slice;
 	b->f.result = bcast_result;
 	b->f.free_fn = bcast_free;
 	fanout_start(&b->f, &call->api);

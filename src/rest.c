@@ -472,6 +472,8 @@ static void gw_dispatch(struct server *srv, const struct rest_request *req,
 	int status = gw_json_parse(req, r->handler, m, &jr, err, sizeof err);
 	struct rest_gw *g = NULL;
 
+	if (r->handler == ROUTER_GW_GROUPS) /* join, leave or send, from the path */
+		rc->mmethod = (uint8_t)metrics_api_gw(jr.req.kind);
 	if (status == 0 && !(g = calloc(1, sizeof *g))) {
 		status = 500;
 		snprintf(err, sizeof err, "out of memory");
@@ -552,6 +554,10 @@ static uint8_t metrics_method(const struct router_route *r, const struct rest_re
 		return METRICS_API_OTHER;
 	if (r->handler == ROUTER_REST_SEND)
 		return METRICS_API_SEND;
+	if (r->handler >= ROUTER_GW_LIST && r->handler <= ROUTER_GW_BROADCAST)
+		return (uint8_t)metrics_api_gw(r->handler - ROUTER_GW_LIST + GW_LIST);
+	if (r->handler == ROUTER_GW_GROUPS) /* its path says which: gw_dispatch */
+		return METRICS_API_OTHER;
 	if (r->handler != ROUTER_REST_CONN)
 		return r->public ? METRICS_API_NONE : METRICS_API_OTHER;
 	if (method_is(req, "GET") || method_is(req, "HEAD"))

@@ -415,3 +415,132 @@ def test_process_metrics(wsgw):
     assert abs(val(m, "process_start_time_seconds") - time.time()) < 120
     assert val(m, "process_cpu_seconds_total") >= 0
     assert ("process_cpu_seconds_total", ()) in m
+
+
+# -- wsgw.v1: methods by name, fan-out, groups ---------------------------------------
+
+GW = {
+    "ListConnections": ("ListConnectionsRequest", "ListConnectionsResponse"),
+    "CountConnections": ("CountConnectionsRequest", "CountConnectionsResponse"),
+    "SendToConnections": ("SendToConnectionsRequest", "SendToConnectionsResponse"),
+    "CloseConnection": ("CloseConnectionRequest", "CloseConnectionResponse"),
+    "JoinGroup": ("GroupMembershipRequest", "GroupMembershipResponse"),
+    "LeaveGroup": ("GroupMembershipRequest", "GroupMembershipResponse"),
+    "SendToGroup": ("SendToGroupRequest", "FanoutResponse"),
+    "Broadcast": ("BroadcastRequest", "FanoutResponse"),
+}
+
+
+@pytest.fixture(scope="module")
+def gw_pb(tmp_path_factory):
+    import importlib
+    import sys
+    gen = str(tmp_path_factory.mktemp("wsgw_pb"))
+    subprocess.run(["protoc", "--python_out=" + gen, "-I" + os.path.join(conftest.ROOT, "proto"),
+                    "-I/usr/include", "wsgw/v1/gateway_service.proto"], check=True)
+    sys.path.insert(0, gen)
+    try:
+        return importlib.import_module("wsgw.v1.gateway_service_pb2")
+    finally:
+        sys.path.remove(gen)
+
+
+def test_gateway_service_methods_and_fanout(wsgw_factory, gw_pb):
+    """Every wsgw.v1 call is counted under its own method over gRPC and
+    REST (never "other"); sends to many count delivered and skipped per
+    call; the groups and memberships gauges follow joins, leaves and
+    closes; promtool accepts the output."""
+    srv = wsgw_factory(["--max-out-queue", "64K", "--close-timeout", "2s"])
+    ch = grpc.insecure_channel("127.0.0.1:%d" % srv.mgmt_port, options=[("grpc.enable_http_proxy", 0)])
+
+    def call(method, **kw):
+        req, resp = GW[method]
+        return ch.unary_unary("/wsgw.v1.GatewayService/" + method,
+                              request_serializer=getattr(gw_pb, req).SerializeToString,
+                              response_deserializer=getattr(gw_pb, resp).FromString)(
+                                  getattr(gw_pb, req)(**kw), timeout=WAIT)
+
+    def rest(method, path, body=None):
+        args = ["-X", method] + (["-d", json.dumps(body)] if body is not None else [])
+        st, _, out = curl(srv.mgmt_port, "/wsgw/v1/" + path, *args)
+        assert st == 200, (path, st, out)
+        return json.loads(out)
+
+    conns = [wsraw.connect(srv.port) for _ in range(4)]
+    stuck = wsraw.Conn(srv.port, timeout=WAIT)
+    stuck.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    stuck.handshake()
+    try:
+        ids = [c.response_headers[H.lower() + "connection-id"] for c in conns]
+        sid = stuck.response_headers[H.lower() + "connection-id"]
+        m0 = scrape(srv)
+        assert val(m0, "wsgw_groups") == 0 and val(m0, "wsgw_group_memberships") == 0
+        for c in ("SendToGroup", "Broadcast"):
+            assert ("wsgw_fanout_in_progress", (("call", c),)) in m0, c
+        # fill the stuck client's queue: SendToConnections reports it skipped
+        skipped_many = 0
+        for _ in range(400):
+            r = call("SendToConnections", connection_ids=[sid], data=b"x" * 16384)
+            if r.results[0].code == 8:
+                skipped_many = 1
+                break
+        assert skipped_many
+        m1 = scrape(srv)
+        many_ok = val(m1, "wsgw_fanout_delivered_total", call="SendToConnections")
+        assert val(m1, "wsgw_fanout_skipped_total", call="SendToConnections") == 1
+        # each call once over gRPC ...
+        call("ListConnections", page_size=10)
+        call("CountConnections")
+        r = call("SendToConnections", connection_ids=ids[:2] + ["nope"], data=b"m", type=gw_pb.TEXT)
+        assert [x.code for x in r.results] == [0, 0, 5]
+        call("JoinGroup", connection_id=ids[0], group="g1")
+        call("JoinGroup", connection_id=ids[1], group="g1")
+        call("JoinGroup", connection_id=ids[1], group="g2")
+        m = scrape(srv)
+        assert (val(m, "wsgw_groups"), val(m, "wsgw_group_memberships")) == (2, 3)
+        f = call("SendToGroup", group="g1", data=b"g", type=gw_pb.TEXT)
+        assert (f.delivered, f.skipped) == (2, 0)
+        call("LeaveGroup", connection_id=ids[1], group="g1")
+        f = call("Broadcast", data=b"b" * 16384, exclude_ids=[ids[3]])
+        assert (f.delivered, f.skipped) == (3, 1)  # ids[0..2]; the stuck one skipped
+        call("CloseConnection", connection_id=ids[2], code=4000)
+        # ... and over REST
+        rest("GET", "connections?pageSize=10")
+        rest("GET", "connections:count")
+        rest("POST", "connections:send", {"connectionIds": [ids[0]], "data": "aGk=", "type": "TEXT"})
+        rest("POST", "groups/g3/connections/%s:join" % ids[3])
+        rest("POST", "groups/g3:send", {"data": "aGk=", "type": "TEXT"})
+        rest("POST", "groups/g3/connections/%s:leave" % ids[3])
+        rest("POST", "broadcast", {"data": "aGk=", "type": "TEXT", "excludeIds": [sid]})
+        rest("POST", "connections/%s:close" % ids[1], {"code": 4001})
+        # an unknown REST path under /wsgw/v1/groups/ is "other"
+        assert curl(srv.mgmt_port, "/wsgw/v1/groups/g1:nope", "-X", "POST")[0] == 404
+        m = wait_metric(srv, lambda m: val(m, "wsgw_group_memberships") == 1,
+                        "ids[1]'s close leaving g2")
+        for t in ("grpc", "rest"):
+            for meth in GW:
+                assert val(m, "wsgw_api_requests_total", transport=t, method=meth, code="OK") >= 1, (t, meth)
+                assert val(m, "wsgw_api_request_duration_seconds_count", transport=t, method=meth) >= 1
+        others = {k: v for k, v in m.items() if k[0] == "wsgw_api_requests_total"
+                  and dict(k[1])["method"] == "other"}
+        assert others == {("wsgw_api_requests_total", (("code", "NOT_FOUND"), ("method", "other"),
+                                                       ("transport", "rest"))): 1}, others
+        assert val(m, "wsgw_api_requests_total", transport="grpc", method="JoinGroup", code="OK") == 3
+        # fan-out: SendToConnections 2 + 1 (REST) more; groups g1 (2) and g3 (1);
+        # Broadcast: gRPC 3 and the stuck one skipped, REST ids[0], ids[1], ids[3]
+        assert val(m, "wsgw_fanout_delivered_total", call="SendToConnections") == many_ok + 3
+        assert val(m, "wsgw_fanout_skipped_total", call="SendToConnections") == 1
+        assert val(m, "wsgw_fanout_delivered_total", call="SendToGroup") == 3
+        assert val(m, "wsgw_fanout_skipped_total", call="SendToGroup") == 0
+        assert val(m, "wsgw_fanout_delivered_total", call="Broadcast") == 3 + 3
+        assert val(m, "wsgw_fanout_skipped_total", call="Broadcast") == 1
+        for c in ("SendToGroup", "Broadcast"):
+            assert val(m, "wsgw_fanout_in_progress", call=c) == 0
+        # left: ids[0] in g1 (g2 went with ids[1]'s close, g3 with its leave)
+        assert (val(m, "wsgw_groups"), val(m, "wsgw_group_memberships")) == (1, 1)
+        promtool_check(curl(srv.mgmt_port)[2])
+    finally:
+        ch.close()
+        stuck.close()
+        for c in conns:
+            c.close()

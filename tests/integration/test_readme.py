@@ -125,3 +125,70 @@ def test_readme_functions_example_runs(tmp_path, wsgw_factory, backend):  # noqa
     assert ctx == "eyJ3aGVyZSI6ImEvYiJ9" and base64.b64decode(ctx) == b'{"where":"a/b"}', ctx
     text = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
     assert "`X-Yc-ApiGateway-Operation-Context: %s`" % ctx in text
+
+
+# -- the wsgw.v1 examples (README, "Extension API (wsgw.v1)"), run as written ----------
+
+ID_H = H.lower() + "connection-id"
+
+
+
+def chat_gateway(tmp_path, wsgw_factory):
+    spec = tmp_path / "chat.yaml"
+    spec.write_text('openapi: 3.0.0\ninfo: {title: t, version: "1"}\npaths:\n'
+                    '  /chat/{room}:\n    x-yc-apigateway-websocket-message:\n'
+                    '      x-yc-apigateway-integration: {type: echo}\n')
+    return wsgw_factory(["--spec", str(spec), "--auth-token", "readme-token"])
+
+
+def test_readme_wsgw_python_example(tmp_path, wsgw_factory):
+    """Every call of the Python example answers OK, and the two clients get
+    what it sends them."""
+    import wsraw
+    s = chat_gateway(tmp_path, wsgw_factory)
+    gen = tmp_path / "gen"
+    gen.mkdir()
+    subprocess.run(["protoc", "--python_out=" + str(gen), "-I" + os.path.join(ROOT, "proto"),
+                    "-I/usr/include", "wsgw/v1/gateway_service.proto"], check=True)
+    code = readme_block("readme-gw-python", "python")
+    assert "127.0.0.1:9090" in code
+    code = 'TOKEN = "readme-token"\n' + code.replace("127.0.0.1:9090", "127.0.0.1:%d" % s.mgmt_port)
+    a, b = wsraw.connect(s.port, path="/chat/a"), wsraw.connect(s.port, path="/chat/b")
+    try:
+        p = subprocess.run(["/usr/bin/python3", "-c", code], capture_output=True, text=True,
+                           timeout=60, env=dict(os.environ, PYTHONPATH=str(gen)))
+        assert p.returncode == 0, p.stderr
+        assert "total: 2" in p.stdout, p.stdout
+        assert a.recv_message(timeout=10) == (1, b"hi")
+        assert a.recv_close(timeout=10) == (4000, b"bye")
+        for want in (b"hi", b"to the team", b"news"):
+            assert b.recv_message(timeout=10) == (1, want)
+    finally:
+        a.close()
+        b.close()
+
+
+def test_readme_wsgw_curl_example(tmp_path, wsgw_factory):
+    """Every line of the curl example answers 200 (curl -f, with the token),
+    and the clients get what it sends."""
+    import wsraw
+    s = chat_gateway(tmp_path, wsgw_factory)
+    script = readme_block("readme-gw-curl", "sh")
+    assert script.count("curl -s ") == 8
+    script = script.replace("127.0.0.1:9090", "127.0.0.1:%d" % s.mgmt_port).replace(
+        "curl -s ", "curl -sSf -H 'Authorization: Bearer readme-token' ")
+    a, b = wsraw.connect(s.port, path="/chat/a"), wsraw.connect(s.port, path="/chat/b")
+    try:
+        cid = a.response_headers[ID_H]
+        p = subprocess.run(["bash", "-euc", script], capture_output=True, text=True, timeout=60,
+                           env=dict(os.environ, ID=cid))
+        assert p.returncode == 0, (p.stdout, p.stderr)
+        out = p.stdout
+        assert '"total":2' in out and '"delivered":1' in out, out
+        for want in (b"hi", b"hi"):  # Send, then SendToGroup
+            assert a.recv_message(timeout=10) == (1, want)
+        assert a.recv_close(timeout=10) == (4000, b"bye")
+        assert b.recv_message(timeout=10) == (1, b"news")  # the broadcast excludes $ID
+    finally:
+        a.close()
+        b.close()
