@@ -83,6 +83,7 @@ struct cluster {
 	uint8_t *scratch;
 	size_t scratch_cap;
 	uint64_t dropped_late; /* requests past their deadline when they came */
+
 	struct cluster_fan *fan; /* wsgw.v1 across the nodes (cluster_fan.c) */
 };
 
@@ -536,8 +537,7 @@ static void c_send_many(struct server *srv, const struct gw_req *req, uint8_t op
 }
 
 /* Join / Leave: to the owner, like Get (cluster_fan.c answers there). */
-static void c_member(struct server *srv, const struct gw_req *req, struct gw_call *call,
-                     uint8_t op)
+static void c_member(struct server *srv, const struct gw_req *req, struct gw_call *call, uint8_t op)
 {
 	struct cluster_request q = {.op = op};
 
