@@ -518,8 +518,8 @@ static void c_close(struct server *srv, const char *id, size_t id_len, uint16_t 
 	remote(srv, &q, call);
 }
 
-/* List and SendToConnections are not cluster-wide yet: they answer for
- * this node's connections (README, "Running several nodes"). */
+/* List is not cluster-wide yet: it answers for this node's connections
+ * (README, "Running several nodes"). */
 static void c_list(struct server *srv, const struct gw_req *req, struct gw_call *call)
 {
 	registry_local.list(srv, req, call);
@@ -533,7 +533,7 @@ static void c_count(struct server *srv, struct gw_call *call)
 static void c_send_many(struct server *srv, const struct gw_req *req, uint8_t opcode,
                         struct gw_call *call)
 {
-	registry_local.send_many(srv, req, opcode, call);
+	cluster_fan_send_many(srv->cluster->fan, req, opcode, call);
 }
 
 /* Join / Leave: to the owner, like Get (cluster_fan.c answers there). */

@@ -10,6 +10,8 @@
  * the caller's inbox. The call completes when every expected node has
  * answered, or at its deadline with the silent ones in missing_nodes; a
  * node with a lease but no subscriber (killed) is missing at once.
+ * SendToConnections: the ids grouped by owner, one request per owner
+ * node with the payload once, results merged back in the request order.
  * Never blocks; caps on calls under way, on jobs run for others and on
  * the routes a Count merges answer RESOURCE_EXHAUSTED.
  */
@@ -89,14 +91,43 @@ struct fan_job {
 	tag_t caller;
 };
 
+/* SendToConnections with ids of other nodes: one request per owner. */
+struct sm_owner {
+	struct sm_call *sm;
+	uint64_t call_id;
+	tag_t tag;
+	bool done;         /* its results are in (or failed) */
+	bool eval_pending; /* the EVAL's callback still holds the call */
+};
+
+struct sm_call {
+	struct cluster_fan *cf;
+	struct list_node link; /* cf->sms */
+	struct gw_call *call;  /* NULL once completed or cancelled */
+	struct loop_timer timer;
+	size_t nids;
+	struct gw_send_result *res; /* handed to call at completion */
+	uint16_t *owner_of;         /* per id: its owner's index, NO_OWNER: ours */
+	char *store;                /* the ids and the remote messages */
+	unsigned nowners, nleft, nevals;
+	struct sm_owner owners[];
+};
+
+#define NO_OWNER 0xffff
+#define SM_MSG_MAX 96
+
 struct cluster_fan {
 	struct server *srv;
 	struct redis_link *cmd, *sub;
 	const char *tag;
-	struct list_node calls, jobs;
+	struct list_node calls, jobs, sms;
 	unsigned ncalls, njobs;
 	uint64_t seq;
 };
+
+static void member_done(struct api_call *api);
+static void sm_owner_fail(struct sm_call *sm, unsigned o, enum api_code code, const char *msg);
+static void sm_end(struct sm_call *sm);
 
 static bool has_tag(tag_t *v, unsigned n, const char *tag)
 {
@@ -310,6 +341,8 @@ static void on_cancel(struct api_call *api)
 		fc_free(fc);
 }
 
+static void sm_on_reply(struct cluster_fan *cf, const struct cluster_reply *a);
+
 void cluster_fan_on_reply(struct cluster_fan *cf, const struct cluster_reply *a)
 {
 	struct list_node *n;
@@ -342,6 +375,7 @@ void cluster_fan_on_reply(struct cluster_fan *cf, const struct cluster_reply *a)
 		fc_check(fc);
 		return;
 	}
+	sm_on_reply(cf, a);
 }
 
 static uint64_t wall_ms(const struct server *srv)
@@ -467,6 +501,17 @@ void cluster_fan_fail_all(struct cluster_fan *cf, const char *why)
 
 	if (!cf) /* a link reported down before the fan existed */
 		return;
+	list_for_each_safe(n, next, &cf->sms)
+	{
+		struct sm_call *sm = list_entry(n, struct sm_call, link);
+
+		if (!sm->call)
+			continue;
+		for (unsigned o = 0; o < sm->nowners; o++)
+			sm_owner_fail(sm, o, API_UNAVAILABLE,
+			              "cluster: the link to Redis went down; outcome unknown");
+		sm_end(sm);
+	}
 	list_for_each_safe(n, next, &cf->calls)
 	{
 		struct fan_call *fc = list_entry(n, struct fan_call, link);
@@ -478,6 +523,324 @@ void cluster_fan_fail_all(struct cluster_fan *cf, const char *why)
 			    "cluster: the link to Redis went down; the call's outcome is unknown");
 		}
 	}
+}
+
+/* ---- SendToConnections ---------------------------------------------------- */
+
+static const char publish_lua[] = "if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end "
+                                  "return redis.call('PUBLISH', KEYS[2], ARGV[1])";
+
+static bool is_remote(const struct cluster_fan *cf, struct gw_str id)
+{
+	static const char b32[] = "abcdefghijklmnopqrstuvwxyz234567";
+
+	if (id.n != CONN_ID_LEN || !memcmp(id.p, cf->tag, CLUSTER_TAG_LEN))
+		return false;
+	for (int i = 0; i < CLUSTER_TAG_LEN; i++)
+		if (!id.p[i] || !memchr(b32, id.p[i], 32))
+			return false;
+	return true;
+}
+
+static void sm_free(struct sm_call *sm)
+{
+	loop_timer_disarm(&sm->cf->srv->loop, &sm->timer);
+	list_remove(&sm->link);
+	sm->cf->ncalls--;
+	free(sm->res);
+	free(sm->owner_of);
+	free(sm->store);
+	free(sm);
+}
+
+/* The ids of owner o that have no result yet get code and msg. */
+static void sm_owner_fail(struct sm_call *sm, unsigned o, enum api_code code, const char *msg)
+{
+	if (sm->owners[o].done)
+		return;
+	sm->owners[o].done = true;
+	sm->nleft--;
+	for (size_t i = 0; i < sm->nids; i++)
+		if (sm->owner_of[i] == o) {
+			sm->res[i].code = code;
+			sm->res[i].message = msg;
+		}
+}
+
+static void sm_end(struct sm_call *sm)
+{
+	struct gw_call *call = sm->call;
+
+	sm->call = NULL;
+	if (call) {
+		call->api.cancel = NULL;
+		call->api.reg_data = NULL;
+		call->results = sm->res;
+		call->nresults = sm->nids;
+		sm->res = NULL;
+		call->api.st.code = API_OK;
+		call->api.st.message = "";
+		api_call_complete(&call->api);
+	}
+	if (!sm->nevals)
+		sm_free(sm);
+}
+
+static void sm_on_deadline(struct loop_timer *t)
+{
+	struct sm_call *sm = (struct sm_call *)((char *)t - offsetof(struct sm_call, timer));
+
+	for (unsigned o = 0; o < sm->nowners; o++)
+		sm_owner_fail(sm, o, API_UNAVAILABLE,
+		              "the owner node did not answer within --cluster-call-timeout");
+	sm_end(sm);
+}
+
+static void sm_on_published(void *arg, const redisReply *r)
+{
+	struct sm_owner *ow = arg;
+	struct sm_call *sm = ow->sm;
+	unsigned o = (unsigned)(ow - sm->owners);
+
+	ow->eval_pending = false;
+	sm->nevals--;
+	if (!sm->call) {
+		if (!sm->nevals)
+			sm_free(sm);
+		return;
+	}
+	if (!r || r->type != REDIS_REPLY_INTEGER)
+		sm_owner_fail(sm, o, API_UNAVAILABLE, "cluster: the call to the owner node failed");
+	else if (r->integer < 0)
+		sm_owner_fail(sm, o, API_NOT_FOUND,
+		              "connection not found (no live node has its tag)");
+	else if (r->integer == 0)
+		sm_owner_fail(sm, o, API_UNAVAILABLE,
+		              "the owner node holds a lease but is not listening");
+	if (!sm->nleft)
+		sm_end(sm);
+}
+
+static void sm_on_cancel(struct api_call *api)
+{
+	struct sm_call *sm = api->reg_data;
+
+	sm->call = NULL;
+	if (!sm->nevals)
+		sm_free(sm);
+}
+
+static void sm_on_reply(struct cluster_fan *cf, const struct cluster_reply *a)
+{
+	struct list_node *n;
+
+	for (n = cf->sms.next; n != &cf->sms; n = n->next) {
+		struct sm_call *sm = list_entry(n, struct sm_call, link);
+		struct cluster_bytes blk = a->routes, msg;
+		uint32_t code;
+		char *m;
+
+		for (unsigned o = 0; o < sm->nowners; o++) {
+			if (sm->owners[o].call_id != a->call_id)
+				continue;
+			if (!sm->call || sm->owners[o].done)
+				return;
+			if (a->code != API_OK) {
+				sm_owner_fail(sm, o, API_UNAVAILABLE,
+				              "the owner node could not run the call");
+			} else {
+				/* its ids, in order, take the results in order */
+				for (size_t i = 0; i < sm->nids; i++) {
+					if (sm->owner_of[i] != o)
+						continue;
+					if (!cluster_routes_next(&blk, &msg, &code) ||
+					    !(code == API_OK || code == API_NOT_FOUND ||
+					      code == API_RESOURCE_EXHAUSTED)) {
+						sm->res[i].code = API_UNAVAILABLE;
+						sm->res[i].message =
+						    "the owner node's answer was short";
+						continue;
+					}
+					m = (char *)sm->res[i]
+					        .message; /* its slot, reserved at start */
+					if (msg.len > SM_MSG_MAX - 1)
+						msg.len = SM_MSG_MAX - 1;
+					memcpy(m, msg.p, msg.len);
+					m[msg.len] = '\0';
+					sm->res[i].code = (enum api_code)code;
+				}
+				sm->owners[o].done = true;
+				sm->nleft--;
+			}
+			if (!sm->nleft)
+				sm_end(sm);
+			return;
+		}
+	}
+}
+
+void cluster_fan_send_many(struct cluster_fan *cf, const struct gw_req *req, uint8_t opcode,
+                           struct gw_call *call)
+{
+	struct server *srv = cf->srv;
+	uint64_t timeout = srv->cfg->cluster_call_timeout_ms;
+	struct gw_str local[CLUSTER_IDS_MAX];
+	size_t nlocal = 0, idbytes = 0, off;
+	struct gw_req lreq;
+	struct gw_call lcall = {.kind = GW_SEND_MANY};
+	struct sm_call *sm;
+	unsigned nowners = 0;
+	uint8_t *ids = NULL, *buf = NULL;
+
+	for (size_t i = 0; i < req->nids; i++)
+		if (!is_remote(cf, req->ids[i]))
+			local[nlocal++] = req->ids[i];
+	if (nlocal == req->nids) {
+		registry_local.send_many(srv, req, opcode, call);
+		return;
+	}
+	if (!redis_link_is_up(cf->cmd) || !redis_link_is_up(cf->sub)) {
+		api_fail(
+		    &call->api.st, API_UNAVAILABLE,
+		    "cluster: the link to Redis is down; some connections are held by other nodes");
+		api_call_complete(&call->api);
+		return;
+	}
+	if (cf->ncalls >= MAX_CALLS) {
+		api_fail(&call->api.st, API_RESOURCE_EXHAUSTED,
+		         "cluster: %d fan-out calls already under way", MAX_CALLS);
+		api_call_complete(&call->api);
+		return;
+	}
+	sm = calloc(1, sizeof *sm + req->nids * sizeof sm->owners[0]);
+	if (!sm)
+		goto nomem;
+	sm->cf = cf;
+	sm->nids = req->nids;
+	for (size_t i = 0; i < req->nids; i++)
+		idbytes += req->ids[i].n;
+	sm->res = calloc(req->nids, sizeof *sm->res);
+	sm->owner_of = calloc(req->nids, sizeof *sm->owner_of);
+	sm->store = malloc(idbytes + req->nids * SM_MSG_MAX + 1);
+	ids = malloc(req->nids * (1 + CLUSTER_ID_MAX));
+	if (!sm->res || !sm->owner_of || !sm->store || !ids)
+		goto nomem_sm;
+	/* Copies of the ids (the results name them after this returns), a
+	 * message slot per id, and each id's owner. */
+	off = 0;
+	for (size_t i = 0; i < req->nids; i++) {
+		struct gw_str id = req->ids[i];
+		unsigned o;
+
+		memcpy(sm->store + off, id.p, id.n);
+		sm->res[i].id = (struct gw_str){sm->store + off, id.n};
+		off += id.n;
+		sm->owner_of[i] = NO_OWNER;
+		if (!is_remote(cf, id))
+			continue;
+		for (o = 0; o < nowners; o++)
+			if (!memcmp(sm->owners[o].tag, id.p, CLUSTER_TAG_LEN))
+				break;
+		if (o == nowners) {
+			memcpy(sm->owners[o].tag, id.p, CLUSTER_TAG_LEN);
+			sm->owners[o].sm = sm;
+			sm->owners[o].call_id = ++cf->seq | (uint64_t)1 << 63;
+			nowners++;
+		}
+		sm->owner_of[i] = (uint16_t)o;
+	}
+	for (size_t i = 0; i < req->nids; i++) {
+		char *m = sm->store + idbytes + i * SM_MSG_MAX;
+
+		m[0] = '\0';
+		if (sm->owner_of[i] != NO_OWNER)
+			sm->res[i].message = m;
+	}
+	sm->nowners = sm->nleft = nowners;
+	/* Our own ids, inline. */
+	if (nlocal) {
+		lreq = *req;
+		lreq.ids = local;
+		lreq.nids = nlocal;
+		lcall.api.done = member_done;
+		lcall.api.pending = true;
+		registry_local.send_many(srv, &lreq, opcode, &lcall);
+		for (size_t i = 0, k = 0; i < req->nids && lcall.results; i++)
+			if (sm->owner_of[i] == NO_OWNER && k < lcall.nresults) {
+				sm->res[i].code = lcall.results[k].code;
+				sm->res[i].message = lcall.results[k++].message; /* static */
+			}
+		if (lcall.api.st.code != API_OK)
+			for (size_t i = 0; i < req->nids; i++)
+				if (sm->owner_of[i] == NO_OWNER) {
+					sm->res[i].code = API_RESOURCE_EXHAUSTED;
+					sm->res[i].message = "out of memory";
+				}
+		gw_call_fini(&lcall);
+	}
+	sm->call = call;
+	sm->timer.on_fire = sm_on_deadline;
+	list_insert_tail(&cf->sms, &sm->link);
+	cf->ncalls++;
+	call->api.cancel = sm_on_cancel;
+	call->api.reg_data = sm;
+	/* One request per owner: its ids and the payload once. */
+	for (unsigned o = 0; o < nowners; o++) {
+		struct cluster_request q = {.op = CLUSTER_OP_SEND_MANY, .opcode = opcode};
+		char key[32], inbox[32];
+		const char *argv[6];
+		size_t lens[6], idlen = 0;
+		int n;
+
+		for (size_t i = 0; i < req->nids; i++)
+			if (sm->owner_of[i] == o &&
+			    cluster_ids_add(ids, req->nids * (1 + CLUSTER_ID_MAX), &idlen,
+			                    req->ids[i].p, req->ids[i].n) == 0)
+				q.nids++;
+		q.ids = (struct cluster_bytes){ids, idlen};
+		q.call_id = sm->owners[o].call_id;
+		q.caller = (struct cluster_bytes){(const uint8_t *)cf->tag, CLUSTER_TAG_LEN};
+		q.deadline_ms = wall_ms(srv) + timeout;
+		q.data = (struct cluster_bytes){req->data, req->len};
+		free(buf);
+		buf = malloc(cluster_request_size(&q));
+		n = buf ? cluster_request_encode(&q, buf, cluster_request_size(&q)) : ERR_NOMEM;
+		if (n < 0) {
+			sm_owner_fail(sm, o, API_RESOURCE_EXHAUSTED, "out of memory");
+			continue;
+		}
+		snprintf(key, sizeof key, "wsgw:node:%s", sm->owners[o].tag);
+		snprintf(inbox, sizeof inbox, "wsgw:inbox:%s", sm->owners[o].tag);
+		argv[0] = "EVAL", argv[1] = publish_lua, argv[2] = "2", argv[3] = key,
+		argv[4] = inbox;
+		argv[5] = (const char *)buf;
+		for (int i = 0; i < 5; i++)
+			lens[i] = strlen(argv[i]);
+		lens[5] = (size_t)n;
+		if (redis_link_cmd(cf->cmd, sm_on_published, &sm->owners[o], 6, argv, lens) < 0) {
+			sm_owner_fail(sm, o, API_UNAVAILABLE, "cluster: the link to Redis is down");
+			continue;
+		}
+		sm->owners[o].eval_pending = true;
+		sm->nevals++;
+	}
+	free(buf);
+	free(ids);
+	if (!sm->nleft) {
+		sm_end(sm);
+		return;
+	}
+	loop_timer_arm(&srv->loop, &sm->timer, srv->loop.now_ms + timeout);
+	return;
+nomem_sm:
+	free(sm->res);
+	free(sm->owner_of);
+	free(sm->store);
+	free(sm);
+nomem:
+	free(ids);
+	api_fail(&call->api.st, API_RESOURCE_EXHAUSTED, "out of memory");
+	api_call_complete(&call->api);
 }
 
 /* ---- the other nodes' side ----------------------------------------------- */
@@ -627,6 +990,49 @@ static void run_member(struct cluster_fan *cf, const struct cluster_request *q, 
 	gw_call_fini(&call);
 }
 
+/* Our ids of a SendToConnections asked on another node. */
+static void run_send_many(struct cluster_fan *cf, const struct cluster_request *q,
+                          const char *caller)
+{
+	struct cluster_reply a = {.call_id = q->call_id, .has_counts = true};
+	struct gw_str ids[CLUSTER_IDS_MAX];
+	struct gw_req req = {.kind = GW_SEND_MANY};
+	struct gw_call call = {.kind = GW_SEND_MANY};
+	struct cluster_bytes blk = q->ids, id;
+	size_t cap = 0, len = 0;
+	uint8_t *out = NULL;
+
+	if ((q->opcode != WS_OP_TEXT && q->opcode != WS_OP_BINARY) || !q->data.len ||
+	    q->data.len > API_MAX_DATA ||
+	    (q->opcode == WS_OP_TEXT && !utf8_is_valid(q->data.p, q->data.len)))
+		return;
+	while (req.nids < CLUSTER_IDS_MAX && cluster_ids_next(&blk, &id))
+		ids[req.nids++] = (struct gw_str){(const char *)id.p, id.len};
+	req.ids = ids;
+	req.data = q->data.p;
+	req.len = q->data.len;
+	call.api.done = member_done;
+	call.api.pending = true;
+	registry_local.send_many(cf->srv, &req, q->opcode, &call);
+	a.code = (uint8_t)call.api.st.code;
+	a.node = (struct cluster_bytes){(const uint8_t *)cf->tag, CLUSTER_TAG_LEN};
+	for (size_t i = 0; i < call.nresults; i++)
+		cap += 6 + strlen(call.results[i].message);
+	if (call.api.st.code == API_OK && (out = malloc(cap ? cap : 1))) {
+		for (size_t i = 0; i < call.nresults; i++)
+			if (cluster_routes_add(out, cap, &len, call.results[i].message,
+			                       strlen(call.results[i].message),
+			                       (uint32_t)call.results[i].code) == 0)
+				a.nroutes++;
+		a.routes = (struct cluster_bytes){out, len};
+	} else {
+		a.code = API_RESOURCE_EXHAUSTED;
+	}
+	publish_reply(cf, caller, &a);
+	free(out);
+	gw_call_fini(&call);
+}
+
 void cluster_fan_on_request(struct cluster_fan *cf, const struct cluster_request *q)
 {
 	char caller[CLUSTER_TAG_LEN + 1];
@@ -639,6 +1045,8 @@ void cluster_fan_on_request(struct cluster_fan *cf, const struct cluster_request
 		run_job(cf, q, caller);
 	else if (q->op == CLUSTER_OP_JOIN || q->op == CLUSTER_OP_LEAVE)
 		run_member(cf, q, caller);
+	else if (q->op == CLUSTER_OP_SEND_MANY)
+		run_send_many(cf, q, caller);
 }
 
 /* ---- life ---------------------------------------------------------------- */
@@ -656,6 +1064,7 @@ struct cluster_fan *cluster_fan_new(struct server *srv, struct redis_link *cmd,
 	cf->tag = tag;
 	list_init(&cf->calls);
 	list_init(&cf->jobs);
+	list_init(&cf->sms);
 	return cf;
 }
 
@@ -683,6 +1092,16 @@ void cluster_fan_free(struct cluster_fan *cf)
 		gw_call_fini(&j->call);
 		list_remove(&j->link);
 		free(j);
+	}
+	list_for_each_safe(n, next, &cf->sms)
+	{
+		struct sm_call *sm = list_entry(n, struct sm_call, link);
+
+		if (sm->call) {
+			sm->call->api.cancel = NULL;
+			sm->call->api.reg_data = NULL;
+		}
+		sm_free(sm);
 	}
 	free(cf);
 }

@@ -30,7 +30,12 @@ void cluster_fan_count(struct cluster_fan *cf, struct gw_call *call);
 void cluster_fan_fanout(struct cluster_fan *cf, const struct gw_req *req, uint8_t opcode,
                         struct gw_call *call);
 
-/* From the subscriber: a FAN / JOIN / LEAVE request (caller and deadline
+/* SendToConnections: the ids grouped by owner, one request per owner node
+ * (the payload once), the results merged back in the request's order. */
+void cluster_fan_send_many(struct cluster_fan *cf, const struct gw_req *req, uint8_t opcode,
+                           struct gw_call *call);
+
+/* From the subscriber: a FAN / JOIN / LEAVE / SEND_MANY request (caller and deadline
  * already checked), and a FAN's answer. */
 void cluster_fan_on_request(struct cluster_fan *cf, const struct cluster_request *q);
 void cluster_fan_on_reply(struct cluster_fan *cf, const struct cluster_reply *a);

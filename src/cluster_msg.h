@@ -28,10 +28,11 @@ enum cluster_op {
 	CLUSTER_OP_SEND = 2,
 	CLUSTER_OP_CLOSE = 3,
 	/* wsgw.v1 (these carry the "ext" fields below) */
-	CLUSTER_OP_FAN = 4,   /* to wsgw:all: Broadcast, SendToGroup, Count (kind) */
-	CLUSTER_OP_JOIN = 5,  /* to the owner: id, group */
-	CLUSTER_OP_LEAVE = 6, /* to the owner: id, group */
-	CLUSTER_OP_LAST = CLUSTER_OP_LEAVE,
+	CLUSTER_OP_FAN = 4,       /* to wsgw:all: Broadcast, SendToGroup, Count (kind) */
+	CLUSTER_OP_JOIN = 5,      /* to the owner: id, group */
+	CLUSTER_OP_LEAVE = 6,     /* to the owner: id, group */
+	CLUSTER_OP_SEND_MANY = 7, /* to the owner: its ids of a SendToConnections, data once */
+	CLUSTER_OP_LAST = CLUSTER_OP_SEND_MANY,
 };
 
 #define CLUSTER_GROUP_MAX 128   /* GROUPS_NAME_MAX */
@@ -71,7 +72,10 @@ struct cluster_reply {
 	bool has_conn; /* GET answered OK: the snapshot follows */
 	struct cluster_bytes id, gateway_id, source_ip, user_agent;
 	int64_t connected_at_ns, last_active_at_ns;
-	bool has_counts; /* a FAN's answer: the node's counts follow (not with has_conn) */
+	/* A FAN's or a SEND_MANY's answer: the node's counts follow (not with
+	 * has_conn). SEND_MANY's per-id results use the routes block: one
+	 * (message, code) per id, in the request's order. */
+	bool has_counts;
 	struct cluster_bytes node; /* the answering node's tag */
 	uint32_t delivered, skipped, total;
 	uint16_t nroutes;            /* Count's per-route counts ... */

@@ -146,6 +146,31 @@ def test_groups_across_nodes(fan):
     close_all(cs)
 
 
+def test_send_to_connections_mixing_nodes(fan):
+    """Ids of all three nodes, an unknown one of a live node, one whose tag
+    no node holds: one result per id in the request's order; every
+    connection named gets the message once."""
+    n1 = fan.nodes[0]
+    cs = clients(fan)
+    unknown = cs[4][1][:6] + "a" * 27  # node 3's tag, no such connection
+    dead = "zzzzzz" + cs[0][1][6:]
+    # node 3's ids: two known then the unknown one (results must not be
+    # matched to ids in any other order)
+    ids = [cs[4][1], cs[0][1], cs[5][1], cs[2][1], dead, unknown, cs[1][1]]
+    st, body = rest(n1, "POST", GW + "/connections:send",
+                    json.dumps({"connectionIds": ids, "data": "bQ==", "type": "TEXT"}))
+    assert st == 200, body
+    got = [(r["connectionId"], r["code"]) for r in body["results"]]
+    assert got == [(ids[0], 0), (ids[1], 0), (ids[2], 0), (ids[3], 0), (dead, 5),
+                   (unknown, 5), (ids[6], 0)], body
+    for c, cid, i, path in cs:
+        if cid in ids:
+            assert c.recv_message(timeout=5) == (1, b"m"), (i, path)
+    for c, cid, i, path in cs:
+        assert no_message(c), (i, path)
+    close_all(cs)
+
+
 def test_count_sums_the_nodes(fan):
     cs = clients(fan)
     for n in fan.nodes:
@@ -200,10 +225,17 @@ def test_frozen_node_reported_missing(fan):
         took = time.time() - t0
         assert st == 200 and body["delivered"] == 4 and body["missingNodes"] == [tag3], body
         assert 5 * TIMEOUT_MS / 1000 * 0.9 < took < 5 * TIMEOUT_MS / 1000 + 2 * SLOW, took
+        t0 = time.time()
+        st, body = rest(n1, "POST", GW + "/connections:send",
+                        json.dumps({"connectionIds": [cs[4][1], cs[0][1]], "data": "cw=="}))
+        took = time.time() - t0
+        assert st == 200 and [r["code"] for r in body["results"]] == [14, 0], body
+        assert TIMEOUT_MS / 1000 * 0.9 < took < TIMEOUT_MS / 1000 + 2 * SLOW, took
     finally:
         os.kill(n3.proc.pid, signal.SIGCONT)
     for c, cid, i, path in cs[:4]:
         assert c.recv_message(timeout=5) == (2, b"late?")
+    assert cs[0][0].recv_message(timeout=5) == (2, b"s")
     # The frozen node drops the request whose deadline passed: never late.
     wait_up(fan.nodes)
     for c, cid, i, path in cs[4:]:
@@ -236,7 +268,9 @@ def test_redis_down_fanout_unavailable_at_once(fan):
     deadline = time.time() + 5 * SLOW
     while rest(n1, "GET", "/readyz")[1]["cluster"]["link"] == "up" and time.time() < deadline:
         time.sleep(0.02)
-    for method, path, body in (("GET", "/connections:count", None),
+    for method, path, body in (("POST", "/connections:send",
+                                json.dumps({"connectionIds": [cs[4][1]], "data": "eA=="})),
+                               ("GET", "/connections:count", None),
                                ("POST", "/broadcast", send_body(b"x")),
                                ("POST", "/groups/g:send", send_body(b"x"))):
         t0 = time.time()
@@ -247,4 +281,9 @@ def test_redis_down_fanout_unavailable_at_once(fan):
     wait_up(fan.nodes)
     st, body = rest(n1, "GET", GW + "/connections:count")
     assert st == 200 and body["total"] == 6, body
+    # A node's own ids need no Redis: SendToConnections of only those works
+    # throughout (checked here after, as before it went down).
+    st, body = rest(n1, "POST", GW + "/connections:send",
+                    json.dumps({"connectionIds": [cs[0][1]], "data": "eA=="}))
+    assert st == 200 and body["results"][0]["code"] == 0, body
     close_all(cs)
