@@ -215,6 +215,10 @@ bench: bench-build
 bench-bcast: bench-build
 	$(Q)bench/run-bcast.sh
 
+.PHONY: bench-cluster
+bench-cluster: bench-build
+	$(Q)bench/run-cluster.sh
+
 # ---- container image -------------------------------------------------------
 # `make image`: the OCI image $(IMAGE) from ./Dockerfile, FROM scratch, so
 # nothing is pulled from a registry; then $(IMAGE_TAR), an OCI archive for

@@ -15,9 +15,14 @@
  *
  * Statuses (the doc's "Possible errors"): 401 no credential, a token that
  * does not decode, verify or pass exp/nbf/iat/iss/aud/requiredClaims;
- * 403 scopes; 500 the keys cannot be fetched or parsed, or a function
- * authorizer (not run yet). Must never: block the loop, or keep a conn
- * pointer past auth_forget.
+ * 403 scopes; 500 the keys cannot be fetched or parsed.
+ *
+ * Function authorizers: each handshake not answered from the cache calls
+ * the function (fnmap) with fn_event_authorizer_json and waits in the
+ * authorizer's list with its own call; isAuthorized true passes with the
+ * context, false is 403, a failed call or a malformed answer 500.
+ *
+ * Must never: block the loop, or keep a conn pointer past auth_forget.
  */
 #include "auth.h"
 
@@ -32,6 +37,10 @@
 #include "conn.h"
 #include "ctx.h"
 #include "err.h"
+#include "fn_event.h"
+#include "fn_resp.h"
+#include "fnmap.h"
+#include "net.h"
 #include "http1.h"
 #include "jwk.h"
 #include "jwt.h"
@@ -49,6 +58,8 @@
  * and its token, copied. */
 struct auth_wait {
 	struct list_node link;
+	struct auth_rt *rt;
+	struct upstream_req *call; /* a function authorizer's own call */
 	struct conn *c;
 	const struct route *route;
 	char accept[WS_ACCEPT_LEN + 1];
@@ -61,7 +72,7 @@ struct auth_wait {
 /* The keys of one jwksUri, shared by the authorizers that name it (the
  * cloud keys its cache by URI and kid). */
 struct auth_rt {
-	struct server *srv;
+	struct auth *au;
 	const char *uri;
 	struct jwk_set keys;
 	bool have_keys;
@@ -72,7 +83,14 @@ struct auth_rt {
 	uint64_t warned_ms;
 };
 
+/* The runtime of one spec's authorizers, owned by the spec (spec->rt):
+ * made when the spec is loaded, freed when its last reference drops, so
+ * a reload (SIGHUP) gives the new spec its own rings and caches while
+ * handshakes on the old one (each holding it through c->spec) finish
+ * against theirs. */
 struct auth {
+	struct server *srv;
+	const struct spec *spec;
 	size_t n;                  /* key rings */
 	unsigned *ring_of;         /* authorizer index -> key ring */
 	struct auth_cache **cache; /* authorizer index -> results, made on first use */
@@ -80,49 +98,25 @@ struct auth {
 	struct auth_rt rt[];
 };
 
-int auth_init(struct server *srv)
+/* spec->rt_free: the spec's last reference dropped. A waiting handshake
+ * holds its spec, so no waiter is left but at shutdown. */
+static void auth_free(void *arg)
 {
-	size_t n = srv->spec->num_authorizers;
-	struct auth *au = calloc(1, sizeof *au + n * sizeof au->rt[0]);
+	struct auth *au = arg;
 
-	if (!au || !(au->ring_of = calloc(n + 1, sizeof *au->ring_of)) ||
-	    !(au->cache = calloc(n + 1, sizeof *au->cache))) {
-		if (au)
-			free(au->ring_of);
-		free(au);
-		return ERR_NOMEM;
-	}
-	au->num_authorizers = n;
-	for (size_t i = 0; i < n; i++) {
-		const char *uri = srv->spec->authorizers[i].jwks_uri;
-		size_t r;
-
-		for (r = 0; r < au->n && uri && strcmp(au->rt[r].uri, uri); r++)
-			;
-		if (!uri || r == au->n) { /* a function authorizer gets an unused ring */
-			r = au->n++;
-			au->rt[r].srv = srv;
-			au->rt[r].uri = uri ? uri : "";
-			list_init(&au->rt[r].waiters);
-		}
-		au->ring_of[i] = (unsigned)r;
-	}
-	srv->auth = au;
-	return 0;
-}
-
-void auth_fini(struct server *srv)
-{
-	struct auth *au = srv->auth;
-
-	if (!au)
-		return;
 	for (size_t i = 0; i < au->n; i++) {
 		struct list_node *n, *next;
 
-		/* no fetch is left: upstream_free ended it, through on_fetched */
+		if (au->rt[i].fetch) /* the call runs on, its answer unheard */
+			upstream_detach(au->rt[i].fetch);
 		list_for_each_safe(n, next, &au->rt[i].waiters)
-		    free(list_entry(n, struct auth_wait, link));
+		{
+			struct auth_wait *w = list_entry(n, struct auth_wait, link);
+
+			if (w->call)
+				upstream_detach(w->call);
+			free(w);
+		}
 		jwk_set_free(&au->rt[i].keys);
 	}
 	for (size_t i = 0; i < au->num_authorizers; i++)
@@ -130,7 +124,48 @@ void auth_fini(struct server *srv)
 	free(au->cache);
 	free(au->ring_of);
 	free(au);
-	srv->auth = NULL;
+}
+
+int auth_attach(struct server *srv, struct spec *spec)
+{
+	size_t n = spec->num_authorizers;
+	struct auth *au;
+
+	if (!n || spec->rt)
+		return 0; /* nothing to keep: auth_check never looks */
+	au = calloc(1, sizeof *au + n * sizeof au->rt[0]);
+	if (!au || !(au->ring_of = calloc(n + 1, sizeof *au->ring_of)) ||
+	    !(au->cache = calloc(n + 1, sizeof *au->cache))) {
+		if (au)
+			free(au->ring_of);
+		free(au);
+		return ERR_NOMEM;
+	}
+	au->srv = srv;
+	au->spec = spec;
+	au->num_authorizers = n;
+	for (size_t i = 0; i < n; i++) {
+		const char *uri = spec->authorizers[i].jwks_uri;
+		size_t r;
+
+		for (r = 0; r < au->n && uri && strcmp(au->rt[r].uri, uri); r++)
+			;
+		if (!uri || r == au->n) { /* a function authorizer gets an unused ring */
+			r = au->n++;
+			au->rt[r].au = au;
+			au->rt[r].uri = uri ? uri : "";
+			list_init(&au->rt[r].waiters);
+		}
+		au->ring_of[i] = (unsigned)r;
+	}
+	spec->rt = au;
+	spec->rt_free = auth_free;
+	return 0;
+}
+
+int auth_init(struct server *srv)
+{
+	return auth_attach(srv, srv->spec);
 }
 
 /* ---- the credential ----------------------------------------------------------- */
@@ -216,7 +251,7 @@ static long credential(const struct spec_authorizer *a, const struct http1_reque
 static int judge(struct auth_rt *rt, const struct route *r, const struct jwt *t, char **ctx,
                  char *why, size_t whylen)
 {
-	const struct spec_authorizer *a = spec_route_authorizer(rt->srv->spec, r);
+	const struct spec_authorizer *a = spec_route_authorizer(rt->au->spec, r);
 	const struct jwt_policy p = {
 	    (const char *const *)a->issuers,         a->num_issuers,
 	    (const char *const *)a->audiences,       a->num_audiences,
@@ -231,7 +266,7 @@ static int judge(struct auth_rt *rt, const struct route *r, const struct jwt *t,
 		return NEED_KEYS;
 	}
 	if (jwt_verify(t, k, why, whylen) ||
-	    jwt_check_claims(t, &p, rt->srv->loop.now_wall_ns / 1000000000, why, whylen))
+	    jwt_check_claims(t, &p, rt->au->srv->loop.now_wall_ns / 1000000000, why, whylen))
 		return 401;
 	if (jwt_check_scopes(t, &p, why, whylen))
 		return 403;
@@ -268,11 +303,12 @@ static int judge_text(struct auth_rt *rt, const struct route *r, const char *tok
 
 /* Keeps a verdict for authorizer_result_ttl_in_seconds; a pass no longer
  * than its token's exp allows (a cached pass must not outlive the token). */
-static void remember(struct server *srv, const struct route *r, const struct auth_cache_key *k,
-                     int st, const char *ctx, double exp)
+static void remember(struct auth *au, const struct route *r, const struct auth_cache_key *k, int st,
+                     const char *ctx, double exp)
 {
-	const struct spec_authorizer *a = spec_route_authorizer(srv->spec, r);
-	struct auth_cache **c = &srv->auth->cache[r->security.authorizer - 1];
+	struct server *srv = au->srv;
+	const struct spec_authorizer *a = spec_route_authorizer(au->spec, r);
+	struct auth_cache **c = &au->cache[r->security.authorizer - 1];
 	uint64_t now = srv->loop.now_ms, until = now + a->result_ttl_ms;
 	double left = exp + JWT_LEEWAY_S - (double)(srv->loop.now_wall_ns / 1000000000);
 
@@ -317,7 +353,7 @@ static void start_fetch(struct auth_rt *rt)
 	    .max_response = JWK_MAX_JSON,
 	};
 
-	rt->fetch = upstream_start(rt->srv->up, &call, on_fetched, rt);
+	rt->fetch = upstream_start(rt->au->srv->up, &call, on_fetched, rt);
 }
 
 /* Finishes one waiting handshake with status (0: pass, with ctx). */
@@ -340,7 +376,7 @@ static void resume(struct auth_wait *w, int status, const char *why, char *ctx)
 static void on_fetched(void *arg, const struct upstream_result *res)
 {
 	struct auth_rt *rt = arg;
-	struct server *srv = rt->srv;
+	struct server *srv = rt->au->srv;
 	struct list_node batch, *n, *next;
 	struct jwk_set ks;
 	char why[160] = "";
@@ -348,7 +384,7 @@ static void on_fetched(void *arg, const struct upstream_result *res)
 
 	rt->fetch = NULL;
 	if (srv->stopping)
-		return; /* auth_fini frees the waiters */
+		return; /* auth_free frees the waiters */
 	if (res->status < 200 || res->status > 299)
 		snprintf(why, sizeof why, "%s",
 		         res->status ? "the JWKS server answered non-2xx" : res->error);
@@ -388,7 +424,7 @@ static void on_fetched(void *arg, const struct upstream_result *res)
 			if (st == NEED_KEYS)
 				st = 401;
 			if (w->cache)
-				remember(srv, w->route, &w->key, st, ctx, exp);
+				remember(rt->au, w->route, &w->key, st, ctx, exp);
 		}
 		resume(w, st, wwhy, ctx);
 		free(w);
@@ -411,6 +447,8 @@ static int wait_keys(struct auth_rt *rt, struct conn *c, const struct route *r, 
 		refuse(c, a, 500, "out of memory");
 		return ERR_CLOSED;
 	}
+	w->rt = rt;
+	w->call = NULL;
 	w->c = c;
 	w->route = r;
 	memcpy(w->accept, accept, sizeof w->accept);
@@ -434,10 +472,169 @@ static int wait_keys(struct auth_rt *rt, struct conn *c, const struct route *r, 
 	return AUTH_WAIT;
 }
 
+/* ---- function authorizers ---------------------------------------------------- */
+
+static void request_id(struct server *srv, char out[37])
+{
+	static const char hex[] = "0123456789abcdef";
+	uint8_t b[16];
+	size_t o = 0;
+
+	server_random(srv, b, sizeof b);
+	b[6] = (uint8_t)((b[6] & 0x0f) | 0x40);
+	b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
+	for (int i = 0; i < 16; i++) {
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			out[o++] = '-';
+		out[o++] = hex[b[i] >> 4];
+		out[o++] = hex[b[i] & 15];
+	}
+	out[o] = '\0';
+}
+
+/* The authorizer request (fn_event_authorizer_json) for c's handshake. */
+static char *authz_request(struct conn *c, const struct route *r, const struct http1_request *req,
+                           const char *fid, const char *rid, size_t *len)
+{
+	struct fn_kv hdr[HTTP1_MAX_HEADERS], pp[SPEC_MAX_PARAMS];
+	struct route_match m = {0};
+	const char *t = req->target.p, *q = memchr(t, '?', req->target.len);
+	size_t plen = q ? (size_t)(q - t) : req->target.len, nh = 0;
+	char ip[64];
+
+	for (size_t i = 0; i < req->num_headers && nh < HTTP1_MAX_HEADERS; i++, nh++)
+		hdr[nh] = (struct fn_kv){req->headers[i].name.p, req->headers[i].name.len,
+		                         req->headers[i].value.p, req->headers[i].value.len};
+	if (spec_match(c->spec, t, plen, &m) != r)
+		m.num_params = 0; /* cannot be: the route was matched on this path */
+	for (size_t i = 0; i < m.num_params; i++)
+		pp[i] = (struct fn_kv){m.params[i].name, strlen(m.params[i].name),
+		                       m.params[i].value, m.params[i].value_len};
+	net_ip_format(&c->ip, ip, sizeof ip);
+	const struct fn_event ev = {
+	    .kind = FN_CONNECT,
+	    .v1 = true,
+	    .resource = r->path,
+	    .path = t,
+	    .path_len = plen,
+	    .query = q ? q + 1 : NULL,
+	    .query_len = q ? req->target.len - plen - 1 : 0,
+	    .headers = hdr,
+	    .num_headers = nh,
+	    .path_params = pp,
+	    .num_path_params = m.num_params,
+	    .function_id = fid,
+	    .gateway_id = c->srv->cfg->gateway_id,
+	    .conn_id = c->id,
+	    .now_ms = (int64_t)(c->srv->loop.now_wall_ns / 1000000),
+	    .request_id = rid,
+	    .source_ip = ip,
+	};
+	return fn_event_authorizer_json(&ev, len);
+}
+
+static void on_answer(void *arg, const struct upstream_result *res)
+{
+	struct auth_wait *w = arg;
+	struct auth_rt *rt = w->rt;
+	const struct spec_authorizer *a = spec_route_authorizer(rt->au->spec, w->route);
+	char why[200] = "", *ctx = NULL;
+	bool yes = false;
+	int st = 500;
+
+	w->call = NULL;
+	list_remove(&w->link);
+	rt->num_waiters--;
+	if (rt->au->srv->stopping) {
+		free(w);
+		return;
+	}
+	if (res->status < 200 || res->status > 299)
+		snprintf(why, sizeof why, "function %s: %s", a->function_id,
+		         res->status ? "answered non-2xx" : res->error);
+	else if (fn_resp_authorizer(res->body, res->body_len, AUTH_CTX_MAX, &yes, &ctx, why,
+	                            sizeof why) == 0)
+		st = yes ? 0 : 403;
+	if (st == 500)
+		log_warn("authorizer %s: function %s is broken: %s (handshake answered 500)",
+		         a->name, a->function_id, why);
+	else if (w->cache)
+		remember(rt->au, w->route, &w->key, st, ctx, NAN);
+	resume(w, st, st == 403 ? "isAuthorized: false" : why, ctx);
+	free(w);
+}
+
+/* Calls a's function for c: the handshake waits for its answer. Returns
+ * AUTH_WAIT or ERR_CLOSED. */
+static int call_function(struct auth_rt *rt, struct conn *c, const struct route *r,
+                         const struct http1_request *req, const char *head, size_t head_len,
+                         const char *accept, const struct auth_cache_key *key)
+{
+	const struct spec_authorizer *a = spec_route_authorizer(c->spec, r);
+	const struct config *cfg = c->srv->cfg;
+	const char *url = fnmap_find(cfg, a->function_id, a->tag);
+	const char *tag = a->tag && *a->tag ? a->tag : "$latest";
+	char rid[37], lines[5][200];
+	const char *extra[5] = {lines[0], lines[1], lines[2], lines[3], lines[4]};
+	struct auth_wait *w;
+	size_t jlen = 0;
+	char *json;
+
+	if (!url) { /* fnmap_check_spec refused it at load: cannot be */
+		refuse(c, a, 500, "the function has no --function mapping");
+		return ERR_CLOSED;
+	}
+	if (rt->num_waiters >= AUTH_MAX_WAITERS) {
+		refuse(c, a, 503, "too many handshakes waiting for the authorizer");
+		return ERR_CLOSED;
+	}
+	request_id(c->srv, rid);
+	if (!(w = malloc(sizeof *w + head_len)) ||
+	    !(json = authz_request(c, r, req, a->function_id, rid, &jlen))) {
+		free(w);
+		refuse(c, a, 500, "out of memory");
+		return ERR_CLOSED;
+	}
+	snprintf(lines[0], sizeof lines[0], "Content-Type: application/json");
+	snprintf(lines[1], sizeof lines[1], "X-Request-Id: %s", rid);
+	snprintf(lines[2], sizeof lines[2], "X-Serverless-Gateway-Id: %s", cfg->gateway_id);
+	snprintf(lines[3], sizeof lines[3], "X-Function-Id: %.150s", a->function_id);
+	snprintf(lines[4], sizeof lines[4], "X-Function-Tag: %.150s", tag);
+	struct upstream_call call = {
+	    .url = url,
+	    .method = "POST",
+	    .extra = extra,
+	    .num_extra = 5,
+	    .body = (const uint8_t *)json,
+	    .body_len = jlen,
+	    .connect_timeout_ms = AUTH_CALL_TIMEOUT_MS,
+	    .timeout_ms = AUTH_CALL_TIMEOUT_MS,
+	    .max_response = AUTH_CTX_MAX + 65536,
+	};
+	*w = (struct auth_wait){
+	    .rt = rt, .c = c, .route = r, .cache = key != NULL, .head_len = head_len};
+	memcpy(w->accept, accept, sizeof w->accept);
+	if (key)
+		w->key = *key;
+	memcpy(w->data, head, head_len);
+	w->call = upstream_start(c->srv->up, &call, on_answer, w);
+	free(json);
+	if (!w->call) {
+		free(w);
+		refuse(c, a, 500, "cannot start the authorizer call");
+		return ERR_CLOSED;
+	}
+	list_insert_tail(&rt->waiters, &w->link);
+	rt->num_waiters++;
+	c->flags |= CONN_F_WAIT_AUTH;
+	return AUTH_WAIT;
+}
+
 int auth_check(struct conn *c, const struct route *r, const struct http1_request *req,
                const char *head, size_t head_len, const char *accept, char **ctx)
 {
 	const struct spec_authorizer *a = spec_route_authorizer(c->spec, r);
+	struct auth *au = c->spec ? c->spec->rt : NULL; /* the connection's spec, not srv's */
 	struct auth_rt *rt;
 	char tok[JWT_MAX_TOKEN], why[160];
 	struct auth_cache_key key, *kp = NULL;
@@ -450,19 +647,19 @@ int auth_check(struct conn *c, const struct route *r, const struct http1_request
 	*ctx = NULL;
 	if (!a)
 		return AUTH_PASS;
-	rt = &c->srv->auth->rt[c->srv->auth->ring_of[r->security.authorizer - 1]];
-	if ((len = credential(a, req, tok, sizeof tok)) < 0) {
-		refuse(c, a, 401, len == -1 ? "no credential" : "credential too long");
+	if (!au) { /* auth_attach failed for this spec: out of memory */
+		refuse(c, a, 500, "no authorizer state");
 		return ERR_CLOSED;
 	}
-	if (a->type == AUTH_FUNCTION) {
-		refuse(c, a, 500, "function authorizers need --function (not yet supported)");
+	rt = &au->rt[au->ring_of[r->security.authorizer - 1]];
+	if ((len = credential(a, req, tok, sizeof tok)) < 0) {
+		refuse(c, a, 401, len == -1 ? "no credential" : "credential too long");
 		return ERR_CLOSED;
 	}
 	if (a->result_ttl_ms) {
 		const char *where = r->path, *q;
 		size_t wlen = strlen(r->path);
-		struct auth_cache *cache = c->srv->auth->cache[r->security.authorizer - 1];
+		struct auth_cache *cache = au->cache[r->security.authorizer - 1];
 
 		if (a->cache_by_uri) { /* the request's path, not its template */
 			q = memchr(req->target.p, '?', req->target.len);
@@ -479,6 +676,8 @@ int auth_check(struct conn *c, const struct route *r, const struct http1_request
 			return ERR_CLOSED;
 		}
 	}
+	if (a->type == AUTH_FUNCTION)
+		return call_function(rt, c, r, req, head, head_len, accept, kp);
 	/* A token that does not even decode never costs a JWKS call. */
 	if (jwt_decode(tok, (size_t)len, &t, why, sizeof why)) {
 		refuse(c, a, 401, why);
@@ -495,7 +694,7 @@ int auth_check(struct conn *c, const struct route *r, const struct http1_request
 	if (st == NEED_KEYS)
 		return wait_keys(rt, c, r, head, head_len, tok, (size_t)len, accept, kp);
 	if (kp)
-		remember(c->srv, r, kp, st, *ctx, exp);
+		remember(au, r, kp, st, *ctx, exp);
 	if (st == 0)
 		return AUTH_PASS;
 	refuse(c, a, st, why);
@@ -504,7 +703,7 @@ int auth_check(struct conn *c, const struct route *r, const struct http1_request
 
 void auth_forget(struct conn *c)
 {
-	struct auth *au = c->srv->auth;
+	struct auth *au = c->spec ? c->spec->rt : NULL;
 
 	if (!(c->flags & CONN_F_WAIT_AUTH) || !au)
 		return;
@@ -519,6 +718,8 @@ void auth_forget(struct conn *c)
 			if (w->c == c) {
 				list_remove(n);
 				au->rt[i].num_waiters--;
+				if (w->call)
+					upstream_detach(w->call);
 				free(w);
 				return;
 			}

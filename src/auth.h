@@ -3,7 +3,8 @@
  * runs. type: jwt checks the token from identitySource against the keys
  * of its jwksUri, fetched through the integration client and kept for
  * jwkTtlInSeconds; a handshake that needs keys not yet fetched waits on
- * the loop (never blocks). type: function is not run yet: 500.
+ * the loop (never blocks). type: function calls the --function-mapped
+ * function with the authorizer request, the handshake waiting likewise.
  */
 #ifndef WSGW_AUTH_H
 #define WSGW_AUTH_H
@@ -24,13 +25,20 @@ struct http1_request;
 #define AUTH_REFETCH_MS 10000
 /* The JWKS call's whole time. */
 #define AUTH_FETCH_TIMEOUT_MS 5000
+/* A function authorizer's call, whole time: past it, 500. */
+#define AUTH_CALL_TIMEOUT_MS 5000
 
 enum { AUTH_PASS = 0, AUTH_WAIT = 1 };
 
-/* The runtime state of srv->spec's authorizers. Returns 0 or ERR_NOMEM. */
+struct spec;
+
+/* Gives spec the runtime state of its authorizers (key rings, verdict
+ * caches, waiting handshakes), owned by the spec and freed by its last
+ * spec_drop (a JWKS call still in flight is detached). Call for every
+ * spec before connections match against it. Returns 0 or ERR_NOMEM. */
+int auth_attach(struct server *srv, struct spec *spec);
+/* auth_attach for srv->spec at start-up. */
 int auth_init(struct server *srv);
-/* After upstream_free (which may end a JWKS call): frees the state. */
-void auth_fini(struct server *srv);
 
 /* Checks c's upgrade request (req; head[0..head_len) its raw bytes) for
  * route r. Returns AUTH_PASS with *ctx the authorizer context (heap

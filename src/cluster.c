@@ -28,6 +28,7 @@
 #include "jsonesc.h"
 #include "list.h"
 #include "log.h"
+#include "metrics.h"
 #include "redis_link.h"
 #include "registry.h"
 #include "utf8.h"
@@ -61,6 +62,8 @@ struct rcall {
 	char tag[CLUSTER_TAG_LEN + 1];
 	char id[CONN_ID_LEN + 1]; /* for messages */
 	bool eval_pending;        /* its EVAL not answered yet: the slot stays reserved */
+	uint8_t op;               /* enum cluster_op, for the metrics */
+	uint64_t start_ns;        /* loop time at the call's start, for the metrics */
 };
 
 struct cluster {
@@ -82,7 +85,8 @@ struct cluster {
 	uint64_t probe_since; /* monotonic ms of the oldest probe not seen back; 0: none */
 	uint8_t *scratch;
 	size_t scratch_cap;
-	uint64_t dropped_late; /* requests past their deadline when they came */
+	unsigned in_flight; /* calls in cl->pending */
+	struct metrics_cluster m;
 
 	struct cluster_fan *fan; /* wsgw.v1 across the nodes (cluster_fan.c) */
 };
@@ -104,14 +108,26 @@ static uint64_t wall_ms(const struct server *srv)
 	return (uint64_t)(srv->loop.now_wall_ns / 1000000);
 }
 
+/* For tests only (README "Running several nodes"): the first tag to try,
+ * so a test can make it collide with a key it created. A random tag has 2^30
+ * values; no test could make one collide otherwise. */
+#define TAG_ENV_FOR_TESTS "WSGW_CLUSTER_TAG_FOR_TESTS"
+
 static int pick_tag(struct cluster *cl)
 {
+	const char *fixed = getenv(TAG_ENV_FOR_TESTS);
 	uint8_t r[CLUSTER_TAG_LEN];
 
-	if (server_random(cl->srv, r, sizeof r) < 0)
-		return ERR_SYS;
-	for (int i = 0; i < CLUSTER_TAG_LEN; i++)
-		cl->tag[i] = b32[r[i] & 31];
+	if (fixed && !cl->tag[0] && is_tag(fixed, strlen(fixed))) {
+		log_warn("cluster: node tag %s taken from %s (for tests only)", fixed,
+		         TAG_ENV_FOR_TESTS);
+		memcpy(cl->tag, fixed, CLUSTER_TAG_LEN);
+	} else {
+		if (server_random(cl->srv, r, sizeof r) < 0)
+			return ERR_SYS;
+		for (int i = 0; i < CLUSTER_TAG_LEN; i++)
+			cl->tag[i] = b32[r[i] & 31];
+	}
 	cl->tag[CLUSTER_TAG_LEN] = '\0';
 	memcpy(cl->srv->node_tag, cl->tag, sizeof cl->tag);
 	snprintf(cl->key, sizeof cl->key, "wsgw:node:%s", cl->tag);
@@ -120,6 +136,44 @@ static int pick_tag(struct cluster *cl)
 }
 
 /* ---- remote calls: the caller's side ------------------------------------ */
+
+static enum metrics_cluster_outcome outcome_of(enum api_code code)
+{
+	switch (code) {
+	case API_OK:
+		return METRICS_CL_OK;
+	case API_NOT_FOUND:
+		return METRICS_CL_NOT_FOUND;
+	case API_INVALID_ARGUMENT:
+		return METRICS_CL_INVALID_ARGUMENT;
+	case API_RESOURCE_EXHAUSTED:
+		return METRICS_CL_RESOURCE_EXHAUSTED;
+	case API_UNAVAILABLE:
+		return METRICS_CL_UNAVAILABLE;
+	default:
+		return METRICS_CL_INTERNAL;
+	}
+}
+
+/* One remote call of op (enum cluster_op) ended: two increments and a
+ * bucket search. */
+static void count(struct cluster *cl, unsigned op, enum metrics_cluster_outcome out,
+                  uint64_t start_ns)
+{
+	unsigned o = op - CLUSTER_OP_GET;
+
+	if (o >= METRICS_CL_OP_COUNT)
+		return;
+	cl->m.calls[o][out]++;
+	hist_observe(&cl->m.latency[o], cl->srv->loop.now_ns - start_ns);
+}
+
+/* A call answered before it left this node. */
+static void fail_now(struct cluster *cl, unsigned op, struct api_call *call)
+{
+	count(cl, op, outcome_of(call->st.code), cl->srv->loop.now_ns);
+	api_call_complete(call);
+}
 
 static struct rcall *slot_of(struct cluster *cl, uint64_t call_id)
 {
@@ -132,6 +186,7 @@ static void slot_free(struct cluster *cl, struct rcall *rc)
 {
 	list_remove(&rc->link);
 	rc->call = NULL;
+	cl->in_flight--;
 	if (!rc->eval_pending)
 		cl->free_idx[cl->num_free++] = (unsigned)(rc - cl->slots);
 }
@@ -145,16 +200,24 @@ static void arm_deadline(struct cluster *cl)
 		               list_entry(cl->pending.next, struct rcall, link)->deadline_ms);
 }
 
-/* Completes rc's call with code and message and frees the slot. */
-static void finish(struct cluster *cl, struct rcall *rc, enum api_code code, const char *fmt,
-                   const char *arg)
+/* Completes rc's call with code and message and frees the slot; counts it
+ * as out. */
+static void finish_as(struct cluster *cl, struct rcall *rc, enum metrics_cluster_outcome out,
+                      enum api_code code, const char *fmt, const char *arg)
 {
 	struct api_call *call = rc->call;
 
+	count(cl, rc->op, out, rc->start_ns);
 	slot_free(cl, rc);
 	arm_deadline(cl);
 	api_fail(&call->st, code, fmt, arg);
 	api_call_complete(call);
+}
+
+static void finish(struct cluster *cl, struct rcall *rc, enum api_code code, const char *fmt,
+                   const char *arg)
+{
+	finish_as(cl, rc, outcome_of(code), code, fmt, arg);
 }
 
 static void on_cancel(struct api_call *call)
@@ -162,6 +225,7 @@ static void on_cancel(struct api_call *call)
 	struct rcall *rc = call->reg_data;
 	struct cluster *cl = rc->cl;
 
+	count(cl, rc->op, METRICS_CL_CANCELLED, rc->start_ns);
 	slot_free(cl, rc);
 	arm_deadline(cl);
 }
@@ -182,8 +246,8 @@ static void on_deadline(struct loop_timer *t)
 
 		if (rc->deadline_ms > cl->srv->loop.now_ms)
 			break;
-		finish(cl, rc, API_UNAVAILABLE,
-		       "node %s did not answer within --cluster-call-timeout", rc->tag);
+		finish_as(cl, rc, METRICS_CL_DEADLINE, API_UNAVAILABLE,
+		          "node %s did not answer within --cluster-call-timeout", rc->tag);
 	}
 	arm_deadline(cl);
 }
@@ -243,13 +307,13 @@ static void remote(struct server *srv, struct cluster_request *q, struct api_cal
 		    &call->st, API_UNAVAILABLE,
 		    "cluster: the link to Redis is down; connection %.*s is held by another node",
 		    (int)q->id.len, (const char *)q->id.p);
-		api_call_complete(call);
+		fail_now(cl, q->op, call);
 		return;
 	}
 	if (cl->num_free == 0) {
 		api_fail(&call->st, API_RESOURCE_EXHAUSTED,
 		         "cluster: %u remote calls already in flight", MAX_PENDING);
-		api_call_complete(call);
+		fail_now(cl, q->op, call);
 		return;
 	}
 	rc = &cl->slots[cl->free_idx[cl->num_free - 1]];
@@ -260,7 +324,7 @@ static void remote(struct server *srv, struct cluster_request *q, struct api_cal
 	n = buf ? cluster_request_encode(q, buf, cluster_request_size(q)) : ERR_NOMEM;
 	if (n < 0) {
 		api_fail(&call->st, API_INTERNAL, "cluster: cannot encode the request");
-		api_call_complete(call);
+		fail_now(cl, q->op, call);
 		return;
 	}
 	snprintf(key, sizeof key, "wsgw:node:%.*s", CLUSTER_TAG_LEN, (const char *)q->id.p);
@@ -276,13 +340,16 @@ static void remote(struct server *srv, struct cluster_request *q, struct api_cal
 		         "cluster: %s",
 		         err == ERR_LIMIT ? "too many bytes queued for Redis"
 		                          : "the link to Redis is down");
-		api_call_complete(call);
+		fail_now(cl, q->op, call);
 		return;
 	}
 	cl->num_free--;
 	rc->call = call;
 	rc->call_id = q->call_id;
 	rc->eval_pending = true;
+	rc->op = q->op;
+	rc->start_ns = srv->loop.now_ns;
+	cl->in_flight++;
 	rc->deadline_ms = srv->loop.now_ms + srv->cfg->cluster_call_timeout_ms;
 	memcpy(rc->tag, q->id.p, CLUSTER_TAG_LEN);
 	rc->tag[CLUSTER_TAG_LEN] = '\0';
@@ -346,6 +413,7 @@ static void on_reply(struct cluster *cl, const struct cluster_reply *a)
 	} else if (call->st.code == API_OK && a->has_conn) {
 		api_fail(&call->st, API_INTERNAL, "cluster: out of memory");
 	}
+	count(cl, rc->op, outcome_of(call->st.code), rc->start_ns);
 	api_call_complete(call);
 }
 
@@ -414,10 +482,15 @@ static void on_request(struct cluster *cl, const struct cluster_request *q)
 	}
 	if (!is_tag((const char *)q->caller.p, q->caller.len))
 		return;
+	/* Not ours: our subscriber may still listen on a tag we gave up (it
+	 * was taken) until it resubscribes; the owner answers, not us. */
+	if (q->op != CLUSTER_OP_FAN && /* to every node: no id */
+	    (q->id.len < CLUSTER_TAG_LEN || memcmp(q->id.p, cl->tag, CLUSTER_TAG_LEN)))
+		return;
 	/* The caller gave up at the deadline: running the call now would
 	 * deliver a Send it has already reported UNAVAILABLE. */
 	if (wall_ms(srv) > q->deadline_ms) {
-		cl->dropped_late++;
+		cl->m.dropped_late++;
 		log_debug("cluster: dropped a request from node %.*s past its deadline",
 		          (int)q->caller.len, (const char *)q->caller.p);
 		return;
@@ -428,6 +501,8 @@ static void on_request(struct cluster *cl, const struct cluster_request *q)
 	}
 	oc.call.done = owner_done;
 	oc.call.pending = true;
+	if (q->op >= CLUSTER_OP_GET && q->op <= CLUSTER_OP_CLOSE)
+		cl->m.served[q->op - CLUSTER_OP_GET]++;
 	switch (q->op) {
 	case CLUSTER_OP_GET:
 		registry_local.get(srv, (const char *)q->id.p, q->id.len, &oc.call);
@@ -670,8 +745,11 @@ static void on_probe_published(void *arg, const redisReply *r)
 	/* Our subscriber believes it is subscribed, yet Redis counts nobody
 	 * on our inbox: the subscription is gone. */
 	if (r && r->type == REDIS_REPLY_INTEGER && r->integer == 0 && redis_link_is_up(cl->sub) &&
-	    cl->srv->loop.now_ms - cl->sub_up_ms > TICK_MS) /* not one sent before it subscribed */
+	    cl->srv->loop.now_ms - cl->sub_up_ms >
+	        TICK_MS) { /* not one sent before it subscribed */
+		cl->m.probe_failures[METRICS_CL_PROBE_NO_SUBSCRIBER]++;
 		redis_link_reset(cl->sub, "inbox probe reached no subscriber");
+	}
 }
 
 static void send_probe(struct cluster *cl)
@@ -706,6 +784,7 @@ static void on_tick(struct loop_timer *t)
 		if (redis_link_is_up(cl->sub)) {
 			if (cl->probe_since && now - cl->probe_since > PROBE_DEAD_MS) {
 				cl->probe_since = 0;
+				cl->m.probe_failures[METRICS_CL_PROBE_TIMEOUT]++;
 				redis_link_reset(cl->sub, "inbox probe did not come back");
 			} else {
 				send_probe(cl);
@@ -851,4 +930,16 @@ void cluster_state_json(struct server *srv, char *out, size_t cap)
 	jsonesc_encode(st, strlen(st), esc, sizeof esc);
 	snprintf(out, cap, "{\"node\":\"%s\",\"link\":\"%s\",\"pending_calls\":%u}", cl->tag, esc,
 	         MAX_PENDING - cl->num_free);
+}
+
+void cluster_metrics(struct server *srv, struct metrics_cluster *out)
+{
+	struct cluster *cl = srv->cluster;
+
+	*out = cl->m;
+	out->in_flight = cl->in_flight;
+	out->link_up[METRICS_CL_LINK_COMMANDS] = redis_link_is_up(cl->cmd);
+	out->link_up[METRICS_CL_LINK_SUBSCRIBER] = redis_link_is_up(cl->sub);
+	out->reconnects[METRICS_CL_LINK_COMMANDS] = redis_link_reconnects(cl->cmd);
+	out->reconnects[METRICS_CL_LINK_SUBSCRIBER] = redis_link_reconnects(cl->sub);
 }

@@ -9,6 +9,7 @@
 #include <stddef.h>
 
 struct server;
+struct metrics_cluster;
 
 /* Characters of a node tag at the front of every connection id it issues
  * (lowercase base32, like the rest of the id). */
@@ -26,5 +27,8 @@ void cluster_fini(struct server *srv);
 /* The readiness probe's view as a JSON object into out[cap]:
  * {"node":"<tag>","link":"up"} or "link":"down: <why>". */
 void cluster_state_json(struct server *srv, char *out, size_t cap);
+
+/* The cluster's counters and gauges for a scrape (only with --cluster). */
+void cluster_metrics(struct server *srv, struct metrics_cluster *out);
 
 #endif

@@ -793,6 +793,10 @@ void cluster_fan_send_many(struct cluster_fan *cf, const struct gw_req *req, uin
 		int n;
 
 		for (size_t i = 0; i < req->nids; i++)
+			if (sm->owner_of[i] == o && !q.id.len) /* the owner checks its tag here */
+				q.id = (struct cluster_bytes){(const uint8_t *)req->ids[i].p,
+				                              req->ids[i].n};
+		for (size_t i = 0; i < req->nids; i++)
 			if (sm->owner_of[i] == o &&
 			    cluster_ids_add(ids, req->nids * (1 + CLUSTER_ID_MAX), &idlen,
 			                    req->ids[i].p, req->ids[i].n) == 0)

@@ -129,7 +129,8 @@ static const struct opt opts[] = {
      "value of the spec's variable ${var.NAME}, beating its default; repeatable (and one "
      "environment variable per NAME)"},
     {"function", K_TARGET, G_INTEG, F(functions), 0, 0, 0, "",
-     "serve cloud_functions FUNCTION_ID (optionally only its TAG) at this URL: FUNCTION_ID[:TAG]=URL; "
+     "serve cloud_functions (and function authorizers') FUNCTION_ID (optionally only its TAG) "
+     "at this URL: FUNCTION_ID[:TAG]=URL; "
      "repeatable (environment: one variable per mapping, any suffix in place of N)"},
     {"container", K_TARGET, G_INTEG, F(containers), 0, 0, TGT_CONTAINER, "",
      "serve serverless_containers CONTAINER_ID at this base URL: CONTAINER_ID=URL; repeatable "

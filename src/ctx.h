@@ -19,7 +19,6 @@
 
 #define SERVER_MAX_LISTENERS 2
 
-struct auth;
 struct cluster;
 struct conn;
 struct integ_disc;
@@ -84,7 +83,6 @@ struct server {
 				    * is re-read on SIGHUP (reload.c) */
 	struct upstream *up;       /* backend calls */
 	struct integ_disc *disc;   /* disconnect events held for delivery (integ_disc.c) */
-	struct auth *auth;         /* authorizers' keys and waiting handshakes (auth.c) */
 	uint64_t last_msg_ns;      /* last message id's time, kept increasing */
 	int draining;              /* 1 after SIGTERM/SIGINT */
 	int stopping;              /* 1 once the loop ended: start no backend call */

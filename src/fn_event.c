@@ -188,7 +188,9 @@ static void canon(const char *in, size_t n, char *out)
 
 static const char *const kinds[] = {"CONNECT", "MESSAGE", "DISCONNECT"};
 
-static bool add_headers(json_t *root, const struct fn_event *ev)
+/* authz: the authorizer request's headers: the client's and the
+ * forwarding ones, no WebSocket event headers, no multiValueHeaders. */
+static bool add_headers(json_t *root, const struct fn_event *ev, bool authz)
 {
 	struct ent e[MAX_HDRS];
 	char num[3][24], *names, *np;
@@ -219,6 +221,8 @@ static bool add_headers(json_t *root, const struct fn_event *ev)
 	ADD("X-Request-Id", ev->request_id, strlen(ev->request_id));
 	ADD("X-Serverless-Gateway-Id", ev->gateway_id, strlen(ev->gateway_id));
 	ADD("X-Api-Gateway-Function-Id", ev->function_id, strlen(ev->function_id));
+	if (authz)
+		goto sort;
 	ADD(GW "Connected-At", num[0], strlen(num[0]));
 	ADD(GW "Connection-Id", ev->conn_id, strlen(ev->conn_id));
 	ADD(GW "Event-Type", kinds[ev->kind], strlen(kinds[ev->kind]));
@@ -232,12 +236,16 @@ static bool add_headers(json_t *root, const struct fn_event *ev)
 		ADD(GW "Disconnect-Status-Code", num[2], strlen(num[2]));
 	}
 #undef ADD
+sort:
 	qsort(e, n, sizeof *e, ent_cmp);
 	json_t *single = json_object(), *multi = json_object();
 
 	ok = single && multi && put_maps(single, multi, e, n);
 	ok = set(root, "headers", single) && ok;
-	ok = set(root, "multiValueHeaders", multi) && ok;
+	if (authz)
+		json_decref(multi);
+	else
+		ok = set(root, "multiValueHeaders", multi) && ok;
 	free(names);
 	return ok;
 }
@@ -414,7 +422,9 @@ static json_t *parse_json(const char *text)
 	return text ? json_loads(text, JSON_DECODE_ANY, NULL) : NULL;
 }
 
-static json_t *request_context(const struct fn_event *ev, bool *bad)
+/* authz: only the HTTP request's fields (function-ts-types Http.Event's
+ * requestContext): the connection does not exist yet. */
+static json_t *request_context(const struct fn_event *ev, bool authz, bool *bad)
 {
 	static const char *const methods[] = {"GET", "POST", "DELETE"};
 	json_t *rc = json_object(), *id = json_object();
@@ -433,6 +443,8 @@ static json_t *request_context(const struct fn_event *ev, bool *bad)
 	ok = ok && set(rc, "httpMethod", json_string(methods[ev->kind])) &&
 	     set(rc, "requestId", jcstr(ev->request_id)) && set(rc, "requestTime", jcstr(when)) &&
 	     set(rc, "requestTimeEpoch", json_integer(ev->now_ms / 1000));
+	if (authz)
+		return ok ? rc : (json_decref(rc), NULL);
 	if (ok && ev->authorizer) {
 		json_t *a = parse_json(ev->authorizer);
 
@@ -499,7 +511,7 @@ char *fn_event_json(const struct fn_event *ev, size_t *len)
 	else if (ok)
 		ok = set(root, "url", jstr(ev->path, ev->path_len)) &&
 		     set(root, "path", jcstr(ev->resource));
-	ok = ok && add_headers(root, ev);
+	ok = ok && add_headers(root, ev, false);
 	if (ok && ev->kind == FN_CONNECT) {
 		struct qmaps m = {qs = json_object(), mqs = json_object(), NULL, 0};
 
@@ -509,7 +521,7 @@ char *fn_event_json(const struct fn_event *ev, size_t *len)
 	}
 	if (ok && ev->kind == FN_MESSAGE && ev->v1)
 		ok = add_body(root, ev);
-	ok = ok && set(root, "requestContext", request_context(ev, &bad));
+	ok = ok && set(root, "requestContext", request_context(ev, false, &bad));
 	if (ok && ev->kind == FN_MESSAGE && !ev->v1)
 		ok = add_body(root, ev);
 	if (ok && !ev->v1)
@@ -517,6 +529,68 @@ char *fn_event_json(const struct fn_event *ev, size_t *len)
 	ok = ok && add_params(root, ev, scratch);
 	if (ok && ev->v1)
 		ok = set(root, "operationId", jcstr(ev->operation_id));
+	if (ok && (out = json_dumps(root, JSON_COMPACT)))
+		*len = strlen(out);
+	json_decref(root);
+	free(scratch);
+	return out;
+}
+
+/* ---- the function authorizer's request ---------------------------------- */
+
+/* cookies: every "name=value" of the Cookie header(s), the last of a name
+ * winning, values as sent. */
+static bool add_cookies(json_t *root, const struct fn_event *ev)
+{
+	json_t *jar = json_object();
+	bool ok = jar != NULL;
+
+	for (size_t i = 0; ok && i < ev->num_headers; i++) {
+		const struct fn_kv *h = &ev->headers[i];
+
+		if (!name_is(h->name, h->name_len, "cookie"))
+			continue;
+		for (size_t j = 0; ok && j < h->value_len;) { /* "a=1; b=2" */
+			const char *it = h->value + j, *semi = memchr(it, ';', h->value_len - j);
+			size_t il = semi ? (size_t)(semi - it) : h->value_len - j;
+			const char *eq;
+			json_t *key;
+
+			j += il + 1;
+			while (il && *it == ' ')
+				it++, il--;
+			if (!il || !(eq = memchr(it, '=', il)) || eq == it)
+				continue;
+			key = jstr(it, (size_t)(eq - it));
+			ok = key && set(jar, json_string_value(key),
+			                jstr(eq + 1, il - (size_t)(eq + 1 - it)));
+			json_decref(key);
+		}
+	}
+	return set(root, "cookies", jar) && ok;
+}
+
+char *fn_event_authorizer_json(const struct fn_event *ev, size_t *len)
+{
+	json_t *root = json_object(), *qs = NULL, *mqs = NULL;
+	char *scratch = malloc(ev->query_len + 1), *out = NULL;
+	bool ok = root && scratch, bad = false;
+	struct fn_event v1 = *ev;
+
+	v1.v1 = true;         /* pathParameters, as the doc names it */
+	v1.kind = FN_CONNECT; /* requestContext.httpMethod GET */
+	ok = ok && set(root, "resource", jcstr(ev->resource)) &&
+	     set(root, "path", jstr(ev->path, ev->path_len)) &&
+	     set(root, "httpMethod", json_string("GET")) && add_headers(root, &v1, true);
+	if (ok) {
+		struct qmaps m = {qs = json_object(), mqs = json_object(), NULL, 0};
+
+		ok = qs && mqs && each_query(ev, scratch, query_pair, &m);
+		ok = set(root, "queryStringParameters", qs) && ok;
+		json_decref(mqs);
+	}
+	ok = ok && add_path_params(root, &v1) &&
+	     set(root, "requestContext", request_context(&v1, true, &bad)) && add_cookies(root, ev);
 	if (ok && (out = json_dumps(root, JSON_COMPACT)))
 		*len = strlen(out);
 	json_decref(root);

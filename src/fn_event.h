@@ -68,6 +68,16 @@ struct fn_event {
  * become U+FFFD. NULL on ENOMEM or when context / authorizer is not JSON. */
 char *fn_event_json(const struct fn_event *ev, size_t *len);
 
+/* The request a function authorizer receives (function-authorizer.md,
+ * "Request structure"; function-ts-types api-gateway/authorizer.ts):
+ * {resource, path, httpMethod "GET", headers (the client's, canonical,
+ * plus X-Forwarded-For / -Proto, X-Request-Id, X-Serverless-Gateway-Id,
+ * X-Api-Gateway-Function-Id), queryStringParameters, pathParameters,
+ * requestContext {identity, httpMethod, requestId, requestTime,
+ * requestTimeEpoch}, cookies (name -> value)}. ev->kind, v1, body,
+ * conn_id, context and authorizer are not used. NULL on ENOMEM. */
+char *fn_event_authorizer_json(const struct fn_event *ev, size_t *len);
+
 /* s[0..n) with each byte that is not UTF-8 replaced by U+FFFD: heap,
  * NUL-terminated, length in *outlen; NULL on ENOMEM. */
 char *fn_event_utf8_fix(const char *s, size_t n, size_t *outlen);

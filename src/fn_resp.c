@@ -244,3 +244,39 @@ void fn_resp_free(struct fn_resp *r)
 	r->content_type = r->headers = NULL;
 	r->body_len = r->headers_len = 0;
 }
+
+int fn_resp_authorizer(const uint8_t *json, size_t len, size_t ctx_max, bool *authorized,
+                       char **ctx, char *why, size_t whylen)
+{
+	json_error_t jerr;
+	json_t *root = json_loadb((const char *)json, len, JSON_REJECT_DUPLICATES, &jerr), *a, *c;
+	int rc = 0;
+
+	*authorized = false;
+	*ctx = NULL;
+	if (!root)
+		return fail(why, whylen, "the answer is not JSON: %s", jerr.text);
+	a = json_object_get(root, "isAuthorized");
+	c = json_object_get(root, "context");
+	if (!json_is_object(root))
+		rc = fail(why, whylen, "the answer is not a JSON object");
+	else if (!json_is_boolean(a))
+		rc = fail(why, whylen, "isAuthorized is %s, not a boolean",
+		          a ? "of another type" : "missing");
+	else if (c && !json_is_null(c) && !json_is_object(c))
+		rc = fail(why, whylen, "context is not an object");
+	else if ((*authorized = json_is_true(a)) && json_is_object(c)) {
+		if (!(*ctx = json_dumps(c, JSON_COMPACT)))
+			rc = ERR_NOMEM;
+		else if (strlen(*ctx) > ctx_max) {
+			free(*ctx);
+			*ctx = NULL;
+			*authorized = false;
+			rc = fail(why, whylen, "context over %zu bytes", ctx_max);
+		}
+	}
+	if (rc)
+		*authorized = false;
+	json_decref(root);
+	return rc;
+}

@@ -8,6 +8,7 @@
 #ifndef WSGW_FN_RESP_H
 #define WSGW_FN_RESP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -35,6 +36,16 @@ int fn_resp_parse(const uint8_t *json, size_t len, size_t max_body, struct fn_re
                   size_t whylen);
 
 void fn_resp_free(struct fn_resp *r);
+
+/* A function authorizer's answer (function-authorizer.md, "Response
+ * structure"): json[0..len) an object with isAuthorized a boolean and
+ * context, when present and not null, an object; other keys are ignored.
+ * *authorized gets isAuthorized; *ctx the context as compact JSON text
+ * (heap; NULL when absent, null or not authorized), at most ctx_max
+ * bytes. Returns 0, ERR_PROTO with why (not JSON, wrong types, a context
+ * over ctx_max: the authorizer is broken), or ERR_NOMEM. */
+int fn_resp_authorizer(const uint8_t *json, size_t len, size_t ctx_max, bool *authorized,
+                       char **ctx, char *why, size_t whylen);
 
 /* Standard base64 (RFC 4648 §4), '=' padding optional, no blanks: into out
  * (room for n / 4 * 3 + 3 bytes). Returns the length, or -1 when s is not

@@ -80,6 +80,21 @@ static int check(const struct config *cfg, const struct route *r, const char *op
 int fnmap_check_spec(const struct config *cfg, const struct spec *s, const char *name, char *err,
                      size_t errlen)
 {
+	/* a function authorizer is called through the same map; a tag with
+	 * placeholders is not substituted there: the id's untagged mapping */
+	for (size_t i = 0; i < s->num_authorizers; i++) {
+		const struct spec_authorizer *a = &s->authorizers[i];
+
+		if (a->type != AUTH_FUNCTION || fnmap_find(cfg, a->function_id, a->tag))
+			continue;
+		snprintf(
+		    err, errlen,
+		    "%s:%d: authorizer %s: function %s%s%s has no local URL: run it (e.g. "
+		    "with tests/functions/runner.js or runner.py) and pass --function %s%s%s=URL",
+		    name, a->line, a->name, a->function_id, a->tag ? " tag " : "",
+		    a->tag ? a->tag : "", a->function_id, a->tag ? ":" : "", a->tag ? a->tag : "");
+		return ERR_INVAL;
+	}
 	for (size_t i = 0; i < s->num_routes; i++) {
 		const struct route *r = &s->routes[i];
 		int rc;

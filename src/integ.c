@@ -512,6 +512,14 @@ static void on_connect_done(void *arg, const struct upstream_result *res)
 		state_free(st);
 		return;
 	}
+	if (!(c->flags & CONN_F_WAIT_CONNECT)) {
+		/* answered meanwhile (the handshake timeout's 408, a drain) and
+		 * lingering: the late answer must not upgrade it, and it never
+		 * opened, so no event follows */
+		c->integ = NULL;
+		state_free(st);
+		return;
+	}
 	res = integ_fn_result(&st->route->connect, res, MAX_CONNECT_BODY, &fres, &keep, fwhy,
 			      sizeof fwhy);
 	st->busy = true;

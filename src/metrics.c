@@ -331,6 +331,64 @@ static void render_integ(const struct metrics_snapshot *s, struct metrics_buf *b
 	    "Disconnect calls retried after a failure.", s->disc_retries);
 }
 
+static const char *const cl_op_names[METRICS_CL_OP_COUNT] = {"get", "send", "disconnect"};
+static const char *const cl_outcome_names[METRICS_CL_OUTCOME_COUNT] = {
+    "ok",          "not_found", "invalid_argument", "resource_exhausted",
+    "unavailable", "deadline",  "internal",         "cancelled",
+};
+static const char *const cl_link_names[METRICS_CL_LINKS] = {"commands", "subscriber"};
+static const char *const cl_probe_names[METRICS_CL_PROBE_COUNT] = {"no_subscriber", "timeout"};
+
+static void render_cluster(const struct metrics_snapshot *s, struct metrics_buf *b)
+{
+	const struct metrics_cluster *c = &s->cluster;
+	char labels[32];
+
+	family(
+	    b, "wsgw_cluster_link_up", "gauge",
+	    "1 while the Redis connection (commands or subscriber) is up and its handshake done.");
+	for (unsigned l = 0; l < METRICS_CL_LINKS; l++)
+		putf(b, "wsgw_cluster_link_up{link=\"%s\"} %d\n", cl_link_names[l], c->link_up[l]);
+	family(b, "wsgw_cluster_link_reconnects_total", "counter",
+	       "Times a Redis connection came up again after having been up.");
+	for (unsigned l = 0; l < METRICS_CL_LINKS; l++)
+		putf(b, "wsgw_cluster_link_reconnects_total{link=\"%s\"} %" PRIu64 "\n",
+		     cl_link_names[l], c->reconnects[l]);
+	family(b, "wsgw_cluster_remote_calls_total", "counter",
+	       "Calls for connections held by other nodes, by operation and outcome.");
+	for (unsigned o = 0; o < METRICS_CL_OP_COUNT; o++)
+		for (unsigned r = 0; r < METRICS_CL_OUTCOME_COUNT; r++)
+			if (c->calls[o][r])
+				putf(b,
+				     "wsgw_cluster_remote_calls_total{op=\"%s\",outcome=\"%s\"} "
+				     "%" PRIu64 "\n",
+				     cl_op_names[o], cl_outcome_names[r], c->calls[o][r]);
+	family(b, "wsgw_cluster_remote_call_duration_seconds", "histogram",
+	       "Calls for connections held by other nodes: time from the call's start to its "
+	       "answer.");
+	for (unsigned o = 0; o < METRICS_CL_OP_COUNT; o++) {
+		if (!hist_count(&c->latency[o]))
+			continue;
+		snprintf(labels, sizeof labels, "op=\"%s\",", cl_op_names[o]);
+		histogram(b, "wsgw_cluster_remote_call_duration_seconds", labels, &c->latency[o]);
+	}
+	one(b, "wsgw_cluster_remote_calls_in_flight", "gauge",
+	    "Calls for connections held by other nodes awaiting their answer.", c->in_flight);
+	family(b, "wsgw_cluster_requests_served_total", "counter",
+	       "Requests from other nodes run here for this node's connections, by operation.");
+	for (unsigned o = 0; o < METRICS_CL_OP_COUNT; o++)
+		putf(b, "wsgw_cluster_requests_served_total{op=\"%s\"} %" PRIu64 "\n",
+		     cl_op_names[o], c->served[o]);
+	one(b, "wsgw_cluster_requests_dropped_late_total", "counter",
+	    "Requests from other nodes dropped unrun: they came past their deadline.",
+	    c->dropped_late);
+	family(b, "wsgw_cluster_probe_failures_total", "counter",
+	       "Inbox probes that found the subscription dead (the subscriber was then re-made).");
+	for (unsigned p = 0; p < METRICS_CL_PROBE_COUNT; p++)
+		putf(b, "wsgw_cluster_probe_failures_total{reason=\"%s\"} %" PRIu64 "\n",
+		     cl_probe_names[p], c->probe_failures[p]);
+}
+
 static void render_process(const struct metrics_snapshot *s, struct metrics_buf *b)
 {
 	const struct metrics_process *p = &s->proc;
@@ -365,6 +423,8 @@ int metrics_render(const struct metrics_snapshot *s, struct metrics_buf *b)
 	render_ws(s, b);
 	render_api(s, b);
 	render_integ(s, b);
+	if (s->cluster_on)
+		render_cluster(s, b);
 	render_process(s, b);
 	return b->failed ? -1 : 0;
 }

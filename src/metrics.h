@@ -147,6 +147,52 @@ unsigned metrics_backend_index(struct metrics *m, const char *label);
  * does not fit in outlen. */
 bool metrics_backend_label(const char *url, size_t len, char *out, size_t outlen);
 
+/* --cluster: remote calls (cluster.c) by operation and outcome. */
+enum metrics_cluster_op {
+	METRICS_CL_GET,
+	METRICS_CL_SEND,
+	METRICS_CL_CLOSE, /* Disconnect */
+	METRICS_CL_OP_COUNT
+};
+
+enum metrics_cluster_outcome {
+	METRICS_CL_OK,
+	METRICS_CL_NOT_FOUND,
+	METRICS_CL_INVALID_ARGUMENT,
+	METRICS_CL_RESOURCE_EXHAUSTED, /* the owner's queue, or our caps */
+	METRICS_CL_UNAVAILABLE,        /* link down, owner not listening, link failed mid-call */
+	METRICS_CL_DEADLINE,           /* no answer by --cluster-call-timeout */
+	METRICS_CL_INTERNAL,
+	METRICS_CL_CANCELLED, /* the API caller went away first */
+	METRICS_CL_OUTCOME_COUNT
+};
+
+enum metrics_cluster_link {
+	METRICS_CL_LINK_COMMANDS,
+	METRICS_CL_LINK_SUBSCRIBER,
+	METRICS_CL_LINKS
+};
+
+enum metrics_cluster_probe {
+	METRICS_CL_PROBE_NO_SUBSCRIBER, /* Redis counted nobody on our inbox */
+	METRICS_CL_PROBE_TIMEOUT,       /* the probe did not come back in time */
+	METRICS_CL_PROBE_COUNT
+};
+
+/* Counted by cluster.c (plain increments; one histogram observation per
+ * remote call), read by a scrape. */
+struct metrics_cluster {
+	uint64_t calls[METRICS_CL_OP_COUNT][METRICS_CL_OUTCOME_COUNT];
+	struct hist latency[METRICS_CL_OP_COUNT]; /* from the call's start to its answer */
+	uint64_t served[METRICS_CL_OP_COUNT];     /* requests run for other nodes */
+	uint64_t dropped_late;                    /* requests that came past their deadline */
+	uint64_t probe_failures[METRICS_CL_PROBE_COUNT];
+	/* Filled at a scrape: */
+	uint64_t in_flight;
+	bool link_up[METRICS_CL_LINKS];
+	uint64_t reconnects[METRICS_CL_LINKS];
+};
+
 /* What /proc/self/stat says, in its own units (clock ticks, pages). */
 struct metrics_proc_stat {
 	uint64_t utime, stime, starttime, vsize, rss_pages;
@@ -176,6 +222,8 @@ struct metrics_snapshot {
 	uint64_t in_flight[METRICS_MAX_BACKENDS + 1], waiting[METRICS_MAX_BACKENDS + 1];
 	bool other_backend; /* a call's backend had no label of its own */
 	struct metrics_process proc;
+	bool cluster_on; /* --cluster: the wsgw_cluster_* families */
+	struct metrics_cluster cluster;
 };
 
 /* A growable text buffer; failed once an allocation failed. */

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cluster.h"
 #include "conntab.h"
 #include "ctx.h"
 #include "err.h"
@@ -155,6 +156,10 @@ void metrics_collect(struct server *srv, struct metrics_snapshot *s)
 	if (srv->up)
 		upstream_each_backend(srv->up, on_backend, &w);
 	collect_process(&s->proc);
+	if (srv->cluster) {
+		s->cluster_on = true;
+		cluster_metrics(srv, &s->cluster);
+	}
 }
 
 int metrics_collect_render(struct server *srv, char **body, size_t *len)

@@ -48,12 +48,18 @@ struct redis_link {
 	unsigned head, count;
 	uint64_t backoff_ms;
 	uint64_t gen; /* bumped by every failure: callbacks check it */
+	uint64_t ups; /* times the handshake completed */
 	char why[160];
 };
 
 bool redis_link_is_up(const struct redis_link *l)
 {
 	return l->st == ST_UP;
+}
+
+uint64_t redis_link_reconnects(const struct redis_link *l)
+{
+	return l->ups ? l->ups - 1 : 0;
 }
 
 const char *redis_link_state(const struct redis_link *l)
@@ -240,6 +246,7 @@ static void on_handshake(void *arg, const struct redisReply *r)
 	}
 	if (l->count == 0 && l->st == ST_HANDSHAKE) {
 		l->st = ST_UP;
+		l->ups++;
 		l->backoff_ms = BACKOFF_MIN_MS;
 		log_info("redis %s link: up", l->cfg.name);
 		arm_reply_timer(l);

@@ -57,6 +57,9 @@ void redis_link_free(struct redis_link *l);
 /* True when connected and every handshake command answered. */
 bool redis_link_is_up(const struct redis_link *l);
 
+/* Times the link came up again after having been up (for the metrics). */
+uint64_t redis_link_reconnects(const struct redis_link *l);
+
 /* "up", "connecting" or "down: <why>" (static or in the link). */
 const char *redis_link_state(const struct redis_link *l);
 

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "ctx.h"
 #include "err.h"
 #include "fnmap.h"
@@ -160,13 +161,11 @@ void reload_on_sighup(struct server *srv)
 		          why);
 		return;
 	}
-	/* auth.c's key rings and verdict caches are built once, for the
-	 * start-up spec's authorizers: until they follow the spec, a reload
-	 * that has or had authorizers is refused rather than mixed up. */
-	if (spec && (spec->num_authorizers || srv->spec->num_authorizers)) {
+	/* The new spec's authorizers get their own key rings and caches;
+	 * handshakes waiting on the old spec finish against the old ones. */
+	if (spec && auth_attach(srv, spec) < 0) {
 		spec_drop(spec);
-		log_error("SIGHUP: reload refused, the running spec and token stay: a spec with "
-		          "authorizers (x-yc-apigateway-authorizer) cannot be reloaded yet; restart");
+		log_error("SIGHUP: reload refused, the running spec and token stay: out of memory");
 		return;
 	}
 	if (spec) {

@@ -346,7 +346,6 @@ void server_fini(struct server *srv)
 	upstream_free(srv->up);
 	srv->up = NULL;
 	integ_disc_fini(srv); /* after upstream_free: counts the calls it ended */
-	auth_fini(srv); /* after upstream_free, which may end a JWKS call */
 	spec_drop(srv->spec); /* the connections' references went with them */
 	srv->spec = NULL;
 	conntab_fini(&srv->table);

@@ -122,6 +122,8 @@ struct spec {
 	char **warnings;          /* "NAME:LINE: ..." lines for the log, e.g. ignored extensions */
 	size_t num_warnings;
 	unsigned refs; /* spec_hold.c: holders of a shared spec (0: not shared) */
+	void *rt;      /* the server's runtime state for this spec (auth.c), or NULL */
+	void (*rt_free)(void *rt); /* frees rt when the last reference drops */
 };
 
 /* A spec variable's value from outside the spec (--var NAME=VALUE or
@@ -249,7 +251,8 @@ int spec_new(const char *path, const struct spec_var *vars, size_t num_vars, str
 struct spec *spec_hold(struct spec *s);
 
 /* Drops one reference (NULL: nothing); the last one frees s, its routes
- * and integrations, so no pointer into it may outlive the reference. */
+ * and integrations, so no pointer into it may outlive the reference.
+ * rt_free(rt), when set, runs first, while the spec is still whole. */
 void spec_drop(struct spec *s);
 
 #endif

@@ -49,6 +49,8 @@ void spec_drop(struct spec *s)
 	assert(s->refs > 0);
 	if (--s->refs)
 		return;
+	if (s->rt_free)
+		s->rt_free(s->rt); /* first: it may point into the spec */
 	spec_free(s);
 	free(s);
 }

@@ -181,7 +181,12 @@ static void show_auth(const struct spec *s, const struct route *r, FILE *out)
 	if (a->prefix && *a->prefix)
 		fprintf(out, " after \"%s\"", a->prefix);
 	if (a->type == AUTH_FUNCTION) {
-		fprintf(out, "; not yet supported: every handshake is answered 500\n");
+		fprintf(out, "\n        function %s%s%s", a->function_id, a->tag ? " tag " : "",
+		        a->tag ? a->tag : "");
+		if (a->result_ttl_ms)
+			fprintf(out, ", results kept %" PRIu64 " s by %s", a->result_ttl_ms / 1000,
+			        a->cache_by_uri ? "uri" : "path");
+		fprintf(out, "\n");
 		return;
 	}
 	fprintf(out, "\n        keys: %s, ", a->jwks_uri);

@@ -55,6 +55,25 @@ static void check_answer(const uint8_t *data, size_t size)
 	fn_resp_free(&r);
 }
 
+/* The same bytes as a function authorizer's answer: a success is an
+ * authorized one with a context within the cap, or not authorized
+ * without one; a refusal holds nothing. */
+static void check_authorizer(const uint8_t *data, size_t size)
+{
+	size_t cap = data[0];
+	char *copy = malloc(size - 1 ? size - 1 : 1), *ctx, why[256];
+	bool yes;
+	int rc;
+
+	memcpy(copy, data + 1, size - 1);
+	rc = fn_resp_authorizer((const uint8_t *)copy, size - 1, cap, &yes, &ctx, why, sizeof why);
+	free(copy);
+	CHECK(rc == 0 || rc == ERR_PROTO || rc == ERR_NOMEM);
+	CHECK(!rc || (!yes && !ctx));
+	CHECK(!ctx || (yes && strlen(ctx) <= cap));
+	free(ctx);
+}
+
 static void check_event(const uint8_t *data, size_t size)
 {
 	const char *s = (const char *)data;
@@ -98,6 +117,11 @@ static void check_event(const uint8_t *data, size_t size)
 			CHECK(j != NULL);
 			json_decref(j);
 			free(json);
+			/* the authorizer's request from the same hostile bytes */
+			CHECK((json = fn_event_authorizer_json(&ev, &len)) != NULL);
+			CHECK((j = json_loadb(json, len, JSON_ALLOW_NUL, NULL)) != NULL);
+			json_decref(j);
+			free(json);
 		}
 	}
 }
@@ -107,6 +131,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 1)
 		return 0;
 	check_answer(data, size);
+	check_authorizer(data, size);
 	if (size < 4096)
 		check_event(data, size);
 	return 0;

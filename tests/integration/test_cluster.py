@@ -448,6 +448,156 @@ def test_command_link_killed_by_redis(cluster):
     c.close()
 
 
+def test_tag_taken_at_start_picks_another(cluster, tmp_path):
+    """A node whose first tag is held by a live node (made to collide with
+    WSGW_CLUSTER_TAG_FOR_TESTS) picks another before its first client, says
+    so in its log, leaves the other node's lease alone, and serves remote
+    calls under its new tag."""
+    n1 = cluster.nodes[0]
+    taken = cluster.tag(0)
+    lease = cluster.redis.cli("GET", "wsgw:node:" + taken)
+    d = tmp_path / "n4"
+    d.mkdir()
+    n4 = Server(["--cluster", cluster.redis.url],
+                env={"WSGW_CLUSTER_TAG_FOR_TESTS": taken}).start(d)
+    try:
+        wait_up([n4])
+        log = n4.read_log()
+        assert "tag %s is taken by another node; picking another" % taken in log, log
+        tag = ready(n4)["cluster"]["node"]
+        assert tag != taken and re.fullmatch(r"[a-z2-7]{6}", tag), tag
+        assert json.loads(cluster.redis.cli("GET", "wsgw:node:" + tag))["address"]
+        assert cluster.redis.cli("GET", "wsgw:node:" + taken) == lease
+        c4 = wsraw.connect(n4.port)
+        cid4 = c4.response_headers[ID_HEADER]
+        assert cid4.startswith(tag)
+        c1, cid1 = cluster.client(0)
+        # both ways across Redis: the new inbox is subscribed, and node 1
+        # still answers for its own tag
+        assert rest(n1, "GET", PREFIX + cid4)[0] == 200
+        assert rest(n4, "POST", PREFIX + cid1 + ":send", send_body(b"to1")) == (200, {})
+        assert c1.recv_message(timeout=5) == (2, b"to1")
+        # only node 1 listens on the taken tag's inbox now
+        assert cluster.redis.cli("PUBSUB", "NUMSUB", "wsgw:inbox:" + taken).split() == [
+            "wsgw:inbox:" + taken, "1"]
+        c4.close()
+        c1.close()
+    finally:
+        code = n4.stop()
+        n4.assert_clean()
+        assert code == 0
+
+
+# -- metrics ----------------------------------------------------------------------
+
+def metrics(node):
+    """The parsed /metrics of a node, and its text."""
+    from test_metrics import parse
+    c = httpc.HTTPConnection("127.0.0.1", node.mgmt_port, timeout=10)
+    c.request("GET", "/metrics")
+    r = c.getresponse()
+    text = r.read().decode()
+    c.close()
+    assert r.status == 200, text
+    return parse(text), text
+
+
+def mval(m, name, **labels):
+    return m.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+def wait_mval(node, pred, what, timeout=10):
+    deadline = time.time() + timeout * SLOW
+    while True:
+        m, _ = metrics(node)
+        if pred(m):
+            return m
+        assert time.time() < deadline, "metrics never showed %s" % what
+        time.sleep(0.05)
+
+
+def test_cluster_metrics(cluster):
+    """README "Metrics" (wsgw_cluster_*): link gauges, reconnects, remote
+    calls by op and outcome with their histogram, calls in flight, requests
+    served for other nodes, requests dropped past their deadline; promtool
+    passes on the output."""
+    from test_metrics import promtool_check
+    import threading
+    n1, n3 = cluster.nodes[0], cluster.nodes[2]
+    m, _ = metrics(n1)
+    for link in ("commands", "subscriber"):
+        assert mval(m, "wsgw_cluster_link_up", link=link) == 1
+        assert mval(m, "wsgw_cluster_link_reconnects_total", link=link) == 0
+    assert mval(m, "wsgw_cluster_remote_calls_in_flight") == 0
+    c, cid = cluster.client(2)
+    assert rest(n1, "GET", PREFIX + cid)[0] == 200
+    assert rest(n1, "POST", PREFIX + cid + ":send", send_body(b"x")) == (200, {})
+    assert c.recv_message(timeout=5) == (2, b"x")
+    ghost = "zzzzzz" + cid[6:]  # a tag no node holds
+    assert rest(n1, "DELETE", PREFIX + ghost)[0] == 404
+    m, text = metrics(n1)
+    calls = {k[1]: v for k, v in m.items() if k[0] == "wsgw_cluster_remote_calls_total"}
+    assert calls == {(("op", "get"), ("outcome", "ok")): 1,
+                     (("op", "send"), ("outcome", "ok")): 1,
+                     (("op", "disconnect"), ("outcome", "not_found")): 1}, calls
+    for op in ("get", "send", "disconnect"):
+        assert mval(m, "wsgw_cluster_remote_call_duration_seconds_count", op=op) == 1
+        assert mval(m, "wsgw_cluster_remote_call_duration_seconds_bucket", op=op, le="+Inf") == 1
+    # the local call on the owner is not a remote one; it served two requests
+    m3, _ = metrics(n3)
+    assert mval(m3, "wsgw_cluster_requests_served_total", op="get") == 1
+    assert mval(m3, "wsgw_cluster_requests_served_total", op="send") == 1
+    assert not any(k[0] == "wsgw_cluster_remote_calls_total" for k in m3)
+    promtool_check(text)
+
+    # a frozen owner: one call in flight, then its deadline; the owner drops
+    # the request once it runs again
+    os.kill(n3.proc.pid, signal.SIGSTOP)
+    try:
+        res = []
+        t = threading.Thread(target=lambda: res.append(
+            rest(n1, "POST", PREFIX + cid + ":send", send_body(b"late"))))
+        t.start()
+        wait_mval(n1, lambda m: mval(m, "wsgw_cluster_remote_calls_in_flight") == 1, "in flight 1")
+        t.join(10)
+        assert res and res[0][0] == 503, res
+    finally:
+        os.kill(n3.proc.pid, signal.SIGCONT)
+    m = wait_mval(n1, lambda m: mval(m, "wsgw_cluster_remote_calls_in_flight") == 0, "in flight 0")
+    assert mval(m, "wsgw_cluster_remote_calls_total", op="send", outcome="deadline") == 1
+    assert mval(m, "wsgw_cluster_remote_calls_total", op="send", outcome="unavailable") == 0
+    wait_mval(n3, lambda m: mval(m, "wsgw_cluster_requests_dropped_late_total") == 1, "dropped 1")
+
+    # Redis drops every subscriber: each node's subscriber link reconnects
+    assert int(cluster.redis.cli("CLIENT", "KILL", "TYPE", "pubsub")) == 3
+    wait_up(cluster.nodes)
+    for n in cluster.nodes:
+        m, text = metrics(n)
+        assert mval(m, "wsgw_cluster_link_reconnects_total", link="subscriber") >= 1
+        assert mval(m, "wsgw_cluster_link_reconnects_total", link="commands") == 0
+        assert mval(m, "wsgw_cluster_link_up", link="subscriber") == 1
+    # Redis gone: both links down, a remote call UNAVAILABLE at once
+    cluster.redis.stop()
+    m = wait_mval(n1, lambda m: mval(m, "wsgw_cluster_link_up", link="commands") == 0, "link down")
+    assert rest(n1, "GET", PREFIX + cid)[0] == 503
+    m, text = metrics(n1)
+    assert mval(m, "wsgw_cluster_remote_calls_total", op="get", outcome="unavailable") == 1
+    promtool_check(text)
+    cluster.redis.start()
+    wait_up(cluster.nodes)
+    c.close()
+
+
+def test_no_cluster_metrics_without_cluster(tmp_path):
+    """Without --cluster nothing changes: no wsgw_cluster_* family."""
+    srv = Server([]).start(tmp_path)
+    try:
+        _, text = metrics(srv)
+        assert "wsgw_cluster_" not in text
+    finally:
+        assert srv.stop() == 0
+
+
 @pytest.mark.parametrize("url", ["redis://example.com:6379", "http://127.0.0.1:6379",
                                  "redis://127.0.0.1:0", "redis://127.0.0.1:6379/99999"])
 def test_bad_cluster_url_refused_at_start(url):
@@ -548,6 +698,8 @@ def test_silently_dead_subscription(tmp_path):
         while "inbox probe did not come back" not in nodes[0].read_log():
             assert time.time() < deadline, nodes[0].read_log()
             time.sleep(0.1)
+        m, _ = metrics(nodes[0])
+        assert mval(m, "wsgw_cluster_probe_failures_total", reason="timeout") == 1
         deadline = time.time() + 10 * SLOW
         while rest(nodes[1], "GET", PREFIX + cid)[0] != 200:
             assert time.time() < deadline

@@ -305,3 +305,136 @@ def test_readme_example_is_a_valid_spec(tmp_path):
     out = p.stdout.decode() + p.stderr.decode()
     assert p.returncode == 0, out
     assert "authorizer: jwtAuth" in out and "results cached 60 s" in out
+
+
+# ---- reload (SIGHUP): each spec has its own authorizer runtime ---------------
+
+RELOAD_SPEC = """openapi: 3.0.0
+info: {title: reload-jwt, version: 1.0.0}
+paths:
+  /x:
+    x-yc-apigateway-websocket-message:
+      security: [{%(x)s: []}]
+      x-yc-apigateway-integration: {type: echo}
+  /y:
+    x-yc-apigateway-websocket-message:
+      security: [{%(y)s: []}]
+      x-yc-apigateway-integration: {type: echo}
+components:
+  securitySchemes:
+    authA:
+      type: openIdConnect
+      x-yc-apigateway-authorizer:
+        type: jwt
+        jwksUri: %(a)s
+        jwkTtlInSeconds: 300
+        identitySource: {in: header, name: Authorization, prefix: "Bearer "}
+        audiences: [wsgw-test]
+    authB:
+      type: openIdConnect
+      x-yc-apigateway-authorizer:
+        type: jwt
+        jwksUri: %(b)s
+        jwkTtlInSeconds: 300
+        identitySource: {in: header, name: Authorization, prefix: "Bearer "}
+        audiences: [other]
+"""
+
+PLAIN_SPEC = """openapi: 3.0.0
+info: {title: reload-plain, version: 1.0.0}
+paths:
+  /x:
+    x-yc-apigateway-websocket-message:
+      x-yc-apigateway-integration: {type: echo}
+"""
+
+
+def test_reload_between_authorizer_specs(wsgw_factory, backend_factory, tmp_path):
+    """A handshake waiting for its spec's keys across a SIGHUP finishes per
+    its old spec; new handshakes use the new spec's authorizers (other
+    jwksUri, other order); a fetch in flight when the old spec goes is
+    detached; reload to a spec without authorizers and back."""
+    import signal
+    be_a, be_b = backend_factory(), backend_factory()
+    gate = threading.Event()
+    be_a.on(None, status=200, content_type="application/json", body=jwks(), gate=gate)
+    be_b.on(None, status=200, content_type="application/json", body=jwks())
+    ua, ub = be_a.url("/jwks.json"), be_b.url("/jwks.json")
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(RELOAD_SPEC % {"x": "authA", "y": "authB", "a": ua, "b": ub})
+    srv = wsgw_factory(["--spec", str(spec), "--close-timeout", "2s"])
+    aud_test, aud_other = token(), token({"aud": "other"})
+
+    def hup(n):
+        srv.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + LIVENESS
+        while srv.read_log().count("SIGHUP: reloaded spec") < n:
+            assert time.monotonic() < deadline, srv.read_log()[-3000:]
+            time.sleep(0.02)
+
+    try:
+        waiting = wsraw.Conn(srv.port)  # /x on the old spec: authA, keys of be_a (gated)
+        waiting.send(wsraw.request_bytes(path="/x", extra_headers=bearer(aud_test)) +
+                     wsraw.encode_frame(wsraw.OP_TEXT, b"early"))
+        gone = wsraw.Conn(srv.port)  # waits too, then leaves before the keys come
+        gone.send(wsraw.request_bytes(path="/x", extra_headers=bearer(aud_test)))
+        be_a.wait_for(lambda _: len(fetches(be_a)) == 1, what="the JWKS call")
+        # the new spec swaps the authorizers: /x is authB (be_b, aud other)
+        # (authA now names be_b and aud other, authB be_a and aud wsgw-test)
+        spec.write_text(RELOAD_SPEC.replace("[wsgw-test]", "[T]").replace("[other]", "[wsgw-test]")
+                        .replace("[T]", "[other]") % {"x": "authA", "y": "authB",
+                                                       "a": ub, "b": ua})
+        hup(1)
+        assert status_of(srv, "/x", bearer(aud_test))[0] == 401
+        assert status_of(srv, "/x", bearer(aud_other))[0] == 101
+        assert len(fetches(be_b)) == 1
+        gone.close()
+        time.sleep(0.2)
+        gate.set()
+        st, _, _ = waiting.read_response_head(timeout=LIVENESS)
+        assert st == 101  # judged by the old spec's authA with be_a's keys
+        assert waiting.recv_frame().payload == b"early"
+        waiting.close()
+        # the old spec is gone with its last connection; a handshake on the
+        # new spec's /y (authB now: be_a, aud wsgw-test) fetches be_a afresh
+        assert status_of(srv, "/y", bearer(aud_test))[0] == 101
+        assert len(fetches(be_a)) == 2
+
+        spec.write_text(PLAIN_SPEC)
+        hup(2)
+        assert status_of(srv, "/x")[0] == 101  # no authorizer now
+        spec.write_text(RELOAD_SPEC % {"x": "authA", "y": "authB", "a": ua, "b": ub})
+        hup(3)
+        assert status_of(srv, "/x")[0] == 401
+        assert status_of(srv, "/x", bearer(aud_test))[0] == 101
+        assert "cannot be reloaded" not in srv.read_log()
+    finally:
+        gate.set()
+
+
+def test_reload_frees_a_spec_whose_keys_are_in_flight(wsgw_factory, backend, tmp_path):
+    """The old spec's last handshake times out (408) while its JWKS call
+    is in flight: the spec and its authorizer runtime are freed, the call
+    detached; its late answer touches nothing (ASan)."""
+    import signal
+    gate = threading.Event()
+    backend.on(None, status=200, content_type="application/json", body=jwks(), gate=gate)
+    url = backend.url("/jwks.json")
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(RELOAD_SPEC % {"x": "authA", "y": "authB", "a": url, "b": url})
+    srv = wsgw_factory(["--spec", str(spec), "--close-timeout", "2s", "--handshake-timeout", "1s"])
+    try:
+        with wsraw.Conn(srv.port) as c:
+            c.send(wsraw.request_bytes(path="/x", extra_headers=bearer(token())))
+            backend.wait_for(lambda _: len(fetches(backend)) == 1, what="the JWKS call")
+            spec.write_text(PLAIN_SPEC)
+            srv.proc.send_signal(signal.SIGHUP)
+            assert c.read_http_response(timeout=LIVENESS)[0] == 408
+        time.sleep(0.5)  # the connection is freed, and the old spec with it
+        gate.set()
+        backend.wait_for(lambda _: backend.requests and len(fetches(backend)) == 1, what="-")
+        time.sleep(0.5)  # the detached call's answer arrives
+        assert status_of(srv, "/x")[0] == 101
+        assert "SIGHUP: reloaded spec" in srv.read_log()
+    finally:
+        gate.set()

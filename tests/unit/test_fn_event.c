@@ -307,6 +307,51 @@ static void test_bad_inputs(void **state)
 	free(s);
 }
 
+/* The function authorizer's request: the documented key set, the
+ * client's headers with the forwarding ones and none of the WebSocket
+ * event's, the query, path parameters, an HTTP-only requestContext and
+ * the cookies as a map. */
+static void test_authorizer_request(void **state)
+{
+	struct fn_event ev = base(FN_MESSAGE, false); /* kind and v1 are ignored */
+	size_t len = 0;
+	char *text = fn_event_authorizer_json(&ev, &len);
+	json_t *j, *h;
+
+	(void)state;
+	assert_non_null(text);
+	assert_int_equal(len, strlen(text));
+	assert_non_null(j = json_loads(text, 0, NULL));
+	free(text);
+	assert_string_equal(keys(j), "resource,path,httpMethod,headers,queryStringParameters,"
+	                             "pathParameters,requestContext,cookies");
+	assert_string_equal(str(j, "resource"), "/v1/{room}");
+	assert_string_equal(str(j, "path"), "/v1/r%201");
+	assert_string_equal(str(j, "httpMethod"), "GET");
+	h = json_object_get(j, "headers");
+	assert_string_equal(keys(h), "Cookie,Host,Sec-Websocket-Protocol,User-Agent,X-Api-Gateway-"
+	                             "Function-Id,X-Bad,X-Forwarded-For,X-Forwarded-Proto,X-Multi,"
+	                             "X-Request-Id,X-Serverless-Gateway-Id,X-Token");
+	assert_string_equal(str(h, "X-Forwarded-For"), "10.0.0.1");
+	assert_string_equal(str(h, "X-Multi"), "two");
+	assert_string_equal(str(h, "X-Request-Id"), "rid-1");
+	assert_string_equal(str(h, "X-Api-Gateway-Function-Id"), "fn1");
+	assert_string_equal(str(h, "Cookie"), "sess=s1; AUTH=a b");
+	assert_null(json_object_get(j, "multiValueHeaders"));
+	assert_string_equal(dump(json_object_get(j, "queryStringParameters")),
+	                    "{\"a\":\"2\",\"b\":\"x y z\",\"c\":\"\",\"\":\"v\",\"d\":\"%zz\","
+	                    "\"token\":\"t2\"}");
+	assert_string_equal(dump(json_object_get(j, "pathParameters")), "{\"room\":\"r%201\"}");
+	assert_string_equal(keys(json_object_get(j, "requestContext")),
+	                    "identity,httpMethod,requestId,requestTime,requestTimeEpoch");
+	assert_string_equal(str(j, "requestContext.httpMethod"), "GET");
+	assert_string_equal(str(j, "requestContext.identity.sourceIp"), "10.0.0.1");
+	assert_string_equal(str(j, "requestContext.identity.userAgent"), "ua/1");
+	assert_string_equal(dump(json_object_get(j, "cookies")),
+	                    "{\"sess\":\"s1\",\"AUTH\":\"a b\"}");
+	json_decref(j);
+}
+
 static void test_clf_and_utf8_fix(void **state)
 {
 	char out[40];
@@ -334,6 +379,7 @@ int main(void)
 	    cmocka_unit_test(test_disconnect),
 	    cmocka_unit_test(test_bad_inputs),
 	    cmocka_unit_test(test_clf_and_utf8_fix),
+	    cmocka_unit_test(test_authorizer_request),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -155,6 +155,62 @@ static void test_base64(void **state)
 }
 
 /* Every proper prefix of a good answer is refused; the whole is read. */
+/* A function authorizer's answer: isAuthorized a boolean, context an
+ * object (or absent / null); anything else is a broken authorizer; the
+ * answer fed at every length: only the whole one is accepted. */
+static void test_authorizer_answer(void **state)
+{
+	static const char good[] = "{\"isAuthorized\":true,\"context\":{\"userId\":\"u1\",\"n\":1}}";
+	static const char *const bad[] = {
+	    "", "null", "[]", "{}", "{\"isAuthorized\":\"true\"}", "{\"isAuthorized\":1}",
+	    "{\"isAuthorized\":true,\"context\":[1]}", "{\"isAuthorized\":true,\"context\":\"x\"}",
+	    "{\"isAuthorized\":true,\"isAuthorized\":false}", "{\"isAuthorized\":true", "true",
+	};
+	bool yes;
+	char *ctx;
+
+	(void)state;
+	assert_int_equal(fn_resp_authorizer((const uint8_t *)good, strlen(good), 4096, &yes, &ctx,
+	                                    why, sizeof why),
+	                 0);
+	assert_true(yes);
+	assert_string_equal(ctx, "{\"userId\":\"u1\",\"n\":1}");
+	free(ctx);
+	for (size_t n = 0; n < strlen(good); n++) {
+		assert_int_equal(fn_resp_authorizer((const uint8_t *)good, n, 4096, &yes, &ctx, why,
+		                                    sizeof why),
+		                 ERR_PROTO);
+		assert_false(yes);
+		assert_null(ctx);
+	}
+	/* over the context cap: broken, not authorized */
+	assert_int_equal(fn_resp_authorizer((const uint8_t *)good, strlen(good), 10, &yes, &ctx,
+	                                    why, sizeof why),
+	                 ERR_PROTO);
+	assert_false(yes);
+	assert_null(ctx);
+	assert_int_equal(fn_resp_authorizer((const uint8_t *)"{\"isAuthorized\":false,\"context\":{}}",
+	                                    35, 4096, &yes, &ctx, why, sizeof why),
+	                 0);
+	assert_false(yes);
+	assert_null(ctx);
+	assert_int_equal(fn_resp_authorizer((const uint8_t *)"{\"isAuthorized\":true,\"context\":null}",
+	                                    36, 4096, &yes, &ctx, why, sizeof why),
+	                 0);
+	assert_true(yes);
+	assert_null(ctx);
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		int rc = fn_resp_authorizer((const uint8_t *)bad[i], strlen(bad[i]), 4096, &yes, &ctx,
+		                            why, sizeof why);
+
+		if (rc != ERR_PROTO)
+			fail_msg("accepted: %s", bad[i]);
+		assert_false(yes);
+		assert_null(ctx);
+		assert_true(why[0] != '\0');
+	}
+}
+
 static void test_every_length(void **state)
 {
 	static const char json[] = "{\"statusCode\":200,\"headers\":{\"Content-Type\":\"a/b\"},"
@@ -180,7 +236,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_good),         cmocka_unit_test(test_broken),
 	    cmocka_unit_test(test_headers_cap),  cmocka_unit_test(test_base64),
-	    cmocka_unit_test(test_every_length),
+	    cmocka_unit_test(test_every_length), cmocka_unit_test(test_authorizer_answer),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

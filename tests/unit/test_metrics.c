@@ -408,13 +408,70 @@ static void test_render(void **state)
 	free(b.p);
 }
 
+/* --cluster: the wsgw_cluster_* families appear only with cluster_on,
+ * every fixed label from the start, remote calls from their first count. */
+static void test_render_cluster(void **state)
+{
+	static struct metrics m;
+	static struct metrics_snapshot s;
+	struct family fams[MAX_FAMILIES];
+	struct metrics_buf b = {0};
+	struct metrics_cluster *c = &s.cluster;
+	size_t n;
+
+	(void)state;
+	s.m = &m;
+	assert_int_equal(metrics_render(&s, &b), 0);
+	assert_null(strstr(b.p, "wsgw_cluster_"));
+	free(b.p);
+
+	memset(&b, 0, sizeof b);
+	s.cluster_on = true;
+	c->link_up[METRICS_CL_LINK_COMMANDS] = true;
+	c->reconnects[METRICS_CL_LINK_SUBSCRIBER] = 2;
+	c->calls[METRICS_CL_SEND][METRICS_CL_OK] = 3;
+	c->calls[METRICS_CL_GET][METRICS_CL_DEADLINE] = 1;
+	hist_observe(&c->latency[METRICS_CL_SEND], 300000); /* 300 µs */
+	hist_observe(&c->latency[METRICS_CL_SEND], 100);
+	c->served[METRICS_CL_CLOSE] = 4;
+	c->dropped_late = 5;
+	c->in_flight = 6;
+	c->probe_failures[METRICS_CL_PROBE_TIMEOUT] = 7;
+	assert_int_equal(metrics_render(&s, &b), 0);
+	n = check_format(b.p, fams);
+	assert_non_null(strstr(b.p, "\nwsgw_cluster_link_up{link=\"commands\"} 1\n"));
+	assert_non_null(strstr(b.p, "\nwsgw_cluster_link_up{link=\"subscriber\"} 0\n"));
+	assert_non_null(
+	    strstr(b.p, "\nwsgw_cluster_link_reconnects_total{link=\"subscriber\"} 2\n"));
+	assert_non_null(strstr(b.p, "\nwsgw_cluster_link_reconnects_total{link=\"commands\"} 0\n"));
+	assert_non_null(
+	    strstr(b.p, "\nwsgw_cluster_remote_calls_total{op=\"send\",outcome=\"ok\"} 3\n"));
+	assert_non_null(
+	    strstr(b.p, "\nwsgw_cluster_remote_calls_total{op=\"get\",outcome=\"deadline\"} 1\n"));
+	assert_null(strstr(b.p, "outcome=\"cancelled\""));
+	assert_int_equal(check_histogram(b.p, "wsgw_cluster_remote_call_duration_seconds",
+	                                 "op=\"send\",", 300100),
+	                 2);
+	assert_null(strstr(b.p, "wsgw_cluster_remote_call_duration_seconds_count{op=\"get\"}"));
+	assert_non_null(strstr(b.p, "\nwsgw_cluster_remote_calls_in_flight 6\n"));
+	assert_non_null(strstr(b.p, "\nwsgw_cluster_requests_served_total{op=\"disconnect\"} 4\n"));
+	assert_non_null(strstr(b.p, "\nwsgw_cluster_requests_served_total{op=\"get\"} 0\n"));
+	assert_non_null(strstr(b.p, "\nwsgw_cluster_requests_dropped_late_total 5\n"));
+	assert_non_null(strstr(b.p, "\nwsgw_cluster_probe_failures_total{reason=\"timeout\"} 7\n"));
+	assert_non_null(
+	    strstr(b.p, "\nwsgw_cluster_probe_failures_total{reason=\"no_subscriber\"} 0\n"));
+	assert_string_equal(find(fams, n, "wsgw_cluster_remote_call_duration_seconds")->type,
+	                    "histogram");
+	free(b.p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_hist_edges),    cmocka_unit_test(test_code_class),
 	    cmocka_unit_test(test_backend_label), cmocka_unit_test(test_backend_index),
 	    cmocka_unit_test(test_proc_stat),     cmocka_unit_test(test_escape),
-	    cmocka_unit_test(test_render),
+	    cmocka_unit_test(test_render),        cmocka_unit_test(test_render_cluster),
 	};
 
 	return cmocka_run_group_tests_name("test_metrics", tests, NULL, NULL);

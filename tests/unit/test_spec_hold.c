@@ -37,6 +37,38 @@ static void test_default_and_refs(void **state)
 	spec_drop(NULL);
 }
 
+static int rt_freed;
+static struct spec *rt_spec;
+
+/* The runtime is freed first, while the spec is still whole. */
+static void rt_free(void *rt)
+{
+	struct route_match m;
+
+	assert_ptr_equal(rt, &rt_freed);
+	assert_non_null(spec_match(rt_spec, "/x", 2, &m));
+	rt_freed++;
+}
+
+/* The server's runtime state (auth.c) goes with the spec's last reference,
+ * exactly once. */
+static void test_runtime_freed_with_the_spec(void **state)
+{
+	struct spec *s = NULL;
+
+	(void)state;
+	assert_int_equal(spec_new(NULL, NULL, 0, &s, NULL, 0), 0);
+	assert_null(s->rt);
+	s->rt = &rt_freed;
+	s->rt_free = rt_free;
+	rt_spec = s;
+	spec_hold(s);
+	spec_drop(s);
+	assert_int_equal(rt_freed, 0);
+	spec_drop(s);
+	assert_int_equal(rt_freed, 1);
+}
+
 static void test_load_file(void **state)
 {
 	static const char good[] = "openapi: 3.0.0\n"
@@ -76,6 +108,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_default_and_refs),
 	    cmocka_unit_test(test_load_file),
+	    cmocka_unit_test(test_runtime_freed_with_the_spec),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
