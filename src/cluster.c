@@ -19,6 +19,7 @@
 #include <hiredis.h>
 
 #include "api.h"
+#include "cluster_fan.h"
 #include "cluster_msg.h"
 #include "conn.h"
 #include "ctx.h"
@@ -86,6 +87,8 @@ struct cluster {
 	size_t scratch_cap;
 	unsigned in_flight; /* calls in cl->pending */
 	struct metrics_cluster m;
+
+	struct cluster_fan *fan; /* wsgw.v1 across the nodes (cluster_fan.c) */
 };
 
 static const char b32[] = "abcdefghijklmnopqrstuvwxyz234567";
@@ -381,6 +384,10 @@ static void on_reply(struct cluster *cl, const struct cluster_reply *a)
 	struct api_call *call;
 	char id[CLUSTER_ID_MAX + 1], gw[256], *ua;
 
+	if (a->has_counts) { /* a fan-out's answer */
+		cluster_fan_on_reply(cl->fan, a);
+		return;
+	}
 	if (!rc)
 		return; /* timed out or cancelled: too late */
 	call = rc->call;
@@ -477,7 +484,8 @@ static void on_request(struct cluster *cl, const struct cluster_request *q)
 		return;
 	/* Not ours: our subscriber may still listen on a tag we gave up (it
 	 * was taken) until it resubscribes; the owner answers, not us. */
-	if (q->id.len < CLUSTER_TAG_LEN || memcmp(q->id.p, cl->tag, CLUSTER_TAG_LEN))
+	if (q->op != CLUSTER_OP_FAN && /* to every node: no id */
+	    (q->id.len < CLUSTER_TAG_LEN || memcmp(q->id.p, cl->tag, CLUSTER_TAG_LEN)))
 		return;
 	/* The caller gave up at the deadline: running the call now would
 	 * deliver a Send it has already reported UNAVAILABLE. */
@@ -485,6 +493,10 @@ static void on_request(struct cluster *cl, const struct cluster_request *q)
 		cl->m.dropped_late++;
 		log_debug("cluster: dropped a request from node %.*s past its deadline",
 		          (int)q->caller.len, (const char *)q->caller.p);
+		return;
+	}
+	if (q->op >= CLUSTER_OP_FAN) {
+		cluster_fan_on_request(cl->fan, q);
 		return;
 	}
 	oc.call.done = owner_done;
@@ -581,8 +593,8 @@ static void c_close(struct server *srv, const char *id, size_t id_len, uint16_t 
 	remote(srv, &q, call);
 }
 
-/* The extension API's fan-out calls are not cluster-wide yet: they answer
- * for this node's connections (README, "Running several nodes"). */
+/* List is not cluster-wide yet: it answers for this node's connections
+ * (README, "Running several nodes"). */
 static void c_list(struct server *srv, const struct gw_req *req, struct gw_call *call)
 {
 	registry_local.list(srv, req, call);
@@ -590,29 +602,46 @@ static void c_list(struct server *srv, const struct gw_req *req, struct gw_call 
 
 static void c_count(struct server *srv, struct gw_call *call)
 {
-	registry_local.count(srv, call);
+	cluster_fan_count(srv->cluster->fan, call);
 }
 
 static void c_send_many(struct server *srv, const struct gw_req *req, uint8_t opcode,
                         struct gw_call *call)
 {
-	registry_local.send_many(srv, req, opcode, call);
+	cluster_fan_send_many(srv->cluster->fan, req, opcode, call);
+}
+
+/* Join / Leave: to the owner, like Get (cluster_fan.c answers there). */
+static void c_member(struct server *srv, const struct gw_req *req, struct gw_call *call, uint8_t op)
+{
+	struct cluster_request q = {.op = op};
+
+	if (is_ours(srv->cluster, req->id.p, req->id.n) || req->id.n != CONN_ID_LEN) {
+		if (op == CLUSTER_OP_JOIN)
+			registry_local.join(srv, req, call);
+		else
+			registry_local.leave(srv, req, call);
+		return;
+	}
+	q.id = (struct cluster_bytes){(const uint8_t *)req->id.p, req->id.n};
+	q.group = (struct cluster_bytes){(const uint8_t *)req->group.p, req->group.n};
+	remote(srv, &q, &call->api);
 }
 
 static void c_join(struct server *srv, const struct gw_req *req, struct gw_call *call)
 {
-	registry_local.join(srv, req, call);
+	c_member(srv, req, call, CLUSTER_OP_JOIN);
 }
 
 static void c_leave(struct server *srv, const struct gw_req *req, struct gw_call *call)
 {
-	registry_local.leave(srv, req, call);
+	c_member(srv, req, call, CLUSTER_OP_LEAVE);
 }
 
 static void c_fanout(struct server *srv, const struct gw_req *req, uint8_t opcode,
                      struct gw_call *call)
 {
-	registry_local.fanout(srv, req, opcode, call);
+	cluster_fan_fanout(srv->cluster->fan, req, opcode, call);
 }
 
 static const struct registry_ops registry_cluster = {
@@ -781,6 +810,7 @@ static void on_cmd_state(void *arg, bool up)
 	}
 	cl->probe_since = 0;
 	fail_all(cl, "the command link to Redis went down");
+	cluster_fan_fail_all(cl->fan, "the command link to Redis went down");
 }
 
 static void on_sub_state(void *arg, bool up)
@@ -789,8 +819,10 @@ static void on_sub_state(void *arg, bool up)
 
 	cl->probe_since = 0;
 	cl->sub_up_ms = cl->srv->loop.now_ms;
-	if (!up)
+	if (!up) {
 		fail_all(cl, "the subscriber link to Redis went down");
+		cluster_fan_fail_all(cl->fan, "the subscriber link to Redis went down");
+	}
 }
 
 int cluster_start(struct server *srv)
@@ -845,6 +877,9 @@ int cluster_start(struct server *srv)
 	cl->sub = redis_link_new(&srv->loop, &lc);
 	if (!cl->cmd || !cl->sub)
 		return ERR_NOMEM;
+	cl->fan = cluster_fan_new(srv, cl->cmd, cl->sub, cl->tag);
+	if (!cl->fan)
+		return ERR_NOMEM;
 	cl->tick.on_fire = on_tick;
 	cl->deadline.on_fire = on_deadline;
 	loop_timer_arm(&srv->loop, &cl->tick, srv->loop.now_ms + TICK_MS);
@@ -868,6 +903,7 @@ void cluster_fini(struct server *srv)
 	}
 	loop_timer_disarm(&srv->loop, &cl->tick);
 	loop_timer_disarm(&srv->loop, &cl->deadline);
+	cluster_fan_free(cl->fan);
 	redis_link_free(cl->cmd);
 	redis_link_free(cl->sub);
 	free(cl->slots);

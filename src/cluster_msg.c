@@ -81,15 +81,106 @@ static struct cluster_bytes get_bytes(struct rd *r, unsigned lenbytes, size_t ma
 
 size_t cluster_request_size(const struct cluster_request *q)
 {
-	return 1 + 1 + 1 + q->caller.len + 8 + 8 + 1 + q->id.len + 1 + 2 + 1 + q->reason.len + 4 +
-	       q->data.len;
+	size_t n = 1 + 1 + 1 + q->caller.len + 8 + 8 + 1 + q->id.len + 1 + 2 + 1 + q->reason.len +
+	           4 + q->data.len;
+
+	if (q->op >= CLUSTER_OP_FAN)
+		n += 1 + 1 + q->group.len + 2 + q->route.len + 2 + q->prefix.len + 2 + 4 +
+		     q->ids.len;
+	return n;
+}
+
+/* An ids block holds exactly nids well-formed entries. */
+static bool ids_ok(struct cluster_bytes b, uint16_t nids)
+{
+	struct cluster_bytes id;
+	unsigned n = 0;
+
+	while (b.len) {
+		if (!cluster_ids_next(&b, &id))
+			return false;
+		n++;
+	}
+	return n == nids;
+}
+
+bool cluster_ids_next(struct cluster_bytes *block, struct cluster_bytes *id)
+{
+	size_t n;
+
+	if (block->len == 0)
+		return false;
+	n = block->p[0];
+	if (n > CLUSTER_ID_MAX || n > block->len - 1)
+		return false;
+	id->p = block->p + 1;
+	id->len = n;
+	block->p += 1 + n;
+	block->len -= 1 + n;
+	return true;
+}
+
+int cluster_ids_add(uint8_t *out, size_t cap, size_t *len, const void *id, size_t n)
+{
+	if (n > CLUSTER_ID_MAX || cap < *len || 1 + n > cap - *len)
+		return ERR_LIMIT;
+	out[*len] = (uint8_t)n;
+	memcpy(out + *len + 1, id, n);
+	*len += 1 + n;
+	return 0;
+}
+
+static bool routes_ok(struct cluster_bytes b, uint16_t nroutes)
+{
+	struct cluster_bytes r;
+	uint32_t c;
+	unsigned n = 0;
+
+	while (b.len) {
+		if (!cluster_routes_next(&b, &r, &c))
+			return false;
+		n++;
+	}
+	return n == nroutes;
+}
+
+bool cluster_routes_next(struct cluster_bytes *block, struct cluster_bytes *route, uint32_t *count)
+{
+	size_t n;
+
+	if (block->len < 2)
+		return false;
+	n = (size_t)block->p[0] << 8 | block->p[1];
+	if (n > CLUSTER_FILTER_MAX || n + 4 > block->len - 2)
+		return false;
+	route->p = block->p + 2;
+	route->len = n;
+	*count = (uint32_t)block->p[2 + n] << 24 | (uint32_t)block->p[3 + n] << 16 |
+	         (uint32_t)block->p[4 + n] << 8 | block->p[5 + n];
+	block->p += 6 + n;
+	block->len -= 6 + n;
+	return true;
+}
+
+int cluster_routes_add(uint8_t *out, size_t cap, size_t *len, const void *route, size_t n,
+                       uint32_t count)
+{
+	if (n > CLUSTER_FILTER_MAX || cap < *len || 6 + n > cap - *len)
+		return ERR_LIMIT;
+	out[*len] = (uint8_t)(n >> 8);
+	out[*len + 1] = (uint8_t)n;
+	memcpy(out + *len + 2, route, n);
+	for (int i = 0; i < 4; i++)
+		out[*len + 2 + n + (size_t)i] = (uint8_t)(count >> (24 - 8 * i));
+	*len += 6 + n;
+	return 0;
 }
 
 int cluster_request_encode(const struct cluster_request *q, uint8_t *out, size_t cap)
 {
 	struct wr w = {out, 0, cap, false};
 
-	if (q->op > CLUSTER_OP_CLOSE)
+	if (q->op > CLUSTER_OP_LAST)
 		return ERR_LIMIT;
 	put_uint(&w, CLUSTER_MSG_REQUEST, 1);
 	put_uint(&w, q->op, 1);
@@ -101,6 +192,16 @@ int cluster_request_encode(const struct cluster_request *q, uint8_t *out, size_t
 	put_uint(&w, q->close_code, 2);
 	put_bytes(&w, q->reason, 1, CLUSTER_REASON_MAX);
 	put_bytes(&w, q->data, 4, CLUSTER_DATA_MAX);
+	if (q->op >= CLUSTER_OP_FAN) {
+		if (q->nids > CLUSTER_IDS_MAX || !ids_ok(q->ids, q->nids))
+			return ERR_LIMIT;
+		put_uint(&w, q->kind, 1);
+		put_bytes(&w, q->group, 1, CLUSTER_GROUP_MAX);
+		put_bytes(&w, q->route, 2, CLUSTER_FILTER_MAX);
+		put_bytes(&w, q->prefix, 2, CLUSTER_FILTER_MAX);
+		put_uint(&w, q->nids, 2);
+		put_bytes(&w, q->ids, 4, CLUSTER_IDS_MAX * (1 + CLUSTER_ID_MAX));
+	}
 	return w.over ? ERR_LIMIT : (int)w.len;
 }
 
@@ -120,7 +221,17 @@ int cluster_request_decode(const uint8_t *in, size_t len, struct cluster_request
 	q->close_code = (uint16_t)get_uint(&r, 2);
 	q->reason = get_bytes(&r, 1, CLUSTER_REASON_MAX);
 	q->data = get_bytes(&r, 4, CLUSTER_DATA_MAX);
-	if (r.bad || r.off != len || q->op > CLUSTER_OP_CLOSE)
+	if (q->op >= CLUSTER_OP_FAN && q->op <= CLUSTER_OP_LAST) {
+		q->kind = (uint8_t)get_uint(&r, 1);
+		q->group = get_bytes(&r, 1, CLUSTER_GROUP_MAX);
+		q->route = get_bytes(&r, 2, CLUSTER_FILTER_MAX);
+		q->prefix = get_bytes(&r, 2, CLUSTER_FILTER_MAX);
+		q->nids = (uint16_t)get_uint(&r, 2);
+		q->ids = get_bytes(&r, 4, CLUSTER_IDS_MAX * (1 + CLUSTER_ID_MAX));
+		if (!r.bad && (q->nids > CLUSTER_IDS_MAX || !ids_ok(q->ids, q->nids)))
+			return ERR_PROTO;
+	}
+	if (r.bad || r.off != len || q->op > CLUSTER_OP_LAST)
 		return ERR_PROTO;
 	return 0;
 }
@@ -128,7 +239,8 @@ int cluster_request_decode(const uint8_t *in, size_t len, struct cluster_request
 size_t cluster_reply_size(const struct cluster_reply *a)
 {
 	return 1 + 8 + 1 + 1 + a->message.len + 1 + 1 + a->id.len + 2 + a->gateway_id.len + 1 +
-	       a->source_ip.len + 2 + a->user_agent.len + 16;
+	       a->source_ip.len + 2 + a->user_agent.len + 16 + 1 + a->node.len + 12 + 2 + 4 +
+	       a->routes.len;
 }
 
 int cluster_reply_encode(const struct cluster_reply *a, uint8_t *out, size_t cap)
@@ -139,7 +251,19 @@ int cluster_reply_encode(const struct cluster_reply *a, uint8_t *out, size_t cap
 	put_uint(&w, a->call_id, 8);
 	put_uint(&w, a->code, 1);
 	put_bytes(&w, a->message, 1, CLUSTER_MESSAGE_MAX);
-	put_uint(&w, a->has_conn, 1);
+	if (a->has_conn && a->has_counts)
+		return ERR_LIMIT;
+	put_uint(&w, a->has_conn ? 1 : a->has_counts ? 2 : 0, 1);
+	if (a->has_counts) {
+		if (a->nroutes > CLUSTER_ROUTES_MAX || !routes_ok(a->routes, a->nroutes))
+			return ERR_LIMIT;
+		put_bytes(&w, a->node, 1, CLUSTER_TAG_MAX);
+		put_uint(&w, a->delivered, 4);
+		put_uint(&w, a->skipped, 4);
+		put_uint(&w, a->total, 4);
+		put_uint(&w, a->nroutes, 2);
+		put_bytes(&w, a->routes, 4, CLUSTER_ROUTES_BYTES);
+	}
 	if (a->has_conn) {
 		put_bytes(&w, a->id, 1, CLUSTER_ID_MAX);
 		put_bytes(&w, a->gateway_id, 2, CLUSTER_TEXT_MAX);
@@ -163,9 +287,21 @@ int cluster_reply_decode(const uint8_t *in, size_t len, struct cluster_reply *a)
 	a->code = (uint8_t)get_uint(&r, 1);
 	a->message = get_bytes(&r, 1, CLUSTER_MESSAGE_MAX);
 	has = get_uint(&r, 1);
-	if (has > 1)
+	if (has > 2)
 		return ERR_PROTO;
 	a->has_conn = has == 1;
+	a->has_counts = has == 2;
+	if (a->has_counts) {
+		a->node = get_bytes(&r, 1, CLUSTER_TAG_MAX);
+		a->delivered = (uint32_t)get_uint(&r, 4);
+		a->skipped = (uint32_t)get_uint(&r, 4);
+		a->total = (uint32_t)get_uint(&r, 4);
+		a->nroutes = (uint16_t)get_uint(&r, 2);
+		a->routes = get_bytes(&r, 4, CLUSTER_ROUTES_BYTES);
+		if (!r.bad &&
+		    (a->nroutes > CLUSTER_ROUTES_MAX || !routes_ok(a->routes, a->nroutes)))
+			return ERR_PROTO;
+	}
 	if (a->has_conn) {
 		a->id = get_bytes(&r, 1, CLUSTER_ID_MAX);
 		a->gateway_id = get_bytes(&r, 2, CLUSTER_TEXT_MAX);

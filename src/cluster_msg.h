@@ -27,7 +27,19 @@ enum cluster_op {
 	CLUSTER_OP_GET = 1,
 	CLUSTER_OP_SEND = 2,
 	CLUSTER_OP_CLOSE = 3,
+	/* wsgw.v1 (these carry the "ext" fields below) */
+	CLUSTER_OP_FAN = 4,       /* to wsgw:all: Broadcast, SendToGroup, Count (kind) */
+	CLUSTER_OP_JOIN = 5,      /* to the owner: id, group */
+	CLUSTER_OP_LEAVE = 6,     /* to the owner: id, group */
+	CLUSTER_OP_SEND_MANY = 7, /* to the owner: its ids of a SendToConnections, data once */
+	CLUSTER_OP_LAST = CLUSTER_OP_SEND_MANY,
 };
+
+#define CLUSTER_GROUP_MAX 128   /* GROUPS_NAME_MAX */
+#define CLUSTER_FILTER_MAX 1024 /* GW_MAX_FILTER */
+#define CLUSTER_IDS_MAX 1000    /* GW_MAX_IDS */
+#define CLUSTER_ROUTES_MAX 1024 /* route counts in one reply */
+#define CLUSTER_ROUTES_BYTES (64u << 10)
 
 struct cluster_bytes {
 	const uint8_t *p;
@@ -43,7 +55,14 @@ struct cluster_request {
 	uint8_t opcode;              /* SEND: WS_OP_TEXT or WS_OP_BINARY */
 	uint16_t close_code;         /* CLOSE */
 	struct cluster_bytes reason; /* CLOSE */
-	struct cluster_bytes data;   /* SEND */
+	struct cluster_bytes data;   /* SEND, FAN */
+	/* Ops >= CLUSTER_OP_FAN only (the older ops' encoding is unchanged): */
+	uint8_t kind;                /* FAN: enum gw_kind (GW_COUNT, GW_SEND_GROUP, GW_BROADCAST) */
+	struct cluster_bytes group;  /* FAN (SendToGroup), JOIN, LEAVE */
+	struct cluster_bytes route;  /* FAN: Broadcast's path */
+	struct cluster_bytes prefix; /* FAN: Broadcast's path_prefix */
+	uint16_t nids;               /* FAN: Broadcast's exclude ids ... */
+	struct cluster_bytes ids;    /* ... as a block: each a 1-byte length, then its bytes */
 };
 
 struct cluster_reply {
@@ -53,7 +72,28 @@ struct cluster_reply {
 	bool has_conn; /* GET answered OK: the snapshot follows */
 	struct cluster_bytes id, gateway_id, source_ip, user_agent;
 	int64_t connected_at_ns, last_active_at_ns;
+	/* A FAN's or a SEND_MANY's answer: the node's counts follow (not with
+	 * has_conn). SEND_MANY's per-id results use the routes block: one
+	 * (message, code) per id, in the request's order. */
+	bool has_counts;
+	struct cluster_bytes node; /* the answering node's tag */
+	uint32_t delivered, skipped, total;
+	uint16_t nroutes;            /* Count's per-route counts ... */
+	struct cluster_bytes routes; /* ... as a block: 2-byte length, route, 4-byte count */
 };
+
+/* Walks an ids block (cluster_request.ids): the next id into *id, advancing
+ * *block. False at its end. The block must have been decoded or built by
+ * cluster_ids_add. */
+bool cluster_ids_next(struct cluster_bytes *block, struct cluster_bytes *id);
+/* Appends one id (<= CLUSTER_ID_MAX bytes) to a block under construction
+ * in out[cap] at *len. Returns 0 or ERR_LIMIT. */
+int cluster_ids_add(uint8_t *out, size_t cap, size_t *len, const void *id, size_t n);
+
+/* The same for a routes block (cluster_reply.routes). */
+bool cluster_routes_next(struct cluster_bytes *block, struct cluster_bytes *route, uint32_t *count);
+int cluster_routes_add(uint8_t *out, size_t cap, size_t *len, const void *route, size_t n,
+                       uint32_t count);
 
 /* Bytes encode needs at most. */
 size_t cluster_request_size(const struct cluster_request *q);

@@ -92,6 +92,10 @@ struct gw_call {
 	size_t nresults;
 	/* SendToGroup, Broadcast */
 	uint32_t delivered, skipped;
+	/* Count, SendToGroup, Broadcast in cluster mode: the tags of the nodes
+	 * that did not answer (views valid during done, owned by the registry) */
+	const char *const *missing;
+	size_t nmissing;
 };
 
 /* Checks req against the rules and starts it; call->api.done runs

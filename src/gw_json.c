@@ -430,6 +430,20 @@ static json_t *conn_json(const struct gw_conn_info *c)
 	return o;
 }
 
+/* Cluster mode: the nodes that did not answer, only when there are some
+ * (a single node's answers keep their shape). */
+static void missing_json(json_t *o, const struct gw_call *call)
+{
+	json_t *a;
+
+	if (!call->nmissing)
+		return;
+	a = json_array();
+	for (size_t i = 0; i < call->nmissing; i++)
+		json_array_append_new(a, jc(call->missing[i]));
+	json_object_set_new(o, "missingNodes", a);
+}
+
 char *gw_json_encode(const struct gw_call *call, size_t *len)
 {
 	json_t *o = json_object(), *a;
@@ -454,6 +468,7 @@ char *gw_json_encode(const struct gw_call *call, size_t *len)
 		}
 		json_object_set_new(o, "total", json_integer(call->total));
 		json_object_set_new(o, "byRoute", a);
+		missing_json(o, call);
 		break;
 	case GW_SEND_MANY:
 		a = json_array();
@@ -474,6 +489,7 @@ char *gw_json_encode(const struct gw_call *call, size_t *len)
 		json_object_set_new(o, "skipped", json_integer(call->skipped));
 		json_object_set_new(o, "total",
 		                    json_integer((json_int_t)call->delivered + call->skipped));
+		missing_json(o, call);
 		break;
 	default:
 		break;

@@ -326,6 +326,8 @@ static uint8_t *encode_count(const struct gw_call *call, size_t prefix, size_t *
 		r.total = call->total;
 		r.n_by_route = call->nroutes;
 		r.by_route = pv;
+		r.n_missing_nodes = call->nmissing;
+		r.missing_nodes = (char **)(uintptr_t)call->missing;
 		out = pack(&r.base, prefix, len);
 	}
 	free(v);
@@ -386,6 +388,8 @@ uint8_t *gw_pb_encode(const struct gw_call *call, size_t prefix, size_t *len)
 		f.delivered = call->delivered;
 		f.skipped = call->skipped;
 		f.total = call->delivered + call->skipped;
+		f.n_missing_nodes = call->nmissing;
+		f.missing_nodes = (char **)(uintptr_t)call->missing;
 		return pack(&f.base, prefix, len);
 	default: /* Close, Join, Leave: empty messages */
 		return pack(&empty.base, prefix, len);

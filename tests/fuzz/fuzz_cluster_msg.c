@@ -26,7 +26,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	CHECK(out);
 	if (cluster_request_decode(data, size, &q) == 0) {
-		CHECK(q.op <= CLUSTER_OP_CLOSE);
+		struct cluster_bytes blk = q.ids, id;
+		unsigned nids = 0;
+
+		CHECK(q.op <= CLUSTER_OP_LAST);
+		CHECK(q.group.len <= CLUSTER_GROUP_MAX && inside(q.group, data, size));
+		CHECK(q.route.len <= CLUSTER_FILTER_MAX && inside(q.route, data, size));
+		CHECK(q.prefix.len <= CLUSTER_FILTER_MAX && inside(q.prefix, data, size));
+		CHECK(inside(q.ids, data, size));
+		while (cluster_ids_next(&blk, &id)) {
+			CHECK(id.len <= CLUSTER_ID_MAX && inside(id, data, size));
+			nids++;
+		}
+		CHECK(blk.len == 0 && nids == q.nids);
 		CHECK(q.caller.len <= CLUSTER_TAG_MAX && inside(q.caller, data, size));
 		CHECK(q.id.len <= CLUSTER_ID_MAX && inside(q.id, data, size));
 		CHECK(q.reason.len <= CLUSTER_REASON_MAX && inside(q.reason, data, size));
@@ -39,6 +51,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		CHECK(a.message.len <= CLUSTER_MESSAGE_MAX && inside(a.message, data, size));
 		CHECK(inside(a.id, data, size) && inside(a.user_agent, data, size));
 		CHECK(inside(a.gateway_id, data, size) && inside(a.source_ip, data, size));
+		CHECK(!(a.has_conn && a.has_counts));
+		if (a.has_counts) {
+			struct cluster_bytes blk = a.routes, r;
+			uint32_t c;
+			unsigned nr = 0;
+
+			CHECK(a.node.len <= CLUSTER_TAG_MAX && inside(a.node, data, size));
+			while (cluster_routes_next(&blk, &r, &c)) {
+				CHECK(r.len <= CLUSTER_FILTER_MAX && inside(r, data, size));
+				nr++;
+			}
+			CHECK(blk.len == 0 && nr == a.nroutes);
+		}
 		CHECK(cluster_reply_encode(&a, out, size + 1) == (int)size);
 		CHECK(memcmp(out, data, size) == 0);
 	}

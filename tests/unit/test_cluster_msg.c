@@ -102,13 +102,13 @@ static void test_request_refusals(void **state)
 	buf[0] = CLUSTER_MSG_REPLY; /* another type (or version) */
 	assert_int_equal(cluster_request_decode(buf, (size_t)n, &d), ERR_PROTO);
 	buf[0] = CLUSTER_MSG_REQUEST;
-	buf[1] = CLUSTER_OP_CLOSE + 1; /* unknown op */
+	buf[1] = CLUSTER_OP_LAST + 1; /* unknown op */
 	assert_int_equal(cluster_request_decode(buf, (size_t)n, &d), ERR_PROTO);
 	buf[1] = CLUSTER_OP_SEND;
 	buf[2] = CLUSTER_TAG_MAX + 1; /* caller over its cap */
 	assert_int_equal(cluster_request_decode(buf, (size_t)n, &d), ERR_PROTO);
 
-	q.op = CLUSTER_OP_CLOSE + 1;
+	q.op = CLUSTER_OP_LAST + 1;
 	assert_int_equal(cluster_request_encode(&q, buf, sizeof buf), ERR_LIMIT);
 	q = sample_request();
 	q.reason.len = CLUSTER_REASON_MAX + 1;
@@ -182,9 +182,112 @@ static void test_reply_roundtrip(void **state)
 	assert_false(d.has_conn);
 	assert_int_equal(d.code, 5);
 	assert_bytes(d.message, a.message);
-	buf[n - 1] = 2; /* has_conn must be 0 or 1 */
+	buf[n - 1] = 3; /* the body byte is 0, 1 (a snapshot) or 2 (counts) */
 	assert_int_equal(cluster_reply_decode(buf, (size_t)n, &d), ERR_PROTO);
 	a.message.len = CLUSTER_MESSAGE_MAX + 1;
+	assert_int_equal(cluster_reply_encode(&a, buf, sizeof buf), ERR_LIMIT);
+}
+
+/* A FAN request: the wsgw.v1 fields and an ids block, whole and at every
+ * cut; a block whose count disagrees with its entries is refused. */
+static void test_fan_request(void **state)
+{
+	struct cluster_request q = sample_request(), d;
+	uint8_t ids[256], buf[1024];
+	size_t idlen = 0;
+	struct cluster_bytes blk, id;
+	int n;
+
+	(void)state;
+	q.op = CLUSTER_OP_FAN;
+	q.kind = 8;
+	q.group = B("team-1");
+	q.route = B("/chat/{room}");
+	q.prefix = B("/chat/");
+	assert_int_equal(cluster_ids_add(ids, sizeof ids, &idlen, "abc234x", 7), 0);
+	assert_int_equal(cluster_ids_add(ids, sizeof ids, &idlen, "", 0), 0);
+	assert_int_equal(cluster_ids_add(ids, sizeof ids, &idlen, "q", 1), 0);
+	q.ids = (struct cluster_bytes){ids, idlen};
+	q.nids = 3;
+	n = cluster_request_encode(&q, buf, sizeof buf);
+	assert_int_equal(n, (int)cluster_request_size(&q));
+	assert_int_equal(cluster_request_decode(buf, (size_t)n, &d), 0);
+	assert_int_equal(d.kind, 8);
+	assert_bytes(d.group, q.group);
+	assert_bytes(d.route, q.route);
+	assert_bytes(d.prefix, q.prefix);
+	assert_bytes(d.data, q.data);
+	assert_int_equal(d.nids, 3);
+	blk = d.ids;
+	assert_true(cluster_ids_next(&blk, &id));
+	assert_bytes(id, B("abc234x"));
+	assert_true(cluster_ids_next(&blk, &id));
+	assert_int_equal(id.len, 0);
+	assert_true(cluster_ids_next(&blk, &id));
+	assert_bytes(id, B("q"));
+	assert_false(cluster_ids_next(&blk, &id));
+	for (int cut = 0; cut < n; cut++)
+		assert_int_equal(cluster_request_decode(buf, (size_t)cut, &d), ERR_PROTO);
+	q.nids = 2; /* a count that disagrees with the block */
+	assert_int_equal(cluster_request_encode(&q, buf, sizeof buf), ERR_LIMIT);
+	q.nids = 3;
+	n = cluster_request_encode(&q, buf, sizeof buf);
+	buf[n - (int)idlen - 5] = 4; /* nids low byte: 4 entries announced */
+	assert_int_equal(cluster_request_decode(buf, (size_t)n, &d), ERR_PROTO);
+	/* join: group over its cap */
+	q = sample_request();
+	q.op = CLUSTER_OP_JOIN;
+	q.group.p = (const uint8_t *)buf;
+	q.group.len = CLUSTER_GROUP_MAX + 1;
+	assert_int_equal(cluster_request_encode(&q, ids, sizeof ids), ERR_LIMIT);
+	/* the older ops carry none of it: their encoding is unchanged */
+	q = sample_request();
+	q.group = B("ignored");
+	n = cluster_request_encode(&q, buf, sizeof buf);
+	assert_int_equal(cluster_request_decode(buf, (size_t)n, &d), 0);
+	assert_int_equal(d.group.len, 0);
+	assert_true(cluster_ids_add(ids, 4, &idlen, "x", 1) == ERR_LIMIT);
+}
+
+/* A FAN's answer: counts and a routes block. */
+static void test_counts_reply(void **state)
+{
+	struct cluster_reply a = {.call_id = 5, .message = B("")}, d;
+	uint8_t routes[128], buf[512];
+	size_t rlen = 0;
+	struct cluster_bytes blk, r;
+	uint32_t c;
+	int n;
+
+	(void)state;
+	a.has_counts = true;
+	a.node = B("abc234");
+	a.delivered = 70000, a.skipped = 3, a.total = 70003;
+	assert_int_equal(cluster_routes_add(routes, sizeof routes, &rlen, "/a/{x}", 6, 70000), 0);
+	assert_int_equal(cluster_routes_add(routes, sizeof routes, &rlen, "/b", 2, 3), 0);
+	a.routes = (struct cluster_bytes){routes, rlen};
+	a.nroutes = 2;
+	n = cluster_reply_encode(&a, buf, sizeof buf);
+	assert_true(n > 0 && (size_t)n <= cluster_reply_size(&a));
+	assert_int_equal(cluster_reply_decode(buf, (size_t)n, &d), 0);
+	assert_true(d.has_counts && !d.has_conn);
+	assert_bytes(d.node, a.node);
+	assert_true(d.delivered == 70000 && d.skipped == 3 && d.total == 70003);
+	assert_int_equal(d.nroutes, 2);
+	blk = d.routes;
+	assert_true(cluster_routes_next(&blk, &r, &c));
+	assert_bytes(r, B("/a/{x}"));
+	assert_true(c == 70000);
+	assert_true(cluster_routes_next(&blk, &r, &c));
+	assert_bytes(r, B("/b"));
+	assert_true(c == 3);
+	assert_false(cluster_routes_next(&blk, &r, &c));
+	for (int cut = 0; cut < n; cut++)
+		assert_int_equal(cluster_reply_decode(buf, (size_t)cut, &d), ERR_PROTO);
+	a.nroutes = 3;
+	assert_int_equal(cluster_reply_encode(&a, buf, sizeof buf), ERR_LIMIT);
+	a.nroutes = 2;
+	a.has_conn = true; /* one body or the other */
 	assert_int_equal(cluster_reply_encode(&a, buf, sizeof buf), ERR_LIMIT);
 }
 
@@ -193,7 +296,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_request_roundtrip),   cmocka_unit_test(test_request_refusals),
 	    cmocka_unit_test(test_request_data_length), cmocka_unit_test(test_probe),
-	    cmocka_unit_test(test_reply_roundtrip),
+	    cmocka_unit_test(test_reply_roundtrip),     cmocka_unit_test(test_fan_request),
+	    cmocka_unit_test(test_counts_reply),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

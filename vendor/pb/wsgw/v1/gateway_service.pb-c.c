@@ -1201,7 +1201,7 @@ const ProtobufCMessageDescriptor wsgw__v1__route_count__descriptor =
   (ProtobufCMessageInit) wsgw__v1__route_count__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor wsgw__v1__count_connections_response__field_descriptors[2] =
+static const ProtobufCFieldDescriptor wsgw__v1__count_connections_response__field_descriptors[3] =
 {
   {
     "total",
@@ -1227,15 +1227,28 @@ static const ProtobufCFieldDescriptor wsgw__v1__count_connections_response__fiel
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "missing_nodes",
+    3,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Wsgw__V1__CountConnectionsResponse, n_missing_nodes),
+    offsetof(Wsgw__V1__CountConnectionsResponse, missing_nodes),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned wsgw__v1__count_connections_response__field_indices_by_name[] = {
   1,   /* field[1] = by_route */
+  2,   /* field[2] = missing_nodes */
   0,   /* field[0] = total */
 };
 static const ProtobufCIntRange wsgw__v1__count_connections_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor wsgw__v1__count_connections_response__descriptor =
 {
@@ -1245,7 +1258,7 @@ const ProtobufCMessageDescriptor wsgw__v1__count_connections_response__descripto
   "Wsgw__V1__CountConnectionsResponse",
   "wsgw.v1",
   sizeof(Wsgw__V1__CountConnectionsResponse),
-  2,
+  3,
   wsgw__v1__count_connections_response__field_descriptors,
   wsgw__v1__count_connections_response__field_indices_by_name,
   1,  wsgw__v1__count_connections_response__number_ranges,
@@ -1633,7 +1646,7 @@ const ProtobufCMessageDescriptor wsgw__v1__send_to_group_request__descriptor =
   (ProtobufCMessageInit) wsgw__v1__send_to_group_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor wsgw__v1__fanout_response__field_descriptors[3] =
+static const ProtobufCFieldDescriptor wsgw__v1__fanout_response__field_descriptors[4] =
 {
   {
     "delivered",
@@ -1671,16 +1684,29 @@ static const ProtobufCFieldDescriptor wsgw__v1__fanout_response__field_descripto
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "missing_nodes",
+    4,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Wsgw__V1__FanoutResponse, n_missing_nodes),
+    offsetof(Wsgw__V1__FanoutResponse, missing_nodes),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned wsgw__v1__fanout_response__field_indices_by_name[] = {
   0,   /* field[0] = delivered */
+  3,   /* field[3] = missing_nodes */
   1,   /* field[1] = skipped */
   2,   /* field[2] = total */
 };
 static const ProtobufCIntRange wsgw__v1__fanout_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 3 }
+  { 0, 4 }
 };
 const ProtobufCMessageDescriptor wsgw__v1__fanout_response__descriptor =
 {
@@ -1690,7 +1716,7 @@ const ProtobufCMessageDescriptor wsgw__v1__fanout_response__descriptor =
   "Wsgw__V1__FanoutResponse",
   "wsgw.v1",
   sizeof(Wsgw__V1__FanoutResponse),
-  3,
+  4,
   wsgw__v1__fanout_response__field_descriptors,
   wsgw__v1__fanout_response__field_indices_by_name,
   1,  wsgw__v1__fanout_response__number_ranges,

@@ -171,10 +171,16 @@ struct  Wsgw__V1__CountConnectionsResponse
   uint32_t total;
   size_t n_by_route;
   Wsgw__V1__RouteCount **by_route;
+  /*
+   * Cluster mode: tags of the nodes that did not answer by the deadline
+   * (their connections are not counted). Empty when every node answered.
+   */
+  size_t n_missing_nodes;
+  char **missing_nodes;
 };
 #define WSGW__V1__COUNT_CONNECTIONS_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&wsgw__v1__count_connections_response__descriptor) \
-    , 0, 0,NULL }
+    , 0, 0,NULL, 0,NULL }
 
 
 struct  Wsgw__V1__SendToConnectionsRequest
@@ -300,10 +306,17 @@ struct  Wsgw__V1__FanoutResponse
    * delivered + skipped.
    */
   uint32_t total;
+  /*
+   * Cluster mode: tags of the nodes that did not answer by the deadline
+   * (their counts are not included; they may still have sent). Empty when
+   * every node answered.
+   */
+  size_t n_missing_nodes;
+  char **missing_nodes;
 };
 #define WSGW__V1__FANOUT_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&wsgw__v1__fanout_response__descriptor) \
-    , 0, 0, 0 }
+    , 0, 0, 0, 0,NULL }
 
 
 struct  Wsgw__V1__BroadcastRequest
