@@ -42,6 +42,7 @@ struct fanout {
 	fanout_free_fn free_fn;
 	uint32_t slices;
 	uint64_t longest_slice_ns;
+	uint64_t longest_slice_cpu_ns; /* the same slices' thread CPU time */
 };
 
 /* Runs the first slice now; if that finishes the job, completes call and

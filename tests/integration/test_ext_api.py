@@ -858,13 +858,15 @@ def test_broadcast_to_many_keeps_echo_flowing(ext, fd_room):
         # The server's own account: each broadcast ran in several slices,
         # none of which held the loop long (FANOUT_SLICE_NS is 2 ms; the
         # bound is generous for a loaded machine and ASan).
-        runs = [(int(a), float(b)) for a, b in
-                re.findall(r"fanout: done in (\d+) slice\(s\), longest ([\d.]+) ms",
-                           api.server.read_log())]
-        print("slices per broadcast and longest slice (ms):", runs)
+        # The CPU time is asserted: a slice's wall time also counts
+        # whatever else the scheduler ran meanwhile (other processes).
+        runs = [(int(a), float(b), float(c)) for a, b, c in
+                re.findall(r"fanout: done in (\d+) slice\(s\), longest ([\d.]+) ms "
+                           r"\(([\d.]+) ms on the CPU\)", api.server.read_log())]
+        print("slices per broadcast, longest slice (ms) wall and CPU:", runs)
         assert len(runs) == rounds, runs
-        assert all(sl > 1 for sl, _ in runs), runs
-        assert max(ms for _, ms in runs) < 50, runs
+        assert all(sl > 1 for sl, _, _ in runs), runs
+        assert max(cpu for _, _, cpu in runs) < 50, runs
     finally:
         stop.set()
         echo.close()
