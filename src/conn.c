@@ -204,7 +204,8 @@ static int cork_append(struct server *srv, const uint8_t *hdr, size_t hdr_len,
 		srv->cork_buf = b;
 		srv->cork_cap = cap;
 	}
-	memcpy(srv->cork_buf + srv->cork_len, hdr, hdr_len);
+	if (hdr_len)
+		memcpy(srv->cork_buf + srv->cork_len, hdr, hdr_len);
 	if (len)
 		memcpy(srv->cork_buf + srv->cork_len + hdr_len, payload, len);
 	srv->cork_len += n;
@@ -273,8 +274,9 @@ int conn_write_frame(struct conn *c, const uint8_t *hdr, size_t hdr_len, const u
 	/* The echo's case, kept apart from the general one's set-up: output
 	 * while c's read is handled (corked: c is live and queues nothing
 	 * else, so there is no limit to check unless asked and nothing to
-	 * unshare) that fits the cork buffer as it is. */
-	if (srv->cork == c && !enforce_limit && hdr_len <= WS_MAX_HEADER &&
+	 * unshare) with a 1..14-byte header that fits the cork buffer as it
+	 * is (so never on a buffer not yet allocated). */
+	if (srv->cork == c && !enforce_limit && hdr_len - 1 < WS_MAX_HEADER &&
 	    srv->cork_cap - srv->cork_len >= hdr_len + len) {
 		uint8_t *d = srv->cork_buf + srv->cork_len;
 
