@@ -240,11 +240,15 @@ static int send_or_queue(struct conn *c, struct iovec *iov, int iovcnt)
 	return 0;
 }
 
-static int cork_append(struct server *srv, const uint8_t *p, size_t n)
+/* Appends a frame header and its payload to the cork buffer, growing it. */
+static int cork_append(struct server *srv, const uint8_t *hdr, size_t hdr_len,
+		       const uint8_t *payload, size_t len)
 {
+	size_t n = hdr_len + len;
+
 	if (n == 0)
 		return 0;
-	if (srv->cork_len + n > srv->cork_cap) {
+	if (srv->cork_cap - srv->cork_len < n) {
 		size_t cap = srv->cork_cap ? srv->cork_cap : 65536;
 		uint8_t *b;
 
@@ -256,7 +260,10 @@ static int cork_append(struct server *srv, const uint8_t *p, size_t n)
 		srv->cork_buf = b;
 		srv->cork_cap = cap;
 	}
-	memcpy(srv->cork_buf + srv->cork_len, p, n);
+	if (hdr_len)
+		memcpy(srv->cork_buf + srv->cork_len, hdr, hdr_len);
+	if (len)
+		memcpy(srv->cork_buf + srv->cork_len + hdr_len, payload, len);
 	srv->cork_len += n;
 	return 0;
 }
@@ -275,8 +282,9 @@ static int unshare(struct conn *c)
 	return 0;
 }
 
-int conn_write_frame(struct conn *c, const uint8_t *hdr, size_t hdr_len, const uint8_t *payload,
-		     size_t len, bool enforce_limit)
+/* conn_write_frame's general case. */
+static int write_frame(struct conn *c, const uint8_t *hdr, size_t hdr_len, const uint8_t *payload,
+		       size_t len, bool enforce_limit)
 {
 	struct server *srv = c->srv;
 	struct iovec iov[2] = {{(void *)hdr, hdr_len}, {(void *)payload, len}};
@@ -291,7 +299,7 @@ int conn_write_frame(struct conn *c, const uint8_t *hdr, size_t hdr_len, const u
 		return ERR_CLOSED;
 	}
 	if (srv->cork == c) {
-		if (cork_append(srv, hdr, hdr_len) == 0 && cork_append(srv, payload, len) == 0)
+		if (cork_append(srv, hdr, hdr_len, payload, len) == 0)
 			return 0;
 		log_error_f(LOG_FIELDS(LF_STR("conn", c->id)), "out of memory gathering output");
 		close_now(c);
@@ -312,6 +320,30 @@ int conn_write_frame(struct conn *c, const uint8_t *hdr, size_t hdr_len, const u
 		return 0;
 	}
 	return send_or_queue(c, iov, len ? 2 : 1);
+}
+
+int conn_write_frame(struct conn *c, const uint8_t *hdr, size_t hdr_len, const uint8_t *payload,
+		     size_t len, bool enforce_limit)
+{
+	struct server *srv = c->srv;
+
+	/* The echo's case, kept apart from the general one's set-up: output
+	 * while c's read is handled (corked: c is live and queues nothing
+	 * else, so there is no limit to check unless asked and nothing to
+	 * unshare) with a 1..14-byte header that fits the cork buffer as it
+	 * is (so never on a buffer not yet allocated). */
+	if (srv->cork == c && !enforce_limit && hdr_len - 1 < WS_MAX_HEADER &&
+	    srv->cork_cap - srv->cork_len >= hdr_len + len) {
+		uint8_t *d = srv->cork_buf + srv->cork_len;
+
+		for (size_t i = 0; i < hdr_len; i++) /* a few bytes: no call */
+			d[i] = hdr[i];
+		if (len)
+			memcpy(d + hdr_len, payload, len);
+		srv->cork_len += hdr_len + len;
+		return 0;
+	}
+	return write_frame(c, hdr, hdr_len, payload, len, enforce_limit);
 }
 
 int conn_write_shared(struct conn *c, struct obuf_shared *f)

@@ -15,15 +15,22 @@ struct utf8_state {
 	uint32_t state; /* 0 = between code points (UTF8_ACCEPT) */
 };
 
-void utf8_init(struct utf8_state *st);
+/* Starts a message: between code points. (Inline: once per message.) */
+static inline void utf8_init(struct utf8_state *st)
+{
+	st->state = 0;
+}
 
 /* Feeds n bytes. Returns false as soon as the bytes so far cannot be a
  * prefix of valid UTF-8 (the state is then stuck in reject). */
 bool utf8_feed(struct utf8_state *st, const uint8_t *p, size_t n);
 
 /* True when the bytes fed so far end on a code point boundary, i.e. the
- * message may end here. */
-bool utf8_is_complete(const struct utf8_state *st);
+ * message may end here. (Inline: once per message.) */
+static inline bool utf8_is_complete(const struct utf8_state *st)
+{
+	return st->state == 0;
+}
 
 /* Whole-buffer check: utf8_init + utf8_feed + utf8_is_complete. */
 bool utf8_is_valid(const uint8_t *p, size_t n);

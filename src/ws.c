@@ -8,8 +8,10 @@
  */
 #include "ws.h"
 
-#include <assert.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "err.h"
 #include "utf8.h"
@@ -73,6 +75,29 @@ int ws_parse_header(const uint8_t *buf, size_t len, uint64_t max_payload, struct
 	uint8_t len7;
 	int rc;
 
+	/* The usual shape first: a data frame (continuation, text, binary)
+	 * with RSV 0, masked, a 7- or 16-bit length, the whole header in buf.
+	 * It passes every check below but the limit, which is made here;
+	 * anything else takes the general path. */
+	if (len >= 8 || (len >= 6 && (buf[1] & WS_LEN7) < WS_LEN16)) {
+		uint8_t b0 = buf[0], b1 = buf[1];
+
+		if (!(b0 & WS_RSV) && (b0 & WS_OPCODE) <= WS_OP_BINARY && (b1 & WS_MASK) &&
+		    (b1 & WS_LEN7) <= WS_LEN16) {
+			ext_len = (b1 & WS_LEN7) == WS_LEN16 ? 2 : 0;
+			plen = ext_len ? (uint64_t)(buf[2] << 8 | buf[3])
+				       : (uint64_t)(b1 & WS_LEN7);
+			if (plen > max_payload)
+				return fail(close_code, WS_CLOSE_TOO_BIG);
+			f->fin = b0 & WS_FIN;
+			f->opcode = b0 & WS_OPCODE;
+			f->masked = true;
+			memcpy(f->mask, buf + 2 + ext_len, 4);
+			f->payload_len = plen;
+			f->header_len = 6 + ext_len;
+			return (int)f->header_len;
+		}
+	}
 	if (len < 1)
 		return ERR_AGAIN;
 	rc = check_byte0(buf[0], close_code);
@@ -110,49 +135,72 @@ int ws_parse_header(const uint8_t *buf, size_t len, uint64_t max_payload, struct
 	return (int)hlen;
 }
 
-void ws_unmask(uint8_t *p, size_t n, const uint8_t mask[4], uint64_t offset)
+/* The 4 mask bytes as one word whose first byte in memory is
+ * mask[offset % 4], so payload byte j of a word-aligned step is XORed with
+ * mask[(offset + j) % 4]. */
+static uint32_t rotated_mask(const uint8_t mask[4], uint64_t offset)
 {
-	uint8_t rot[8];
-	uint64_t m, w;
+	unsigned sh = (unsigned)(offset & 3) * 8;
+	uint32_t m;
+
+	memcpy(&m, mask, sizeof(m));
+	if (!sh)
+		return m;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+	return m << sh | m >> (32 - sh);
+#else
+	return m >> sh | m << (32 - sh);
+#endif
+}
+
+bool ws_unmask(uint8_t *p, size_t n, const uint8_t mask[4], uint64_t offset)
+{
+	uint32_t m32 = rotated_mask(mask, offset), w32;
+	uint64_t m = (uint64_t)m32 << 32 | m32, w, seen = 0;
+	uint8_t rot[4];
 	size_t i = 0;
 
 	/* RFC 6455 §5.3: payload byte j is XORed with mask[j % 4]. A step of
-	 * 8 bytes keeps the phase, so one rotated 64-bit mask serves all. */
-	for (size_t k = 0; k < sizeof(rot); k++)
-		rot[k] = mask[(offset + k) & 3];
-	memcpy(&m, rot, sizeof(m));
+	 * a multiple of 4 bytes keeps the phase, so one rotated mask serves
+	 * every word; loads and stores are unaligned-safe (memcpy, loadu).
+	 * `seen` gathers the unmasked bits, so the caller learns for one OR
+	 * per word whether a text payload is plain ASCII. */
+#if defined(__SSE2__)
+	{
+		__m128i vm = _mm_set1_epi64x((long long)m), vseen = _mm_setzero_si128();
+
+		for (; n - i >= 16; i += 16) {
+			__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
+
+			v = _mm_xor_si128(v, vm);
+			_mm_storeu_si128((__m128i *)(void *)(p + i), v);
+			vseen = _mm_or_si128(vseen, v);
+		}
+		if (_mm_movemask_epi8(vseen)) /* bit 7 of any byte */
+			seen = 0x80;
+	}
+#endif
 	for (; n - i >= 8; i += 8) {
 		memcpy(&w, p + i, sizeof(w));
 		w ^= m;
+		seen |= w;
 		memcpy(p + i, &w, sizeof(w));
 	}
-	for (; i < n; i++)
-		p[i] ^= rot[i & 7];
-}
-
-size_t ws_encode_header(uint8_t *out, bool fin, uint8_t opcode, uint64_t payload_len)
-{
-	assert(opcode <= WS_OPCODE);
-	/* RFC 6455 §5.2: the 64-bit length has its most significant bit 0. */
-	assert(payload_len >> 63 == 0);
-
-	/* RFC 6455 §5.1: server frames are never masked; §5.2: the minimal
-	 * number of bytes MUST be used to encode the length. */
-	out[0] = (uint8_t)((fin ? WS_FIN : 0) | opcode);
-	if (payload_len <= WS_MAX_CONTROL_PAYLOAD) {
-		out[1] = (uint8_t)payload_len;
-		return 2;
+	if (n - i >= 4) {
+		memcpy(&w32, p + i, sizeof(w32));
+		w32 ^= m32;
+		seen |= w32;
+		memcpy(p + i, &w32, sizeof(w32));
+		i += 4;
 	}
-	if (payload_len <= 0xFFFF) {
-		out[1] = WS_LEN16;
-		out[2] = (uint8_t)(payload_len >> 8);
-		out[3] = (uint8_t)payload_len;
-		return 4;
+	memcpy(rot, &m32, sizeof(rot));
+	for (size_t k = 0; i < n; i++, k++) {
+		p[i] ^= rot[k];
+		seen |= p[i];
 	}
-	out[1] = WS_LEN64;
-	for (size_t i = 0; i < 8; i++)
-		out[2 + i] = (uint8_t)(payload_len >> (56 - 8 * i));
-	return 10;
+	/* Bit 7 of every byte lane: words, the 4-byte piece and the last
+	 * bytes (all in lane 0) each land on lanes this tests. */
+	return !(seen & UINT64_C(0x8080808080808080));
 }
 
 bool ws_close_code_is_valid(uint16_t code)

@@ -4,6 +4,7 @@
 #ifndef WSGW_WS_H
 #define WSGW_WS_H
 
+#include <assert.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -54,13 +55,39 @@ int ws_parse_header(const uint8_t *buf, size_t len, uint64_t max_payload, struct
 		    uint16_t *close_code);
 
 /* XORs p[0..n) with mask, where p[0] is byte number `offset` of the
- * payload (so a payload can be unmasked in pieces). */
-void ws_unmask(uint8_t *p, size_t n, const uint8_t mask[4], uint64_t offset);
+ * payload (so a payload can be unmasked in pieces). Returns true when
+ * every byte of p[0..n) is ASCII (< 0x80) after unmasking: as a whole text
+ * message, such a payload is valid UTF-8 with no further check. */
+bool ws_unmask(uint8_t *p, size_t n, const uint8_t mask[4], uint64_t offset);
 
 /* Writes an unmasked server->client frame header for a payload of
  * payload_len bytes into out (at least WS_MAX_HEADER bytes).
- * Returns the header length (2, 4 or 10). */
-size_t ws_encode_header(uint8_t *out, bool fin, uint8_t opcode, uint64_t payload_len);
+ * Returns the header length (2, 4 or 10). Inline: one per message sent. */
+static inline size_t ws_encode_header(uint8_t *out, bool fin, uint8_t opcode,
+				      uint64_t payload_len)
+{
+	assert(opcode <= 0x0F);
+	/* RFC 6455 §5.2: the 64-bit length has its most significant bit 0. */
+	assert(payload_len >> 63 == 0);
+
+	/* RFC 6455 §5.1: server frames are never masked; §5.2: the minimal
+	 * number of bytes MUST be used to encode the length. */
+	out[0] = (uint8_t)((fin ? 0x80 : 0) | opcode);
+	if (payload_len <= WS_MAX_CONTROL_PAYLOAD) {
+		out[1] = (uint8_t)payload_len;
+		return 2;
+	}
+	if (payload_len <= 0xFFFF) {
+		out[1] = 126;
+		out[2] = (uint8_t)(payload_len >> 8);
+		out[3] = (uint8_t)payload_len;
+		return 4;
+	}
+	out[1] = 127;
+	for (size_t i = 0; i < 8; i++)
+		out[2 + i] = (uint8_t)(payload_len >> (56 - 8 * i));
+	return 10;
+}
 
 /* True for codes an endpoint may send in a close frame (RFC 6455 §7.4,
  * IANA registry): 1000-1003, 1007-1014, 3000-4999. */

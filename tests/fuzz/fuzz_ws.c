@@ -3,9 +3,11 @@
  * Input: byte 0 picks max_payload, byte 1 a split point; the rest is a
  * stream of frames. Each header is parsed, checked against its every
  * prefix and re-encoded; each payload is unmasked whole and in two pieces;
- * close payloads go through ws_close_parse, text through utf8. Any broken
+ * unmasking's ASCII report is checked against the bytes; close payloads go
+ * through ws_close_parse, text through utf8. Any broken
  * invariant aborts.
  */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,15 +84,21 @@ static void check_payload(const struct ws_frame *f, const uint8_t *p, size_t n, 
 	size_t reason_len;
 	uint16_t code, cc;
 
+	bool ascii, ascii1, ascii2, all = true;
+
 	memcpy(a, p, n);
 	memcpy(b, p, n);
-	ws_unmask(a, n, f->mask, 0);
+	ascii = ws_unmask(a, n, f->mask, 0);
 	split = n ? split % (n + 1) : 0;
-	ws_unmask(b, split, f->mask, 0);
-	ws_unmask(b + split, n - split, f->mask, split);
+	ascii1 = ws_unmask(b, split, f->mask, 0);
+	ascii2 = ws_unmask(b + split, n - split, f->mask, split);
 	CHECK(memcmp(a, b, n) == 0);
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		CHECK(a[i] == (p[i] ^ f->mask[i & 3]));
+		all = all && a[i] < 0x80;
+	}
+	/* the ASCII report: exact, whole or in pieces */
+	CHECK(ascii == all && (ascii1 && ascii2) == all);
 
 	if (f->opcode == WS_OP_CLOSE && n == f->payload_len) {
 		int rc = ws_close_parse(a, n, &code, &reason, &reason_len, &cc);

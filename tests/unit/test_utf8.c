@@ -337,6 +337,53 @@ static void test_ascii_fast_path(void **state)
 	}
 }
 
+/* The fast path's 16-byte steps and overlapping tail words at every
+ * start alignment 0..15 and length 0..64: a bad byte, a lead byte and a
+ * valid 2-byte sequence at every position, fed whole and split at every
+ * point. */
+static void test_ascii_fast_path_offsets(void **state)
+{
+	uint8_t raw[64 + 16 + 2];
+
+	(void)state;
+	for (size_t al = 0; al < 16; al++) {
+		uint8_t *buf = raw + al;
+
+		for (size_t n = 0; n <= 64; n++) {
+			memset(buf, 'q', n + 2);
+			for (size_t at = 0; at <= n; at++) {
+				size_t cuts[1];
+				int fail = -1;
+				bool complete = true;
+
+				if (at < n) {
+					buf[at] = 0x80 | (uint8_t)at; /* a stray continuation byte */
+					fail = (int)at;
+					complete = false;
+				}
+				assert_int_equal(utf8_is_valid(buf, n), fail < 0);
+				feed_cuts(buf, n, NULL, 0, fail, complete);
+				for (size_t i = 0; i <= n; i++) {
+					cuts[0] = i;
+					feed_cuts(buf, n, cuts, 1, fail, complete);
+				}
+				if (at + 1 < n) { /* U+00E9 at [at, at+1] */
+					buf[at] = 0xC3;
+					buf[at + 1] = 0xA9;
+					feed_cuts(buf, n, NULL, 0, -1, true);
+					for (size_t i = 0; i <= n; i++) {
+						cuts[0] = i;
+						feed_cuts(buf, n, cuts, 1, -1, true);
+					}
+					buf[at + 1] = 'q';
+				}
+				if (at < n)
+					buf[at] = 'q';
+			}
+		}
+	}
+}
+
 static void test_reject_is_sticky(void **state)
 {
 	struct utf8_state st;
@@ -363,6 +410,7 @@ int main(void)
 	    cmocka_unit_test(test_truncated),        cmocka_unit_test(test_bad_continuation),
 	    cmocka_unit_test(test_all_single_bytes), cmocka_unit_test(test_every_code_point),
 	    cmocka_unit_test(test_ascii_fast_path),  cmocka_unit_test(test_reject_is_sticky),
+	    cmocka_unit_test(test_ascii_fast_path_offsets),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -411,6 +411,127 @@ static void test_unmask_splits(void **state)
 	assert_memory_equal(got, ref, N);
 }
 
+/* ws_unmask's word paths (16-, 8-, 4-byte steps, byte tail) and its
+ * ASCII report: every length 0..64 and a little beyond, every start
+ * alignment 0..15, every offset phase, several masks (including ones that
+ * set or clear bit 7 of every lane), with a non-ASCII byte at every
+ * position of the unmasked payload or at none. */
+static void test_unmask_ascii(void **state)
+{
+	static const uint8_t masks[][4] = {
+	    {0x37, 0xFA, 0x21, 0x3D}, {0, 0, 0, 0}, {0xFF, 0xFF, 0xFF, 0xFF},
+	    {0x80, 0x80, 0x80, 0x80}, {0x7F, 0x00, 0x80, 0x01},
+	};
+	uint8_t plain[72], wire[72], buf[72 + 16 + 1];
+
+	(void)state;
+	for (size_t mi = 0; mi < sizeof(masks) / sizeof(masks[0]); mi++)
+		for (size_t n = 0; n <= 70; n++)
+			for (size_t bad = 0; bad <= n; bad++) /* bad == n: all ASCII */
+				for (uint64_t off = 0; off < 4; off++)
+					for (size_t al = 0; al < 16; al++) {
+						fill(plain, n, (uint32_t)(n * 131 + bad));
+						for (size_t i = 0; i < n; i++)
+							plain[i] &= 0x7F;
+						if (bad < n)
+							plain[bad] |= 0x80;
+						memcpy(wire, plain, n);
+						ref_unmask(wire, n, masks[mi], off);
+						memset(buf, 0x5A, sizeof(buf));
+						memcpy(buf + al, wire, n);
+						assert_int_equal(ws_unmask(buf + al, n, masks[mi], off),
+								 bad == n);
+						assert_memory_equal(buf + al, plain, n);
+						for (size_t i = 0; i < al; i++)
+							assert_int_equal(buf[i], 0x5A);
+						assert_int_equal(buf[al + n], 0x5A);
+					}
+}
+
+/* The header parser as RFC 6455 §5.2 reads, byte by byte, with no fast
+ * path: what ws_parse_header must answer for every input. */
+static int ref_parse(const uint8_t *b, size_t len, uint64_t max, struct ws_frame *f, uint16_t *cc)
+{
+	uint8_t op, l7;
+	size_t ext;
+	uint64_t plen = 0;
+
+	if (len < 1)
+		return ERR_AGAIN;
+	op = b[0] & 0x0F;
+	if ((b[0] & 0x70) || (op >= 3 && op <= 7) || op >= 0xB || (op >= 8 && !(b[0] & FIN)))
+		return *cc = WS_CLOSE_PROTOCOL, ERR_PROTO;
+	if (len < 2)
+		return ERR_AGAIN;
+	l7 = b[1] & 0x7F;
+	if (!(b[1] & MASK_BIT) || (op >= 8 && l7 > 125))
+		return *cc = WS_CLOSE_PROTOCOL, ERR_PROTO;
+	ext = l7 == 127 ? 8 : l7 == 126 ? 2 : 0;
+	if (ext == 8 && len > 2 && (b[2] & 0x80))
+		return *cc = WS_CLOSE_PROTOCOL, ERR_PROTO;
+	for (size_t i = 0; i < ext; i++)
+		plen = plen << 8 | (2 + i < len ? b[2 + i] : 0);
+	if (!ext)
+		plen = l7;
+	if (plen > max)
+		return *cc = WS_CLOSE_TOO_BIG, ERR_LIMIT;
+	if (len < 2 + ext + 4)
+		return ERR_AGAIN;
+	f->fin = b[0] & FIN;
+	f->opcode = op;
+	f->masked = true;
+	memcpy(f->mask, b + 2 + ext, 4);
+	f->payload_len = plen;
+	f->header_len = 2 + ext + 4;
+	return (int)f->header_len;
+}
+
+/* Every first byte and every second byte, with a few extended lengths and
+ * limits, at every prefix and with bytes after the header: ws_parse_header
+ * (fast path included) gives ref_parse's result, fields and close code. */
+static void test_parse_matches_reference(void **state)
+{
+	static const uint8_t exts[][8] = {
+	    {0x00, 0x7D, 1, 2, 3, 4, 5, 6},    {0x01, 0x00, 0xAA, 0xBB, 0xCC, 0xDD, 0, 0},
+	    {0xFF, 0xFF, 0x10, 0x20, 0x30, 0x40, 0x50, 0x60},
+	    {0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00},
+	    {0x80, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00},
+	};
+	static const uint64_t maxes[] = {0, 1, 125, 126, 65535, 65536, NO_LIMIT};
+	uint8_t buf[WS_MAX_HEADER + 4];
+
+	(void)state;
+	for (unsigned b0 = 0; b0 < 256; b0++)
+		for (unsigned b1 = 0; b1 < 256; b1++)
+			for (size_t e = 0; e < sizeof(exts) / sizeof(exts[0]); e++) {
+				if ((b1 & 0x7F) < 126 && e > 0)
+					continue; /* the bytes after a 7-bit length are the mask */
+				buf[0] = (uint8_t)b0;
+				buf[1] = (uint8_t)b1;
+				memcpy(buf + 2, exts[e], 8);
+				memcpy(buf + 10, test_mask, 4);
+				memset(buf + 14, 0xA5, 4);
+				for (size_t m = 0; m < sizeof(maxes) / sizeof(maxes[0]); m++)
+					for (size_t k = 0; k <= sizeof(buf); k++) {
+						struct ws_frame got, want;
+						uint16_t cg = 0, cw = 0;
+						int rg = ws_parse_header(buf, k, maxes[m], &got, &cg);
+						int rw = ref_parse(buf, k, maxes[m], &want, &cw);
+
+						assert_int_equal(rg, rw);
+						assert_int_equal(cg, cw);
+						if (rw <= 0)
+							continue;
+						assert_int_equal(got.fin, want.fin);
+						assert_int_equal(got.opcode, want.opcode);
+						assert_true(got.masked);
+						assert_memory_equal(got.mask, want.mask, 4);
+						assert_int_equal(got.payload_len, want.payload_len);
+						assert_int_equal(got.header_len, want.header_len);
+					}
+			}
+}
+
 static bool ref_code_valid(unsigned c)
 {
 	if (c < 1000 || c >= 5000)
@@ -572,7 +693,8 @@ int main(void)
 	    cmocka_unit_test(test_encode_bytes),     cmocka_unit_test(test_encode_parse_round_trip),
 	    cmocka_unit_test(test_unmask_whole),     cmocka_unit_test(test_unmask_splits),
 	    cmocka_unit_test(test_close_code_table), cmocka_unit_test(test_close_parse),
-	    cmocka_unit_test(test_close_encode),
+	    cmocka_unit_test(test_close_encode),     cmocka_unit_test(test_unmask_ascii),
+	    cmocka_unit_test(test_parse_matches_reference),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
