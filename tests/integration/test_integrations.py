@@ -572,6 +572,26 @@ def test_stalled_backend_does_not_hold_up_another(gw, backend_factory):
     stop_ok(s)
 
 
+def wait_calls_started(server, n, timeout=30):
+    """Until wsgw has started n message calls: the backend gauges (in
+    flight, waiting) plus the message calls done, from /metrics."""
+    import http.client
+    deadline = time.time() + timeout
+    while True:
+        c = http.client.HTTPConnection("127.0.0.1", server.mgmt_port, timeout=10)
+        c.request("GET", "/metrics")
+        text = c.getresponse().read().decode()
+        c.close()
+        started = sum(float(m) for m in re.findall(
+            r'^wsgw_backend_calls_(?:in_flight|waiting)\{[^}]*\} (\S+)$', text, re.M))
+        started += sum(float(m) for m in re.findall(
+            r'^wsgw_integration_calls_total\{event="message",[^}]*\} (\S+)$', text, re.M))
+        if started >= n:
+            return
+        assert time.time() < deadline, "wsgw started fewer than %d calls:\n%s" % (n, text)
+        time.sleep(0.005)
+
+
 @pytest.mark.parametrize("limit", [1, 2])
 def test_backend_connections_caps_calls_in_flight(gw, backend, limit):
     """--backend-connections N: with six connections each sending one
@@ -584,9 +604,11 @@ def test_backend_connections_caps_calls_in_flight(gw, backend, limit):
     try:
         for i, c in enumerate(clients):
             c.send_text(b"m%d" % i)
-            # one message per loop pass: the order wsgw reads them in is
-            # the order they were sent
-            time.sleep(0.05)
+            # wsgw has read this message (its call started: in flight,
+            # waiting or done, as /metrics counts) before the next is
+            # sent, so the order it read them in is the order they were
+            # sent, however loaded the machine
+            wait_calls_started(s, i + 1)
         msgs = backend.wait_events("MESSAGE", len(clients))
         assert [r.body for r in msgs] == [b"m%d" % i for i in range(len(clients))]
         assert backend.max_inflight_event["MESSAGE"] == limit
