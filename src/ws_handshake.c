@@ -12,8 +12,7 @@
 #include <string.h>
 
 #include <openssl/evp.h>
-
-#include "sha1.h"
+#include <openssl/sha.h>
 
 #define WS_KEY_LEN 24     /* base64 of a 16-byte nonce, "==" padded */
 #define WS_KEY_RAW_LEN 16 /* RFC 6455 §4.1: a randomly selected 16-byte value */
@@ -215,12 +214,12 @@ int ws_handshake_check(const struct http1_request *req, const char *const *proto
 void ws_handshake_accept(struct http1_str key, char *out)
 {
 	unsigned char buf[2 * WS_KEY_LEN + sizeof(ws_guid)];
-	unsigned char md[SHA1_LEN];
+	unsigned char md[SHA_DIGEST_LENGTH];
 
 	/* Programmer error: the key comes from a successful ws_handshake_check. */
 	assert(key.len <= 2 * WS_KEY_LEN);
 	memcpy(buf, key.p, key.len);
 	memcpy(buf + key.len, ws_guid, sizeof(ws_guid) - 1);
-	sha1(buf, key.len + sizeof(ws_guid) - 1, md); /* sha1.c: keeps OpenSSL uninitialised */
-	EVP_EncodeBlock((unsigned char *)out, md, SHA1_LEN);
+	SHA1(buf, key.len + sizeof(ws_guid) - 1, md);
+	EVP_EncodeBlock((unsigned char *)out, md, SHA_DIGEST_LENGTH);
 }
