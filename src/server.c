@@ -7,11 +7,11 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <openssl/rand.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/random.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -37,33 +37,12 @@
 
 #define SERVER_OF(ptr, member) ((struct server *)((char *)(ptr) - offsetof(struct server, member)))
 
-/* getrandom(2), not RAND_bytes: the kernel's generator is what OpenSSL's
- * own seeds from, and calling OpenSSL here would initialise it (its
- * config file, providers and DRBG: about 1.5 MiB of libcrypto's pages made
- * resident) in a gateway that may never need it. The pool keeps it to one
- * system call per 1024 bytes. */
-static int os_random(uint8_t *out, size_t n)
-{
-	while (n > 0) {
-		ssize_t got = getrandom(out, n, 0);
-
-		if (got < 0) {
-			if (errno == EINTR)
-				continue;
-			return ERR_SYS;
-		}
-		out += got;
-		n -= (size_t)got;
-	}
-	return 0;
-}
-
 int server_random(struct server *srv, uint8_t *out, size_t n)
 {
 	if (n > sizeof srv->rand_pool)
-		return os_random(out, n);
+		return RAND_bytes(out, (int)n) == 1 ? 0 : ERR_SYS;
 	if (srv->rand_left < n) {
-		if (os_random(srv->rand_pool, sizeof srv->rand_pool) < 0)
+		if (RAND_bytes(srv->rand_pool, sizeof srv->rand_pool) != 1)
 			return ERR_SYS;
 		srv->rand_left = sizeof srv->rand_pool;
 	}
