@@ -331,12 +331,23 @@ struct tls_ctx *upstream_tls(struct upstream *u, const char **why)
 	return u->tls;
 }
 
+/* c-ares' channel (resolv.conf read, servers and state allocated: about
+ * 100 KiB of heap and library pages) waits for the first backend
+ * connection: a gateway without integrations never needs it. */
+struct dns *upstream_dns(struct upstream *u, const char **why)
+{
+	struct dns_config dc = {.servers = u->dns_servers,
+	                        .cache_entries = DNS_CACHE_ENTRIES,
+	                        .max_ttl_s = DNS_MAX_TTL_S};
+
+	if (!u->dns)
+		u->dns = dns_new(u->loop, &dc, why);
+	return u->dns;
+}
+
 struct upstream *upstream_new_opts(struct loop *loop, const struct upstream_opts *o,
                                    const char **why)
 {
-	struct dns_config dc = {.servers = o->dns_servers,
-	                        .cache_entries = DNS_CACHE_ENTRIES,
-	                        .max_ttl_s = DNS_MAX_TTL_S};
 	struct upstream *u = calloc(1, sizeof *u);
 
 	*why = "out of memory";
@@ -359,7 +370,9 @@ struct upstream *upstream_new_opts(struct loop *loop, const struct upstream_opts
 	 * loaded at the first https call (it costs memory and time). */
 	if (u->ca_file && !upstream_tls(u, why))
 		goto out_free;
-	if (!(u->dns = dns_new(loop, &dc, why)))
+	u->dns_servers = o->dns_servers;
+	/* Servers given explicitly are checked at start-up. */
+	if (u->dns_servers && !upstream_dns(u, why))
 		goto out_free;
 	*why = NULL;
 	return u;

@@ -447,6 +447,8 @@ struct upstream_conn *upstream_conn_open(struct upstream_pool *pool, struct upst
 	struct upstream *u = r->u;
 	struct upstream_conn *c = calloc(1, sizeof *c);
 	struct dns_query *q = NULL;
+	struct dns *d;
+	const char *why;
 
 	if (!c)
 		return NULL;
@@ -463,7 +465,11 @@ struct upstream_conn *upstream_conn_open(struct upstream_pool *pool, struct upst
 	c->connect_deadline_ms = u->loop->now_ms + r->connect_timeout_ms;
 	upstream_conn_set_deadline(c, earlier(c->connect_deadline_ms, r->deadline_ms));
 	/* may answer at once (a literal, the cache): then c may be closed */
-	if (dns_resolve(u->dns, pool->host, pool->port, on_resolved, c, &q) < 0) {
+	if (!(d = upstream_dns(u, &why))) {
+		failf(c, false, "DNS resolver: %s", why);
+		return c;
+	}
+	if (dns_resolve(d, pool->host, pool->port, on_resolved, c, &q) < 0) {
 		failf(c, false, "bad host name %s", pool->host);
 		return c;
 	}

@@ -20,7 +20,8 @@
 
 struct upstream {
 	struct loop *loop;
-	struct dns *dns;
+	struct dns *dns; /* made at the first backend connection unless servers were given */
+	const char *dns_servers;
 	struct tls_ctx *tls; /* made at the first https call unless a CA file was given */
 	const char *ca_file;
 	uint8_t *rbuf, *own_rbuf;
@@ -149,5 +150,7 @@ void upstream_pool_check(struct upstream_pool *pool);
 
 /* The TLS context, made on first use; NULL with *why. */
 struct tls_ctx *upstream_tls(struct upstream *u, const char **why);
+/* The resolver, made on first use; NULL with *why set when c-ares fails. */
+struct dns *upstream_dns(struct upstream *u, const char **why);
 
 #endif

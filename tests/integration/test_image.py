@@ -173,6 +173,9 @@ def test_archive_is_an_oci_image(image):
                 data = gzip.decompress(data)
             diff_ids.append("sha256:" + hashlib.sha256(data).hexdigest())
     assert config["rootfs"]["diff_ids"] == diff_ids
+    # Issue 11's target: the compressed image within 8 MB (about 4 MB since
+    # libcurl went; 8.8 MB with it).
+    assert os.path.getsize(image.tar) <= 8_000_000, os.path.getsize(image.tar)
     for key in ("User", "Entrypoint", "Env"):
         assert config["config"][key] == image.config[key], key
 
@@ -255,6 +258,28 @@ def test_websocket_echo_and_grpc_get(gateway, pb):
             return grpc_stubs.Client(ch, pb).get(cid, timeout=WAIT)
 
     asyncio.run(talk())
+
+
+def vm_rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        return int(next(ln.split()[1] for ln in f if ln.startswith("VmRSS:")))
+
+
+def test_idle_rss_stays_small(gateway):
+    """With a WebSocket client connected and echoed, the gateway's VmRSS
+    stays under 8 MiB: about 6.7 MiB is measured (README, "Deploying"; issue
+    11's 5 MB target is not met: libcrypto, initialised at start for the
+    randomness pool and used for the accept key's SHA-1, makes about 2.2
+    MiB of its code, tables and heap resident). The margin is wide on
+    purpose: page-cache and fault-around noise on a loaded machine."""
+    async def talk():
+        async with websockets.connect(gateway.url + "/rss", compression=None) as ws:
+            await ws.send("x")
+            assert await asyncio.wait_for(ws.recv(), WAIT) == "x"
+            return vm_rss_kib(gateway.proc.pid)
+
+    rss = asyncio.run(talk())
+    assert rss <= 8 * 1024, "VmRSS %d KiB" % rss
 
 
 def test_version_names_the_commit(image):
