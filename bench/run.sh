@@ -102,7 +102,7 @@ loadgen_run() {
 
 # ---- (a), (b), (c): echo against wsgw and rawecho ------------------------
 echo_scenarios() {
-	local ws_pid ws_port raw_pid raw_port old_pid old_port i spec conns inflight
+	local ws_pid ws_port raw_pid raw_port old_pid old_port spec conns inflight
 	start_server wsgw "$WSGW" "${WSGW_FLAGS[@]}"
 	ws_pid=$SRV_PID ws_port=$SRV_PORT
 	if [ -n "$WSGW_OLD" ]; then
@@ -114,7 +114,7 @@ echo_scenarios() {
 	for spec in 100x16 1000x1; do
 		conns=${spec%x*} inflight=${spec#*x}
 		echo "== echo ${conns} conns x ${inflight} in flight x 32 B, ${ECHO_S} s, ${RUNS} runs"
-		for i in $(seq "$RUNS"); do
+		for _ in $(seq "$RUNS"); do
 			# Alternate the targets so drift hits both alike.
 			measure "echo$spec-ws" loadgen_run echo --mode ws --target "127.0.0.1:$ws_port" \
 				--conns "$conns" --inflight "$inflight" --size 32 --duration "$ECHO_S" \
@@ -135,10 +135,9 @@ echo_scenarios() {
 
 # ---- (d): handshakes/s ------------------------------------------------------
 handshake_scenario() {
-	local i
 	start_server wsgw "$WSGW" "${WSGW_FLAGS[@]}"
 	echo "== handshake 50 conns (connect, upgrade, close handshake), ${HS_S} s, ${RUNS} runs"
-	for i in $(seq "$RUNS"); do
+	for _ in $(seq "$RUNS"); do
 		measure handshake loadgen_run handshake --target "127.0.0.1:$SRV_PORT" --conns 50 \
 			--duration "$HS_S" --warmup "$WARMUP_S" --server-pid "$SRV_PID"
 	done
@@ -152,7 +151,7 @@ rss_kb() {
 # ---- (e): VmRSS per idle connection, a fresh wsgw per run -------------------
 # idle_run N [USER-AGENT] — recorded as idleN, or idleN-ua with a User-Agent.
 idle_run() {
-	local n=$1 ua=${2:-} out="$TMP/idle.out" lg i rss0 rss1 line bytes tag=idle$1
+	local n=$1 ua=${2:-} out="$TMP/idle.out" lg rss0 rss1 line bytes tag=idle$1
 	local uaflag=()
 	[ -z "$ua" ] || { uaflag=(--user-agent "$ua"); tag=idle$n-ua; }
 	start_server wsgw "$WSGW" "${WSGW_FLAGS[@]}"
@@ -163,7 +162,7 @@ idle_run() {
 		--hold 120 "${uaflag[@]+"${uaflag[@]}"}" >"$out" &
 	lg=$!
 	PIDS+=("$lg")
-	for i in $(seq 1200); do
+	for _ in $(seq 1200); do
 		grep -q '^ready' "$out" && break
 		kill -0 "$lg" 2>/dev/null || break
 		sleep 0.05
@@ -271,7 +270,7 @@ quiet_check
 ! ran handshake || handshake_scenario
 ! ran idle || for n in $IDLE_NS; do
 	echo "== idle $n conns, ${RUNS} runs"
-	for i in $(seq "$RUNS"); do
+	for _ in $(seq "$RUNS"); do
 		idle_run "$n"
 		[ -z "$IDLE_UA" ] || idle_run "$n" "$IDLE_UA"
 	done
