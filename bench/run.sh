@@ -7,6 +7,8 @@
 #   make bench                      (builds, then runs this)
 #   RUNS=5 ECHO_S=5 HS_S=5 bench/run.sh
 #   WSGW=/path/to/other/wsgw bench/run.sh     (another build of wsgw)
+#   WSGW_OLD=/tmp/old/build/release/wsgw SCENARIOS=echo bench/run.sh
+#                               (old and new wsgw in turn in every echo run)
 #
 # The binaries are copied at start, so a rebuild during the run does not
 # mix two versions of wsgw in one table.
@@ -30,12 +32,18 @@ IDLE_NS=${IDLE_NS:-"10000 19000"}
 # (e) is run twice per run, alternately: without a User-Agent and with this
 # one on every connection (a 111-byte Chrome string); IDLE_UA= skips it.
 IDLE_UA=${IDLE_UA-"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36"}
+SCENARIOS=${SCENARIOS:-"echo handshake idle"} # echo = (a)-(c), handshake = (d), idle = (e)
 WAIT_QUIET=${WAIT_QUIET:-30}  # seconds to wait for a busy machine to go quiet
 RETRIES=${RETRIES:-8}         # repeats allowed for runs disturbed by other processes
 SERVER_CPU=0
 CLIENT_CPU=1
 
 WSGW=${WSGW:-build/release/wsgw}
+# Another wsgw binary (a build of the tree before a change): the echo
+# scenarios then run it too, new, old and rawecho in turn in every run, and
+# the summary adds its medians and new/old ratios. handshake and idle run
+# WSGW only.
+WSGW_OLD=${WSGW_OLD:-}
 RAWECHO=build/bench/rawecho
 LOADGEN=build/bench/loadgen
 WSGW_FLAGS=(--listen 127.0.0.1:0 --mgmt-listen 127.0.0.1:0 --idle-timeout off
@@ -43,10 +51,18 @@ WSGW_FLAGS=(--listen 127.0.0.1:0 --mgmt-listen 127.0.0.1:0 --idle-timeout off
 RAW_FLAGS=(--listen 127.0.0.1:0)
 
 need_bins "make bench-build" "$WSGW" "$RAWECHO" "$LOADGEN"
+[ -z "$WSGW_OLD" ] || need_bins "a build of the old tree" "$WSGW_OLD"
+for sc in $SCENARIOS; do
+	case $sc in echo | handshake | idle) ;; *) die "unknown scenario $sc (SCENARIOS: echo handshake idle)" ;; esac
+done
 command -v taskset >/dev/null || die "taskset not found (Debian package util-linux)"
 check_cpus "server and load generator share CPU 0"
 bench_setup wsgw-bench
 copy_bins -bin WSGW RAWECHO LOADGEN
+if [ -n "$WSGW_OLD" ]; then
+	WSGW_OLD_ID="$WSGW_OLD: sha256 $(sha256sum "$WSGW_OLD" | cut -c1-16), built $(date -u -r "$WSGW_OLD" '+%F %T UTC')"
+	copy_bins -bin WSGW_OLD
+fi
 
 # start_server NAME BINARY FLAGS... — starts it on SERVER_CPU and waits for
 # its "(port N)" line; sets SRV_PID and SRV_PORT.
@@ -69,6 +85,11 @@ quiet_check() {
 	ODD+=("before start: other processes used ${STILL_BUSY}% of a core")
 }
 
+ran() { # ran SCENARIO — true if SCENARIOS holds it
+	case " $SCENARIOS " in *" $1 "*) return 0 ;; esac
+	return 1
+}
+
 ratio() {
 	awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "n/a" }'
 }
@@ -81,34 +102,42 @@ loadgen_run() {
 
 # ---- (a), (b), (c): echo against wsgw and rawecho ------------------------
 echo_scenarios() {
-	local ws_pid ws_port raw_pid raw_port i spec conns inflight
+	local ws_pid ws_port raw_pid raw_port old_pid old_port spec conns inflight
 	start_server wsgw "$WSGW" "${WSGW_FLAGS[@]}"
 	ws_pid=$SRV_PID ws_port=$SRV_PORT
+	if [ -n "$WSGW_OLD" ]; then
+		start_server wsgw-old "$WSGW_OLD" "${WSGW_FLAGS[@]}"
+		old_pid=$SRV_PID old_port=$SRV_PORT
+	fi
 	start_server rawecho "$RAWECHO" "${RAW_FLAGS[@]}"
 	raw_pid=$SRV_PID raw_port=$SRV_PORT
 	for spec in 100x16 1000x1; do
 		conns=${spec%x*} inflight=${spec#*x}
 		echo "== echo ${conns} conns x ${inflight} in flight x 32 B, ${ECHO_S} s, ${RUNS} runs"
-		for i in $(seq "$RUNS"); do
+		for _ in $(seq "$RUNS"); do
 			# Alternate the targets so drift hits both alike.
 			measure "echo$spec-ws" loadgen_run echo --mode ws --target "127.0.0.1:$ws_port" \
 				--conns "$conns" --inflight "$inflight" --size 32 --duration "$ECHO_S" \
 				--warmup "$WARMUP_S" --server-pid "$ws_pid"
+			[ -z "$WSGW_OLD" ] ||
+				measure "echo$spec-old" loadgen_run echo --mode ws --target "127.0.0.1:$old_port" \
+					--conns "$conns" --inflight "$inflight" --size 32 --duration "$ECHO_S" \
+					--warmup "$WARMUP_S" --server-pid "$old_pid"
 			measure "echo$spec-raw" loadgen_run echo --mode raw --target "127.0.0.1:$raw_port" \
 				--conns "$conns" --inflight "$inflight" --size 32 --duration "$ECHO_S" \
 				--warmup "$WARMUP_S" --server-pid "$raw_pid"
 		done
 	done
 	stop_proc rawecho "$raw_pid"
+	[ -z "$WSGW_OLD" ] || stop_proc wsgw-old "$old_pid"
 	stop_proc wsgw "$ws_pid"
 }
 
 # ---- (d): handshakes/s ------------------------------------------------------
 handshake_scenario() {
-	local i
 	start_server wsgw "$WSGW" "${WSGW_FLAGS[@]}"
 	echo "== handshake 50 conns (connect, upgrade, close handshake), ${HS_S} s, ${RUNS} runs"
-	for i in $(seq "$RUNS"); do
+	for _ in $(seq "$RUNS"); do
 		measure handshake loadgen_run handshake --target "127.0.0.1:$SRV_PORT" --conns 50 \
 			--duration "$HS_S" --warmup "$WARMUP_S" --server-pid "$SRV_PID"
 	done
@@ -122,7 +151,7 @@ rss_kb() {
 # ---- (e): VmRSS per idle connection, a fresh wsgw per run -------------------
 # idle_run N [USER-AGENT] — recorded as idleN, or idleN-ua with a User-Agent.
 idle_run() {
-	local n=$1 ua=${2:-} out="$TMP/idle.out" lg i rss0 rss1 line bytes tag=idle$1
+	local n=$1 ua=${2:-} out="$TMP/idle.out" lg rss0 rss1 line bytes tag=idle$1
 	local uaflag=()
 	[ -z "$ua" ] || { uaflag=(--user-agent "$ua"); tag=idle$n-ua; }
 	start_server wsgw "$WSGW" "${WSGW_FLAGS[@]}"
@@ -133,7 +162,7 @@ idle_run() {
 		--hold 120 "${uaflag[@]+"${uaflag[@]}"}" >"$out" &
 	lg=$!
 	PIDS+=("$lg")
-	for i in $(seq 1200); do
+	for _ in $(seq 1200); do
 		grep -q '^ready' "$out" && break
 		kill -0 "$lg" 2>/dev/null || break
 		sleep 0.05
@@ -156,6 +185,8 @@ machine() {
 	machine_lines
 	echo "command: $RUN_CMD"
 	echo "servers: taskset -c $SERVER_CPU $WSGW_SHOWN ${WSGW_FLAGS[*]}"
+	[ -z "$WSGW_OLD" ] || echo "old:     taskset -c $SERVER_CPU $WSGW_OLD_SHOWN ${WSGW_FLAGS[*]}; $WSGW_OLD_ID;" \
+		"$("$WSGW_OLD" --version 2>/dev/null || true)"
 	echo "         taskset -c $SERVER_CPU $RAWECHO_SHOWN ${RAW_FLAGS[*]}"
 	echo "loadgen: taskset -c $CLIENT_CPU $LOADGEN_SHOWN echo --mode ws|raw --target 127.0.0.1:PORT" \
 		"--conns C --inflight I --size 32 --duration $ECHO_S --warmup $WARMUP_S --server-pid PID"
@@ -170,7 +201,10 @@ echo_rows() { # echo_rows SPEC LABEL
 	for k in msgs_per_s p50_us p99_us server_busy_us_per_msg server_cpu_pct loadgen_cpu_pct \
 		other_cpu_pct; do
 		a=$(med "$ws" "$k") b=$(med "$raw" "$k")
-		printf '%-28s %-24s %12s %12s %9s\n' "$2" "$k" "$a" "$b" "$(ratio "$a" "$b")"
+		printf '%-28s %-24s %12s %12s %9s' "$2" "$k" "$a" "$b" "$(ratio "$a" "$b")"
+		# with WSGW_OLD: the old binary's median and new/old
+		[ -z "$WSGW_OLD" ] || printf ' %12s %9s' "$(med "echo$1-old" "$k")" "$(ratio "$a" "$(med "echo$1-old" "$k")")"
+		printf '\n'
 	done
 }
 
@@ -180,14 +214,18 @@ summary() {
 	echo "== summary: median of $RUNS runs; server on CPU $SERVER_CPU, load generator on CPU $CLIENT_CPU"
 	machine
 	echo
-	printf '%-28s %-24s %12s %12s %9s\n' scenario figure wsgw rawecho wsgw/raw
-	echo_rows 100x16 "echo 100 x 16 x 32 B"
-	echo_rows 1000x1 "echo 1000 x 1 x 32 B"
-	for k in handshakes_per_s p50_us p99_us server_busy_us_per_handshake server_cpu_pct \
+	printf '%-28s %-24s %12s %12s %9s' scenario figure wsgw rawecho wsgw/raw
+	[ -z "$WSGW_OLD" ] || printf ' %12s %9s' wsgw-old new/old
+	printf '\n'
+	if ran echo; then
+		echo_rows 100x16 "echo 100 x 16 x 32 B"
+		echo_rows 1000x1 "echo 1000 x 1 x 32 B"
+	fi
+	! ran handshake || for k in handshakes_per_s p50_us p99_us server_busy_us_per_handshake server_cpu_pct \
 		loadgen_cpu_pct other_cpu_pct; do
 		printf '%-28s %-24s %12s %12s %9s\n' "handshake 50 conns" "$k" "$(med handshake "$k")" - -
 	done
-	for n in $IDLE_NS; do
+	! ran idle || for n in $IDLE_NS; do
 		for k in server_rss_before_kb server_rss_after_kb server_bytes_per_conn; do
 			printf '%-28s %-24s %12s %12s %9s\n' "idle $n conns" "$k" "$(med "idle$n" "$k")" - -
 		done
@@ -209,27 +247,30 @@ target() { # target WHAT VALUE OP LIMIT
 targets() {
 	local spec n a b
 	echo "== targets"
-	for spec in 100x16 1000x1; do
+	! ran echo || for spec in 100x16 1000x1; do
 		a=$(med "echo$spec-ws" msgs_per_s) b=$(med "echo$spec-raw" msgs_per_s)
 		target "echo ${spec/x/ x }: messages/s, wsgw / raw echo" "$(ratio "$a" "$b")" ">=" 0.9
 		a=$(med "echo$spec-ws" server_busy_us_per_msg) b=$(med "echo$spec-raw" server_busy_us_per_msg)
 		target "echo ${spec/x/ x }: server busy per message, wsgw / raw" "$(ratio "$a" "$b")" "<=" 1.15
+		[ -z "$WSGW_OLD" ] || printf '  %-52s %10s (no target; a slowdown shows above 1)\n' \
+			"echo ${spec/x/ x }: server busy per message, new / old" \
+			"$(ratio "$a" "$(med "echo$spec-old" server_busy_us_per_msg)")"
 	done
-	for n in $IDLE_NS; do
+	! ran idle || for n in $IDLE_NS; do
 		target "RSS per idle connection, $n conns (B)" "$(med "idle$n" server_bytes_per_conn)" "<=" 256
 		[ -z "$IDLE_UA" ] ||
 			target "  the same with a User-Agent (B)" "$(med "idle$n-ua" server_bytes_per_conn)" "<=" 256
 	done
 }
 
-RUN_CMD="${WSGW_SHOWN:+WSGW=$WSGW_SHOWN }RUNS=$RUNS ECHO_S=$ECHO_S HS_S=$HS_S WARMUP_S=$WARMUP_S IDLE_NS=\"$IDLE_NS\" IDLE_UA=\"$IDLE_UA\" WAIT_QUIET=$WAIT_QUIET RETRIES=$RETRIES $0${*:+ $*}"
+RUN_CMD="${WSGW_SHOWN:+WSGW=$WSGW_SHOWN }${WSGW_OLD:+WSGW_OLD=$WSGW_OLD_SHOWN }SCENARIOS=\"$SCENARIOS\" RUNS=$RUNS ECHO_S=$ECHO_S HS_S=$HS_S WARMUP_S=$WARMUP_S IDLE_NS=\"$IDLE_NS\" IDLE_UA=\"$IDLE_UA\" WAIT_QUIET=$WAIT_QUIET RETRIES=$RETRIES $0${*:+ $*}"
 : >"$TMP/results"
 quiet_check
-echo_scenarios
-handshake_scenario
-for n in $IDLE_NS; do
+! ran echo || echo_scenarios
+! ran handshake || handshake_scenario
+! ran idle || for n in $IDLE_NS; do
 	echo "== idle $n conns, ${RUNS} runs"
-	for i in $(seq "$RUNS"); do
+	for _ in $(seq "$RUNS"); do
 		idle_run "$n"
 		[ -z "$IDLE_UA" ] || idle_run "$n" "$IDLE_UA"
 	done
