@@ -71,10 +71,13 @@ struct conn {
 	uint64_t opened_ms;       /* monotonic: accept time */
 	uint64_t last_rx_ms;      /* monotonic: last frame from the client */
 	uint64_t deadline_ms;     /* handshake / close deadline, or next ping time */
-	const char *user_agent;   /* NULL when absent; shared (server.user_agents) */
 	struct ws_rx *rx;         /* NULL unless a frame or message is partial */
 	struct obuf *out;         /* NULL unless output is queued */
 	struct obuf_shared *shared; /* queued after out: a shared frame's unsent rest */
+	/* rx, out and shared stay next to the timestamps the frame path
+	 * updates (the write path checks out and shared together); user_agent,
+	 * read by Get and the logs only, comes after them. */
+	const char *user_agent;   /* NULL when absent; shared (server.user_agents) */
 	struct integ_state *integ; /* NULL for echo-only routes */
 	struct spec *spec;        /* reference to the spec its route is in; NULL before the match */
 	uint64_t seq;             /* registry order while OPEN (0: not indexed) */
