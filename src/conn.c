@@ -369,7 +369,7 @@ int conn_write_shared(struct conn *c, struct obuf_shared *f)
 	if ((size_t)w == f->len)
 		return 0;
 	c->shared = obuf_shared_get(f);
-	c->shared_off = (size_t)w;
+	c->shared_off = (uint32_t)w; /* w < f->len <= --max-out-queue */
 	after_output(c);
 	return 0;
 }
@@ -422,7 +422,7 @@ static void flush_queue(struct conn *c)
 	c->srv->metrics.out_queued -= (size_t)w;
 	from_out = obuf_pending(c->out) < (size_t)w ? obuf_pending(c->out) : (size_t)w;
 	obuf_consume(&c->out, from_out);
-	if (c->shared && (c->shared_off += (size_t)w - from_out) == c->shared->len) {
+	if (c->shared && (c->shared_off += (uint32_t)((size_t)w - from_out)) == c->shared->len) {
 		obuf_shared_put(c->shared);
 		c->shared = NULL;
 	}

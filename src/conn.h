@@ -45,11 +45,16 @@ enum conn_flag {
 };
 
 struct conn {
-	struct conntab_node node; /* in server.table while OPEN */
+	/* node and reap never live at once: a connection leaves the table
+	 * (leave_open) before it turns DEAD and is queued for freeing, so
+	 * they share storage (16 B less per connection). */
+	union {
+		struct conntab_node node;  /* in server.table while OPEN */
+		struct loop_deferred reap; /* queued on the loop once DEAD */
+	};
 	struct loop_io io;
 	struct server *srv;
 	struct list_node link;    /* in server.all until DEAD */
-	struct loop_deferred reap; /* queued on the loop once DEAD */
 	char id[CONN_ID_LEN + 1];
 	uint8_t state;            /* enum conn_state */
 	uint16_t flags;           /* enum conn_flag */
@@ -57,16 +62,22 @@ struct conn {
 	uint16_t close_code;      /* code reported for the disconnect */
 	uint8_t close_by;         /* enum metrics_by: who closed first; NONE until upgraded */
 	struct net_ip ip;
+	/* How much of shared was written: below its length, which is at most
+	 * --max-out-queue (<= 1 GiB, conn_write_shared checks), so 32 bits;
+	 * it fills the hole after ip (8 B less per connection). */
+	uint32_t shared_off;
 	int64_t connected_at_ns;  /* wall clock */
 	int64_t last_active_ns;   /* wall clock: last frame in or message out */
 	uint64_t opened_ms;       /* monotonic: accept time */
 	uint64_t last_rx_ms;      /* monotonic: last frame from the client */
 	uint64_t deadline_ms;     /* handshake / close deadline, or next ping time */
-	const char *user_agent;   /* NULL when absent; shared (server.user_agents) */
 	struct ws_rx *rx;         /* NULL unless a frame or message is partial */
 	struct obuf *out;         /* NULL unless output is queued */
 	struct obuf_shared *shared; /* queued after out: a shared frame's unsent rest */
-	size_t shared_off;        /* how much of shared was written */
+	/* rx, out and shared stay next to the timestamps the frame path
+	 * updates (the write path checks out and shared together); user_agent,
+	 * read by Get and the logs only, comes after them. */
+	const char *user_agent;   /* NULL when absent; shared (server.user_agents) */
 	struct integ_state *integ; /* NULL for echo-only routes */
 	struct spec *spec;        /* reference to the spec its route is in; NULL before the match */
 	uint64_t seq;             /* registry order while OPEN (0: not indexed) */
