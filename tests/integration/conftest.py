@@ -121,3 +121,31 @@ def wsgw_factory(tmp_path):
 def wsgw(wsgw_factory):
     """A server on defaults (short close timeout so tests stay quick)."""
     return wsgw_factory(["--close-timeout", "2s"])
+
+
+# ---- gRPC stubs of the Yandex ConnectionService, shared by the test files ----
+
+@pytest.fixture(scope="session")
+def pb(tmp_path_factory):
+    """The generated protobuf/grpc modules (grpc_stubs.generate), once per run."""
+    import grpc_stubs
+    return grpc_stubs.generate(tmp_path_factory.mktemp("proto"))
+
+
+@pytest.fixture
+def grpc_client(pb):
+    """grpc_client(server): a ConnectionService client on server's
+    management port (any object with mgmt_port); channels closed after."""
+    import grpc
+    import grpc_stubs
+    channels = []
+
+    def make(server):
+        ch = grpc.insecure_channel("127.0.0.1:%d" % server.mgmt_port,
+                                   options=[("grpc.enable_http_proxy", 0)])
+        channels.append(ch)
+        return grpc_stubs.Client(ch, pb)
+
+    yield make
+    for ch in channels:
+        ch.close()

@@ -40,11 +40,6 @@ WAIT = 20.0  # generous upper bound for anything to happen; never asserted on
 Code = grpc.StatusCode
 
 
-@pytest.fixture(scope="module")
-def pb(tmp_path_factory):
-    return grpc_stubs.generate(tmp_path_factory.mktemp("proto"))
-
-
 RPC_PROTO = """syntax = "proto3";
 package google.rpc;
 import "google/protobuf/any.proto";

@@ -9,6 +9,7 @@ frozen (SIGSTOP), Redis restarted, the subscriber connection killed from
 Redis's side, and the order of 1 000 Sends through one node.
 """
 import base64
+import contextlib
 import http.client as httpc
 import json
 import os
@@ -122,18 +123,18 @@ class Cluster:
         return c, c.response_headers[ID_HEADER]
 
 
-@pytest.fixture
-def cluster(tmp_path):
-    """Redis and three nodes (index 0..2); the nodes that still run are
-    stopped with SIGTERM and must exit 0 with no sanitizer report."""
+@contextlib.contextmanager
+def running_cluster(tmp_path, flags):
+    """Redis and three nodes (index 0..2) started with flags; on exit the
+    nodes that still run are stopped with SIGTERM (a stopped one is
+    continued first) and must exit 0 with no sanitizer report."""
     redis = Redis(tmp_path).start()
     nodes = []
     try:
         for i in range(3):
             d = tmp_path / ("n%d" % i)
             d.mkdir()
-            nodes.append(Server(["--cluster", redis.url, "--close-timeout", "2s",
-                                 "--max-out-queue", "16K"]).start(d))
+            nodes.append(Server(["--cluster", redis.url] + flags).start(d))
         wait_up(nodes)
         yield Cluster(redis, nodes)
     finally:
@@ -149,24 +150,10 @@ def cluster(tmp_path):
         redis.stop()
 
 
-@pytest.fixture(scope="module")
-def pb(tmp_path_factory):
-    return grpc_stubs.generate(tmp_path_factory.mktemp("proto"))
-
-
 @pytest.fixture
-def grpc_client(pb):
-    channels = []
-
-    def make(node):
-        ch = grpc.insecure_channel("127.0.0.1:%d" % node.mgmt_port,
-                                   options=[("grpc.enable_http_proxy", 0)])
-        channels.append(ch)
-        return grpc_stubs.Client(ch, pb)
-
-    yield make
-    for ch in channels:
-        ch.close()
+def cluster(tmp_path):
+    with running_cluster(tmp_path, ["--close-timeout", "2s", "--max-out-queue", "16K"]) as c:
+        yield c
 
 
 def grpc_code(fn, *args):

@@ -17,8 +17,7 @@ import pytest
 import yaml
 
 import wsraw
-from conftest import Server
-from test_cluster import SLOW, Cluster, Redis, rest, send_body, wait_up
+from test_cluster import SLOW, rest, running_cluster, send_body, wait_up
 
 GW = "/wsgw/v1"
 TIMEOUT_MS = 500  # --cluster-call-timeout; Broadcast / SendToGroup wait 5x
@@ -38,29 +37,10 @@ def write_spec(d):
 
 @pytest.fixture
 def fan(tmp_path):
-    redis = Redis(tmp_path).start()
     spec = write_spec(tmp_path)
-    nodes = []
-    try:
-        for i in range(3):
-            d = tmp_path / ("n%d" % i)
-            d.mkdir()
-            nodes.append(Server(["--cluster", redis.url, "--spec", spec,
-                                 "--cluster-call-timeout", "%dms" % TIMEOUT_MS,
-                                 "--close-timeout", "2s"]).start(d))
-        wait_up(nodes)
-        yield Cluster(redis, nodes)
-    finally:
-        for n in nodes:
-            if n.proc.poll() is None or n.proc.returncode == 0:
-                try:
-                    os.kill(n.proc.pid, signal.SIGCONT)
-                except ProcessLookupError:
-                    pass
-                code = n.stop()
-                n.assert_clean()
-                assert code == 0, "wsgw exited with %s:\n%s" % (code, n.read_log()[-4000:])
-        redis.stop()
+    with running_cluster(tmp_path, ["--spec", spec, "--cluster-call-timeout",
+                                    "%dms" % TIMEOUT_MS, "--close-timeout", "2s"]) as c:
+        yield c
 
 
 def clients(fan):

@@ -15,7 +15,7 @@ import pytest
 
 import wsraw
 from conftest import Server
-from test_cluster import SLOW, Redis, pb, ready, rest  # noqa: F401 (pb: fixture)
+from test_cluster import SLOW, Redis, ready, rest
 import grpc_stubs
 
 

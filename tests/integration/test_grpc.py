@@ -33,11 +33,6 @@ Code = grpc.StatusCode
 
 # -- fixtures ------------------------------------------------------------------
 
-@pytest.fixture(scope="session")
-def pb(tmp_path_factory):
-    return grpc_stubs.generate(tmp_path_factory.mktemp("proto"))
-
-
 @pytest.fixture
 def grpc_client(pb, wsgw_factory):
     """grpc_client(server, metadata=None, options=()) -> grpc_stubs.Client on

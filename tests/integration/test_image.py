@@ -122,11 +122,6 @@ def gateway(image, tmp_path_factory):
     assert code == 0, "wsgw in the image exited with %s:\n%s" % (code, s.read_log()[-4000:])
 
 
-@pytest.fixture(scope="module")
-def pb(tmp_path_factory):
-    return grpc_stubs.generate(tmp_path_factory.mktemp("proto"))
-
-
 def test_image_config(image):
     c = image.config
     assert c["Entrypoint"] == ["/wsgw"]

@@ -98,26 +98,6 @@ def promtool_check(text):
         (p.stdout + p.stderr).decode(), text)
 
 
-@pytest.fixture(scope="module")
-def pb(tmp_path_factory):
-    return grpc_stubs.generate(tmp_path_factory.mktemp("proto"))
-
-
-@pytest.fixture
-def grpc_client(pb):
-    channels = []
-
-    def make(server):
-        ch = grpc.insecure_channel("127.0.0.1:%d" % server.mgmt_port,
-                                   options=[("grpc.enable_http_proxy", 0)])
-        channels.append(ch)
-        return grpc_stubs.Client(ch, pb)
-
-    yield make
-    for ch in channels:
-        ch.close()
-
-
 def write_spec(tmp_path, paths):
     doc = {"openapi": "3.0.0", "info": {"title": "m", "version": "1"}, "paths": paths}
     p = tmp_path / "spec.yaml"

@@ -32,11 +32,6 @@ ASAN_ENV = {"ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0:exitcode=66:quarant
 ECHO_P99_MS = 1000 if ASAN else 250
 
 
-@pytest.fixture(scope="module")
-def pb(tmp_path_factory):
-    return grpc_stubs.generate(tmp_path_factory.mktemp("proto"))
-
-
 def get_works(srv, pb, token=None):
     """A gRPC Get of a fresh WebSocket connection succeeds."""
     ws = wsraw.connect(srv.port)

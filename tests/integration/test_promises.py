@@ -40,11 +40,6 @@ REST_PREFIX = "/apigateways/websocket/v1/connections/"
 # ---- helpers ----------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def pb(tmp_path_factory):
-    return grpc_stubs.generate(tmp_path_factory.mktemp("proto"))
-
-
 def spec_file(tmp_path, paths):
     doc = {"openapi": "3.0.0", "info": {"title": "promises", "version": "1"}, "paths": paths}
     p = tmp_path / ("spec%d.yaml" % len(list(tmp_path.glob("spec*.yaml"))))

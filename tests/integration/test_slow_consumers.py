@@ -159,11 +159,6 @@ class EchoProbe(threading.Thread):
         return r[len(r) * 99 // 100], r[-1], len(r)
 
 
-@pytest.fixture(scope="module")
-def pb(tmp_path_factory):
-    return grpc_stubs.generate(tmp_path_factory.mktemp("proto"))
-
-
 def test_slow_consumers(wsgw_factory, pb):
     env = None
     if conftest.ASAN:

@@ -288,11 +288,6 @@ def test_many_connections_closed_mid_handshake(wsgw_factory, pki):
 
 # -- management port -----------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def pb(tmp_path_factory):
-    return grpc_stubs.generate(tmp_path_factory.mktemp("proto"))
-
-
 def mgmt_server(wsgw_factory, pki, client_ca=None, ws_tls=True):
     crt, key = pki.issue("mgmt", "wsgw-mgmt", 7)
     args = ["--mgmt-tls-cert", crt, "--mgmt-tls-key", key, "--close-timeout", "2s"]
