@@ -135,13 +135,15 @@ def write_spec(tmp_path, disconnect_url=None, connect_url=None):
 @pytest.fixture
 def ext(wsgw_factory, tmp_path, pb):
     """ext(*flags, disconnect_url=None) -> Api of a server with routes
-    /chat/{room} and /feed and the token TOKEN."""
+    /chat/{room} and /feed and the token TOKEN. No keepalive pings: the
+    raw clients here read exact frames, and a test that opens thousands of
+    connections on a loaded machine can outlast the 30 s default interval."""
     apis = []
 
     def make(*flags, disconnect_url=None, connect_url=None):
         s = wsgw_factory(["--spec", write_spec(tmp_path, disconnect_url, connect_url),
                           "--auth-token", TOKEN,
-                          "--close-timeout", "2s"] + list(flags))
+                          "--close-timeout", "2s", "--ping-interval", "off"] + list(flags))
         a = Api(s, pb)
         apis.append(a)
         return a
