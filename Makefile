@@ -224,9 +224,10 @@ bench-cluster: bench-build
 # nothing is pulled from a registry; then $(IMAGE_TAR), an OCI archive for
 # `podman load` / `docker load`. The root filesystem is staged first under
 # build/image-root/ (the build context holds only that: .dockerignore):
-#   /wsgw                   the release binary, stripped
+#   /wsgw                   build/image/wsgw, stripped: the release objects
+#                           linked with the libraries' static archives (below)
 #   the shared libraries    exactly those the loader resolves for /wsgw (ldd
-#                           prints the transitive closure), and the loader
+#                           prints the transitive closure: libc), and the loader
 #   the CA bundle           Debian's /etc/ssl/certs/ca-certificates.crt, which
 #                           OpenSSL's default verify paths reach, for https backends
 #   /etc/passwd, /etc/group root and the unprivileged user wsgw ($(IMAGE_UID),
@@ -259,10 +260,29 @@ image-deps:
 		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
 	fi
 
-image-root: build/release/wsgw | deps
+# The image's binary: build/release/wsgw's objects, linked with Debian's
+# static archives of OpenSSL and the other libraries (libc stays shared), so
+# the process maps only the library code it links, and the loader relocates
+# no 4.7 MB libcrypto at start; the relative relocations are packed
+# (DT_RELR) instead of 470 KB of RELA entries the loader would read.
+# src/image.ld (bench/image-layout.py writes it) puts our code and the
+# library members that run at start and for a client's first message
+# together at the front of .text and .rodata: the kernel maps file pages 64
+# KiB around each fault, and the same code spread over 3 MB made 2 MB of it
+# resident (README.md, "Deploying"). A Debian OpenSSL update needs this
+# binary (and the image) rebuilt; build/release/wsgw keeps the shared ones.
+build/image/wsgw: build/release/obj/src/main.o build/release/libwsgw.a src/image.ld
+	@mkdir -p $(@D)
+	$(if $(Q),@echo "  LD      $@")
+	$(Q)$(CC) -o $@ build/release/obj/src/main.o build/release/libwsgw.a \
+		-Wl,--gc-sections -Wl,-z,pack-relative-relocs -Wl,-T,src/image.ld \
+		-Wl,-Map,$@.map -Wl,-Bstatic -Wl,--start-group $(PKG_LIBS) -Wl,--end-group \
+		-Wl,-Bdynamic
+
+image-root: build/image/wsgw | deps
 	$(Q)rm -rf $(IMAGE_ROOT) && install -d -m 0755 $(IMAGE_ROOT)/etc
-	$(Q)strip -o $(IMAGE_ROOT)/wsgw build/release/wsgw && chmod 0755 $(IMAGE_ROOT)/wsgw
-	$(Q)out=$$(ldd build/release/wsgw) || exit 1; \
+	$(Q)strip -o $(IMAGE_ROOT)/wsgw build/image/wsgw && chmod 0755 $(IMAGE_ROOT)/wsgw
+	$(Q)out=$$(ldd build/image/wsgw) || exit 1; \
 	if echo "$$out" | grep -q 'not found'; then echo "$$out" >&2; exit 1; fi; \
 	for f in $$(echo "$$out" | awk '$$2 == "=>" && $$3 ~ /^\// { print $$3 } $$1 ~ /^\// { print $$1 }'); do \
 		mode=0644; case "$$f" in */ld-*) mode=0755;; esac; \
