@@ -285,6 +285,10 @@ targets() {
 		target "echo ${spec/x/ x }: messages/s, wsgw / raw echo" "$(ratio "$a" "$b")" ">=" 0.9
 		a=$(med "echo$spec-ws" server_busy_us_per_msg) b=$(med "echo$spec-raw" server_busy_us_per_msg)
 		target "echo ${spec/x/ x }: server busy per message, wsgw / raw" "$(ratio "$a" "$b")" "<=" 1.15
+		printf '  %-52s %10s (median of the per-run ratios, no target)\n' \
+			"  the same, run by run" "$(pair_med "echo$spec-ws" "echo$spec-raw" server_busy_us_per_msg)"
+		[ -z "$UWS" ] || printf '  %-52s %10s (median of the per-run ratios, no target)\n' \
+			"  wsgw / uWebSockets, run by run" "$(pair_med "echo$spec-ws" "echo$spec-uws" server_busy_us_per_msg)"
 		[ -z "$WSGW_OLD" ] || printf '  %-52s %10s (no target; a slowdown shows above 1)\n' \
 			"echo ${spec/x/ x }: server busy per message, new / old" \
 			"$(ratio "$a" "$(med "echo$spec-old" server_busy_us_per_msg)")"
