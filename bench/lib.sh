@@ -176,6 +176,18 @@ med() { # med TAG KEY — median of KEY over TAG's runs ("n/a" when there are no
 		while IFS= read -r l; do field "$2" <<<"$l"; done | median
 }
 
+# pair_med TAG_A TAG_B KEY — the median over runs of A's KEY / B's KEY, run i
+# of A with run i of B (the runners alternate them, so each pair shared the
+# machine's state of the moment); "n/a" without pairs. On a busy machine a
+# disturbed run moves one pair, where it can move either median alone.
+pair_med() {
+	local a b
+	a=$({ grep "^$1 " "$TMP/results" 2>/dev/null || true; } | while IFS= read -r l; do field "$3" <<<"$l"; done)
+	b=$({ grep "^$2 " "$TMP/results" 2>/dev/null || true; } | while IFS= read -r l; do field "$3" <<<"$l"; done)
+	paste <(echo "$a") <(echo "$b") | awk '$1 + 0 > 0 && $2 + 0 > 0 { print $1 / $2 }' | median |
+		awk '{ if ($1 == "n/a") print; else printf "%.2f\n", $1 }'
+}
+
 # record TAG LINE — keeps a result line under TAG and notes its errors.
 record() {
 	local tag=$1 line=$2 e

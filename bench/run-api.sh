@@ -449,6 +449,8 @@ summary_api() {
 		row "" "$k" "$(med grpc-get "$k")"
 	done
 	old_rows grpc-get req_per_s server_busy_us_per_req errors
+	[ -z "$WSGW_OLD" ] || row "" "pairs: server_busy_us_per_req" \
+		"$(pair_med grpc-get grpc-get-old server_busy_us_per_req)" "new/old, median of the per-run ratios"
 	row "(3a) REST Send, HTTP/1.1 (wrk)" req_per_s "$(med rest-h1 req_per_s)" "wrk -t1 -c100 keep-alive"
 	for k in non_2xx server_busy_us_per_req server_cpu_pct tool_cpu_pct reader_cpu_pct errors other_cpu_pct; do
 		row "" "$k" "$(med rest-h1 "$k")"
@@ -515,6 +517,10 @@ summary_msg() {
 			row "" wsgw_over_raw "$(ratio "$v" "$rv")" "msgs/s, wsgw / rawproxy"
 			row "" wsgw_over_raw_busy "$(ratio "$(med "$tag" server_busy_us_per_msg)" \
 				"$(med "rawmsg$p" server_busy_us_per_msg)")" "server busy per msg, wsgw / rawproxy"
+			row "" wsgw_over_raw_pairs "$(pair_med "$tag" "rawmsg$p" msgs_per_s)" \
+				"msgs/s, median of the per-run ratios (run i of each)"
+			row "" wsgw_over_raw_busy_pairs "$(pair_med "$tag" "rawmsg$p" server_busy_us_per_msg)" \
+				"server busy per msg, median of the per-run ratios"
 		done
 		# the ceiling: the same load through bench/rawproxy
 		rv=$(med "rawmsg$p" msgs_per_s)

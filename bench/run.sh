@@ -9,6 +9,8 @@
 #   WSGW=/path/to/other/wsgw bench/run.sh     (another build of wsgw)
 #   WSGW_OLD=/tmp/old/build/release/wsgw SCENARIOS=echo bench/run.sh
 #                               (old and new wsgw in turn in every echo run)
+#   UWS=1 SCENARIOS=echo bench/run.sh
+#                               (uWebSockets.js in turn in every echo run too)
 #
 # The binaries are copied at start, so a rebuild during the run does not
 # mix two versions of wsgw in one table.
@@ -44,6 +46,14 @@ WSGW=${WSGW:-build/release/wsgw}
 # the summary adds its medians and new/old ratios. handshake and idle run
 # WSGW only.
 WSGW_OLD=${WSGW_OLD:-}
+# UWS=1: uWebSockets (bench/uwsbcast.js on uWebSockets.js, installed outside
+# the repo as bench/README.md "Broadcast" says; it echoes every message) in
+# the echo scenarios too, after wsgw in every run; the summary adds its
+# medians and wsgw/uws ratios, and issue 12's echo target.
+UWS=${UWS:-}
+NODE=${NODE:-node}
+UWS_DIR=${UWS_DIR:-/work/peers/uws}
+UWS_NODE=${UWS_NODE:-$UWS_DIR/package/binaries/uws_linux_x64_$("$NODE" -p process.versions.modules 2>/dev/null || echo X).node}
 RAWECHO=build/bench/rawecho
 LOADGEN=build/bench/loadgen
 WSGW_FLAGS=(--listen 127.0.0.1:0 --mgmt-listen 127.0.0.1:0 --idle-timeout off
@@ -52,6 +62,11 @@ RAW_FLAGS=(--listen 127.0.0.1:0)
 
 need_bins "make bench-build" "$WSGW" "$RAWECHO" "$LOADGEN"
 [ -z "$WSGW_OLD" ] || need_bins "a build of the old tree" "$WSGW_OLD"
+if [ -n "$UWS" ]; then
+	command -v "$NODE" >/dev/null || die "node not found (Debian package nodejs), or UWS="
+	[ -f "$UWS_NODE" ] || die "missing $UWS_NODE — install uWebSockets.js outside the repo" \
+		"(bench/README.md, \"Broadcast\"), or UWS="
+fi
 for sc in $SCENARIOS; do
 	case $sc in echo | handshake | idle) ;; *) die "unknown scenario $sc (SCENARIOS: echo handshake idle)" ;; esac
 done
@@ -62,6 +77,10 @@ copy_bins -bin WSGW RAWECHO LOADGEN
 if [ -n "$WSGW_OLD" ]; then
 	WSGW_OLD_ID="$WSGW_OLD: sha256 $(sha256sum "$WSGW_OLD" | cut -c1-16), built $(date -u -r "$WSGW_OLD" '+%F %T UTC')"
 	copy_bins -bin WSGW_OLD
+fi
+if [ -n "$UWS" ]; then
+	cp bench/uwsbcast.js "$TMP/uwsbcast.js"
+	UWS_ID="$UWS_NODE: sha256 $(sha256sum "$UWS_NODE" | cut -c1-16), node $("$NODE" --version)"
 fi
 
 # start_server NAME BINARY FLAGS... — starts it on SERVER_CPU and waits for
@@ -102,12 +121,16 @@ loadgen_run() {
 
 # ---- (a), (b), (c): echo against wsgw and rawecho ------------------------
 echo_scenarios() {
-	local ws_pid ws_port raw_pid raw_port old_pid old_port spec conns inflight
+	local ws_pid ws_port raw_pid raw_port old_pid old_port uws_pid uws_port spec conns inflight
 	start_server wsgw "$WSGW" "${WSGW_FLAGS[@]}"
 	ws_pid=$SRV_PID ws_port=$SRV_PORT
 	if [ -n "$WSGW_OLD" ]; then
 		start_server wsgw-old "$WSGW_OLD" "${WSGW_FLAGS[@]}"
 		old_pid=$SRV_PID old_port=$SRV_PORT
+	fi
+	if [ -n "$UWS" ]; then
+		start_server uws env UWS_NODE="$UWS_NODE" "$NODE" "$TMP/uwsbcast.js" --listen 127.0.0.1:0
+		uws_pid=$SRV_PID uws_port=$SRV_PORT
 	fi
 	start_server rawecho "$RAWECHO" "${RAW_FLAGS[@]}"
 	raw_pid=$SRV_PID raw_port=$SRV_PORT
@@ -123,12 +146,17 @@ echo_scenarios() {
 				measure "echo$spec-old" loadgen_run echo --mode ws --target "127.0.0.1:$old_port" \
 					--conns "$conns" --inflight "$inflight" --size 32 --duration "$ECHO_S" \
 					--warmup "$WARMUP_S" --server-pid "$old_pid"
+			[ -z "$UWS" ] ||
+				measure "echo$spec-uws" loadgen_run echo --mode ws --target "127.0.0.1:$uws_port" \
+					--conns "$conns" --inflight "$inflight" --size 32 --duration "$ECHO_S" \
+					--warmup "$WARMUP_S" --server-pid "$uws_pid"
 			measure "echo$spec-raw" loadgen_run echo --mode raw --target "127.0.0.1:$raw_port" \
 				--conns "$conns" --inflight "$inflight" --size 32 --duration "$ECHO_S" \
 				--warmup "$WARMUP_S" --server-pid "$raw_pid"
 		done
 	done
 	stop_proc rawecho "$raw_pid"
+	[ -z "$UWS" ] || stop_proc uws "$uws_pid"
 	[ -z "$WSGW_OLD" ] || stop_proc wsgw-old "$old_pid"
 	stop_proc wsgw "$ws_pid"
 }
@@ -187,6 +215,8 @@ machine() {
 	echo "servers: taskset -c $SERVER_CPU $WSGW_SHOWN ${WSGW_FLAGS[*]}"
 	[ -z "$WSGW_OLD" ] || echo "old:     taskset -c $SERVER_CPU $WSGW_OLD_SHOWN ${WSGW_FLAGS[*]}; $WSGW_OLD_ID;" \
 		"$("$WSGW_OLD" --version 2>/dev/null || true)"
+	[ -z "$UWS" ] || echo "uws:     taskset -c $SERVER_CPU env UWS_NODE=$UWS_NODE $NODE bench/uwsbcast.js" \
+		"--listen 127.0.0.1:0; $UWS_ID"
 	echo "         taskset -c $SERVER_CPU $RAWECHO_SHOWN ${RAW_FLAGS[*]}"
 	echo "loadgen: taskset -c $CLIENT_CPU $LOADGEN_SHOWN echo --mode ws|raw --target 127.0.0.1:PORT" \
 		"--conns C --inflight I --size 32 --duration $ECHO_S --warmup $WARMUP_S --server-pid PID"
@@ -204,6 +234,8 @@ echo_rows() { # echo_rows SPEC LABEL
 		printf '%-28s %-24s %12s %12s %9s' "$2" "$k" "$a" "$b" "$(ratio "$a" "$b")"
 		# with WSGW_OLD: the old binary's median and new/old
 		[ -z "$WSGW_OLD" ] || printf ' %12s %9s' "$(med "echo$1-old" "$k")" "$(ratio "$a" "$(med "echo$1-old" "$k")")"
+		# with UWS: uWebSockets' median and wsgw/uws
+		[ -z "$UWS" ] || printf ' %12s %9s' "$(med "echo$1-uws" "$k")" "$(ratio "$a" "$(med "echo$1-uws" "$k")")"
 		printf '\n'
 	done
 }
@@ -216,6 +248,7 @@ summary() {
 	echo
 	printf '%-28s %-24s %12s %12s %9s' scenario figure wsgw rawecho wsgw/raw
 	[ -z "$WSGW_OLD" ] || printf ' %12s %9s' wsgw-old new/old
+	[ -z "$UWS" ] || printf ' %12s %9s' uws wsgw/uws
 	printf '\n'
 	if ran echo; then
 		echo_rows 100x16 "echo 100 x 16 x 32 B"
@@ -252,9 +285,18 @@ targets() {
 		target "echo ${spec/x/ x }: messages/s, wsgw / raw echo" "$(ratio "$a" "$b")" ">=" 0.9
 		a=$(med "echo$spec-ws" server_busy_us_per_msg) b=$(med "echo$spec-raw" server_busy_us_per_msg)
 		target "echo ${spec/x/ x }: server busy per message, wsgw / raw" "$(ratio "$a" "$b")" "<=" 1.15
+		printf '  %-52s %10s (median of the per-run ratios, no target)\n' \
+			"  the same, run by run" "$(pair_med "echo$spec-ws" "echo$spec-raw" server_busy_us_per_msg)"
+		[ -z "$UWS" ] || printf '  %-52s %10s (median of the per-run ratios, no target)\n' \
+			"  wsgw / uWebSockets, run by run" "$(pair_med "echo$spec-ws" "echo$spec-uws" server_busy_us_per_msg)"
 		[ -z "$WSGW_OLD" ] || printf '  %-52s %10s (no target; a slowdown shows above 1)\n' \
 			"echo ${spec/x/ x }: server busy per message, new / old" \
 			"$(ratio "$a" "$(med "echo$spec-old" server_busy_us_per_msg)")"
+		# issue 12: server busy per message <= uWebSockets', or <= 1.05x rawecho's
+		target "  issue 12: the same, wsgw / raw" "$(ratio "$a" "$b")" "<=" 1.05
+		[ -z "$UWS" ] ||
+			target "  issue 12: the same, wsgw / uWebSockets" \
+				"$(ratio "$a" "$(med "echo$spec-uws" server_busy_us_per_msg)")" "<=" 1.00
 	done
 	! ran idle || for n in $IDLE_NS; do
 		target "RSS per idle connection, $n conns (B)" "$(med "idle$n" server_bytes_per_conn)" "<=" 256
@@ -263,7 +305,7 @@ targets() {
 	done
 }
 
-RUN_CMD="${WSGW_SHOWN:+WSGW=$WSGW_SHOWN }${WSGW_OLD:+WSGW_OLD=$WSGW_OLD_SHOWN }SCENARIOS=\"$SCENARIOS\" RUNS=$RUNS ECHO_S=$ECHO_S HS_S=$HS_S WARMUP_S=$WARMUP_S IDLE_NS=\"$IDLE_NS\" IDLE_UA=\"$IDLE_UA\" WAIT_QUIET=$WAIT_QUIET RETRIES=$RETRIES $0${*:+ $*}"
+RUN_CMD="${WSGW_SHOWN:+WSGW=$WSGW_SHOWN }${WSGW_OLD:+WSGW_OLD=$WSGW_OLD_SHOWN }${UWS:+UWS=$UWS }SCENARIOS=\"$SCENARIOS\" RUNS=$RUNS ECHO_S=$ECHO_S HS_S=$HS_S WARMUP_S=$WARMUP_S IDLE_NS=\"$IDLE_NS\" IDLE_UA=\"$IDLE_UA\" WAIT_QUIET=$WAIT_QUIET RETRIES=$RETRIES $0${*:+ $*}"
 : >"$TMP/results"
 quiet_check
 ! ran echo || echo_scenarios

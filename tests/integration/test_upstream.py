@@ -80,6 +80,7 @@ class EchoHandler(http.server.BaseHTTPRequestHandler):
         body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
         tls = getattr(self.connection, "session_reused", None)
         self.server.seen.append((self.client_address, tls))
+        self.server.paths.append(self.path)
         self.send_response(200)
         self.send_header("Content-Type", "text/plain")
         self.send_header("Content-Length", str(len(body)))
@@ -93,6 +94,7 @@ class CountingServer(http.server.ThreadingHTTPServer):
     def __init__(self, handler=EchoHandler, tls=None):
         super().__init__(("127.0.0.1", 0), handler)
         self.seen = []  # (client address, TLS session reused) per request
+        self.paths = []  # the request target of each request
         self.accepted = 0
         if tls:
             self.socket = tls.wrap_socket(self.socket, server_side=True)
@@ -148,6 +150,21 @@ def test_parallel_calls_stay_within_the_cap(wsgw_factory, tmp_path, echo_backend
             c.close()
     assert echo_backend.accepted == 2, echo_backend.accepted
     assert len(echo_backend.seen) == 30
+
+
+@pytest.mark.parametrize("extra", [1500, 2100, 6000])
+def test_long_request_head_sent_whole(wsgw_factory, tmp_path, echo_backend, extra):
+    """The request head is formatted into a 2 KiB stack buffer when it fits
+    and formatted again into the call's own buffer when it does not
+    (upstream_start): a head below, just above and well above that size
+    reaches the backend whole, target and body intact."""
+    target = "/m/" + "a" * extra + "?q=" + "b" * 10
+    s = gateway(wsgw_factory, tmp_path, "http://127.0.0.1:%d%s" % (echo_backend.port, target))
+    with wsraw.connect(s.port, path="/r") as c:
+        for i in range(3):
+            assert call(c, b"long%d" % i) == b"long%d" % i
+        c.close_handshake()
+    assert echo_backend.paths == [target] * 3
 
 
 def test_localhost_resolved(wsgw_factory, tmp_path, echo_backend):
