@@ -319,6 +319,18 @@ static void on_cancel(struct api_call *api)
 		lc_free(lc);
 }
 
+/* Copies s to *p (advanced past it); returns where it went. An empty
+ * view may hold NULL: memcpy must not see it. */
+static const char *keep(char **p, struct gw_str s)
+{
+	char *at = *p;
+
+	if (s.n)
+		memcpy(at, s.p, s.n);
+	*p += s.n;
+	return at;
+}
+
 void cluster_list_start(struct cluster_list *cls, const struct gw_req *req, struct gw_call *call)
 {
 	struct lcall *lc;
@@ -355,9 +367,9 @@ void cluster_list_start(struct cluster_list *cls, const struct gw_req *req, stru
 	lc->req.token = (struct gw_str){NULL, 0};
 	lc->req.ids = NULL, lc->req.nids = 0, lc->req.data = NULL, lc->req.len = 0;
 	p = lc->store;
-	memcpy(p, req->route.p, req->route.n), lc->req.route.p = p, p += req->route.n;
-	memcpy(p, req->prefix.p, req->prefix.n), lc->req.prefix.p = p, p += req->prefix.n;
-	memcpy(p, req->group.p, req->group.n), lc->req.group.p = p;
+	lc->req.route.p = keep(&p, req->route);
+	lc->req.prefix.p = keep(&p, req->prefix);
+	lc->req.group.p = keep(&p, req->group);
 	if (req->token.n) {
 		memcpy(lc->cur, tag, CLUSTER_TAG_LEN);
 		lc->seq = seq;
