@@ -25,6 +25,8 @@ import conftest
 import wsraw
 from test_cluster import SLOW, rest, running_cluster, wait_up
 from test_cluster_fan import write_spec
+from test_ext_api import close_all
+from test_ext_list_size import UA as BIG_UA, open_with_ua
 
 GW = "/wsgw/v1"
 TIMEOUT_MS = 1500  # --cluster-call-timeout
@@ -51,7 +53,8 @@ def lst(tmp_path_factory):
     d = tmp_path_factory.mktemp("lst")
     spec = write_spec(d)
     with running_cluster(d, ["--spec", spec, "--cluster-call-timeout",
-                             "%dms" % TIMEOUT_MS, "--close-timeout", "2s"]) as c:
+                             "%dms" % TIMEOUT_MS, "--close-timeout", "2s",
+                             "--max-head", "16K", "--max-user-agent", "8K"]) as c:
         yield c
 
 
@@ -358,6 +361,37 @@ def test_waiting_caps(lst, gwpb):
     ids = finish(lst, ids, token)
     assert len(ids) == len(set(ids)) and set(ids) == set(cs)
     close_clients(cs)
+
+
+def test_big_pages_cross_redis_whole(lst, gwpb):
+    """600 connections on node 3 with 7 000-byte User-Agents (~4.4 MB of
+    answer): listed through node 1 by grpcio with its default 4 MiB
+    receive limit, the owner's pages end at its 3.5 MiB bound, cross Redis
+    intact (every User-Agent whole), and the walk lists each once."""
+    settle(lst)
+    n = 600
+    conns = open_with_ua(lst.nodes[2].port, n)
+    try:
+        ch = grpc.insecure_channel("127.0.0.1:%d" % lst.nodes[0].mgmt_port)
+        call = ch.unary_unary("/wsgw.v1.GatewayService/ListConnections",
+                              request_serializer=gwpb.ListConnectionsRequest.SerializeToString,
+                              response_deserializer=gwpb.ListConnectionsResponse.FromString)
+        seen, pages, token = [], [], ""
+        while True:
+            r = call(gwpb.ListConnectionsRequest(page_size=1000, page_token=token), timeout=30)
+            assert all(x.identity.user_agent == BIG_UA for x in r.connections)
+            seen += [x.id for x in r.connections]
+            if r.connections:
+                pages.append(len(r.connections))
+            token = r.next_page_token
+            if not token:
+                break
+        ch.close()
+        assert len(pages) >= 2 and 100 < pages[0] < n, pages
+        assert len(seen) == len(set(seen)) == n
+        assert all(x.startswith(lst.tag(2)) for x in seen)
+    finally:
+        close_all(conns)
 
 
 def test_killed_owner_mid_listing(lst):
