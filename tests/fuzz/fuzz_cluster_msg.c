@@ -68,7 +68,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 				CHECK(inside(c.id, data, size) && inside(c.user_agent, data, size));
 				CHECK(inside(c.path, data, size) && inside(c.route, data, size));
-				CHECK(inside(c.subprotocol, data, size) && inside(c.groups, data, size));
+				CHECK(inside(c.subprotocol, data, size) &&
+				      inside(c.groups, data, size));
 				CHECK(c.id.len <= CLUSTER_ID_MAX && c.source_ip.len <= 64);
 				while (cluster_groups_next(&c.groups, &g)) {
 					CHECK(g.len >= 1 && g.len <= CLUSTER_GROUP_MAX);
