@@ -20,6 +20,7 @@
 
 #include "api.h"
 #include "cluster_fan.h"
+#include "cluster_list.h"
 #include "cluster_msg.h"
 #include "conn.h"
 #include "ctx.h"
@@ -29,6 +30,8 @@
 #include "list.h"
 #include "log.h"
 #include "metrics.h"
+#include "net.h"
+#include "pagetok.h"
 #include "redis_link.h"
 #include "registry.h"
 #include "utf8.h"
@@ -88,7 +91,8 @@ struct cluster {
 	unsigned in_flight; /* calls in cl->pending */
 	struct metrics_cluster m;
 
-	struct cluster_fan *fan; /* wsgw.v1 across the nodes (cluster_fan.c) */
+	struct cluster_fan *fan;   /* wsgw.v1 across the nodes (cluster_fan.c) */
+	struct cluster_list *list; /* ListConnections across the nodes (cluster_list.c) */
 };
 
 static const char b32[] = "abcdefghijklmnopqrstuvwxyz234567";
@@ -388,6 +392,10 @@ static void on_reply(struct cluster *cl, const struct cluster_reply *a)
 		cluster_fan_on_reply(cl->fan, a);
 		return;
 	}
+	if (a->has_page) { /* a ListConnections page */
+		cluster_list_on_reply(cl->list, a);
+		return;
+	}
 	if (!rc)
 		return; /* timed out or cancelled: too late */
 	call = rc->call;
@@ -495,6 +503,10 @@ static void on_request(struct cluster *cl, const struct cluster_request *q)
 		          (int)q->caller.len, (const char *)q->caller.p);
 		return;
 	}
+	if (q->op == CLUSTER_OP_LIST) {
+		cluster_list_on_request(cl->list, q);
+		return;
+	}
 	if (q->op >= CLUSTER_OP_FAN) {
 		cluster_fan_on_request(cl->fan, q);
 		return;
@@ -593,11 +605,9 @@ static void c_close(struct server *srv, const char *id, size_t id_len, uint16_t 
 	remote(srv, &q, call);
 }
 
-/* List is not cluster-wide yet: it answers for this node's connections
- * (README, "Running several nodes"). */
 static void c_list(struct server *srv, const struct gw_req *req, struct gw_call *call)
 {
-	registry_local.list(srv, req, call);
+	cluster_list_start(srv->cluster->list, req, call);
 }
 
 static void c_count(struct server *srv, struct gw_call *call)
@@ -677,7 +687,11 @@ static void on_registered(void *arg, const redisReply *r)
 		log_info("cluster: node %s registered (lease %s)", cl->tag, cl->key);
 		return;
 	}
-	/* nil: another live node holds this tag. */
+	/* nil: another live node holds this tag, or our own: the tick and the
+	 * link coming up can both send SET NX before the first answer, and
+	 * the second finds the lease the first just took. */
+	if (cl->ever_registered)
+		return;
 	if (cl->srv->stats.accepted == 0) {
 		log_warn("cluster: tag %s is taken by another node; picking another", cl->tag);
 		if (pick_tag(cl) == 0)
@@ -811,6 +825,7 @@ static void on_cmd_state(void *arg, bool up)
 	cl->probe_since = 0;
 	fail_all(cl, "the command link to Redis went down");
 	cluster_fan_fail_all(cl->fan, "the command link to Redis went down");
+	cluster_list_fail_all(cl->list);
 }
 
 static void on_sub_state(void *arg, bool up)
@@ -822,7 +837,21 @@ static void on_sub_state(void *arg, bool up)
 	if (!up) {
 		fail_all(cl, "the subscriber link to Redis went down");
 		cluster_fan_fail_all(cl->fan, "the subscriber link to Redis went down");
+		cluster_list_fail_all(cl->list);
 	}
+}
+
+/* The page token's key: the same on every node of one cluster (a token is
+ * good on any node) and another for another Redis; never the password. */
+static uint64_t list_secret(const struct redis_url *u)
+{
+	char ip[64];
+	uint16_t port_db[2] = {u->port, (uint16_t)u->db};
+
+	net_ip_format(&u->ip, ip, sizeof ip);
+	return pagetok_check_add(
+	    pagetok_check_add(pagetok_check_init(0x77736777, 0), ip, strlen(ip)), port_db,
+	    sizeof port_db);
 }
 
 int cluster_start(struct server *srv)
@@ -878,7 +907,8 @@ int cluster_start(struct server *srv)
 	if (!cl->cmd || !cl->sub)
 		return ERR_NOMEM;
 	cl->fan = cluster_fan_new(srv, cl->cmd, cl->sub, cl->tag);
-	if (!cl->fan)
+	cl->list = cluster_list_new(srv, cl->cmd, cl->sub, cl->tag, list_secret(&cl->url));
+	if (!cl->fan || !cl->list)
 		return ERR_NOMEM;
 	cl->tick.on_fire = on_tick;
 	cl->deadline.on_fire = on_deadline;
@@ -904,6 +934,7 @@ void cluster_fini(struct server *srv)
 	loop_timer_disarm(&srv->loop, &cl->tick);
 	loop_timer_disarm(&srv->loop, &cl->deadline);
 	cluster_fan_free(cl->fan);
+	cluster_list_free(cl->list);
 	redis_link_free(cl->cmd);
 	redis_link_free(cl->sub);
 	free(cl->slots);

@@ -87,6 +87,8 @@ size_t cluster_request_size(const struct cluster_request *q)
 	if (q->op >= CLUSTER_OP_FAN)
 		n += 1 + 1 + q->group.len + 2 + q->route.len + 2 + q->prefix.len + 2 + 4 +
 		     q->ids.len;
+	if (q->op == CLUSTER_OP_LIST)
+		n += 1 + q->from.len + 8 + 2 + 1 + 8 + 8;
 	return n;
 }
 
@@ -176,6 +178,112 @@ int cluster_routes_add(uint8_t *out, size_t cap, size_t *len, const void *route,
 	return 0;
 }
 
+bool cluster_groups_next(struct cluster_bytes *block, struct cluster_bytes *name)
+{
+	size_t n;
+
+	if (block->len == 0)
+		return false;
+	n = block->p[0];
+	if (n == 0 || n > CLUSTER_GROUP_MAX || n > block->len - 1)
+		return false;
+	name->p = block->p + 1;
+	name->len = n;
+	block->p += 1 + n;
+	block->len -= 1 + n;
+	return true;
+}
+
+int cluster_groups_add(uint8_t *out, size_t cap, size_t *len, const void *name, size_t n)
+{
+	if (n == 0 || n > CLUSTER_GROUP_MAX || cap < *len || 1 + n > cap - *len)
+		return ERR_LIMIT;
+	out[*len] = (uint8_t)n;
+	memcpy(out + *len + 1, name, n);
+	*len += 1 + n;
+	return 0;
+}
+
+static bool groups_ok(struct cluster_bytes b, unsigned ngroups)
+{
+	struct cluster_bytes g;
+	unsigned n = 0;
+
+	while (b.len) {
+		if (!cluster_groups_next(&b, &g))
+			return false;
+		n++;
+	}
+	return n == ngroups;
+}
+
+size_t cluster_conn_size(const struct cluster_conn *c)
+{
+	return 1 + c->id.len + 2 + c->gateway_id.len + 1 + c->source_ip.len + 2 +
+	       c->user_agent.len + 16 + 2 + c->path.len + 2 + c->route.len + 1 +
+	       c->subprotocol.len + 1 + 2 + c->groups.len;
+}
+
+int cluster_conns_add(uint8_t *out, size_t cap, size_t *len, const struct cluster_conn *c)
+{
+	struct wr w = {out, *len, cap, cap < *len};
+
+	if (c->ngroups > CLUSTER_GROUPS_MAX || !groups_ok(c->groups, c->ngroups))
+		return ERR_LIMIT;
+	put_bytes(&w, c->id, 1, CLUSTER_ID_MAX);
+	put_bytes(&w, c->gateway_id, 2, CLUSTER_TEXT_MAX);
+	put_bytes(&w, c->source_ip, 1, 64);
+	put_bytes(&w, c->user_agent, 2, CLUSTER_TEXT_MAX);
+	put_uint(&w, (uint64_t)c->connected_at_ns, 8);
+	put_uint(&w, (uint64_t)c->last_active_at_ns, 8);
+	put_bytes(&w, c->path, 2, CLUSTER_TEXT_MAX);
+	put_bytes(&w, c->route, 2, CLUSTER_TEXT_MAX);
+	put_bytes(&w, c->subprotocol, 1, 255);
+	put_uint(&w, c->ngroups, 1);
+	put_bytes(&w, c->groups, 2, CLUSTER_GROUPS_MAX * (1 + CLUSTER_GROUP_MAX));
+	if (w.over)
+		return ERR_LIMIT;
+	*len = w.len;
+	return 0;
+}
+
+bool cluster_conns_next(struct cluster_bytes *block, struct cluster_conn *c)
+{
+	struct rd r = {block->p, block->len, 0, false};
+
+	if (block->len == 0)
+		return false;
+	c->id = get_bytes(&r, 1, CLUSTER_ID_MAX);
+	c->gateway_id = get_bytes(&r, 2, CLUSTER_TEXT_MAX);
+	c->source_ip = get_bytes(&r, 1, 64);
+	c->user_agent = get_bytes(&r, 2, CLUSTER_TEXT_MAX);
+	c->connected_at_ns = (int64_t)get_uint(&r, 8);
+	c->last_active_at_ns = (int64_t)get_uint(&r, 8);
+	c->path = get_bytes(&r, 2, CLUSTER_TEXT_MAX);
+	c->route = get_bytes(&r, 2, CLUSTER_TEXT_MAX);
+	c->subprotocol = get_bytes(&r, 1, 255);
+	c->ngroups = (uint8_t)get_uint(&r, 1);
+	c->groups = get_bytes(&r, 2, CLUSTER_GROUPS_MAX * (1 + CLUSTER_GROUP_MAX));
+	if (r.bad || c->ngroups > CLUSTER_GROUPS_MAX || !groups_ok(c->groups, c->ngroups))
+		return false;
+	block->p += r.off;
+	block->len -= r.off;
+	return true;
+}
+
+static bool conns_ok(struct cluster_bytes b, unsigned nconns)
+{
+	struct cluster_conn c;
+	unsigned n = 0;
+
+	while (b.len) {
+		if (!cluster_conns_next(&b, &c))
+			return false;
+		n++;
+	}
+	return n == nconns;
+}
+
 int cluster_request_encode(const struct cluster_request *q, uint8_t *out, size_t cap)
 {
 	struct wr w = {out, 0, cap, false};
@@ -201,6 +309,16 @@ int cluster_request_encode(const struct cluster_request *q, uint8_t *out, size_t
 		put_bytes(&w, q->prefix, 2, CLUSTER_FILTER_MAX);
 		put_uint(&w, q->nids, 2);
 		put_bytes(&w, q->ids, 4, CLUSTER_IDS_MAX * (1 + CLUSTER_ID_MAX));
+	}
+	if (q->op == CLUSTER_OP_LIST) {
+		if (q->page_size == 0 || q->page_size > CLUSTER_PAGE_MAX)
+			return ERR_LIMIT;
+		put_bytes(&w, q->from, 1, CLUSTER_TAG_MAX);
+		put_uint(&w, q->after_seq, 8);
+		put_uint(&w, q->page_size, 2);
+		put_uint(&w, (unsigned)q->has_after | (unsigned)q->has_before << 1, 1);
+		put_uint(&w, (uint64_t)q->after_ns, 8);
+		put_uint(&w, (uint64_t)q->before_ns, 8);
 	}
 	return w.over ? ERR_LIMIT : (int)w.len;
 }
@@ -231,6 +349,20 @@ int cluster_request_decode(const uint8_t *in, size_t len, struct cluster_request
 		if (!r.bad && (q->nids > CLUSTER_IDS_MAX || !ids_ok(q->ids, q->nids)))
 			return ERR_PROTO;
 	}
+	if (q->op == CLUSTER_OP_LIST) {
+		uint64_t flags;
+
+		q->from = get_bytes(&r, 1, CLUSTER_TAG_MAX);
+		q->after_seq = get_uint(&r, 8);
+		q->page_size = (uint16_t)get_uint(&r, 2);
+		flags = get_uint(&r, 1);
+		q->after_ns = (int64_t)get_uint(&r, 8);
+		q->before_ns = (int64_t)get_uint(&r, 8);
+		if (flags > 3 || q->page_size == 0 || q->page_size > CLUSTER_PAGE_MAX)
+			return ERR_PROTO;
+		q->has_after = flags & 1;
+		q->has_before = flags & 2;
+	}
 	if (r.bad || r.off != len || q->op > CLUSTER_OP_LAST)
 		return ERR_PROTO;
 	return 0;
@@ -240,7 +372,7 @@ size_t cluster_reply_size(const struct cluster_reply *a)
 {
 	return 1 + 8 + 1 + 1 + a->message.len + 1 + 1 + a->id.len + 2 + a->gateway_id.len + 1 +
 	       a->source_ip.len + 2 + a->user_agent.len + 16 + 1 + a->node.len + 12 + 2 + 4 +
-	       a->routes.len;
+	       a->routes.len + 1 + 8 + 2 + 4 + a->conns.len;
 }
 
 int cluster_reply_encode(const struct cluster_reply *a, uint8_t *out, size_t cap)
@@ -251,9 +383,18 @@ int cluster_reply_encode(const struct cluster_reply *a, uint8_t *out, size_t cap
 	put_uint(&w, a->call_id, 8);
 	put_uint(&w, a->code, 1);
 	put_bytes(&w, a->message, 1, CLUSTER_MESSAGE_MAX);
-	if (a->has_conn && a->has_counts)
+	if (a->has_conn + a->has_counts + a->has_page > 1)
 		return ERR_LIMIT;
-	put_uint(&w, a->has_conn ? 1 : a->has_counts ? 2 : 0, 1);
+	put_uint(&w, a->has_conn ? 1 : a->has_counts ? 2 : a->has_page ? 3 : 0, 1);
+	if (a->has_page) {
+		if (a->nconns > CLUSTER_PAGE_MAX || !conns_ok(a->conns, a->nconns))
+			return ERR_LIMIT;
+		put_bytes(&w, a->node, 1, CLUSTER_TAG_MAX);
+		put_uint(&w, a->more, 1);
+		put_uint(&w, a->seq, 8);
+		put_uint(&w, a->nconns, 2);
+		put_bytes(&w, a->conns, 4, CLUSTER_PAGE_BYTES);
+	}
 	if (a->has_counts) {
 		if (a->nroutes > CLUSTER_ROUTES_MAX || !routes_ok(a->routes, a->nroutes))
 			return ERR_LIMIT;
@@ -287,10 +428,24 @@ int cluster_reply_decode(const uint8_t *in, size_t len, struct cluster_reply *a)
 	a->code = (uint8_t)get_uint(&r, 1);
 	a->message = get_bytes(&r, 1, CLUSTER_MESSAGE_MAX);
 	has = get_uint(&r, 1);
-	if (has > 2)
+	if (has > 3)
 		return ERR_PROTO;
 	a->has_conn = has == 1;
 	a->has_counts = has == 2;
+	a->has_page = has == 3;
+	if (a->has_page) {
+		uint64_t more;
+
+		a->node = get_bytes(&r, 1, CLUSTER_TAG_MAX);
+		more = get_uint(&r, 1);
+		a->seq = get_uint(&r, 8);
+		a->nconns = (uint16_t)get_uint(&r, 2);
+		a->conns = get_bytes(&r, 4, CLUSTER_PAGE_BYTES);
+		if (!r.bad &&
+		    (more > 1 || a->nconns > CLUSTER_PAGE_MAX || !conns_ok(a->conns, a->nconns)))
+			return ERR_PROTO;
+		a->more = more == 1;
+	}
 	if (a->has_counts) {
 		a->node = get_bytes(&r, 1, CLUSTER_TAG_MAX);
 		a->delivered = (uint32_t)get_uint(&r, 4);

@@ -32,7 +32,8 @@ enum cluster_op {
 	CLUSTER_OP_JOIN = 5,      /* to the owner: id, group */
 	CLUSTER_OP_LEAVE = 6,     /* to the owner: id, group */
 	CLUSTER_OP_SEND_MANY = 7, /* to the owner: its ids of a SendToConnections, data once */
-	CLUSTER_OP_LAST = CLUSTER_OP_SEND_MANY,
+	CLUSTER_OP_LIST = 8,      /* to the owner: one ListConnections page (the "list" fields) */
+	CLUSTER_OP_LAST = CLUSTER_OP_LIST,
 };
 
 #define CLUSTER_GROUP_MAX 128   /* GROUPS_NAME_MAX */
@@ -40,6 +41,12 @@ enum cluster_op {
 #define CLUSTER_IDS_MAX 1000    /* GW_MAX_IDS */
 #define CLUSTER_ROUTES_MAX 1024 /* route counts in one reply */
 #define CLUSTER_ROUTES_BYTES (64u << 10)
+#define CLUSTER_PAGE_MAX 1000 /* GW_MAX_PAGE: connections in one LIST reply */
+/* Bytes of a LIST reply's connections: the owner's page ends once its
+ * estimate passes 3.5 MiB (registry_gw.c), plus the one connection that
+ * may pass it (< 256 KiB); under the subscriber link's 8 MiB per reply. */
+#define CLUSTER_PAGE_BYTES (4u << 20)
+#define CLUSTER_GROUPS_MAX 64 /* GROUPS_PER_MEMBER_MAX */
 
 struct cluster_bytes {
 	const uint8_t *p;
@@ -63,6 +70,21 @@ struct cluster_request {
 	struct cluster_bytes prefix; /* FAN: Broadcast's path_prefix */
 	uint16_t nids;               /* FAN: Broadcast's exclude ids ... */
 	struct cluster_bytes ids;    /* ... as a block: each a 1-byte length, then its bytes */
+	/* CLUSTER_OP_LIST only (kind GW_LIST; id: the owner's tag; group,
+	 * route, prefix: the filters): */
+	struct cluster_bytes from; /* the node after_seq is a position of ... */
+	uint64_t after_seq; /* ... list after it there; any other node lists from its start */
+	uint16_t page_size; /* 1..CLUSTER_PAGE_MAX */
+	bool has_after, has_before;
+	int64_t after_ns, before_ns;
+};
+
+/* One connection of a LIST reply (an entry of its conns block). */
+struct cluster_conn {
+	struct cluster_bytes id, gateway_id, source_ip, user_agent, path, route, subprotocol;
+	int64_t connected_at_ns, last_active_at_ns;
+	uint8_t ngroups;             /* <= CLUSTER_GROUPS_MAX ... */
+	struct cluster_bytes groups; /* ... as a block: each a 1-byte length, then the name */
 };
 
 struct cluster_reply {
@@ -80,6 +102,12 @@ struct cluster_reply {
 	uint32_t delivered, skipped, total;
 	uint16_t nroutes;            /* Count's per-route counts ... */
 	struct cluster_bytes routes; /* ... as a block: 2-byte length, route, 4-byte count */
+	/* A LIST's answer (not with has_conn or has_counts): node, then */
+	bool has_page;
+	bool more;                  /* the owner has more after seq */
+	uint64_t seq;               /* the owner's position after this page */
+	uint16_t nconns;            /* <= CLUSTER_PAGE_MAX ... */
+	struct cluster_bytes conns; /* ... as a block of cluster_conn entries */
 };
 
 /* Walks an ids block (cluster_request.ids): the next id into *id, advancing
@@ -94,6 +122,16 @@ int cluster_ids_add(uint8_t *out, size_t cap, size_t *len, const void *id, size_
 bool cluster_routes_next(struct cluster_bytes *block, struct cluster_bytes *route, uint32_t *count);
 int cluster_routes_add(uint8_t *out, size_t cap, size_t *len, const void *route, size_t n,
                        uint32_t count);
+
+/* A conns block (cluster_reply.conns): the same, one cluster_conn at a
+ * time (its groups block built with cluster_groups_add, ngroups entries;
+ * decode checks both). cluster_conn_size: the bytes one entry takes. */
+bool cluster_conns_next(struct cluster_bytes *block, struct cluster_conn *c);
+int cluster_conns_add(uint8_t *out, size_t cap, size_t *len, const struct cluster_conn *c);
+size_t cluster_conn_size(const struct cluster_conn *c);
+/* A connection's groups block: names of 1..CLUSTER_GROUP_MAX bytes. */
+bool cluster_groups_next(struct cluster_bytes *block, struct cluster_bytes *name);
+int cluster_groups_add(uint8_t *out, size_t cap, size_t *len, const void *name, size_t n);
 
 /* Bytes encode needs at most. */
 size_t cluster_request_size(const struct cluster_request *q);

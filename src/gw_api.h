@@ -82,7 +82,7 @@ struct gw_call {
 	struct gw_conn_info *conns;
 	size_t nconns;
 	const char **names; /* storage of every conns[i].groups */
-	char next_token[PAGETOK_LEN + 1];
+	char next_token[PAGETOK_MAX_LEN + 1];
 	/* Count */
 	uint32_t total;
 	struct gw_route_count *routes;

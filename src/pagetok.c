@@ -1,12 +1,15 @@
 /* pagetok.c — the page token codec (pagetok.h): RFC 4648 §5 base64url
- * without padding over 17 bytes, and an FNV-1a based keyed hash finished
+ * without padding over 17 bytes (23 with a node tag), and an FNV-1a based keyed hash finished
  * with a 64-bit mixer (splitmix64's).
  */
 #include "pagetok.h"
 
+#include <string.h>
+
 #include "err.h"
 
 #define PAGETOK_VERSION 1
+#define PAGETOK_NODE_VERSION 2
 
 static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
@@ -25,20 +28,15 @@ static int b64val(char c)
 	return -1;
 }
 
-size_t pagetok_encode(uint64_t seq, uint64_t check, char *out)
+/* raw[0..n) as base64url without padding into out, NUL-terminated. */
+static size_t b64_encode(const uint8_t *raw, size_t n, char *out)
 {
-	uint8_t raw[PAGETOK_RAW + 1] = {PAGETOK_VERSION};
 	size_t o = 0;
 
-	for (int i = 0; i < 8; i++) {
-		raw[1 + i] = (uint8_t)(seq >> (56 - 8 * i));
-		raw[9 + i] = (uint8_t)(check >> (56 - 8 * i));
-	}
-	/* 17 bytes: five whole groups of 3, then 2 bytes as 3 characters. */
-	for (size_t i = 0; i < PAGETOK_RAW; i += 3) {
-		uint32_t v = (uint32_t)raw[i] << 16 | (uint32_t)raw[i + 1] << 8 |
-		             (i + 2 < PAGETOK_RAW ? raw[i + 2] : 0);
-		size_t chars = i + 2 < PAGETOK_RAW ? 4 : 3;
+	for (size_t i = 0; i < n; i += 3) {
+		uint32_t v = (uint32_t)raw[i] << 16 | (i + 1 < n ? (uint32_t)raw[i + 1] << 8 : 0) |
+		             (i + 2 < n ? raw[i + 2] : 0);
+		size_t chars = n - i >= 3 ? 4 : n - i + 1;
 
 		for (size_t k = 0; k < chars; k++)
 			out[o++] = b64url[(v >> (18 - 6 * k)) & 63];
@@ -47,38 +45,93 @@ size_t pagetok_encode(uint64_t seq, uint64_t check, char *out)
 	return o;
 }
 
-int pagetok_decode(const char *s, size_t n, uint64_t *seq, uint64_t *check)
+/* s[0..n) into raw[0..cap); returns the bytes decoded, or -1 for any text
+ * b64_encode cannot have produced (a bad character, a lone character at
+ * the end, nonzero unused bits). */
+static long b64_decode(const char *s, size_t n, uint8_t *raw, size_t cap)
 {
-	uint8_t raw[PAGETOK_RAW + 1];
 	size_t o = 0;
 
-	if (n != PAGETOK_LEN)
-		return ERR_INVAL;
+	if (n % 4 == 1)
+		return -1;
 	for (size_t i = 0; i < n; i += 4) {
-		size_t chars = n - i < 4 ? n - i : 4;
+		size_t chars = n - i < 4 ? n - i : 4, bytes = chars - 1;
 		uint32_t v = 0;
 
 		for (size_t k = 0; k < 4; k++) {
 			int d = k < chars ? b64val(s[i + k]) : 0;
 
 			if (d < 0)
-				return ERR_INVAL;
+				return -1;
 			v = v << 6 | (uint32_t)d;
 		}
-		raw[o++] = (uint8_t)(v >> 16);
-		raw[o++] = (uint8_t)(v >> 8);
-		if (chars == 4)
-			raw[o++] = (uint8_t)v;
-		else if (v & 0xFF) /* canonical: the unused low bits are zero */
-			return ERR_INVAL;
+		if (bytes > cap - o)
+			return -1;
+		/* canonical: the unused low bits are zero */
+		if ((bytes == 2 && (v & 0xFF)) || (bytes == 1 && (v & 0xFFFF)))
+			return -1;
+		for (size_t k = 0; k < bytes; k++)
+			raw[o++] = (uint8_t)(v >> (16 - 8 * k));
 	}
-	if (o != PAGETOK_RAW || raw[0] != PAGETOK_VERSION)
+	return (long)o;
+}
+
+static void put64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (56 - 8 * i));
+}
+
+static uint64_t get64(const uint8_t *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+size_t pagetok_encode(uint64_t seq, uint64_t check, char *out)
+{
+	uint8_t raw[PAGETOK_RAW] = {PAGETOK_VERSION};
+
+	put64(raw + 1, seq);
+	put64(raw + 9, check);
+	return b64_encode(raw, sizeof raw, out);
+}
+
+int pagetok_decode(const char *s, size_t n, uint64_t *seq, uint64_t *check)
+{
+	uint8_t raw[PAGETOK_RAW];
+
+	if (n != PAGETOK_LEN || b64_decode(s, n, raw, sizeof raw) != PAGETOK_RAW ||
+	    raw[0] != PAGETOK_VERSION)
 		return ERR_INVAL;
-	*seq = *check = 0;
-	for (int i = 0; i < 8; i++) {
-		*seq = *seq << 8 | raw[1 + i];
-		*check = *check << 8 | raw[9 + i];
-	}
+	*seq = get64(raw + 1);
+	*check = get64(raw + 9);
+	return 0;
+}
+
+size_t pagetok_node_encode(const char *tag, uint64_t seq, uint64_t check, char *out)
+{
+	uint8_t raw[PAGETOK_NODE_RAW] = {PAGETOK_NODE_VERSION};
+
+	memcpy(raw + 1, tag, PAGETOK_TAG_LEN);
+	put64(raw + 1 + PAGETOK_TAG_LEN, seq);
+	put64(raw + 9 + PAGETOK_TAG_LEN, check);
+	return b64_encode(raw, sizeof raw, out);
+}
+
+int pagetok_node_decode(const char *s, size_t n, char *tag, uint64_t *seq, uint64_t *check)
+{
+	uint8_t raw[PAGETOK_NODE_RAW];
+
+	if (n != PAGETOK_NODE_LEN || b64_decode(s, n, raw, sizeof raw) != PAGETOK_NODE_RAW ||
+	    raw[0] != PAGETOK_NODE_VERSION)
+		return ERR_INVAL;
+	memcpy(tag, raw + 1, PAGETOK_TAG_LEN);
+	*seq = get64(raw + 1 + PAGETOK_TAG_LEN);
+	*check = get64(raw + 9 + PAGETOK_TAG_LEN);
 	return 0;
 }
 

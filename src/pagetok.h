@@ -13,6 +13,12 @@
 
 #define PAGETOK_RAW 17 /* version byte, seq (8, big-endian), check (8) */
 #define PAGETOK_LEN 23 /* its base64url text */
+/* Cluster mode (README "Running several nodes"): version 2 adds the tag of
+ * the node the listing is on; seq is that node's own position. */
+#define PAGETOK_TAG_LEN 6
+#define PAGETOK_NODE_RAW 23 /* version byte, tag (6), seq (8), check (8) */
+#define PAGETOK_NODE_LEN 31
+#define PAGETOK_MAX_LEN PAGETOK_NODE_LEN
 
 /* Writes the token of (seq, check) into out[PAGETOK_LEN + 1], NUL-terminated.
  * Returns PAGETOK_LEN. */
@@ -21,6 +27,12 @@ size_t pagetok_encode(uint64_t seq, uint64_t check, char *out);
 /* Parses s[0..n). Returns 0 with *seq and *check, or ERR_INVAL for any
  * text that pagetok_encode cannot have produced. */
 int pagetok_decode(const char *s, size_t n, uint64_t *seq, uint64_t *check);
+
+/* The same with the node tag (PAGETOK_TAG_LEN bytes, any values) into
+ * out[PAGETOK_NODE_LEN + 1]; decode fills tag[PAGETOK_TAG_LEN]. A version-1
+ * token never decodes here, nor a version-2 one in pagetok_decode. */
+size_t pagetok_node_encode(const char *tag, uint64_t seq, uint64_t check, char *out);
+int pagetok_node_decode(const char *s, size_t n, char *tag, uint64_t *seq, uint64_t *check);
 
 /* The check value of a position under a filter: a keyed 64-bit hash of
  * secret, seq and the filter's bytes (not a MAC against attackers, who

@@ -95,6 +95,19 @@ void registry_on_free(struct conn *c);
  * cap, is skipped with a warning. */
 void registry_join_listed(struct conn *c, const char *headers, size_t len);
 
+/* ListConnections on this node, for the local registry and for cluster
+ * mode (which keeps its own token): one page of req's filters (its token
+ * ignored) after position *pos (0: from the start), into call->conns;
+ * *pos becomes the position of the last connection examined. Returns true
+ * when more connections remain after it. Sets call->api.st (OK, or
+ * RESOURCE_EXHAUSTED out of memory) and does not complete the call. */
+bool registry_list_page(struct server *srv, const struct gw_req *req, uint64_t *pos,
+                        struct gw_call *call);
+
+/* The page token's check value of position seq under req's filters (a
+ * keyed hash, pagetok.h). */
+uint64_t registry_list_check(uint64_t secret, uint64_t seq, const struct gw_req *req);
+
 /* For /metrics: the groups that exist on this node and the sum of their
  * members (kept as members join and leave: no walk). Zeros before
  * registry_init. */

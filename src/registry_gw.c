@@ -53,10 +53,11 @@ static bool str_eq(const char *s, struct gw_str x)
 
 /* ---- List ------------------------------------------------------------------- */
 
-/* The check value ties a token to the process and to every filter. */
-static uint64_t check_of(const struct registry_state *r, uint64_t seq, const struct gw_req *q)
+/* The check value ties a token to the process (or the cluster) and to
+ * every filter. */
+uint64_t registry_list_check(uint64_t secret, uint64_t seq, const struct gw_req *q)
 {
-	uint64_t h = pagetok_check_init(r->secret, seq);
+	uint64_t h = pagetok_check_init(secret, seq);
 	int64_t t[4] = {q->has_after, q->after_ns, q->has_before, q->before_ns};
 
 	h = pagetok_check_add(h, q->route.p, q->route.n);
@@ -130,30 +131,24 @@ static bool list_add(struct server *srv, struct gw_call *call, const struct conn
 	return true;
 }
 
-void registry_gw_list(struct server *srv, const struct gw_req *q, struct gw_call *call)
+bool registry_list_page(struct server *srv, const struct gw_req *q, uint64_t *pos,
+                        struct gw_call *call)
 {
 	struct registry_state *r = srv->reg;
 	struct connidx *x = &r->order;
-	uint64_t seq = 0, check;
+	uint64_t seq = *pos;
 	size_t i, scanned = 0, names = 0, page = (size_t)q->page_size, bytes = 0;
 	const struct group *g = NULL;
 
-	if (q->token.n && (pagetok_decode(q->token.p, q->token.n, &seq, &check) < 0 ||
-	                   check != check_of(r, seq, q))) {
-		api_fail(&call->api.st, API_INVALID_ARGUMENT,
-		         "page_token was not issued for this listing (filters must stay the same)");
-		goto out;
-	}
-	if (q->group.n && !(g = groups_find(&r->groups, q->group.p, q->group.n))) {
-		ok(call); /* no such group: no member */
-		goto out;
-	}
+	ok(call);
+	if (q->group.n && !(g = groups_find(&r->groups, q->group.p, q->group.n)))
+		return false; /* no such group: no member */
 	call->conns = malloc((page ? page : 1) * sizeof *call->conns);
 	if (!call->conns) {
 		api_fail(&call->api.st, API_RESOURCE_EXHAUSTED, "out of memory");
-		goto out;
+		return false;
 	}
-	for (i = connidx_lower_bound(x, seq + 1); i < x->len; i++) {
+	for (i = connidx_lower_bound(x, seq == UINT64_MAX ? seq : seq + 1); i < x->len; i++) {
 		struct conn *c = x->v[i].p;
 
 		if (call->nconns == page || scanned == LIST_SCAN_MAX)
@@ -166,20 +161,34 @@ void registry_gw_list(struct server *srv, const struct gw_req *q, struct gw_call
 			bytes += sz;
 			if (!list_add(srv, call, c, &names)) {
 				api_fail(&call->api.st, API_RESOURCE_EXHAUSTED, "out of memory");
-				goto out;
+				return false;
 			}
 		}
 		scanned++;
 		seq = x->v[i].seq;
 	}
-	/* A short page with a token can happen (a scan budget, the size
-	 * bound, filters);
-	 * no token means the walk is over. */
-	if (i < x->len)
-		pagetok_encode(seq, check_of(r, seq, q), call->next_token);
 	for (size_t k = 0; k < call->nconns; k++)
 		call->conns[k].groups = call->names + (uintptr_t)call->conns[k].groups;
-	ok(call);
+	*pos = seq;
+	/* A short page with more to come can happen (a scan budget, the size
+	 * bound, filters). */
+	return i < x->len;
+}
+
+void registry_gw_list(struct server *srv, const struct gw_req *q, struct gw_call *call)
+{
+	struct registry_state *r = srv->reg;
+	uint64_t seq = 0, check;
+
+	if (q->token.n && (pagetok_decode(q->token.p, q->token.n, &seq, &check) < 0 ||
+	                   check != registry_list_check(r->secret, seq, q))) {
+		api_fail(&call->api.st, API_INVALID_ARGUMENT,
+		         "page_token was not issued for this listing (filters must stay the same)");
+		goto out;
+	}
+	/* No token means the walk is over. */
+	if (registry_list_page(srv, q, &seq, call))
+		pagetok_encode(seq, registry_list_check(r->secret, seq, q), call->next_token);
 out:
 	api_call_complete(&call->api);
 }

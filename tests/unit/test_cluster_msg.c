@@ -182,7 +182,7 @@ static void test_reply_roundtrip(void **state)
 	assert_false(d.has_conn);
 	assert_int_equal(d.code, 5);
 	assert_bytes(d.message, a.message);
-	buf[n - 1] = 3; /* the body byte is 0, 1 (a snapshot) or 2 (counts) */
+	buf[n - 1] = 4; /* the body byte is 0, 1 (a snapshot), 2 (counts) or 3 (a page) */
 	assert_int_equal(cluster_reply_decode(buf, (size_t)n, &d), ERR_PROTO);
 	a.message.len = CLUSTER_MESSAGE_MAX + 1;
 	assert_int_equal(cluster_reply_encode(&a, buf, sizeof buf), ERR_LIMIT);
@@ -291,13 +291,173 @@ static void test_counts_reply(void **state)
 	assert_int_equal(cluster_reply_encode(&a, buf, sizeof buf), ERR_LIMIT);
 }
 
+/* A LIST request: the filters and the list fields; the id sits where
+ * cluster_list.c's script writes the owner's tag (byte 26). */
+static void test_list_request(void **state)
+{
+	struct cluster_request q = {0}, d;
+	uint8_t buf[512];
+	int n;
+
+	(void)state;
+	q.op = CLUSTER_OP_LIST;
+	q.kind = 1; /* GW_LIST */
+	q.caller = B("abc234");
+	q.call_id = (uint64_t)1 << 63 | 9;
+	q.deadline_ms = 1765000000123ull;
+	q.id = B("aaaaaa");
+	q.group = B("team");
+	q.route = B("/chat/{room}");
+	q.prefix = B("/chat/");
+	q.from = B("xyz765");
+	q.after_seq = UINT64_MAX - 1;
+	q.page_size = 1000;
+	q.has_after = true, q.after_ns = -5;
+	q.has_before = false, q.before_ns = 1765000000000000000ll;
+	n = cluster_request_encode(&q, buf, sizeof buf);
+	assert_true(n > 0 && (size_t)n == cluster_request_size(&q));
+	assert_memory_equal(buf + 26, "aaaaaa", 6);
+	assert_int_equal(cluster_request_decode(buf, (size_t)n, &d), 0);
+	assert_int_equal(d.op, CLUSTER_OP_LIST);
+	assert_int_equal(d.kind, 1);
+	assert_bytes(d.group, q.group);
+	assert_bytes(d.route, q.route);
+	assert_bytes(d.prefix, q.prefix);
+	assert_bytes(d.from, q.from);
+	assert_true(d.after_seq == q.after_seq);
+	assert_int_equal(d.page_size, 1000);
+	assert_true(d.has_after && !d.has_before);
+	assert_true(d.after_ns == -5 && d.before_ns == q.before_ns);
+	for (int cut = 0; cut < n; cut++)
+		assert_int_equal(cluster_request_decode(buf, (size_t)cut, &d), ERR_PROTO);
+	buf[n] = 0;
+	assert_int_equal(cluster_request_decode(buf, (size_t)n + 1, &d), ERR_PROTO);
+	/* flags: only two bits; page size 1..1000 */
+	buf[n - 17] = 4;
+	assert_int_equal(cluster_request_decode(buf, (size_t)n, &d), ERR_PROTO);
+	buf[n - 17] = 1;
+	buf[n - 19] = 0x03, buf[n - 18] = 0xe9; /* 1001 */
+	assert_int_equal(cluster_request_decode(buf, (size_t)n, &d), ERR_PROTO);
+	buf[n - 19] = 0, buf[n - 18] = 0;
+	assert_int_equal(cluster_request_decode(buf, (size_t)n, &d), ERR_PROTO);
+	q.page_size = 0;
+	assert_int_equal(cluster_request_encode(&q, buf, sizeof buf), ERR_LIMIT);
+	q.page_size = 1001;
+	assert_int_equal(cluster_request_encode(&q, buf, sizeof buf), ERR_LIMIT);
+	q.page_size = 1;
+	q.from.len = CLUSTER_TAG_MAX + 1;
+	assert_int_equal(cluster_request_encode(&q, buf, sizeof buf), ERR_LIMIT);
+}
+
+static struct cluster_conn sample_conn(const uint8_t *groups, size_t glen, uint8_t ngroups)
+{
+	struct cluster_conn c = {0};
+
+	c.id = B("xyz765aaaaaaaaaaaaaaaaaaaaaaaaaaa");
+	c.gateway_id = B("d5dwsgw0000000000001");
+	c.source_ip = B("2001:db8::1");
+	c.user_agent = B("ua/1.0 \xc3\xa9");
+	c.path = B("/chat/r1?x=1");
+	c.route = B("/chat/{room}");
+	c.subprotocol = B("");
+	c.connected_at_ns = 1765000000123456789ll;
+	c.last_active_at_ns = -1;
+	c.groups = (struct cluster_bytes){groups, glen};
+	c.ngroups = ngroups;
+	return c;
+}
+
+/* A LIST's answer: a conns block of two connections (one in groups),
+ * whole and at every cut; counts that disagree with the blocks refused. */
+static void test_page_reply(void **state)
+{
+	struct cluster_reply a = {.call_id = 5, .message = B("")}, d;
+	uint8_t groups[256], conns[1024], buf[2048];
+	size_t glen = 0, clen = 0;
+	struct cluster_conn c1, c2, got;
+	struct cluster_bytes blk, g;
+	int n;
+
+	(void)state;
+	assert_int_equal(cluster_groups_add(groups, sizeof groups, &glen, "team", 4), 0);
+	assert_int_equal(cluster_groups_add(groups, sizeof groups, &glen, "a-b.c", 5), 0);
+	assert_int_equal(cluster_groups_add(groups, sizeof groups, &glen, "", 0), ERR_LIMIT);
+	c1 = sample_conn(groups, glen, 2);
+	c2 = sample_conn(NULL, 0, 0);
+	c2.subprotocol = B("chat.v1");
+	assert_int_equal(cluster_conns_add(conns, sizeof conns, &clen, &c1), 0);
+	assert_int_equal(clen, cluster_conn_size(&c1));
+	assert_int_equal(cluster_conns_add(conns, sizeof conns, &clen, &c2), 0);
+	/* a groups block that disagrees with ngroups, and a full buffer */
+	c1.ngroups = 3;
+	assert_int_equal(cluster_conns_add(conns, sizeof conns, &clen, &c1), ERR_LIMIT);
+	c1.ngroups = 2;
+	assert_int_equal(cluster_conns_add(conns, clen + 10, &clen, &c1), ERR_LIMIT);
+	a.has_page = true;
+	a.node = B("xyz765");
+	a.more = true;
+	a.seq = 0x1122334455667788ull;
+	a.nconns = 2;
+	a.conns = (struct cluster_bytes){conns, clen};
+	n = cluster_reply_encode(&a, buf, sizeof buf);
+	assert_true(n > 0 && (size_t)n <= cluster_reply_size(&a));
+	assert_int_equal(cluster_reply_decode(buf, (size_t)n, &d), 0);
+	assert_true(d.has_page && !d.has_conn && !d.has_counts);
+	assert_bytes(d.node, a.node);
+	assert_true(d.more && d.seq == a.seq && d.nconns == 2);
+	blk = d.conns;
+	assert_true(cluster_conns_next(&blk, &got));
+	assert_bytes(got.id, c1.id);
+	assert_bytes(got.gateway_id, c1.gateway_id);
+	assert_bytes(got.source_ip, c1.source_ip);
+	assert_bytes(got.user_agent, c1.user_agent);
+	assert_bytes(got.path, c1.path);
+	assert_bytes(got.route, c1.route);
+	assert_bytes(got.subprotocol, c1.subprotocol);
+	assert_true(got.connected_at_ns == c1.connected_at_ns);
+	assert_true(got.last_active_at_ns == -1);
+	assert_int_equal(got.ngroups, 2);
+	assert_true(cluster_groups_next(&got.groups, &g));
+	assert_bytes(g, B("team"));
+	assert_true(cluster_groups_next(&got.groups, &g));
+	assert_bytes(g, B("a-b.c"));
+	assert_false(cluster_groups_next(&got.groups, &g));
+	assert_true(cluster_conns_next(&blk, &got));
+	assert_bytes(got.subprotocol, B("chat.v1"));
+	assert_int_equal(got.ngroups, 0);
+	assert_false(cluster_conns_next(&blk, &got));
+	for (int cut = 0; cut < n; cut++)
+		assert_int_equal(cluster_reply_decode(buf, (size_t)cut, &d), ERR_PROTO);
+	buf[n] = 0;
+	assert_int_equal(cluster_reply_decode(buf, (size_t)n + 1, &d), ERR_PROTO);
+	/* the more byte is 0 or 1 */
+	buf[19] = 2;
+	assert_int_equal(cluster_reply_decode(buf, (size_t)n, &d), ERR_PROTO);
+	buf[19] = 0;
+	assert_int_equal(cluster_reply_decode(buf, (size_t)n, &d), 0);
+	assert_false(d.more);
+	a.nconns = 3;
+	assert_int_equal(cluster_reply_encode(&a, buf, sizeof buf), ERR_LIMIT);
+	a.nconns = CLUSTER_PAGE_MAX + 1;
+	assert_int_equal(cluster_reply_encode(&a, buf, sizeof buf), ERR_LIMIT);
+	a.nconns = 2;
+	a.has_counts = true; /* one body only */
+	assert_int_equal(cluster_reply_encode(&a, buf, sizeof buf), ERR_LIMIT);
+	/* an empty last page */
+	a = (struct cluster_reply){.call_id = 6, .has_page = true, .node = B("xyz765")};
+	n = cluster_reply_encode(&a, buf, sizeof buf);
+	assert_int_equal(cluster_reply_decode(buf, (size_t)n, &d), 0);
+	assert_true(d.has_page && !d.more && d.nconns == 0 && d.conns.len == 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_request_roundtrip),   cmocka_unit_test(test_request_refusals),
 	    cmocka_unit_test(test_request_data_length), cmocka_unit_test(test_probe),
 	    cmocka_unit_test(test_reply_roundtrip),     cmocka_unit_test(test_fan_request),
-	    cmocka_unit_test(test_counts_reply),
+	    cmocka_unit_test(test_counts_reply),        cmocka_unit_test(test_list_request),
+	    cmocka_unit_test(test_page_reply),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

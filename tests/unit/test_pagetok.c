@@ -155,12 +155,63 @@ static void test_connidx(void **state)
 	connidx_fini(&x);
 }
 
+/* Version 2 (cluster mode): the node tag round-trips with seq and check;
+ * each version refuses the other's text; every prefix, an extra
+ * character, a non-canonical last character are refused; any one
+ * character changed is refused or decodes to other values. */
+static void test_node_token(void **state)
+{
+	static const uint64_t seqs[] = {0, 1, 1u << 31, UINT64_MAX - 1, UINT64_MAX};
+	static const char alpha[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	char t[PAGETOK_NODE_LEN + 2], tag[PAGETOK_TAG_LEN];
+	uint64_t seq, check;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof seqs / sizeof seqs[0]; i++) {
+		assert_int_equal(pagetok_node_encode("abz267", seqs[i], ~seqs[i], t),
+		                 PAGETOK_NODE_LEN);
+		assert_int_equal(strlen(t), PAGETOK_NODE_LEN);
+		assert_int_equal(strspn(t, alpha), PAGETOK_NODE_LEN);
+		assert_int_equal(pagetok_node_decode(t, PAGETOK_NODE_LEN, tag, &seq, &check), 0);
+		assert_memory_equal(tag, "abz267", PAGETOK_TAG_LEN);
+		assert_true(seq == seqs[i] && check == ~seqs[i]);
+		/* not a version-1 token, whatever its length */
+		assert_int_equal(pagetok_decode(t, PAGETOK_NODE_LEN, &seq, &check), ERR_INVAL);
+	}
+	pagetok_encode(77, 99, t);
+	assert_int_equal(pagetok_node_decode(t, PAGETOK_LEN, tag, &seq, &check), ERR_INVAL);
+	pagetok_node_encode("qqqqqq", 77, 99, t);
+	for (size_t n = 0; n < PAGETOK_NODE_LEN; n++)
+		assert_int_equal(pagetok_node_decode(t, n, tag, &seq, &check), ERR_INVAL);
+	t[PAGETOK_NODE_LEN] = 'A';
+	assert_int_equal(pagetok_node_decode(t, PAGETOK_NODE_LEN + 1, tag, &seq, &check),
+	                 ERR_INVAL);
+	/* 23 bytes: the last character carries 4 unused bits */
+	pagetok_node_encode("qqqqqq", 77, 98, t);
+	t[PAGETOK_NODE_LEN - 1] = (char)(t[PAGETOK_NODE_LEN - 1] + 1);
+	assert_int_equal(pagetok_node_decode(t, PAGETOK_NODE_LEN, tag, &seq, &check), ERR_INVAL);
+	for (size_t i = 0; i < PAGETOK_NODE_LEN; i++)
+		for (size_t k = 0; k < 64; k++) {
+			char keep;
+
+			pagetok_node_encode("qqqqqq", 77, 99, t);
+			keep = t[i];
+			if (alpha[k] == keep)
+				continue;
+			t[i] = alpha[k];
+			if (pagetok_node_decode(t, PAGETOK_NODE_LEN, tag, &seq, &check) == 0)
+				assert_true(memcmp(tag, "qqqqqq", PAGETOK_TAG_LEN) || seq != 77 ||
+				            check != 99);
+		}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_round_trip), cmocka_unit_test(test_refused),
 	    cmocka_unit_test(test_mangled),    cmocka_unit_test(test_check_binds_filters),
-	    cmocka_unit_test(test_connidx),
+	    cmocka_unit_test(test_connidx),    cmocka_unit_test(test_node_token),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
