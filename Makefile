@@ -209,6 +209,10 @@ build/bench/%: build/bench/obj/bench/%.o build/bench/libbench.a
 
 # The TLS benchmark's programs (run-tls.sh) link OpenSSL; the others do not.
 build/bench/loadgen build/bench/tlsecho: BENCH_LIBS = -lssl -lcrypto
+# tlsmem measures wsgw's own TLS layer: src/tls.c linked in.
+build/bench/obj/bench/tlsmem.o build/bench/obj/src/tls.o: BENCH_CFLAGS = -Isrc
+build/bench/tlsmem: build/bench/obj/bench/tlsmem.o build/bench/obj/src/tls.o
+	$(Q)$(CC) -o $@ $^ -lssl -lcrypto
 
 bench-build: build/release/wsgw $(addprefix build/bench/,$(BENCH_NAMES))
 
