@@ -5,6 +5,7 @@
 #   make fuzz-long  every fuzz target for FUZZ_LONG_SECONDS (default 600) each
 #   make bench    benchmarks (bench/README.md)
 #   make bench-bcast  the broadcast benchmark against uWebSockets (bench/README.md)
+#   make bench-tls    wss:// echo and TLS handshakes against an OpenSSL echo (bench/README.md)
 #   make image    container image wsgw:latest and build/wsgw-image.tar
 #                 (README.md, "Deploying")
 #   V=1           show command lines
@@ -206,10 +207,21 @@ build/bench/libbench.a: $(call obj,bench,$(BENCH_MOD_SRC))
 build/bench/%: build/bench/obj/bench/%.o build/bench/libbench.a
 	$(Q)$(CC) -o $@ $^ -lm $(BENCH_LIBS)
 
+# The TLS benchmark's programs (run-tls.sh) link OpenSSL; the others do not.
+build/bench/loadgen build/bench/tlsecho: BENCH_LIBS = -lssl -lcrypto
+# tlsmem measures wsgw's own TLS layer: src/tls.c linked in.
+build/bench/obj/bench/tlsmem.o build/bench/obj/src/tls.o: BENCH_CFLAGS = -Isrc
+build/bench/tlsmem: build/bench/obj/bench/tlsmem.o build/bench/obj/src/tls.o
+	$(Q)$(CC) -o $@ $^ -lssl -lcrypto
+
 bench-build: build/release/wsgw $(addprefix build/bench/,$(BENCH_NAMES))
 
 bench: bench-build
 	$(Q)bench/run.sh
+
+.PHONY: bench-tls
+bench-tls: bench-build
+	$(Q)bench/run-tls.sh
 
 .PHONY: bench-bcast
 bench-bcast: bench-build

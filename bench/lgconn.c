@@ -1,10 +1,11 @@
 /* lgconn.c — loadgen's connection lifecycle, driven by the loop in
- * loadgen.c: LC_CONNECTING → (ws: LC_UPGRADING, the 101 checked by
- * wsupgrade.c) → LC_OPEN, where echo keeps --inflight messages out and
- * takes each echo's round trip off the connection's FIFO of send times;
- * or, for the handshake loop, LC_CLOSING: a close frame (RFC 6455 §7.1.2)
- * or a plain close() after the 101, then the slot is reused. Bytes in and
- * out are lgwire.c's; the counters and every drop are here.
+ * loadgen.c: LC_CONNECTING → (--tls: LC_TLS, the TLS handshake, lgtls.c)
+ * → (ws: LC_UPGRADING, the 101 checked by wsupgrade.c) → LC_OPEN, where echo keeps --inflight
+ * messages out and takes each echo's round trip off the connection's FIFO of send times; or, for
+ * the handshake loop, LC_CLOSING: a close frame (RFC 6455 §7.1.2) or a plain close() after the 101,
+ * then the slot is reused (raw over TLS: the TLS handshake is the cycle; it ends once the server's
+ * session ticket arrives, so the server's whole handshake is in it). Bytes in and out are
+ * lgwire.c's; the counters and every drop are here.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 #include "lgconn.h"
+#include "lgtls.h"
 #include "lgwire.h"
 #include "wsupgrade.h"
 
@@ -22,11 +24,12 @@ static void conn_drop(struct lg *g, struct lconn *c)
 {
 	if (c->state == LC_FREE)
 		return;
-	if (c->state == LC_CONNECTING || c->state == LC_UPGRADING)
+	if (c->state == LC_CONNECTING || c->state == LC_TLS || c->state == LC_UPGRADING)
 		g->pending--;
 	if (c->state == LC_OPEN)
 		g->opened--;
 	epoll_ctl(g->ep, EPOLL_CTL_DEL, c->fd, NULL);
+	lgtls_free(c);
 	close(c->fd);
 	free(c->head);
 	c->head = NULL;
@@ -66,6 +69,44 @@ static void conn_opened(struct lg *g, struct lconn *c, uint64_t now)
 	}
 }
 
+static void after_transport(struct lg *g, struct lconn *c, uint64_t now);
+
+/* Raw over TLS in the handshake loop: the TLS handshake is done; the
+ * cycle ends when the server's ticket has arrived (now or on a read). */
+static void tls_only_done(struct lg *g, struct lconn *c)
+{
+	if (!c->got_ticket)
+		return;
+	if (g->phase == PH_MEASURE)
+		g->cnt.cycles++;
+	conn_drop(g, c);
+}
+
+static void tls_step(struct lg *g, struct lconn *c, uint64_t now)
+{
+	int rc = lgtls_step(g, c);
+
+	if (rc < 0) {
+		g->cnt.hs_err++;
+		conn_drop(g, c);
+		return;
+	}
+	if (rc == 0)
+		return;
+	if (g->o.sc != SC_HANDSHAKE || g->o.mode != MODE_RAW) {
+		after_transport(g, c, now);
+		return;
+	}
+	if (g->phase == PH_MEASURE) {
+		g->cnt.handshakes++;
+		g->cnt.resumed += SSL_session_reused(c->ssl) == 1;
+		hist_add(&g->h, now - c->started_ns);
+	}
+	g->pending--;
+	c->state = LC_CLOSING;
+	tls_only_done(g, c);
+}
+
 static void on_connected(struct lg *g, struct lconn *c, uint64_t now)
 {
 	int err = 0;
@@ -77,6 +118,23 @@ static void on_connected(struct lg *g, struct lconn *c, uint64_t now)
 		return;
 	}
 	lgwire_want_out(g, c, false);
+	if (g->o.tls) {
+		c->state = LC_TLS;
+		if (lgtls_start(g, c) < 0) {
+			g->cnt.hs_err++;
+			conn_drop(g, c);
+			return;
+		}
+		tls_step(g, c, now);
+		return;
+	}
+	after_transport(g, c, now);
+}
+
+/* The transport is up (TCP, or TCP and TLS): upgrade, or for raw go
+ * straight to messages. */
+static void after_transport(struct lg *g, struct lconn *c, uint64_t now)
+{
 	if (g->o.mode == MODE_RAW) {
 		conn_opened(g, c, now);
 		return;
@@ -96,6 +154,8 @@ static void upgraded(struct lg *g, struct lconn *c, uint64_t now)
 	c->head = NULL;
 	if (g->phase == PH_MEASURE) {
 		g->cnt.handshakes++;
+		if (c->ssl)
+			g->cnt.resumed += SSL_session_reused(c->ssl) == 1;
 		if (g->o.sc == SC_HANDSHAKE)
 			hist_add(&g->h, now - c->started_ns);
 	}
@@ -185,7 +245,7 @@ static void on_eof(struct lg *g, struct lconn *c)
 	if (c->state == LC_CLOSING && c->close_rcvd) { /* clean end of a handshake loop */
 		if (g->phase == PH_MEASURE)
 			g->cnt.cycles++;
-	} else if (c->state == LC_UPGRADING) {
+	} else if (c->state == LC_UPGRADING || c->state == LC_TLS) {
 		g->cnt.hs_err++;
 	} else {
 		g->cnt.closed++;
@@ -193,12 +253,22 @@ static void on_eof(struct lg *g, struct lconn *c)
 	conn_drop(g, c);
 }
 
-static void on_readable(struct lg *g, struct lconn *c, uint64_t now)
+/* One read (one TLS record, or what the socket holds) and its bytes. */
+static void read_once(struct lg *g, struct lconn *c, uint64_t now)
 {
-	ssize_t n = read(c->fd, g->rbuf, RBUF_SIZE);
+	ssize_t n = lg_read(c, g->rbuf, RBUF_SIZE);
 	const uint8_t *p = g->rbuf;
 	long msgs;
 
+	if (c->state == LC_CLOSING && g->o.mode == MODE_RAW) { /* TLS loop: the ticket */
+		if (n > 0)
+			g->cnt.proto_err++; /* bytes nobody sent for */
+		if (n == 0 || (n < 0 && errno != EAGAIN))
+			on_eof(g, c);
+		else
+			tls_only_done(g, c);
+		return;
+	}
 	if (n <= 0) {
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			return;
@@ -226,12 +296,25 @@ static void on_readable(struct lg *g, struct lconn *c, uint64_t now)
 	}
 }
 
+/* Reads; over TLS again while OpenSSL holds bytes the socket no longer
+ * reports. */
+static void on_readable(struct lg *g, struct lconn *c, uint64_t now)
+{
+	do
+		read_once(g, c, now);
+	while (c->state != LC_FREE && lg_pending(c));
+}
+
 void lgconn_on_event(struct lg *g, struct lconn *c, uint32_t ev, uint64_t now)
 {
 	if (c->state == LC_FREE) /* dropped earlier in this batch */
 		return;
 	if (c->state == LC_CONNECTING) {
 		on_connected(g, c, now);
+		return;
+	}
+	if (c->state == LC_TLS) {
+		tls_step(g, c, now);
 		return;
 	}
 	if ((ev & EPOLLOUT) && lgwire_flush(g, c) < 0) {

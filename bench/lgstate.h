@@ -11,13 +11,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <openssl/ssl.h>
+
 #include "benchlib.h"
 
 #define RBUF_SIZE (256 * 1024)
 
 enum scenario { SC_ECHO, SC_HANDSHAKE, SC_IDLE };
 enum mode { MODE_WS, MODE_RAW };
-enum lc_state { LC_FREE, LC_CONNECTING, LC_UPGRADING, LC_OPEN, LC_CLOSING };
+enum lc_state { LC_FREE, LC_CONNECTING, LC_TLS, LC_UPGRADING, LC_OPEN, LC_CLOSING };
 enum phase { PH_RAMP, PH_WARMUP, PH_MEASURE, PH_HOLD, PH_DONE };
 
 struct opts {
@@ -30,22 +32,26 @@ struct opts {
 	double duration, warmup, hold, ramp_timeout;
 	int server_pid;
 	bool binary, close_tcp;
+	bool tls, tls_resume; /* --tls, --tls-resume (lgtls.c) */
 };
 
 /* One client connection (a slot, reused by the handshake loop). Each
  * connect zeroes every field before ring (lgconn_start). */
 struct lconn {
 	int fd;
-	uint8_t state;   /* enum lc_state */
-	bool want_out;   /* EPOLLOUT is in the interest set */
-	bool in_frame;   /* ws: inside a frame's payload */
-	bool close_rcvd; /* ws: the server's close frame arrived */
-	uint8_t rxh_len; /* ws: bytes of a partial frame header in rxh */
-	uint8_t rx_op;   /* ws: opcode of the current frame */
+	uint8_t state;     /* enum lc_state */
+	bool want_out;     /* EPOLLOUT is in the interest set */
+	bool in_frame;     /* ws: inside a frame's payload */
+	bool close_rcvd;   /* ws: the server's close frame arrived */
+	bool got_ticket;   /* tls: a session ticket arrived */
+	bool tls_want_out; /* tls: the last call waits to write */
+	uint8_t rxh_len;   /* ws: bytes of a partial frame header in rxh */
+	uint8_t rx_op;     /* ws: opcode of the current frame */
 	uint8_t rxh[14];
 	uint8_t ctl_len;              /* ws: bytes of the control payload in ctl */
 	uint16_t head_len;            /* bytes in head (partial 101 response) */
 	char *head;                   /* NULL unless the 101 response spans reads */
+	SSL *ssl;                     /* --tls: the connection's TLS, else NULL */
 	uint64_t rx_left;             /* ws: payload bytes left in the current frame */
 	uint64_t rx_got;              /* payload bytes seen of the current message */
 	uint64_t out_pending;         /* template bytes not yet written */
@@ -60,6 +66,7 @@ struct lconn {
 struct counters {
 	uint64_t msgs, handshakes, cycles; /* in the measurement window */
 	uint64_t connect_err, hs_err, closed, proto_err, bad_payload; /* whole run */
+	uint64_t resumed; /* --tls: handshakes in the window that resumed a session */
 };
 
 struct lg {
@@ -69,8 +76,10 @@ struct lg {
 	struct lconn *c;
 	uint64_t *rings;
 	uint8_t *rbuf;
-	uint8_t *tmpl; /* (inflight + 1) periods of the outgoing stream */
-	size_t period; /* bytes per message on the wire */
+	SSL_CTX *tls;      /* --tls: the client context (lgtls.c) */
+	SSL_SESSION *sess; /* --tls-resume: the last ticket, offered by every handshake */
+	uint8_t *tmpl;     /* (inflight + 1) periods of the outgoing stream */
+	size_t period;     /* bytes per message on the wire */
 	size_t tmpl_len;
 	uint8_t *pattern; /* the payload, unmasked, as it comes back */
 	uint8_t mask[4];

@@ -14,6 +14,7 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
+#include "lgtls.h"
 #include "lgwire.h"
 #include "wsupgrade.h"
 
@@ -91,7 +92,7 @@ int lgwire_flush(struct lg *g, struct lconn *c)
 
 		if (len > c->out_pending)
 			len = c->out_pending;
-		w = write(c->fd, g->tmpl + c->out_off, len);
+		w = lg_write(c, g->tmpl + c->out_off, len);
 		if (w < 0) {
 			if (errno == EAGAIN || errno == EINTR)
 				break;
@@ -128,7 +129,7 @@ int lgwire_send_control(struct lconn *c, uint8_t op, const uint8_t *p, size_t n)
 	memcpy(f + 2, m, 4);
 	for (size_t i = 0; i < n; i++)
 		f[6 + i] = p[i] ^ m[i % 4];
-	return write(c->fd, f, 6 + n) == (ssize_t)(6 + n) ? 0 : -1;
+	return lg_write(c, f, 6 + n) == (ssize_t)(6 + n) ? 0 : -1;
 }
 
 int lgwire_send_upgrade(struct lg *g, struct lconn *c)
@@ -148,7 +149,7 @@ int lgwire_send_upgrade(struct lg *g, struct lconn *c)
 	             g->o.user_agent ? g->o.user_agent : "", g->o.user_agent ? "\r\n" : "");
 	if (n < 0 || (size_t)n >= sizeof req)
 		return -1;
-	return write(c->fd, req, (size_t)n) == n ? 0 : -1;
+	return lg_write(c, req, (size_t)n) == n ? 0 : -1;
 }
 
 /* ---- incoming ------------------------------------------------------------ */

@@ -12,6 +12,9 @@
  * --mode ws (default) speaks RFC 6455 as a client (§4.1 handshake with
  * a random key and a verified Sec-WebSocket-Accept, masked frames, §5.3);
  * --mode raw sends the same payload bytes unframed, for bench/rawecho.
+ * --tls puts TLS 1.3 under either (lgtls.c): wss:// against wsgw, raw
+ * against bench/tlsecho; handshake --mode raw --tls loops over TLS
+ * handshakes alone (--tls-resume: resumed ones).
  *
  * Every run ends with one machine-readable line on stdout:
  *   RESULT scenario=echo target=ws conns=100 ... msgs_per_s=... p50_us=...
@@ -46,6 +49,7 @@
 
 #include "benchlib.h"
 #include "lgconn.h"
+#include "lgtls.h"
 #include "lgstate.h"
 #include "lgwire.h"
 
@@ -118,7 +122,7 @@ static void window_start(struct lg *g, uint64_t now)
 	g->phase = PH_MEASURE;
 	g->win_start_ns = now;
 	g->phase_end_ns = now + ns_of(g->o.duration);
-	g->cnt.msgs = g->cnt.handshakes = g->cnt.cycles = 0;
+	g->cnt.msgs = g->cnt.handshakes = g->cnt.cycles = g->cnt.resumed = 0;
 	memset(&g->h, 0, sizeof g->h);
 	if (g->o.server_pid)
 		g->cpu0 = proc_cpu_ticks(g->o.server_pid);
@@ -307,7 +311,8 @@ static void report(const struct lg *g)
 {
 	const struct opts *o = &g->o;
 	double win = secs(g->win_end_ns - g->win_start_ns);
-	const char *target = o->mode == MODE_WS ? "ws" : "raw";
+	const char *target =
+	    o->mode == MODE_WS ? (o->tls ? "wss" : "ws") : (o->tls ? "tls" : "raw");
 
 	if (win <= 0)
 		win = 1e-9;
@@ -327,6 +332,8 @@ static void report(const struct lg *g)
 		       target, o->conns, o->close_tcp ? "tcp" : "ws", win,
 		       (unsigned long long)g->cnt.handshakes, (double)g->cnt.handshakes / win,
 		       (double)g->cnt.cycles / win);
+		if (o->tls)
+			printf(" resumed=%llu", (unsigned long long)g->cnt.resumed);
 		print_latency(g);
 		print_cpu(g, win, g->cnt.handshakes, "handshake");
 	} else {
@@ -364,7 +371,10 @@ static void usage(FILE *f)
 	        "  --ramp-timeout S     give up waiting for all connections to open (60)\n"
 	        "  --close ws|tcp       handshake: close frame, or plain close() after 101 (ws)\n"
 	        "  --path P             request target (/)\n"
-	        "  --user-agent S       send a User-Agent header (default: none)\n");
+	        "  --user-agent S       send a User-Agent header (default: none)\n"
+	        "  --tls                TLS 1.3, X25519, under ws (wss://) or raw (tlsecho);\n"
+	        "                       handshake --mode raw --tls: TLS handshakes alone\n"
+	        "  --tls-resume         handshake: offer the last session ticket every time\n");
 }
 
 static int num(const char *v, double lo, double hi, double *out)
@@ -442,6 +452,10 @@ static int parse_args(struct opts *o, int argc, char **argv)
 
 		if (!strcmp(argv[i], "--binary")) {
 			o->binary = true;
+		} else if (!strcmp(argv[i], "--tls")) {
+			o->tls = true;
+		} else if (!strcmp(argv[i], "--tls-resume")) {
+			o->tls = o->tls_resume = true;
 		} else if (eq && !strncmp(argv[i], "--", 2)) {
 			*eq = '\0';
 			if (parse_flag(o, argv[i], eq + 1) < 0)
@@ -465,8 +479,10 @@ static int parse_args(struct opts *o, int argc, char **argv)
 		o->src_addrs = 1 + o->conns / 5000;
 	if (o->sc == SC_HANDSHAKE && o->src_addrs < 16)
 		o->src_addrs = 16;
-	if (o->mode == MODE_RAW && (o->sc != SC_ECHO || o->size == 0)) {
-		fprintf(stderr, "loadgen: --mode raw is for echo with --size >= 1\n");
+	if (o->mode == MODE_RAW &&
+	    (o->sc == SC_IDLE || (o->sc == SC_HANDSHAKE && !o->tls) || o->size == 0)) {
+		fprintf(stderr, "loadgen: --mode raw is for echo with --size >= 1, or handshake "
+		                "with --tls\n");
 		return -1;
 	}
 	if (bench_parse_addr(o->target, &o->dst, 1) < 0) {
@@ -491,7 +507,8 @@ static int setup(struct lg *g)
 	g->ep = epoll_create1(EPOLL_CLOEXEC);
 	g->c = calloc(g->o.conns, sizeof *g->c);
 	g->rbuf = malloc(RBUF_SIZE);
-	if (g->ep < 0 || !g->c || !g->rbuf || lgwire_build_template(g) < 0)
+	if (g->ep < 0 || !g->c || !g->rbuf || lgwire_build_template(g) < 0 ||
+	    (g->o.tls && lgtls_init(g) < 0))
 		return -1;
 	if (g->o.sc == SC_ECHO) {
 		g->rings = calloc((size_t)g->o.conns * g->o.inflight, sizeof *g->rings);

@@ -40,6 +40,7 @@ struct tls {
 	bool broken;               /* a TLS error: its session must not be resumed */
 	bool ready;                /* handshake done */
 	bool saw_http;             /* the handshake failed on a plain HTTP request */
+	bool more;                 /* bytes may wait inside OpenSSL: tls_pending */
 };
 
 /* OpenSSL hands over each new session (TLS 1.3: one per ticket, which
@@ -74,6 +75,8 @@ struct tls_ctx *tls_client_ctx_new(const char *ca_file, const char **why)
 	/* A FIN without close_notify reads as the end of the stream; HTTP's
 	 * own framing tells a cut-short response from a complete one. */
 	SSL_CTX_set_options(c->ssl, SSL_OP_IGNORE_UNEXPECTED_EOF);
+	/* As the server contexts: one read() per record batch (tls_read). */
+	SSL_CTX_set_read_ahead(c->ssl, 1);
 	/* Sessions are kept by the caller (per backend), not in a cache here. */
 	SSL_CTX_set_session_cache_mode(c->ssl, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL);
 	SSL_CTX_sess_set_new_cb(c->ssl, on_new_session);
@@ -142,6 +145,10 @@ static int server_ctx_setup(SSL_CTX *s, const char *cert, const char *key, const
 	 * an idle connection to OpenSSL's state alone (README: TLS memory). */
 	SSL_CTX_set_mode(s, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
 	                        SSL_MODE_RELEASE_BUFFERS);
+	/* One read() takes every record the kernel holds (up to OpenSSL's
+	 * buffer), not a 5-byte header and then its body: a third of the
+	 * read() calls of a small-message echo (bench/run-tls.sh). */
+	SSL_CTX_set_read_ahead(s, 1);
 	/* Resumption by stateless tickets only: a server cache would grow with
 	 * the clients. One ticket per handshake is enough for a WebSocket. */
 	SSL_CTX_set_session_cache_mode(s, SSL_SESS_CACHE_OFF);
@@ -340,6 +347,9 @@ int tls_handshake(struct tls *t, const char **why)
 	if (rc == 1) {
 		t->ready = true;
 		t->want = 0;
+		/* read-ahead may have taken the first records with the last
+		 * handshake message */
+		t->more = SSL_has_pending(t->ssl) == 1;
 		return 0;
 	}
 	rc = result(t, rc, why);
@@ -354,17 +364,25 @@ ssize_t tls_read(struct tls *t, void *buf, size_t len, const char **why)
 {
 	size_t n = 0, got = 0;
 
-	/* Several records per call, as one read() takes what the kernel has:
-	 * a failure after some bytes shows again at the next call (OpenSSL's
-	 * end and error states stay). */
+	/* Several records per call, as one read() takes what the kernel has,
+	 * but no read() more: once OpenSSL holds nothing (read-ahead took
+	 * what there was), the next SSL_read would only meet EAGAIN, and a
+	 * later record wakes epoll. A failure after some bytes shows again at
+	 * the next call (OpenSSL's end and error states stay). */
+	t->more = false;
 	while (got < len) {
 		ERR_clear_error();
 		if (SSL_read_ex(t->ssl, (char *)buf + got, len - got, &n) != 1)
 			break;
 		got += n;
+		if (SSL_has_pending(t->ssl) != 1)
+			break;
 	}
-	if (got > 0)
+	if (got > 0) {
+		/* buf is full: more records (or the rest of one) may wait */
+		t->more = got == len && SSL_has_pending(t->ssl) == 1;
 		return (ssize_t)got;
+	}
 	return result(t, 0, why);
 }
 
@@ -415,7 +433,10 @@ ssize_t tls_writev(struct tls *t, const struct iovec *iov, int iovcnt, const cha
 
 bool tls_pending(const struct tls *t)
 {
-	return SSL_has_pending(t->ssl) == 1;
+	/* Not SSL_has_pending alone: with read-ahead it is also true for
+	 * part of a record, whose rest the socket will report; a caller
+	 * looping on it would spin. */
+	return t->more;
 }
 
 uint32_t tls_events(const struct tls *t)

@@ -60,8 +60,9 @@ int tls_handshake(struct tls *t, const char **why);
 
 /* Reads up to len bytes, as many records as fit: the count (> 0), 0 when
  * the peer closed (a TLS close_notify or a plain FIN), ERR_AGAIN, or
- * ERR_PROTO / ERR_SYS with *why. Bytes may remain decrypted inside after a
- * read that filled buf: see tls_pending. */
+ * ERR_PROTO / ERR_SYS with *why. Server contexts read ahead: one call
+ * makes at most one read() when it returns bytes. Bytes may remain
+ * inside after a read that filled buf: see tls_pending. */
 ssize_t tls_read(struct tls *t, void *buf, size_t len, const char **why);
 
 /* Writes up to len bytes: the count (> 0), ERR_AGAIN, or ERR_PROTO /
@@ -79,7 +80,10 @@ ssize_t tls_write(struct tls *t, const void *buf, size_t len, const char **why);
  * same bytes come first in the next call, as with tls_write. */
 ssize_t tls_writev(struct tls *t, const struct iovec *iov, int iovcnt, const char **why);
 
-/* Decrypted bytes waiting inside: read them before waiting on the fd. */
+/* Bytes may wait inside OpenSSL that the fd will not report (the last
+ * tls_read filled its buffer with more left, or the handshake's last
+ * read took the first records): read before waiting on the fd. A read
+ * that finds only part of a record clears it. */
 bool tls_pending(const struct tls *t);
 
 /* EPOLLIN and/or EPOLLOUT: what the last ERR_AGAIN waits for. */
