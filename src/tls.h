@@ -85,6 +85,16 @@ bool tls_pending(const struct tls *t);
 /* EPOLLIN and/or EPOLLOUT: what the last ERR_AGAIN waits for. */
 uint32_t tls_events(const struct tls *t);
 
+/* After the handshake, for an owner that polls reading and writing
+ * separately: EPOLLOUT when the last tls_read stopped because TLS must
+ * write first (answering the peer's KeyUpdate into a full socket: read
+ * again once writable), EPOLLIN when the last tls_write stopped because
+ * TLS must read first (write again once readable, even while the owner
+ * reads nothing). 0: each direction waits on its own event. */
+uint32_t tls_cross_events(const struct tls *t);
+bool tls_read_wants_write(const struct tls *t);
+bool tls_write_wants_read(const struct tls *t);
+
 /* Is the handshake over (tls_handshake returned 0)? */
 bool tls_is_ready(const struct tls *t);
 
@@ -104,5 +114,18 @@ void tls_session_drop(struct tls_session *s);
 
 /* Was the last handshake a resumption? (tests and logs) */
 bool tls_resumed(const struct tls *t);
+
+/* Session-ticket keys of a server port: a current key seals new tickets,
+ * the previous one still opens them, anything older is a full handshake.
+ * The owner rotates them on its timer; they outlive every context using
+ * them (and the connections made from those). */
+struct tls_tickets;
+struct tls_tickets *tls_tickets_new(void); /* one random key; NULL: ENOMEM or no entropy */
+int tls_tickets_rotate(struct tls_tickets *k); /* 0, or ERR_SYS (the keys stay) */
+void tls_tickets_free(struct tls_tickets *k);  /* wiped */
+
+/* A server context seals and opens its tickets with k (not taken) instead
+ * of OpenSSL's keys, which are random per context. */
+void tls_ctx_use_tickets(struct tls_ctx *c, struct tls_tickets *k);
 
 #endif

@@ -1,0 +1,272 @@
+"""TLS, continued (README: TLS; issue 14's remaining promises).
+
+Covered:
+- session tickets: a ticket resumes across one --tls-ticket-rotation and
+  not after two; the keys survive a SIGHUP certificate reload; a ticket of
+  one port never resumes on the other;
+- http integrations get X-Forwarded-Proto set by wsgw (https for a wss://
+  client, http for ws://), never the client's own, unless the spec sets it;
+- refusals on the wss:// port: within the handshake slack over
+  --max-connections a 503 over TLS after the handshake; past it, and at the
+  descriptor limit (prlimit), a TLS internal_error alert, never a plaintext
+  503 a TLS client cannot read;
+- a client's TLS 1.3 KeyUpdate (openssl s_client's `K`) mid-connection:
+  the echo goes on under the new keys;
+- headless Chromium trusting the test CA through an NSS database in its
+  HOME (no --ignore-certificate-errors): an https page opens wss://, echoes
+  text and binary, closes cleanly.
+"""
+import asyncio
+import os
+import re
+import signal
+import socket
+import ssl
+import subprocess
+import time
+
+import pytest
+import websockets
+
+import conftest
+import wsraw
+from backend import backend, backend_factory  # noqa: F401 (fixtures)
+from test_integrations import http, route, write_spec
+from test_tls import Pki, client_ctx, wait_log, wss
+
+WAIT = 20.0
+ALERT_INTERNAL_ERROR = b"\x15\x03\x03\x00\x02\x02\x50"  # fatal internal_error, in the clear
+ROTATED = "TLS session-ticket keys rotated"
+
+
+@pytest.fixture
+def pki(tmp_path):
+    d = tmp_path / "pki"
+    d.mkdir()
+    return Pki(d)
+
+
+def tls_args(pki, stem="srv", serial=1):
+    crt, key = pki.issue(stem, "wsgw-" + stem, serial)
+    return ["--tls-cert", crt, "--tls-key", key]
+
+
+# -- session tickets ------------------------------------------------------------
+
+def upgrade(t, path="/t"):
+    """A WebSocket upgrade over the TLS socket t, up to the 101's end: TLS 1.3
+    tickets come after the handshake, with the first response."""
+    t.sendall(wsraw.request_bytes(path=path))
+    head = b""
+    while b"\r\n\r\n" not in head:
+        b = t.recv(4096)
+        assert b, "closed before the 101: %r" % head
+        head += b
+    assert head.startswith(b"HTTP/1.1 101"), head
+
+
+def session_of(port, ctx, session=None):
+    """(the session to resume next time, whether this one was resumed)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=WAIT) as s:
+        with ctx.wrap_socket(s, server_hostname="127.0.0.1", session=session) as t:
+            assert t.version() == "TLSv1.3"
+            upgrade(t)
+            return t.session, t.session_reused
+
+
+def test_ticket_resumes_across_one_rotation_not_two(wsgw_factory, pki):
+    srv = wsgw_factory(tls_args(pki) + ["--tls-ticket-rotation", "3s", "--close-timeout", "2s"])
+    ctx = client_ctx(pki)
+    wait_log(srv, ROTATED, 1)  # just after a rotation: ~3 s before the next
+    first, reused = session_of(srv.port, ctx)
+    assert not reused
+    assert session_of(srv.port, ctx, first)[1], "a fresh ticket did not resume"
+    assert srv.read_log().count(ROTATED) == 1, "the machine is too slow for this test"
+    wait_log(srv, ROTATED, 2, timeout=10)  # the ticket's key is now the previous one
+    assert session_of(srv.port, ctx, first)[1], "a ticket did not resume across one rotation"
+    wait_log(srv, ROTATED, 3, timeout=10)  # and now it is gone
+    assert not session_of(srv.port, ctx, first)[1], "a ticket resumed after two rotations"
+
+
+def test_ticket_keys_survive_reload_and_stay_per_port(wsgw_factory, pki):
+    mcrt, mkey = pki.issue("mgmt", "wsgw-mgmt", 9)
+    srv = wsgw_factory(tls_args(pki) + ["--mgmt-tls-cert", mcrt, "--mgmt-tls-key", mkey,
+                                        "--close-timeout", "2s"])
+    ctx = client_ctx(pki)
+    ws_session, _ = session_of(srv.port, ctx)
+    srv.proc.send_signal(signal.SIGHUP)
+    wait_log(srv, "SIGHUP: reloaded the TLS certificate")
+    assert session_of(srv.port, ctx, ws_session)[1], "a reload dropped the ticket keys"
+    # a management port ticket offered to the WebSocket port: a full handshake
+    mgmt_session, _ = healthz_session(srv.mgmt_port, ctx)
+    assert healthz_session(srv.mgmt_port, ctx, mgmt_session)[1], "no resumption on its own port"
+    assert not session_of(srv.port, ctx, mgmt_session)[1], "a ticket crossed ports"
+
+
+def healthz_session(port, ctx, session=None):
+    """session_of for the management port: GET /healthz."""
+    with socket.create_connection(("127.0.0.1", port), timeout=WAIT) as s:
+        with ctx.wrap_socket(s, server_hostname="127.0.0.1", session=session) as t:
+            t.sendall(b"GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n")
+            assert t.recv(4096).startswith(b"HTTP/1.1 200")
+            return t.session, t.session_reused
+
+
+# -- X-Forwarded-Proto to http integrations -------------------------------------------
+
+def test_http_integrations_get_the_scheme(wsgw_factory, pki, backend, tmp_path):
+    fwd = {"headers": {"*": "*"}}
+    fixed = {"headers": {"*": "*", "X-Forwarded-Proto": "https"}}
+    spec = write_spec(tmp_path, {
+        "/s": route(http(backend.url("/m"), **fwd), connect=http(backend.url("/c"), **fwd),
+                    disconnect=http(backend.url("/d"), **fwd)),
+        "/fixed": route(http(backend.url("/fm"), **fixed), connect=http(backend.url("/fc"), **fixed)),
+    })
+    plain = wsgw_factory(["--spec", spec, "--close-timeout", "2s"])
+    tls = wsgw_factory(["--spec", spec, "--close-timeout", "2s"] + tls_args(pki))
+    cases = []  # (case, expected scheme)
+    for srv, url, ctx, scheme in ((plain, plain.url, None, "http"),
+                                  (tls, wss(tls), client_ctx(pki), "https")):
+        for spoof in (None, "https", "http"):
+            cases.append(("%s-%s" % (scheme, spoof), url, ctx, spoof, scheme))
+
+    async def clients():
+        for case, url, ctx, spoof, _ in cases:
+            headers = {"X-Case": case}
+            if spoof:
+                headers["X-Forwarded-Proto"] = spoof
+            async with websockets.connect(url + "/s", ssl=ctx, extra_headers=headers,
+                                          open_timeout=WAIT) as ws:
+                await ws.send("x")
+        async with websockets.connect(plain.url + "/fixed", open_timeout=WAIT,
+                                      extra_headers={"X-Forwarded-Proto": "gopher"}) as ws:
+            await ws.send("y")
+    asyncio.run(asyncio.wait_for(clients(), 60))
+    n = len(cases)
+    reqs = (backend.wait_events("CONNECT", n + 1) + backend.wait_events("MESSAGE", n + 1)
+            + backend.wait_events("DISCONNECT", n))
+    want = {case: scheme for case, _, _, _, scheme in cases}
+    seen = 0
+    for r in reqs:
+        if r.path in ("/fc", "/fm"):  # the spec's own value, alone
+            assert r.headers_all("X-Forwarded-Proto") == ["https"], r.header_items
+            continue
+        assert r.headers_all("X-Forwarded-Proto") == [want[r.header("X-Case")]], \
+            (r.path, r.header_items)
+        seen += 1
+    assert seen == 3 * n
+
+
+# -- refusals on the wss:// port ---------------------------------------------------------
+
+def tls_refusal_bytes(port):
+    """What a TLS client gets after its ClientHello on a refused connection."""
+    inb, outb = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = ssl.create_default_context().wrap_bio(inb, outb, server_hostname="localhost")
+    with pytest.raises(ssl.SSLWantReadError):
+        obj.do_handshake()
+    with socket.create_connection(("127.0.0.1", port), timeout=WAIT) as s:
+        try:
+            s.sendall(outb.read())
+        except OSError:
+            pass
+        data = b""
+        while True:
+            try:
+                b = s.recv(4096)
+            except ConnectionResetError:
+                break
+            if not b:
+                break
+            data += b
+    return data
+
+
+def assert_alert_to_a_tls_client(port, pki):
+    with socket.create_connection(("127.0.0.1", port), timeout=WAIT) as s:
+        with pytest.raises(ssl.SSLError, match="INTERNAL_ERROR|internal error"):
+            client_ctx(pki).wrap_socket(s, server_hostname="127.0.0.1")
+
+
+def test_wss_over_the_cap(wsgw_factory, pki):
+    """Within the handshake slack: a 503 over TLS, after the handshake.
+    Past it: the internal_error alert at accept."""
+    srv = wsgw_factory(tls_args(pki) + ["--max-connections", "1", "--handshake-timeout", "60s",
+                                        "--close-timeout", "2s"])
+    held = []
+    try:
+        first = client_ctx(pki).wrap_socket(socket.create_connection(("127.0.0.1", srv.port),
+                                                                     timeout=WAIT),
+                                            server_hostname="127.0.0.1")
+        held.append(first)
+        upgrade(first)
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=WAIT) as s:
+            with client_ctx(pki).wrap_socket(s, server_hostname="127.0.0.1") as t:
+                t.sendall(wsraw.request_bytes())
+                data = b""
+                while True:
+                    b = t.recv(4096)
+                    if not b:
+                        break
+                    data += b
+        assert data.startswith(b"HTTP/1.1 503"), data
+        assert data.endswith(b"too many connections\n"), data
+        for _ in range(1024):  # silent: they fill the slack
+            held.append(socket.create_connection(("127.0.0.1", srv.port), timeout=WAIT))
+        t0 = time.monotonic()
+        assert tls_refusal_bytes(srv.port) == ALERT_INTERNAL_ERROR
+        assert_alert_to_a_tls_client(srv.port, pki)
+        assert time.monotonic() - t0 < 10
+    finally:
+        for s in held:
+            s.close()
+
+
+@pytest.fixture
+def tls_fd_limited(tmp_path, pki):
+    """wsgw with wss:// under a hard descriptor limit of 64 (prlimit)."""
+    s = conftest.Server(tls_args(pki) + ["--close-timeout", "2s", "--handshake-timeout", "60s"])
+    s.args = ["prlimit", "--nofile=64:64", "--"] + s.args
+    s.start(tmp_path)
+    yield s
+    code = s.stop()
+    s.assert_clean()
+    assert code == 0, s.read_log()[-4000:]
+
+
+def test_fd_limit_on_the_tls_port_answers_an_alert(tls_fd_limited, pki):
+    s = tls_fd_limited
+    held = []
+    try:
+        for _ in range(64):  # silent connections, more than the descriptors left
+            held.append(socket.create_connection(("127.0.0.1", s.port), timeout=WAIT))
+        time.sleep(1.0)
+        refused = []
+        for c in held:  # an accepted one stays silent; a refused one got the alert
+            c.setblocking(False)
+            try:
+                refused.append(c.recv(64))
+            except BlockingIOError:
+                pass
+            c.setblocking(True)
+        assert refused and all(r == ALERT_INTERNAL_ERROR for r in refused), refused
+        assert len(held) - len(refused) > 30
+        for _ in range(5):
+            assert tls_refusal_bytes(s.port) == ALERT_INTERNAL_ERROR
+        assert_alert_to_a_tls_client(s.port, pki)
+        for c in held[:5]:
+            c.close()
+        del held[:5]
+        time.sleep(0.3)
+
+        async def echo():
+            async with websockets.connect(wss(s), ssl=client_ctx(pki), open_timeout=WAIT) as ws:
+                await ws.send("back")
+                assert await asyncio.wait_for(ws.recv(), WAIT) == "back"
+        asyncio.run(echo())
+    finally:
+        for c in held:
+            c.close()
+    s.stop()
+    assert re.search(r"totals: .* [1-9]\d* at the descriptor limit", s.read_log()), \
+        s.read_log()[-2000:]
