@@ -270,3 +270,82 @@ def test_fd_limit_on_the_tls_port_answers_an_alert(tls_fd_limited, pki):
     s.stop()
     assert re.search(r"totals: .* [1-9]\d* at the descriptor limit", s.read_log()), \
         s.read_log()[-2000:]
+
+
+# -- headless Chromium over wss://, trusting the test CA ---------------------------------
+
+class _HttpsPage:
+    """The browser tests' page (test_browser.PAGE), served over https with a
+    certificate of the test CA: the case wss:// exists for (an https page
+    may not open ws://)."""
+
+    def __init__(self, cert):
+        import http.server
+        import threading
+        from test_browser import _PageHandler
+        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _PageHandler)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(*cert)
+        self.srv.socket = ctx.wrap_socket(self.srv.socket, server_side=True)
+        self.url = "https://127.0.0.1:%d/" % self.srv.server_address[1]
+        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.srv.shutdown()
+        self.srv.server_close()
+
+
+def nss_trust(home, ca):
+    """Chromium on Linux takes locally trusted CAs from the NSS database in
+    $HOME/.pki/nssdb (certutil, Debian's libnss3-tools)."""
+    db = home / ".pki" / "nssdb"
+    db.mkdir(parents=True)
+    for args in (["-N", "--empty-password"], ["-A", "-n", "wsgw test CA", "-t", "C,,", "-i", ca]):
+        subprocess.run(["certutil", "-d", "sql:" + str(db)] + args, check=True, capture_output=True,
+                       timeout=30)
+
+
+def test_chromium_wss_trusting_the_test_ca(wsgw_factory, pki, tmp_path):
+    from test_browser import Browser, webdriver
+    if webdriver is None:
+        pytest.fail("python3-selenium is missing; `make deps` installs it")
+    if not os.access("/usr/bin/certutil", os.X_OK):
+        pytest.fail("certutil is missing; `make deps` installs Debian's libnss3-tools")
+    srv = wsgw_factory(tls_args(pki) + ["--close-timeout", "2s"])
+    home = tmp_path / "home"
+    nss_trust(home, pki.ca)
+    page = _HttpsPage(pki.issue("page", "page", 77))
+    saved = os.environ.get("HOME")
+    os.environ["HOME"] = str(home)  # chromedriver, and so Chromium, start with it
+    try:
+        b = Browser(home, home / "chromedriver.log")
+    finally:
+        if saved is None:
+            del os.environ["HOME"]
+        else:
+            os.environ["HOME"] = saved
+    try:
+        b.arm()
+        b.call(b.driver.get, page.url)
+        assert b.driver.title == "wsgw browser test", "the https page did not load: %r" % (
+            b.driver.page_source[:300])
+        got = b.js("""
+            const ws = await wsOpen(args[0]);
+            const r = {page: location.protocol};
+            ws.send("hello over tls");
+            r.text = await wsRecv(ws);
+            const d = new Uint8Array(70000);
+            for (let i = 0; i < d.length; i++) d[i] = i & 255;
+            ws.send(d.buffer);
+            const m = await wsRecv(ws);
+            r.binary = [kind(m), sameBytes(m, d.buffer)];
+            ws.close(1000, "done");
+            r.close = await wsClosed(ws);
+            return r;
+        """, "wss://127.0.0.1:%d/browser/tls" % srv.port)
+        assert got == {"page": "https:", "text": "hello over tls", "binary": ["binary", True],
+                       "close": {"code": 1000, "reason": "", "wasClean": True}}, got
+        b.disarm()
+    finally:
+        b.quit()
+        page.close()
