@@ -125,6 +125,11 @@ void conn_update_events(struct conn *c)
 		ev |= EPOLLOUT;
 	if (c->tls) /* a read waiting to write, a write waiting to read */
 		ev |= tls_cross_events(c->tls);
+	/* A read that must write first cannot go on while only readable: the
+	 * socket would stay readable (records behind the one that made it
+	 * write) and the loop spin until the peer reads. */
+	if (c->tls && tls_read_wants_write(c->tls))
+		ev &= ~(uint32_t)(EPOLLIN | EPOLLRDHUP);
 	if (loop_mod(&c->srv->loop, &c->io, ev) < 0)
 		log_warn_f(LOG_FIELDS(LF_STR("conn", c->id)), "epoll_ctl: %s", strerror(errno));
 }

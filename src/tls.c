@@ -367,9 +367,10 @@ ssize_t tls_read(struct tls *t, void *buf, size_t len, const char **why)
 			break;
 		got += n;
 	}
-	/* A read may have to write (TLS 1.3 KeyUpdate answered, RFC 8446
-	 * §4.6.3): remembered even when bytes came, so the owner waits for
-	 * EPOLLOUT to read on (tls_cross_events). */
+	/* A read may have to write (SSL_get_error(3): a handshake message
+	 * answered at once; OpenSSL 3.0 defers its KeyUpdate answer, RFC 8446
+	 * §4.6.3, to the next write instead): remembered even when bytes came,
+	 * so the owner waits for EPOLLOUT to read on (tls_cross_events). */
 	t->read_wants_write = got < len && SSL_get_error(t->ssl, 0) == SSL_ERROR_WANT_WRITE;
 	if (got > 0)
 		return (ssize_t)got;

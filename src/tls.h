@@ -87,10 +87,12 @@ uint32_t tls_events(const struct tls *t);
 
 /* After the handshake, for an owner that polls reading and writing
  * separately: EPOLLOUT when the last tls_read stopped because TLS must
- * write first (answering the peer's KeyUpdate into a full socket: read
- * again once writable), EPOLLIN when the last tls_write stopped because
- * TLS must read first (write again once readable, even while the owner
- * reads nothing). 0: each direction waits on its own event. */
+ * write first into a full socket (read again once writable, and not on
+ * readable alone: that would spin), EPOLLIN when the last tls_write
+ * stopped because TLS must read first (write again once readable, even
+ * while the owner reads nothing). 0: each direction waits on its own
+ * event. (OpenSSL's contract; with renegotiation off, and a KeyUpdate
+ * answered at the next write, neither is expected on a server.) */
 uint32_t tls_cross_events(const struct tls *t);
 bool tls_read_wants_write(const struct tls *t);
 bool tls_write_wants_read(const struct tls *t);

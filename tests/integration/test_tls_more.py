@@ -10,8 +10,9 @@ Covered:
   --max-connections a 503 over TLS after the handshake; past it, and at the
   descriptor limit (prlimit), a TLS internal_error alert, never a plaintext
   503 a TLS client cannot read;
-- a client's TLS 1.3 KeyUpdate (openssl s_client's `K`) mid-connection:
-  the echo goes on under the new keys;
+- a client's TLS 1.3 KeyUpdate (libssl's SSL_key_update through ctypes)
+  while the server's socket is full: no spin, the echo goes on under the
+  new keys;
 - headless Chromium trusting the test CA through an NSS database in its
   HOME (no --ignore-certificate-errors): an https page opens wss://, echoes
   text and binary, closes cleanly.
@@ -349,3 +350,67 @@ def test_chromium_wss_trusting_the_test_ca(wsgw_factory, pki, tmp_path):
     finally:
         b.quit()
         page.close()
+
+
+# -- a client's KeyUpdate while the server's socket is full --------------------------------
+
+def ssl_pointer(sock):
+    """The OpenSSL SSL* under a Python SSLSocket: Python has no KeyUpdate
+    call, so the test calls libssl's SSL_key_update on it (ctypes, the same
+    libssl.so.3 Python's ssl module runs on). CPython's PySSLSocket starts
+    with PyObject_HEAD (2 words), the socket's weakref, then SSL *; checked
+    with SSL_version before use."""
+    import ctypes
+    lib = ctypes.CDLL("libssl.so.3")
+    lib.SSL_version.argtypes = [ctypes.c_void_p]
+    lib.SSL_key_update.argtypes = [ctypes.c_void_p, ctypes.c_int]
+    ptr = ctypes.cast(id(sock._sslobj), ctypes.POINTER(ctypes.c_void_p))[3]
+    assert lib.SSL_version(ptr) == 0x0304, "not CPython's PySSLSocket layout: cannot reach SSL *"
+    return lib, ptr
+
+
+def cpu_seconds(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_key_update_into_a_full_socket(wsgw_factory, pki):
+    """The client stops reading until the server's socket and output queue
+    hold echoes, then sends a TLS 1.3 KeyUpdate asking for the server's and
+    one more message. The server answers with its own KeyUpdate into the
+    full socket (OpenSSL 3.0: at its next write, behind the queued echoes):
+    no spin meanwhile, and once the client reads, every echo comes back, the
+    last one under the server's new keys (the client's TLS verifies them)."""
+    srv = wsgw_factory(tls_args(pki) + ["--max-out-queue", "64M", "--max-message", "1M",
+                                        "--close-timeout", "2s"])
+    raw = socket.socket()
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # fills soon
+    raw.settimeout(WAIT)
+    raw.connect(("127.0.0.1", srv.port))
+    t = client_ctx(pki).wrap_socket(raw, server_hostname="127.0.0.1")
+    try:
+        assert t.version() == "TLSv1.3"
+        upgrade(t)
+        lib, ptr = ssl_pointer(t)
+        msgs = [bytes([i]) * 65536 for i in range(32)]  # 2 MiB of echoes nobody reads yet
+        for m in msgs:
+            t.sendall(wsraw.encode_frame(wsraw.OP_BINARY, m))
+        time.sleep(1.0)  # the server reads them all; its writes stop at the full socket
+        assert lib.SSL_key_update(ptr, 1) == 1  # SSL_KEY_UPDATE_REQUESTED, sent with the next write
+        t.sendall(wsraw.encode_frame(wsraw.OP_TEXT, b"after the key update"))
+        cpu0, t0 = cpu_seconds(srv.proc.pid), time.monotonic()
+        time.sleep(1.5)  # still not reading
+        cpu = cpu_seconds(srv.proc.pid) - cpu0
+        elapsed = time.monotonic() - t0
+        assert cpu < 0.5 * elapsed, "wsgw spun: %.2f s CPU in %.2f s" % (cpu, elapsed)
+        want = b"".join(wsraw.encode_frame(wsraw.OP_BINARY, m, mask=False) for m in msgs)
+        want += wsraw.encode_frame(wsraw.OP_TEXT, b"after the key update", mask=False)
+        got = b""
+        while len(got) < len(want):
+            b = t.recv(1 << 20)
+            assert b, "closed after %d of %d bytes" % (len(got), len(want))
+            got += b
+        assert got == want
+    finally:
+        t.close()
