@@ -76,9 +76,9 @@ def session_of(port, ctx, session=None):
 
 
 def test_ticket_resumes_across_one_rotation_not_two(wsgw_factory, pki):
-    srv = wsgw_factory(tls_args(pki) + ["--tls-ticket-rotation", "3s", "--close-timeout", "2s"])
+    srv = wsgw_factory(tls_args(pki) + ["--tls-ticket-rotation", "4s", "--close-timeout", "2s"])
     ctx = client_ctx(pki)
-    wait_log(srv, ROTATED, 1)  # just after a rotation: ~3 s before the next
+    wait_log(srv, ROTATED, 1)  # just after a rotation: ~4 s before the next
     first, reused = session_of(srv.port, ctx)
     assert not reused
     assert session_of(srv.port, ctx, first)[1], "a fresh ticket did not resume"
@@ -287,7 +287,11 @@ class _HttpsPage:
         self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _PageHandler)
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(*cert)
-        self.srv.socket = ctx.wrap_socket(self.srv.socket, server_side=True)
+        # The handshake in the handler's thread (at its first read), not in
+        # accept(): a browser's preconnect that never sends a ClientHello
+        # would hold the accepting thread, and the page, forever.
+        self.srv.socket = ctx.wrap_socket(self.srv.socket, server_side=True,
+                                          do_handshake_on_connect=False)
         self.url = "https://127.0.0.1:%d/" % self.srv.server_address[1]
         threading.Thread(target=self.srv.serve_forever, daemon=True).start()
 
