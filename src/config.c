@@ -66,6 +66,8 @@ static const struct opt opts[] = {
     {"tls-cert", K_STR, G_WS, F(tls_cert), 0, 0, 0, "",
      "PEM certificate chain: the WebSocket port speaks wss:// (with --tls-key); re-read on SIGHUP"},
     {"tls-key", K_STR, G_WS, F(tls_key), 0, 0, 0, "", "PEM private key of --tls-cert"},
+    {"tls-ocsp-file", K_STR, G_WS, F(tls_ocsp_file), 0, 0, 0, "",
+     "DER OCSP response stapled for --tls-cert when a client asks; re-read on SIGHUP"},
     {"tls-ticket-rotation", K_DUR, G_WS, F(tls_ticket_rotation_ms), SEC, 365 * DAY, 0, "1h",
      "new TLS session-ticket key this often (both TLS ports); the previous one still resumes"},
     {"max-message", K_SIZE, G_LIMITS, F(max_message), 1, GIB, 0, "128K",

@@ -28,6 +28,7 @@ struct registry_state;
 struct upstream;
 struct tls_ctx;
 struct tls_tickets;
+struct tls_ocsp;
 
 struct server_stats {
 	uint64_t accepted, handshakes_ok, handshakes_failed, rejected_full;
@@ -95,6 +96,7 @@ struct server {
 	struct tls_ctx *mgmt_tls;  /* --mgmt-tls-cert: TLS on the management port (NULL: plain) */
 	struct tls_tickets *ws_tickets, *mgmt_tickets; /* ticket keys per port, kept across SIGHUP */
 	struct loop_timer tls_ticket_timer;            /* --tls-ticket-rotation (tls_conf.c) */
+	struct tls_ocsp *ws_ocsp;  /* --tls-ocsp-file: the stapled response (NULL: none) */
 	struct server_stats stats;
 	struct metrics metrics;    /* what GET /metrics shows beyond stats (metrics.h) */
 };

@@ -16,12 +16,14 @@
 #include <errno.h>
 #include <openssl/core_names.h>
 #include <openssl/err.h>
+#include <openssl/ocsp.h>
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "err.h"
@@ -549,4 +551,95 @@ void tls_ctx_use_tickets(struct tls_ctx *c, struct tls_tickets *k)
 {
 	SSL_CTX_set_app_data(c->ssl, k);
 	SSL_CTX_set_tlsext_ticket_key_evp_cb(c->ssl, on_ticket_key);
+}
+
+/* ---- OCSP stapling (RFC 6066 §8, RFC 8446 §4.4.2.1) ---------------------- */
+
+struct tls_ocsp {
+	unsigned char *der; /* OPENSSL_malloc'd; NULL: nothing to staple */
+	size_t len;
+};
+
+struct tls_ocsp *tls_ocsp_new(void)
+{
+	return calloc(1, sizeof(struct tls_ocsp));
+}
+
+void tls_ocsp_free(struct tls_ocsp *o)
+{
+	if (!o)
+		return;
+	OPENSSL_free(o->der);
+	free(o);
+}
+
+int tls_ocsp_read(const char *path, struct tls_ocsp_der *out, const char **why)
+{
+	struct stat st;
+	BIO *b = NULL;
+	OCSP_RESPONSE *r = NULL;
+	unsigned char *der = NULL;
+	int n;
+
+	*why = "cannot read the file";
+	if (stat(path, &st) < 0)
+		return ERR_INVAL;
+	*why = "larger than 64 KiB: not an OCSP response";
+	if (st.st_size > TLS_OCSP_MAX)
+		return ERR_INVAL;
+	*why = "not a DER OCSP response";
+	if (!(b = BIO_new_file(path, "rb")) || !(r = d2i_OCSP_RESPONSE_bio(b, NULL)))
+		goto out;
+	*why = "the OCSP response status is not successful";
+	if (OCSP_response_status(r) != OCSP_RESPONSE_STATUS_SUCCESSFUL)
+		goto out;
+	*why = "out of memory";
+	if ((n = i2d_OCSP_RESPONSE(r, &der)) <= 0)
+		goto out;
+	out->der = der;
+	out->len = (size_t)n;
+	*why = NULL;
+out:
+	OCSP_RESPONSE_free(r);
+	BIO_free(b);
+	ERR_clear_error();
+	return *why ? ERR_INVAL : 0;
+}
+
+void tls_ocsp_set(struct tls_ocsp *o, struct tls_ocsp_der *d)
+{
+	OPENSSL_free(o->der);
+	o->der = d->der;
+	o->len = d->len;
+	d->der = NULL;
+	d->len = 0;
+}
+
+void tls_ocsp_der_drop(struct tls_ocsp_der *d)
+{
+	OPENSSL_free(d->der);
+	d->der = NULL;
+	d->len = 0;
+}
+
+/* The client asked for a status (status_request): a copy of the response,
+ * which OpenSSL frees with the connection. */
+static int on_status(SSL *ssl, void *arg)
+{
+	const struct tls_ocsp *o = arg;
+	unsigned char *copy;
+
+	if (!o || !o->der || !(copy = OPENSSL_memdup(o->der, o->len)))
+		return SSL_TLSEXT_ERR_NOACK;
+	if (SSL_set_tlsext_status_ocsp_resp(ssl, copy, (long)o->len) != 1) {
+		OPENSSL_free(copy);
+		return SSL_TLSEXT_ERR_NOACK;
+	}
+	return SSL_TLSEXT_ERR_OK;
+}
+
+void tls_ctx_use_ocsp(struct tls_ctx *c, struct tls_ocsp *o)
+{
+	SSL_CTX_set_tlsext_status_cb(c->ssl, on_status);
+	SSL_CTX_set_tlsext_status_arg(c->ssl, o);
 }

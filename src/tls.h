@@ -130,4 +130,24 @@ void tls_tickets_free(struct tls_tickets *k);  /* wiped */
  * of OpenSSL's keys, which are random per context. */
 void tls_ctx_use_tickets(struct tls_ctx *c, struct tls_tickets *k);
 
+/* OCSP stapling: a DER OCSP response (as `openssl ocsp -respout` writes
+ * it) sent to every client that asks (status_request). It is not checked
+ * against the certificate or for freshness: the operator refreshes it. The
+ * holder outlives every context using it, like the ticket keys; its
+ * content is replaced in place on reload. */
+#define TLS_OCSP_MAX 65536
+struct tls_ocsp;
+struct tls_ocsp_der {
+	unsigned char *der;
+	size_t len;
+};
+struct tls_ocsp *tls_ocsp_new(void); /* empty; NULL: ENOMEM */
+void tls_ocsp_free(struct tls_ocsp *o);
+/* Reads and checks path (a successful OCSP response, at most
+ * TLS_OCSP_MAX bytes) into *out: 0, or ERR_INVAL with *why. */
+int tls_ocsp_read(const char *path, struct tls_ocsp_der *out, const char **why);
+void tls_ocsp_set(struct tls_ocsp *o, struct tls_ocsp_der *d); /* takes d's bytes */
+void tls_ocsp_der_drop(struct tls_ocsp_der *d);
+void tls_ctx_use_ocsp(struct tls_ctx *c, struct tls_ocsp *o);
+
 #endif

@@ -418,3 +418,62 @@ def test_key_update_into_a_full_socket(wsgw_factory, pki):
         assert got == want
     finally:
         t.close()
+
+
+# -- OCSP stapling ------------------------------------------------------------------------
+
+def ocsp_response(pki, cert, serial, status, out):
+    """A DER OCSP response for cert, signed by the test CA (openssl ocsp as
+    a one-shot responder); status "V" (good) or "R" (revoked)."""
+    d = pki.d
+    end = subprocess.run(["openssl", "x509", "-in", cert, "-noout", "-enddate"], check=True,
+                         capture_output=True, text=True).stdout.strip().split("=", 1)[1]
+    stamp = time.strftime("%y%m%d%H%M%SZ", time.strptime(end, "%b %d %H:%M:%S %Y GMT"))
+    revoked = time.strftime("%y%m%d%H%M%SZ", time.gmtime()) if status == "R" else ""
+    with open(d / "index.txt", "w") as f:
+        f.write("%s\t%s\t%s\t%02X\tunknown\t/CN=x\n" % (status, stamp, revoked, serial))
+    subprocess.run(["openssl", "ocsp", "-issuer", pki.ca, "-cert", cert, "-no_nonce",
+                    "-reqout", str(d / "req.der")], check=True, capture_output=True)
+    subprocess.run(["openssl", "ocsp", "-index", str(d / "index.txt"), "-rsigner", pki.ca,
+                    "-rkey", pki.ca_key, "-CA", pki.ca, "-reqin", str(d / "req.der"),
+                    "-respout", out, "-ndays", "1"], check=True, capture_output=True)
+
+
+def stapled(port, pki):
+    """What openssl s_client -status shows of the stapled response."""
+    r = subprocess.run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % port, "-status",
+                        "-CAfile", pki.ca, "-verify_return_error"], stdin=subprocess.DEVNULL,
+                       capture_output=True, text=True, timeout=30)
+    m = re.search(r"Cert Status: (\w+)", r.stdout)
+    if "OCSP response: no response sent" in r.stdout:
+        return "none"
+    assert "OCSP Response Status: successful" in r.stdout, r.stdout + r.stderr
+    return m.group(1) if m else "?"
+
+
+def test_ocsp_stapling_and_reload(wsgw_factory, pki, tmp_path):
+    crt, key = pki.issue("srv", "wsgw-srv", 0x31)
+    ocsp = str(tmp_path / "ocsp.der")
+    ocsp_response(pki, crt, 0x31, "V", ocsp)
+    srv = wsgw_factory(["--tls-cert", crt, "--tls-key", key, "--tls-ocsp-file", ocsp,
+                        "--close-timeout", "2s"])
+    assert stapled(srv.port, pki) == "good"
+    # a new response at the same path, SIGHUP: stapled from then on
+    ocsp_response(pki, crt, 0x31, "R", str(tmp_path / "new.der"))
+    os.replace(tmp_path / "new.der", ocsp)
+    srv.proc.send_signal(signal.SIGHUP)
+    wait_log(srv, "SIGHUP: reloaded the TLS certificate")
+    assert stapled(srv.port, pki) == "revoked"
+    # not an OCSP response: the reload is refused, the running one stays
+    with open(ocsp, "wb") as f:
+        f.write(b"not DER")
+    srv.proc.send_signal(signal.SIGHUP)
+    wait_log(srv, "SIGHUP: TLS reload refused")
+    assert "--tls-ocsp-file %s: not a DER OCSP response" % ocsp in srv.read_log()
+    assert stapled(srv.port, pki) == "revoked"
+    # without the flag nothing is stapled
+    plain = wsgw_factory(["--tls-cert", crt, "--tls-key", key, "--close-timeout", "2s"])
+    assert stapled(plain.port, pki) == "none"
+    from test_tls import run_exit
+    r = run_exit(["--tls-cert", crt, "--tls-key", key, "--tls-ocsp-file", crt])
+    assert r.returncode != 0 and "--tls-ocsp-file" in r.stderr + r.stdout, r.stderr

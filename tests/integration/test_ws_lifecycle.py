@@ -615,6 +615,7 @@ FLAGS = [
     ("--tls-cert", "WSGW_TLS_CERT", '""', "none"),
     ("--tls-key", "WSGW_TLS_KEY", '""', "none"),
     ("--tls-ticket-rotation", "WSGW_TLS_TICKET_ROTATION", "1h", "`1h`"),
+    ("--tls-ocsp-file", "WSGW_TLS_OCSP_FILE", '""', "none"),
     ("--mgmt-tls-cert", "WSGW_MGMT_TLS_CERT", '""', "none"),
     ("--mgmt-tls-key", "WSGW_MGMT_TLS_KEY", '""', "none"),
     ("--mgmt-tls-client-ca", "WSGW_MGMT_TLS_CLIENT_CA", '""', "none"),
