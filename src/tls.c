@@ -517,8 +517,8 @@ void tls_tickets_free(struct tls_tickets *k)
  * (2: resume, and the client gets a ticket under the current key); any
  * other name (a key rotated out, another port's, a restart's) is 0: a full
  * handshake. -1 only when the crypto calls fail. */
-static int on_ticket_key(SSL *ssl, unsigned char name[16], unsigned char *iv,
-                         EVP_CIPHER_CTX *cctx, EVP_MAC_CTX *hctx, int enc)
+static int on_ticket_key(SSL *ssl, unsigned char name[16], unsigned char *iv, EVP_CIPHER_CTX *cctx,
+                         EVP_MAC_CTX *hctx, int enc)
 {
 	const struct tls_tickets *k = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
 	const struct tls_ticket_key *key;

@@ -122,7 +122,7 @@ bool tls_resumed(const struct tls *t);
  * The owner rotates them on its timer; they outlive every context using
  * them (and the connections made from those). */
 struct tls_tickets;
-struct tls_tickets *tls_tickets_new(void); /* one random key; NULL: ENOMEM or no entropy */
+struct tls_tickets *tls_tickets_new(void);     /* one random key; NULL: ENOMEM or no entropy */
 int tls_tickets_rotate(struct tls_tickets *k); /* 0, or ERR_SYS (the keys stay) */
 void tls_tickets_free(struct tls_tickets *k);  /* wiped */
 

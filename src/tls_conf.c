@@ -159,7 +159,8 @@ void tls_conf_reload(struct server *srv)
 
 static void on_rotate(struct loop_timer *t)
 {
-	struct server *srv = (struct server *)((char *)t - offsetof(struct server, tls_ticket_timer));
+	struct server *srv =
+	    (struct server *)((char *)t - offsetof(struct server, tls_ticket_timer));
 
 	if ((srv->ws_tickets && tls_tickets_rotate(srv->ws_tickets) < 0) ||
 	    (srv->mgmt_tickets && tls_tickets_rotate(srv->mgmt_tickets) < 0))
