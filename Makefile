@@ -19,6 +19,8 @@ DEB_PKGS := gcc make pkg-config libssl-dev libnghttp2-dev libprotobuf-c-dev \
 	wrk util-linux procps chromium chromium-driver python3-selenium python3-yaml \
 	zlib1g-dev python3-hpack libc-ares-dev \
 	redis-tools libhiredis-dev
+# certutil: the TLS browser test puts its test CA in Chromium's NSS database.
+DEB_PKGS += libnss3-tools
 # Only `make image` needs these (installed by `image-deps`, never by `deps`).
 IMAGE_PKGS := podman ca-certificates
 

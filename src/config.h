@@ -61,6 +61,8 @@ struct config {
 	char protocols[CONFIG_MAX_PROTOCOLS][64];
 	char tls_cert[1024];            /* --tls-cert: wss:// (empty: plain ws://) */
 	char tls_key[1024];             /* --tls-key */
+	uint64_t tls_ticket_rotation_ms; /* --tls-ticket-rotation */
+	char tls_ocsp_file[1024];       /* --tls-ocsp-file (empty: no stapling) */
 	bool trust_proxy;               /* --trust-proxy: identity from X-Forwarded-For */
 	enum log_level log_level;       /* --log-level error|warn|info|debug */
 	enum log_format log_format;     /* --log-format text|json */

@@ -123,6 +123,13 @@ void conn_update_events(struct conn *c)
 		ev |= EPOLLIN | EPOLLRDHUP;
 	if (has_queue(c) || tls_wants_wakeup(c))
 		ev |= EPOLLOUT;
+	if (c->tls) /* a read waiting to write, a write waiting to read */
+		ev |= tls_cross_events(c->tls);
+	/* A read that must write first cannot go on while only readable: the
+	 * socket would stay readable (records behind the one that made it
+	 * write) and the loop spin until the peer reads. */
+	if (c->tls && tls_read_wants_write(c->tls))
+		ev &= ~(uint32_t)(EPOLLIN | EPOLLRDHUP);
 	if (loop_mod(&c->srv->loop, &c->io, ev) < 0)
 		log_warn_f(LOG_FIELDS(LF_STR("conn", c->id)), "epoll_ctl: %s", strerror(errno));
 }
@@ -197,8 +204,8 @@ static void after_output(struct conn *c)
 		c->flags |= CONN_F_READ_PAUSED;
 	else if (queued <= cfg->max_out_queue / 2 && !(c->flags & CONN_F_CLOSE_AFTER_FLUSH))
 		c->flags &= (uint16_t)~CONN_F_READ_PAUSED;
-	if (flags != c->flags || !!(c->io.events & EPOLLOUT) != has_queue(c))
-		conn_update_events(c);
+	if (flags != c->flags || !!(c->io.events & EPOLLOUT) != has_queue(c) || c->tls)
+		conn_update_events(c); /* TLS: a write may wait to read; no call when unchanged */
 }
 
 /* Writes iov to the socket, queues what the kernel did not take.
@@ -504,6 +511,8 @@ static void tls_step(struct conn *c)
 	}
 	conn_update_events(c);
 	on_readable(c); /* the request may have come with the handshake's end */
+	if (c->state != CONN_ST_DEAD)
+		conn_update_events(c);
 }
 
 static void on_event(struct loop_io *io, uint32_t events)
@@ -516,9 +525,14 @@ static void on_event(struct loop_io *io, uint32_t events)
 		tls_step(c);
 		return;
 	}
-	if (events & EPOLLOUT)
+	/* TLS crosses the directions (tls_cross_events): a write that must
+	 * read first goes on when readable, a read that must write first
+	 * (a KeyUpdate answered into a full socket) when writable. */
+	if ((events & EPOLLOUT) || (c->tls && (events & EPOLLIN) && tls_write_wants_read(c->tls)))
 		flush_queue(c);
-	if (c->state != CONN_ST_DEAD && (events & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP)) &&
+	if (c->state != CONN_ST_DEAD &&
+	    ((events & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP)) ||
+	     (c->tls && (events & EPOLLOUT) && tls_read_wants_write(c->tls))) &&
 	    !(c->flags & CONN_F_NO_READ))
 		on_readable(c);
 	else if (c->state != CONN_ST_DEAD && (events & (EPOLLHUP | EPOLLERR)))
@@ -527,8 +541,8 @@ static void on_event(struct loop_io *io, uint32_t events)
 	 * one record's worth, read now while reading is allowed. */
 	while (c->state != CONN_ST_DEAD && tls_wants_wakeup(c))
 		on_readable(c);
-	if (c->state != CONN_ST_DEAD && c->tls && (c->io.events & EPOLLOUT) && !has_queue(c))
-		conn_update_events(c); /* the wake-up asked for above is spent */
+	if (c->state != CONN_ST_DEAD && c->tls)
+		conn_update_events(c); /* a spent wake-up, a new cross wait; no call if unchanged */
 }
 
 /* The answer to a connection refused at accept, before anything is
@@ -539,6 +553,21 @@ static const char refusal_503[] = "HTTP/1.1 503 Service Unavailable\r\n"
 				  "Content-Length: 21\r\n"
 				  "Connection: close\r\n\r\n" REFUSAL_BODY;
 _Static_assert(sizeof REFUSAL_BODY - 1 == 21, "Content-Length of refusal_503");
+
+/* The same refusal on the wss:// port, where a plaintext 503 would be
+ * garbage to the client's TLS library: a fatal internal_error alert (RFC
+ * 8446 §6.2: "an internal error unrelated to the peer ... such as a memory
+ * allocation failure"), in the clear as every record before ServerHello
+ * is (§5.1), so the client reports an alert at once instead of an EOF. */
+static const char refusal_tls[] = {21 /* alert */, 3, 3 /* TLS 1.2 record */, 0, 2 /* length */,
+				   2 /* fatal */, 80 /* internal_error */};
+
+/* What a refusal at accept answers on this listener. */
+static void refusal_of(const struct server *srv, const char **resp, size_t *len)
+{
+	*resp = srv->ws_tls ? refusal_tls : refusal_503;
+	*len = srv->ws_tls ? sizeof refusal_tls : sizeof refusal_503 - 1;
+}
 
 void conn_report_refusals(struct server *srv)
 {
@@ -559,6 +588,8 @@ void conn_report_refusals(struct server *srv)
 static void accept_one(struct server *srv, int fd, const struct net_ip *ip)
 {
 	struct conn *c;
+	const char *resp;
+	size_t len;
 
 	if (srv->num_conns >= srv->cfg->max_connections + HANDSHAKE_SLACK) {
 		/* Past the slack of full connections that read the request
@@ -566,10 +597,8 @@ static void accept_one(struct server *srv, int fd, const struct net_ip *ip)
 		srv->stats.rejected_full++;
 		srv->metrics.refused[METRICS_REFUSED_MAX_CONNECTIONS]++;
 		srv->ws_refusals.over_cap++;
-		if (srv->ws_tls) /* no plaintext answer on a TLS port */
-			close(fd);
-		else
-			net_refuse(fd, refusal_503, sizeof refusal_503 - 1);
+		refusal_of(srv, &resp, &len);
+		net_refuse(fd, resp, len);
 		conn_report_refusals(srv);
 		return;
 	}
@@ -637,8 +666,12 @@ static bool on_accept_error(struct server *srv, struct loop_io *listener, int er
 	if (err == EMFILE) {
 		/* Out of descriptors: answer the client with the spare one
 		 * rather than leave it hanging in the backlog. */
-		int rc = net_accept_refuse(listener->fd, &srv->spare_fd, refusal_503,
-					   sizeof refusal_503 - 1);
+		const char *resp;
+		size_t len;
+		int rc;
+
+		refusal_of(srv, &resp, &len);
+		rc = net_accept_refuse(listener->fd, &srv->spare_fd, resp, len);
 
 		if (rc == 0) {
 			srv->stats.rejected_fd_limit++;

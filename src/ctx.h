@@ -27,6 +27,8 @@ struct registry_ops;
 struct registry_state;
 struct upstream;
 struct tls_ctx;
+struct tls_tickets;
+struct tls_ocsp;
 
 struct server_stats {
 	uint64_t accepted, handshakes_ok, handshakes_failed, rejected_full;
@@ -92,6 +94,9 @@ struct server {
 	char node_tag[8];          /* --cluster: front of every connection id ("" off) */
 	struct tls_ctx *ws_tls;    /* --tls-cert: wss:// (NULL: plain); swapped on SIGHUP (tls_conf.c) */
 	struct tls_ctx *mgmt_tls;  /* --mgmt-tls-cert: TLS on the management port (NULL: plain) */
+	struct tls_tickets *ws_tickets, *mgmt_tickets; /* ticket keys per port, kept across SIGHUP */
+	struct loop_timer tls_ticket_timer;            /* --tls-ticket-rotation (tls_conf.c) */
+	struct tls_ocsp *ws_ocsp;  /* --tls-ocsp-file: the stapled response (NULL: none) */
 	struct server_stats stats;
 	struct metrics metrics;    /* what GET /metrics shows beyond stats (metrics.h) */
 };

@@ -200,7 +200,8 @@ static bool prepare_op(struct integ_fn *f, struct conn *c, const struct integrat
                        const char *event, char *why, size_t whylen)
 {
 	struct fn_op *op = &f->op[op_index(f->route, in)];
-	struct integ_subst s = {f->route, in, m, req, c->id, event, f->connected_ms, NULL, f->auth_ctx};
+	struct integ_subst s = {f->route, in, m, req, c->id, event, f->connected_ms, NULL, f->auth_ctx,
+				NULL /* the event carries X-Forwarded-Proto itself */};
 	char tag[256];
 
 	if (in->context && !fill_context(op, in->context, &s)) {

@@ -317,7 +317,7 @@ void integ_http_headers(const struct integration *in, const struct integ_subst *
 			const char *user_agent, struct integ_head *l, bool *ok)
 {
 	const struct http1_request *req = s->req;
-	bool forward = false, has_ua = false;
+	bool forward = false, has_ua = false, has_proto = false;
 	char value[8192];
 
 	for (size_t i = 0; i < in->num_headers; i++) {
@@ -332,6 +332,7 @@ void integ_http_headers(const struct integration *in, const struct integ_subst *
 		    (s->authorizer_ctx && !strcasecmp(kv->name, INTEG_AUTH_CTX_HDR)))
 			continue; /* the gateway's own value replaces it */
 		has_ua |= !strcasecmp(kv->name, "User-Agent");
+		has_proto |= !strcasecmp(kv->name, "X-Forwarded-Proto");
 		n = integ_subst(kv->value, s, SUBST_HEADER, value, sizeof value);
 		if (n >= sizeof value) { /* long: whole, or refused; never cut short */
 			char *big = n <= INTEG_SUBST_MAX ? malloc(n + 1) : NULL;
@@ -352,8 +353,10 @@ void integ_http_headers(const struct integration *in, const struct integ_subst *
 	for (size_t i = 0; forward && req && i < req->num_headers; i++) {
 		const struct http1_header *h = &req->headers[i];
 
-		/* the gateway's own event headers never come from the client */
+		/* the gateway's own event headers never come from the client,
+		 * nor does the scheme: a client can claim any */
 		if (!is_hop_header(h->name) && !http1_str_eq_ci(h->name, INTEG_AUTH_CTX_HDR) &&
+		    !(s->scheme && http1_str_eq_ci(h->name, "x-forwarded-proto")) &&
 		    !(h->name.len >= sizeof INTEG_HDR - 1 &&
 		      !strncasecmp(h->name.p, INTEG_HDR, sizeof INTEG_HDR - 1)))
 			integ_http_add(l, h->name.p, h->name.len, h->value.p, h->value.len,
@@ -361,6 +364,10 @@ void integ_http_headers(const struct integration *in, const struct integ_subst *
 	}
 	if (!has_ua && user_agent)
 		integ_http_add(l, "User-Agent", 10, user_agent, strlen(user_agent), false, ok);
+	/* The scheme the client used, as function events carry it; a spec's
+	 * own X-Forwarded-Proto (a TLS proxy in front) is the operator's word. */
+	if (!has_proto && s->scheme)
+		integ_http_add(l, "X-Forwarded-Proto", 17, s->scheme, strlen(s->scheme), false, ok);
 	if (s->authorizer_ctx)
 		integ_http_add(l, INTEG_AUTH_CTX_HDR, sizeof INTEG_AUTH_CTX_HDR - 1,
 			       s->authorizer_ctx, strlen(s->authorizer_ctx), false, ok);

@@ -47,6 +47,7 @@ struct integ_subst {
 	int64_t connected_ms;
 	const char *message_id;          /* a message's call or reply, a dummy message's content */
 	const char *authorizer_ctx;      /* the route's authorizer context (JSON) */
+	const char *scheme;              /* "https" (wss://) or "http": X-Forwarded-Proto; NULL: none */
 };
 
 /* The header that carries the authorizer context to http integrations

@@ -175,6 +175,12 @@ static void flush(struct mconn *m)
 	if (obuf_pending(m->out) < MAX_PENDING && m->state != MCONN_ST_CLOSING &&
 	    !(m->h1 && h1_session_is_waiting(m->h1)))
 		ev |= EPOLLIN | (has_pending(m) ? EPOLLOUT : 0); /* writable: back at once */
+	/* A read that must write first into a full socket goes on once
+	 * writable (tls_cross_events). (A write never waits to read here: no
+	 * renegotiation, and TLS 1.3 post-handshake messages come in through
+	 * reads.) */
+	if (m->tls && tls_read_wants_write(m->tls))
+		ev = (ev & ~(uint32_t)EPOLLIN) | EPOLLOUT; /* readable alone: a spin */
 	loop_mod(&m->srv->loop, &m->io, ev);
 }
 
@@ -281,7 +287,8 @@ static void on_event(struct loop_io *io, uint32_t events)
 			close_now(m);
 		return;
 	}
-	if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR) || has_pending(m)) &&
+	if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR) || has_pending(m) ||
+	     (m->tls && (events & EPOLLOUT) && tls_read_wants_write(m->tls))) &&
 	    m->state != MCONN_ST_CLOSING) {
 		n = xread(m, srv->rbuf, srv->rbuf_size);
 		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {

@@ -302,6 +302,7 @@ int server_init(struct server *srv, const struct config *cfg)
 	srv->drain_timer.on_fire = on_drain_timeout;
 	srv->sweep_interval_ms = sweep_interval(cfg);
 	loop_timer_arm(&srv->loop, &srv->sweep_timer, srv->loop.now_ms + srv->sweep_interval_ms);
+	tls_conf_arm(srv);
 	return 0;
 }
 

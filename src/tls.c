@@ -14,12 +14,16 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <openssl/core_names.h>
 #include <openssl/err.h>
+#include <openssl/ocsp.h>
+#include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "err.h"
@@ -41,6 +45,8 @@ struct tls {
 	bool ready;                /* handshake done */
 	bool saw_http;             /* the handshake failed on a plain HTTP request */
 	bool more;                 /* bytes may wait inside OpenSSL: tls_pending */
+	bool read_wants_write;     /* the last read stopped on WANT_WRITE */
+	bool write_wants_read;     /* the last write stopped on WANT_READ */
 };
 
 /* OpenSSL hands over each new session (TLS 1.3: one per ticket, which
@@ -369,15 +375,24 @@ ssize_t tls_read(struct tls *t, void *buf, size_t len, const char **why)
 	 * what there was), the next SSL_read would only meet EAGAIN, and a
 	 * later record wakes epoll. A failure after some bytes shows again at
 	 * the next call (OpenSSL's end and error states stay). */
+	bool failed = false;
+
 	t->more = false;
 	while (got < len) {
 		ERR_clear_error();
-		if (SSL_read_ex(t->ssl, (char *)buf + got, len - got, &n) != 1)
+		if (SSL_read_ex(t->ssl, (char *)buf + got, len - got, &n) != 1) {
+			failed = true;
 			break;
+		}
 		got += n;
 		if (SSL_has_pending(t->ssl) != 1)
 			break;
 	}
+	/* A read may have to write (SSL_get_error(3): a handshake message
+	 * answered at once; OpenSSL 3.0 defers its KeyUpdate answer, RFC 8446
+	 * §4.6.3, to the next write instead): remembered even when bytes came,
+	 * so the owner waits for EPOLLOUT to read on (tls_cross_events). */
+	t->read_wants_write = failed && SSL_get_error(t->ssl, 0) == SSL_ERROR_WANT_WRITE;
 	if (got > 0) {
 		/* buf is full: more records (or the rest of one) may wait */
 		t->more = got == len && SSL_has_pending(t->ssl) == 1;
@@ -392,8 +407,10 @@ ssize_t tls_write(struct tls *t, const void *buf, size_t len, const char **why)
 	int rc;
 
 	ERR_clear_error();
+	t->write_wants_read = false;
 	if (SSL_write_ex(t->ssl, buf, len, &n) == 1)
 		return (ssize_t)n;
+	t->write_wants_read = SSL_get_error(t->ssl, 0) == SSL_ERROR_WANT_READ;
 	rc = result(t, 0, why);
 	if (rc == 0) {
 		*why = "the peer closed the TLS session";
@@ -444,6 +461,21 @@ uint32_t tls_events(const struct tls *t)
 	return t->want ? t->want : EPOLLIN;
 }
 
+uint32_t tls_cross_events(const struct tls *t)
+{
+	return (t->read_wants_write ? EPOLLOUT : 0u) | (t->write_wants_read ? EPOLLIN : 0u);
+}
+
+bool tls_read_wants_write(const struct tls *t)
+{
+	return t->read_wants_write;
+}
+
+bool tls_write_wants_read(const struct tls *t)
+{
+	return t->write_wants_read;
+}
+
 void tls_session_drop(struct tls_session *s)
 {
 	SSL_SESSION_free((SSL_SESSION *)s);
@@ -452,4 +484,187 @@ void tls_session_drop(struct tls_session *s)
 bool tls_resumed(const struct tls *t)
 {
 	return SSL_session_reused(t->ssl) == 1;
+}
+
+/* ---- session-ticket keys (RFC 5077 §4's recommended ticket format, as
+ * OpenSSL lays it out: key name, IV, AES-256-CBC, HMAC-SHA256) -------- */
+
+struct tls_ticket_key {
+	unsigned char name[16]; /* random: tells which key sealed a ticket */
+	unsigned char aes[32];
+	unsigned char hmac[32];
+};
+
+struct tls_tickets {
+	struct tls_ticket_key cur, prev;
+	bool has_prev;
+};
+
+static int key_new(struct tls_ticket_key *k)
+{
+	return RAND_priv_bytes((unsigned char *)k, sizeof *k) == 1 ? 0 : ERR_SYS;
+}
+
+struct tls_tickets *tls_tickets_new(void)
+{
+	struct tls_tickets *k = calloc(1, sizeof *k);
+
+	if (k && key_new(&k->cur) < 0) {
+		free(k);
+		return NULL;
+	}
+	return k;
+}
+
+int tls_tickets_rotate(struct tls_tickets *k)
+{
+	struct tls_ticket_key next;
+
+	if (key_new(&next) < 0)
+		return ERR_SYS; /* the current key stays: tickets keep working */
+	k->prev = k->cur;
+	k->cur = next;
+	k->has_prev = true;
+	OPENSSL_cleanse(&next, sizeof next);
+	return 0;
+}
+
+void tls_tickets_free(struct tls_tickets *k)
+{
+	if (!k)
+		return;
+	OPENSSL_cleanse(k, sizeof *k);
+	free(k);
+}
+
+/* OpenSSL's ticket callback (SSL_CTX_set_tlsext_ticket_key_evp_cb): seal
+ * with the current key; open with the current one (1) or the previous one
+ * (2: resume, and the client gets a ticket under the current key); any
+ * other name (a key rotated out, another port's, a restart's) is 0: a full
+ * handshake. -1 only when the crypto calls fail. */
+static int on_ticket_key(SSL *ssl, unsigned char name[16], unsigned char *iv, EVP_CIPHER_CTX *cctx,
+                         EVP_MAC_CTX *hctx, int enc)
+{
+	const struct tls_tickets *k = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+	const struct tls_ticket_key *key;
+	OSSL_PARAM params[2] = {
+	    OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
+	    OSSL_PARAM_construct_end()};
+
+	if (!k)
+		return enc ? -1 : 0;
+	if (enc) {
+		key = &k->cur;
+		if (RAND_bytes(iv, 16) != 1)
+			return -1;
+		memcpy(name, key->name, sizeof key->name);
+	} else if (!memcmp(name, k->cur.name, sizeof k->cur.name)) {
+		key = &k->cur;
+	} else if (k->has_prev && !memcmp(name, k->prev.name, sizeof k->prev.name)) {
+		key = &k->prev;
+	} else {
+		return 0;
+	}
+	if (EVP_MAC_init(hctx, key->hmac, sizeof key->hmac, params) != 1 ||
+	    (enc ? EVP_EncryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, key->aes, iv)
+	         : EVP_DecryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, key->aes, iv)) != 1)
+		return -1;
+	return key == &k->prev ? 2 : 1;
+}
+
+void tls_ctx_use_tickets(struct tls_ctx *c, struct tls_tickets *k)
+{
+	SSL_CTX_set_app_data(c->ssl, k);
+	SSL_CTX_set_tlsext_ticket_key_evp_cb(c->ssl, on_ticket_key);
+}
+
+/* ---- OCSP stapling (RFC 6066 §8, RFC 8446 §4.4.2.1) ---------------------- */
+
+struct tls_ocsp {
+	unsigned char *der; /* OPENSSL_malloc'd; NULL: nothing to staple */
+	size_t len;
+};
+
+struct tls_ocsp *tls_ocsp_new(void)
+{
+	return calloc(1, sizeof(struct tls_ocsp));
+}
+
+void tls_ocsp_free(struct tls_ocsp *o)
+{
+	if (!o)
+		return;
+	OPENSSL_free(o->der);
+	free(o);
+}
+
+int tls_ocsp_read(const char *path, struct tls_ocsp_der *out, const char **why)
+{
+	struct stat st;
+	BIO *b = NULL;
+	OCSP_RESPONSE *r = NULL;
+	unsigned char *der = NULL;
+	int n;
+
+	*why = "cannot read the file";
+	if (stat(path, &st) < 0)
+		return ERR_INVAL;
+	*why = "larger than 64 KiB: not an OCSP response";
+	if (st.st_size > TLS_OCSP_MAX)
+		return ERR_INVAL;
+	*why = "not a DER OCSP response";
+	if (!(b = BIO_new_file(path, "rb")) || !(r = d2i_OCSP_RESPONSE_bio(b, NULL)))
+		goto out;
+	*why = "the OCSP response status is not successful";
+	if (OCSP_response_status(r) != OCSP_RESPONSE_STATUS_SUCCESSFUL)
+		goto out;
+	*why = "out of memory";
+	if ((n = i2d_OCSP_RESPONSE(r, &der)) <= 0)
+		goto out;
+	out->der = der;
+	out->len = (size_t)n;
+	*why = NULL;
+out:
+	OCSP_RESPONSE_free(r);
+	BIO_free(b);
+	ERR_clear_error();
+	return *why ? ERR_INVAL : 0;
+}
+
+void tls_ocsp_set(struct tls_ocsp *o, struct tls_ocsp_der *d)
+{
+	OPENSSL_free(o->der);
+	o->der = d->der;
+	o->len = d->len;
+	d->der = NULL;
+	d->len = 0;
+}
+
+void tls_ocsp_der_drop(struct tls_ocsp_der *d)
+{
+	OPENSSL_free(d->der);
+	d->der = NULL;
+	d->len = 0;
+}
+
+/* The client asked for a status (status_request): a copy of the response,
+ * which OpenSSL frees with the connection. */
+static int on_status(SSL *ssl, void *arg)
+{
+	const struct tls_ocsp *o = arg;
+	unsigned char *copy;
+
+	if (!o || !o->der || !(copy = OPENSSL_memdup(o->der, o->len)))
+		return SSL_TLSEXT_ERR_NOACK;
+	if (SSL_set_tlsext_status_ocsp_resp(ssl, copy, (long)o->len) != 1) {
+		OPENSSL_free(copy);
+		return SSL_TLSEXT_ERR_NOACK;
+	}
+	return SSL_TLSEXT_ERR_OK;
+}
+
+void tls_ctx_use_ocsp(struct tls_ctx *c, struct tls_ocsp *o)
+{
+	SSL_CTX_set_tlsext_status_cb(c->ssl, on_status);
+	SSL_CTX_set_tlsext_status_arg(c->ssl, o);
 }

@@ -89,6 +89,18 @@ bool tls_pending(const struct tls *t);
 /* EPOLLIN and/or EPOLLOUT: what the last ERR_AGAIN waits for. */
 uint32_t tls_events(const struct tls *t);
 
+/* After the handshake, for an owner that polls reading and writing
+ * separately: EPOLLOUT when the last tls_read stopped because TLS must
+ * write first into a full socket (read again once writable, and not on
+ * readable alone: that would spin), EPOLLIN when the last tls_write
+ * stopped because TLS must read first (write again once readable, even
+ * while the owner reads nothing). 0: each direction waits on its own
+ * event. (OpenSSL's contract; with renegotiation off, and a KeyUpdate
+ * answered at the next write, neither is expected on a server.) */
+uint32_t tls_cross_events(const struct tls *t);
+bool tls_read_wants_write(const struct tls *t);
+bool tls_write_wants_read(const struct tls *t);
+
 /* Is the handshake over (tls_handshake returned 0)? */
 bool tls_is_ready(const struct tls *t);
 
@@ -108,5 +120,38 @@ void tls_session_drop(struct tls_session *s);
 
 /* Was the last handshake a resumption? (tests and logs) */
 bool tls_resumed(const struct tls *t);
+
+/* Session-ticket keys of a server port: a current key seals new tickets,
+ * the previous one still opens them, anything older is a full handshake.
+ * The owner rotates them on its timer; they outlive every context using
+ * them (and the connections made from those). */
+struct tls_tickets;
+struct tls_tickets *tls_tickets_new(void);     /* one random key; NULL: ENOMEM or no entropy */
+int tls_tickets_rotate(struct tls_tickets *k); /* 0, or ERR_SYS (the keys stay) */
+void tls_tickets_free(struct tls_tickets *k);  /* wiped */
+
+/* A server context seals and opens its tickets with k (not taken) instead
+ * of OpenSSL's keys, which are random per context. */
+void tls_ctx_use_tickets(struct tls_ctx *c, struct tls_tickets *k);
+
+/* OCSP stapling: a DER OCSP response (as `openssl ocsp -respout` writes
+ * it) sent to every client that asks (status_request). It is not checked
+ * against the certificate or for freshness: the operator refreshes it. The
+ * holder outlives every context using it, like the ticket keys; its
+ * content is replaced in place on reload. */
+#define TLS_OCSP_MAX 65536
+struct tls_ocsp;
+struct tls_ocsp_der {
+	unsigned char *der;
+	size_t len;
+};
+struct tls_ocsp *tls_ocsp_new(void); /* empty; NULL: ENOMEM */
+void tls_ocsp_free(struct tls_ocsp *o);
+/* Reads and checks path (a successful OCSP response, at most
+ * TLS_OCSP_MAX bytes) into *out: 0, or ERR_INVAL with *why. */
+int tls_ocsp_read(const char *path, struct tls_ocsp_der *out, const char **why);
+void tls_ocsp_set(struct tls_ocsp *o, struct tls_ocsp_der *d); /* takes d's bytes */
+void tls_ocsp_der_drop(struct tls_ocsp_der *d);
+void tls_ctx_use_ocsp(struct tls_ctx *c, struct tls_ocsp *o);
 
 #endif

@@ -20,7 +20,11 @@ int tls_conf_start(struct server *srv);
  * without TLS flags. */
 void tls_conf_reload(struct server *srv);
 
-/* At exit: drops the contexts (connections still holding one keep it). */
+/* Once the loop runs: arms the session-ticket key rotation
+ * (--tls-ticket-rotation) when a port speaks TLS. */
+void tls_conf_arm(struct server *srv);
+
+/* At exit, after the connections: drops the contexts and the ticket keys. */
 void tls_conf_fini(struct server *srv);
 
 #endif

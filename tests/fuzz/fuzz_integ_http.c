@@ -57,7 +57,7 @@ static void subst_request(const char *head, size_t len, size_t outlen)
 	struct integration in = {.type = INTEG_DUMMY, .params = params, .num_params = 3};
 	struct route_match m = {.num_params = 1};
 	struct http1_request req;
-	struct integ_subst s = {NULL, &in, &m, &req, "cid", "MESSAGE", 1, NULL, NULL};
+	struct integ_subst s = {NULL, &in, &m, &req, "cid", "MESSAGE", 1, NULL, NULL, NULL};
 	char out[300];
 	size_t n;
 

@@ -614,6 +614,8 @@ FLAGS = [
     ("--backend-ca-file", "WSGW_BACKEND_CA_FILE", '""', "none"),
     ("--tls-cert", "WSGW_TLS_CERT", '""', "none"),
     ("--tls-key", "WSGW_TLS_KEY", '""', "none"),
+    ("--tls-ticket-rotation", "WSGW_TLS_TICKET_ROTATION", "1h", "`1h`"),
+    ("--tls-ocsp-file", "WSGW_TLS_OCSP_FILE", '""', "none"),
     ("--mgmt-tls-cert", "WSGW_MGMT_TLS_CERT", '""', "none"),
     ("--mgmt-tls-key", "WSGW_MGMT_TLS_KEY", '""', "none"),
     ("--mgmt-tls-client-ca", "WSGW_MGMT_TLS_CLIENT_CA", '""', "none"),

@@ -56,7 +56,8 @@ static void test_subst_sources(void **state)
 				      {"c", PARAM_COOKIE},    {"absent", PARAM_QUERY},
 				      {"room", PARAM_QUERY},  {"nopath", PARAM_PATH}};
 	struct integration in = {.type = INTEG_DUMMY, .params = params, .num_params = 6};
-	struct integ_subst s = {NULL, &in, &m, &req, "cid1", "MESSAGE", 1700000000123, NULL, NULL};
+	struct integ_subst s = {NULL, &in, &m, &req, "cid1", "MESSAGE", 1700000000123, NULL, NULL,
+				NULL};
 	char out[512];
 	size_t n;
 
@@ -165,7 +166,7 @@ static void test_headers_event_names_replaced(void **state)
 			      {"*", "*"}};
 	struct integration in = {.type = INTEG_HTTP, .url = "http://b/", .headers = h,
 				 .num_headers = 6};
-	struct integ_subst s = {NULL, &in, NULL, &req, "cid1", "CONNECT", 1, NULL, NULL};
+	struct integ_subst s = {NULL, &in, NULL, &req, "cid1", "CONNECT", 1, NULL, NULL, NULL};
 	bool ok = true;
 	struct integ_head l = {0};
 
@@ -204,7 +205,7 @@ static void test_headers_authorizer_context(void **state)
 	struct spec_kv h[] = {{"x-yc-apigateway-authorizer-context", "spec"}, {"*", "*"}};
 	struct integration in = {.type = INTEG_HTTP, .url = "http://b/", .headers = h,
 				 .num_headers = 2};
-	struct integ_subst s = {NULL, &in, NULL, &req, "c", "MESSAGE", 1, NULL, "{\"jwt\":{}}"};
+	struct integ_subst s = {NULL, &in, NULL, &req, "c", "MESSAGE", 1, NULL, "{\"jwt\":{}}", NULL};
 	bool ok = true;
 	struct integ_head l = {0};
 
@@ -233,7 +234,7 @@ static void test_headers_long_value_whole(void **state)
 	struct spec_kv h[] = {{"X-Copy", "<{X-Long}>"}};
 	struct integration in = {.type = INTEG_HTTP, .url = "http://b/", .headers = h,
 				 .num_headers = 1};
-	struct integ_subst s = {NULL, &in, NULL, &req, "c", "CONNECT", 1, NULL, NULL};
+	struct integ_subst s = {NULL, &in, NULL, &req, "c", "CONNECT", 1, NULL, NULL, NULL};
 	bool ok = true;
 	struct integ_head l = {0};
 
@@ -296,6 +297,47 @@ static void test_configured_user_agent_wins(void **state)
 	assert_true(ok);
 	assert_int_equal(count(&l), 1);
 	assert_true(has(&l, "user-agent: backend-ua"));
+	integ_head_free(&l);
+}
+
+/* X-Forwarded-Proto: the gateway's scheme, never the client's; a spec's
+ * own value (a TLS proxy in front of wsgw) wins over the gateway's. */
+static void test_forwarded_proto(void **state)
+{
+	struct http1_request req;
+	struct spec_kv h[] = {{"*", "*"}, {"x-forwarded-proto", "https"}};
+	struct integration in = {.type = INTEG_HTTP, .url = "http://b/", .headers = h,
+				 .num_headers = 1};
+	bool ok = true;
+	struct integ_head l = {0};
+
+	(void)state;
+	assert_true(parse("GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-Proto: https\r\n"
+			  "X-Client: 1\r\n\r\n",
+			  &req) > 0);
+	integ_http_headers(&in, &(struct integ_subst){.req = &req, .scheme = "http"}, NULL, &l,
+			   &ok);
+	assert_true(ok);
+	assert_true(has(&l, "X-Forwarded-Proto: http"));
+	assert_true(has(&l, "X-Client: 1"));
+	assert_int_equal(count(&l), 2); /* the client's https is not among them */
+	integ_head_free(&l);
+	integ_http_headers(&in, &(struct integ_subst){.req = &req, .scheme = "https"}, NULL, &l,
+			   &ok);
+	assert_true(has(&l, "X-Forwarded-Proto: https"));
+	assert_int_equal(count(&l), 2);
+	integ_head_free(&l);
+	in.num_headers = 2; /* the spec says https: kept, no second line */
+	integ_http_headers(&in, &(struct integ_subst){.req = &req, .scheme = "http"}, NULL, &l,
+			   &ok);
+	assert_true(has(&l, "x-forwarded-proto: https"));
+	assert_int_equal(count(&l), 2);
+	integ_head_free(&l);
+	/* no scheme given (NULL): nothing added, the client's forwarded as before */
+	in.num_headers = 1;
+	integ_http_headers(&in, &(struct integ_subst){.req = &req}, NULL, &l, &ok);
+	assert_true(has(&l, "X-Forwarded-Proto: https"));
+	assert_int_equal(count(&l), 2);
 	integ_head_free(&l);
 }
 
@@ -407,6 +449,7 @@ int main(void)
 		cmocka_unit_test(test_headers_long_value_whole),
 		cmocka_unit_test(test_headers_forward),
 		cmocka_unit_test(test_configured_user_agent_wins),
+		cmocka_unit_test(test_forwarded_proto),
 		cmocka_unit_test(test_event_lines),
 		cmocka_unit_test(test_lines_overflow),
 		cmocka_unit_test(test_refusal_headers_filtered),
