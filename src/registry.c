@@ -121,6 +121,12 @@ void registry_each(struct server *srv, bool (*fn)(void *arg, const char *id, siz
 
 /* ---- the local state and the connection hooks -------------------------------- */
 
+/* The order index reads a live connection's seq from the connection. */
+static uint64_t seq_of(const void *p)
+{
+	return ((const struct conn *)p)->seq;
+}
+
 int registry_init(struct server *srv)
 {
 	struct registry_state *r = calloc(1, sizeof *r);
@@ -129,6 +135,7 @@ int registry_init(struct server *srv)
 	if (!r)
 		return ERR_NOMEM;
 	srv->reg = r;
+	r->order.seq_of = seq_of;
 	if (server_random(srv, (uint8_t *)seed, sizeof seed) < 0)
 		return ERR_SYS;
 	r->secret = seed[0];

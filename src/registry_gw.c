@@ -154,7 +154,7 @@ void registry_gw_list(struct server *srv, const struct gw_req *q, struct gw_call
 		goto out;
 	}
 	for (i = connidx_lower_bound(x, seq + 1); i < x->len; i++) {
-		struct conn *c = x->v[i].p;
+		struct conn *c = connidx_at(x, i);
 
 		if (call->nconns == page || scanned == LIST_SCAN_MAX)
 			break;
@@ -170,7 +170,7 @@ void registry_gw_list(struct server *srv, const struct gw_req *q, struct gw_call
 			}
 		}
 		scanned++;
-		seq = x->v[i].seq;
+		seq = connidx_seq(x, i);
 	}
 	/* A short page with a token can happen (a scan budget, the size
 	 * bound, filters);
@@ -335,7 +335,7 @@ static bool members_step(struct bcast *b, uint64_t until_ns)
 	for (unsigned n = 0; b->next_member < b->nmembers; b->next_member++) {
 		uint64_t seq = b->members[b->next_member];
 		size_t i = connidx_lower_bound(x, seq);
-		struct conn *c = i < x->len && x->v[i].seq == seq ? x->v[i].p : NULL;
+		struct conn *c = i < x->len && connidx_seq(x, i) == seq ? connidx_at(x, i) : NULL;
 
 		if (++n % CLOCK_EVERY == 0 && fanout_now_ns() >= until_ns)
 			return false;
@@ -358,12 +358,12 @@ static bool bcast_step(struct fanout *f, uint64_t until_ns)
 
 	if (b->members)
 		return members_step(b, until_ns);
-	for (; i < x->len && x->v[i].seq <= b->last_seq; i++) {
-		struct conn *c = x->v[i].p;
+	for (; i < x->len && connidx_seq(x, i) <= b->last_seq; i++) {
+		struct conn *c = connidx_at(x, i);
 
 		if (++n % CLOCK_EVERY == 0 && fanout_now_ns() >= until_ns)
 			return false;
-		b->next_seq = x->v[i].seq + 1;
+		b->next_seq = connidx_seq(x, i) + 1;
 		if (!c || !bcast_match(b, c))
 			continue;
 		if (ws_conn_send_frame(c, b->frame) == 0)
