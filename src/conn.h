@@ -23,6 +23,7 @@ struct obuf_shared;
 struct integ_state;
 struct spec;
 struct tls;
+struct conn_side;
 
 enum conn_state {
 	CONN_ST_HANDSHAKE, /* reading the HTTP upgrade request */
@@ -62,10 +63,6 @@ struct conn {
 	uint16_t close_code;      /* code reported for the disconnect */
 	uint8_t close_by;         /* enum metrics_by: who closed first; NONE until upgraded */
 	struct net_ip ip;
-	/* How much of shared was written: below its length, which is at most
-	 * --max-out-queue (<= 1 GiB, conn_write_shared checks), so 32 bits;
-	 * it fills the hole after ip (8 B less per connection). */
-	uint32_t shared_off;
 	int64_t connected_at_ns;  /* wall clock */
 	int64_t last_active_ns;   /* wall clock: last frame in or message out */
 	uint64_t opened_ms;       /* monotonic: accept time */
@@ -73,19 +70,48 @@ struct conn {
 	uint64_t deadline_ms;     /* handshake / close deadline, or next ping time */
 	struct ws_rx *rx;         /* NULL unless a frame or message is partial */
 	struct obuf *out;         /* NULL unless output is queued */
-	struct obuf_shared *shared; /* queued after out: a shared frame's unsent rest */
-	/* rx, out and shared stay next to the timestamps the frame path
-	 * updates (the write path checks out and shared together); user_agent,
-	 * read by Get and the logs only, comes after them. */
+	struct conn_side *side;   /* NULL until one of its fields is needed */
+	/* rx, out and side stay next to the timestamps the frame path
+	 * updates (the write path checks out and side's shared together);
+	 * user_agent, read by Get and the logs only, comes after them. */
 	const char *user_agent;   /* NULL when absent; shared (server.user_agents) */
 	struct integ_state *integ; /* NULL for echo-only routes */
 	struct spec *spec;        /* reference to the spec its route is in; NULL before the match */
 	uint64_t seq;             /* registry order while OPEN (0: not indexed) */
 	const char *path;         /* request path, interned (registry.c) */
 	const char *route;        /* spec path template matched, interned */
-	struct groups_member groups; /* wsgw.v1 groups (registry.c) */
-	struct tls *tls;          /* wss://: the TLS session (conn.c's transport); NULL: plain */
 };
+
+/* What few connections need — a TLS session, group memberships, a
+ * broadcast's unsent rest —, allocated on first use and freed with the
+ * connection: an idle plaintext connection holds none of it (32 B less
+ * in struct conn, and no allocation). */
+struct conn_side {
+	struct conn *conn;          /* back: a group's member list leads here */
+	struct tls *tls;            /* wss://: the TLS session (conn.c's transport); NULL: plain */
+	struct obuf_shared *shared; /* queued after out: a shared frame's unsent rest */
+	/* How much of shared was written: below its length, which is at most
+	 * --max-out-queue (<= 1 GiB, conn_write_shared checks), so 32 bits. */
+	uint32_t shared_off;
+	struct groups_member groups; /* wsgw.v1 groups (registry.c) */
+};
+
+/* c's side part, allocated (zeroed) on the first call; NULL when out of
+ * memory. */
+struct conn_side *conn_side(struct conn *c);
+
+static inline struct tls *conn_tls(const struct conn *c)
+{
+	return c->side ? c->side->tls : NULL;
+}
+
+/* c's groups (an empty member when it has no side part). */
+static inline const struct groups_member *conn_groups(const struct conn *c)
+{
+	static const struct groups_member none;
+
+	return c->side ? &c->side->groups : &none;
+}
 
 /* Listener callback: accepts up to a batch of pending connections. Beyond
  * --max-connections + 1024 a connection gets a static 503 and is closed at

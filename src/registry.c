@@ -215,7 +215,8 @@ void registry_on_leave(struct conn *c)
 		connidx_remove(&r->order, c->seq);
 	if (c->route && (rc = count_of(r, c->route, false)) != NULL && --rc->count == 0)
 		*rc = r->counts[--r->ncounts];
-	groups_leave_all(&r->groups, &c->groups);
+	if (c->side)
+		groups_leave_all(&r->groups, &c->side->groups);
 }
 
 void registry_on_free(struct conn *c)
@@ -231,10 +232,12 @@ void registry_on_free(struct conn *c)
 
 static void join_one(struct conn *c, const char *name, size_t n)
 {
+	struct conn_side *s;
 	int rc = -1;
 
 	if (groups_name_ok(name, n))
-		rc = groups_join(&c->srv->reg->groups, &c->groups, name, n);
+		rc = (s = conn_side(c)) ? groups_join(&c->srv->reg->groups, &s->groups, name, n)
+		                         : ERR_NOMEM;
 	if (rc < 0)
 		log_warn("conn %s: X-Wsgw-Groups: cannot join group \"%.*s\" (%s)", c->id,
 		         (int)(n > 128 ? 128 : n), name,

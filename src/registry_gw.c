@@ -72,7 +72,7 @@ static bool list_match(const struct conn *c, const struct gw_req *q, const struc
 	if (q->prefix.n && (!c->path || strlen(c->path) < q->prefix.n ||
 	                    memcmp(c->path, q->prefix.p, q->prefix.n)))
 		return false;
-	if (g && !groups_has(&c->groups, g->gid))
+	if (g && !groups_has(conn_groups(c), g->gid))
 		return false;
 	if (q->has_after && c->connected_at_ns < q->after_ns)
 		return false;
@@ -88,13 +88,14 @@ static bool list_match(const struct conn *c, const struct gw_req *q, const struc
 static size_t list_size(const struct server *srv, const struct conn *c)
 {
 	size_t n = 96 + strlen(c->id) + strlen(srv->cfg->gateway_id) + 64 /* source_ip */;
+	const struct groups_member *gm = conn_groups(c);
 
 	n += c->user_agent ? strlen(c->user_agent) : 0;
 	n += c->path ? strlen(c->path) : 0;
 	n += c->route ? strlen(c->route) : 0;
 	n += c->protocol >= 0 ? strlen(srv->cfg->protocols[c->protocol]) : 0;
-	for (int i = 0; i < c->groups.n; i++)
-		n += 3 + c->groups.l[i]->g->len;
+	for (int i = 0; i < gm->n; i++)
+		n += 3 + gm->l[i]->g->len;
 	return n;
 }
 
@@ -103,15 +104,16 @@ static bool list_add(struct server *srv, struct gw_call *call, const struct conn
 {
 	struct gw_conn_info *o = &call->conns[call->nconns];
 	const struct config *cfg = srv->cfg;
+	const struct groups_member *gm = conn_groups(c);
 
-	if (c->groups.n) {
-		const char **v = realloc(call->names, (*names + c->groups.n) * sizeof *v);
+	if (gm->n) {
+		const char **v = realloc(call->names, (*names + gm->n) * sizeof *v);
 
 		if (!v)
 			return false;
 		call->names = v;
-		for (int i = 0; i < c->groups.n; i++)
-			v[*names + (size_t)i] = c->groups.l[i]->g->name;
+		for (int i = 0; i < gm->n; i++)
+			v[*names + (size_t)i] = gm->l[i]->g->name;
 	}
 	*o = (struct gw_conn_info){0};
 	o->base.id = c->id;
@@ -123,9 +125,9 @@ static bool list_add(struct server *srv, struct gw_call *call, const struct conn
 	o->path = c->path ? c->path : "";
 	o->route = c->route ? c->route : "";
 	o->subprotocol = c->protocol >= 0 ? cfg->protocols[c->protocol] : "";
-	o->ngroups = c->groups.n;
+	o->ngroups = gm->n;
 	o->groups = (const char *const *)(uintptr_t)*names; /* an offset until the end */
-	*names += c->groups.n;
+	*names += gm->n;
 	call->nconns++;
 	return true;
 }
@@ -254,7 +256,9 @@ void registry_gw_join(struct server *srv, const struct gw_req *q, struct gw_call
 	int rc;
 
 	if (c) {
-		rc = groups_join(&srv->reg->groups, &c->groups, q->group.p, q->group.n);
+		rc = conn_side(c) ? groups_join(&srv->reg->groups, &c->side->groups, q->group.p,
+		                                q->group.n)
+		                  : ERR_NOMEM;
 		if (rc == ERR_LIMIT)
 			api_fail(&call->api.st, API_RESOURCE_EXHAUSTED,
 			         "connection %s is in %d groups already, the most allowed", c->id,
@@ -272,7 +276,8 @@ void registry_gw_leave(struct server *srv, const struct gw_req *q, struct gw_cal
 	struct conn *c = member(srv, q, call);
 
 	if (c) {
-		if (groups_leave(&srv->reg->groups, &c->groups, q->group.p, q->group.n) < 0)
+		if (!c->side ||
+		    groups_leave(&srv->reg->groups, &c->side->groups, q->group.p, q->group.n) < 0)
 			api_fail(&call->api.st, API_NOT_FOUND, "connection %s is not in group %.*s",
 			         c->id, (int)q->group.n, q->group.p);
 		else
@@ -317,7 +322,7 @@ static bool excluded(const struct bcast *b, uint64_t seq)
 
 static bool bcast_match(const struct bcast *b, const struct conn *c)
 {
-	if (b->gid && !groups_has(&c->groups, b->gid))
+	if (b->gid && !groups_has(conn_groups(c), b->gid))
 		return false;
 	if (b->route && (!c->route || strcmp(c->route, b->route) != 0))
 		return false;
@@ -474,7 +479,9 @@ static bool snapshot(struct bcast *b, const struct group *g)
 	for (n = g->links.next; n != &g->links; n = n->next) {
 		const struct group_link *l = list_entry(n, struct group_link, in_group);
 		const struct conn *c =
-		    (const struct conn *)((const char *)l->owner - offsetof(struct conn, groups));
+		    ((const struct conn_side *)((const char *)l->owner -
+		                                offsetof(struct conn_side, groups)))
+		        ->conn;
 
 		if (c->seq)
 			b->members[b->nmembers++] = c->seq;
