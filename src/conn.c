@@ -49,12 +49,12 @@ static size_t pending_out(const struct conn *c)
 {
 	const struct conn_side *s = c->side;
 
-	return obuf_pending(c->out) + (s && s->shared ? s->shared->len - s->shared_off : 0);
+	return s ? obuf_pending(s->out) + (s->shared ? s->shared->len - s->shared_off : 0) : 0;
 }
 
 static bool has_queue(const struct conn *c)
 {
-	return c->out || (c->side && c->side->shared);
+	return c->side && (c->side->out || c->side->shared);
 }
 
 struct conn_side *conn_side(struct conn *c)
@@ -142,16 +142,15 @@ static void conn_free(struct loop_deferred *d)
 	struct conn *c = (struct conn *)((char *)d - offsetof(struct conn, reap));
 
 	ws_conn_rx_free(c->rx);
-	c->srv->metrics.out_queued -= obuf_pending(c->out);
-	obuf_free(&c->out);
 	if (c->side) { /* groups were left with the table (leave_open) */
+		c->srv->metrics.out_queued -= obuf_pending(c->side->out);
+		obuf_free(&c->side->out);
 		obuf_shared_put(c->side->shared);
 		tls_free(c->side->tls);
 		free(c->side);
 	}
-	registry_on_free(c);
+	registry_on_free(c); /* its origin: the spec too */
 	strpool_put(&c->srv->user_agents, c->user_agent);
-	spec_drop(c->spec);
 	free(c);
 }
 
@@ -238,8 +237,8 @@ static int send_or_queue(struct conn *c, struct iovec *iov, int iovcnt)
 			done -= iov[i].iov_len;
 			continue;
 		}
-		if (obuf_append(&c->out, (uint8_t *)iov[i].iov_base + done,
-				iov[i].iov_len - done) < 0) {
+		if (!conn_side(c) || obuf_append(&c->side->out, (uint8_t *)iov[i].iov_base + done,
+						 iov[i].iov_len - done) < 0) {
 			log_error_f(LOG_FIELDS(LF_STR("conn", c->id)),
 				    "out of memory queueing output");
 			close_now(c);
@@ -288,7 +287,7 @@ static int unshare(struct conn *c)
 
 	if (!f)
 		return 0;
-	if (obuf_append(&c->out, f->data + s->shared_off, f->len - s->shared_off) < 0)
+	if (obuf_append(&s->out, f->data + s->shared_off, f->len - s->shared_off) < 0)
 		return ERR_NOMEM;
 	s->shared = NULL;
 	obuf_shared_put(f);
@@ -318,11 +317,12 @@ static int write_frame(struct conn *c, const uint8_t *hdr, size_t hdr_len, const
 		close_now(c);
 		return ERR_CLOSED;
 	}
-	if (c->out) {
-		size_t before = obuf_pending(c->out);
+	if (c->side && c->side->out) {
+		struct obuf **out = &c->side->out;
+		size_t before = obuf_pending(*out);
 
-		if (obuf_append(&c->out, hdr, hdr_len) < 0 || obuf_append(&c->out, payload, len) < 0) {
-			srv->metrics.out_queued += obuf_pending(c->out) - before;
+		if (obuf_append(out, hdr, hdr_len) < 0 || obuf_append(out, payload, len) < 0) {
+			srv->metrics.out_queued += obuf_pending(*out) - before;
 			log_error_f(LOG_FIELDS(LF_STR("conn", c->id)),
 				    "out of memory queueing output");
 			close_now(c);
@@ -421,9 +421,11 @@ static void flush_queue(struct conn *c)
 	size_t from_out;
 	struct conn_side *s = c->side;
 
-	if (c->out)
-		iov[n++] = (struct iovec){(void *)obuf_data(c->out), obuf_pending(c->out)};
-	if (s && s->shared)
+	if (!s)
+		return;
+	if (s->out)
+		iov[n++] = (struct iovec){(void *)obuf_data(s->out), obuf_pending(s->out)};
+	if (s->shared)
 		iov[n++] = (struct iovec){s->shared->data + s->shared_off,
 					  s->shared->len - s->shared_off};
 	if (!n)
@@ -439,9 +441,9 @@ static void flush_queue(struct conn *c)
 	}
 	c->srv->stats.bytes_out += (size_t)w;
 	c->srv->metrics.out_queued -= (size_t)w;
-	from_out = obuf_pending(c->out) < (size_t)w ? obuf_pending(c->out) : (size_t)w;
-	obuf_consume(&c->out, from_out);
-	if (s && s->shared && (s->shared_off += (uint32_t)((size_t)w - from_out)) == s->shared->len) {
+	from_out = obuf_pending(s->out) < (size_t)w ? obuf_pending(s->out) : (size_t)w;
+	obuf_consume(&s->out, from_out);
+	if (s->shared && (s->shared_off += (uint32_t)((size_t)w - from_out)) == s->shared->len) {
 		obuf_shared_put(s->shared);
 		s->shared = NULL;
 	}

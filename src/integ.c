@@ -696,7 +696,7 @@ int integ_connect(struct conn *c, const struct route *route, const struct route_
 	st->srv = c->srv;
 	st->conn = c;
 	st->route = route;
-	st->spec = spec_hold(c->spec);
+	st->spec = spec_hold(conn_spec(c));
 	memcpy(st->id, c->id, sizeof st->id);
 	memcpy(st->accept, accept, sizeof st->accept);
 	st->connected_at_ms = c->srv->loop.now_wall_ns / 1000000;

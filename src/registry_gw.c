@@ -67,10 +67,12 @@ static uint64_t check_of(const struct registry_state *r, uint64_t seq, const str
 
 static bool list_match(const struct conn *c, const struct gw_req *q, const struct group *g)
 {
-	if (q->route.n && !str_eq(c->route, q->route))
+	const char *path = conn_path(c);
+
+	if (q->route.n && !str_eq(conn_route(c), q->route))
 		return false;
-	if (q->prefix.n && (!c->path || strlen(c->path) < q->prefix.n ||
-	                    memcmp(c->path, q->prefix.p, q->prefix.n)))
+	if (q->prefix.n && (!path || strlen(path) < q->prefix.n ||
+	                    memcmp(path, q->prefix.p, q->prefix.n)))
 		return false;
 	if (g && !groups_has(conn_groups(c), g->gid))
 		return false;
@@ -91,8 +93,8 @@ static size_t list_size(const struct server *srv, const struct conn *c)
 	const struct groups_member *gm = conn_groups(c);
 
 	n += c->user_agent ? strlen(c->user_agent) : 0;
-	n += c->path ? strlen(c->path) : 0;
-	n += c->route ? strlen(c->route) : 0;
+	n += conn_path(c) ? strlen(conn_path(c)) : 0;
+	n += conn_route(c) ? strlen(conn_route(c)) : 0;
 	n += c->protocol >= 0 ? strlen(srv->cfg->protocols[c->protocol]) : 0;
 	for (int i = 0; i < gm->n; i++)
 		n += 3 + gm->l[i]->g->len;
@@ -122,8 +124,8 @@ static bool list_add(struct server *srv, struct gw_call *call, const struct conn
 	o->base.user_agent = c->user_agent ? c->user_agent : "";
 	o->base.connected_at_ns = c->connected_at_ns;
 	o->base.last_active_at_ns = c->last_active_ns;
-	o->path = c->path ? c->path : "";
-	o->route = c->route ? c->route : "";
+	o->path = conn_path(c) ? conn_path(c) : "";
+	o->route = conn_route(c) ? conn_route(c) : "";
 	o->subprotocol = c->protocol >= 0 ? cfg->protocols[c->protocol] : "";
 	o->ngroups = gm->n;
 	o->groups = (const char *const *)(uintptr_t)*names; /* an offset until the end */
@@ -324,11 +326,11 @@ static bool bcast_match(const struct bcast *b, const struct conn *c)
 {
 	if (b->gid && !groups_has(conn_groups(c), b->gid))
 		return false;
-	if (b->route && (!c->route || strcmp(c->route, b->route) != 0))
+	if (b->route && (!conn_route(c) || strcmp(conn_route(c), b->route) != 0))
 		return false;
-	if (b->prefix && (!c->path || strncmp(c->path, b->prefix, b->prefix_len) != 0))
+	if (b->prefix && (!conn_path(c) || strncmp(conn_path(c), b->prefix, b->prefix_len) != 0))
 		return false;
-	return !excluded(b, c->seq);
+	return !excluded(b, conn_seq(c));
 }
 
 /* A small group: visit its members by seq (each looked up again, so one
@@ -457,8 +459,8 @@ static bool bcast_setup(struct server *srv, struct bcast *b, const struct gw_req
 		for (size_t i = 0; i < q->nids; i++) {
 			struct conn *c = find(srv, q->ids[i]);
 
-			if (c && c->seq) /* unknown ids exclude nobody */
-				b->exclude[b->nexclude++] = c->seq;
+			if (c && conn_seq(c)) /* unknown ids exclude nobody */
+				b->exclude[b->nexclude++] = conn_seq(c);
 		}
 		qsort(b->exclude, b->nexclude, sizeof *b->exclude, cmp_u64);
 	}
@@ -483,8 +485,8 @@ static bool snapshot(struct bcast *b, const struct group *g)
 		                                offsetof(struct conn_side, groups)))
 		        ->conn;
 
-		if (c->seq)
-			b->members[b->nmembers++] = c->seq;
+		if (conn_seq(c))
+			b->members[b->nmembers++] = conn_seq(c);
 	}
 	qsort(b->members, b->nmembers, sizeof *b->members, cmp_u64);
 	return true;
