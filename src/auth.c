@@ -86,7 +86,7 @@ struct auth_rt {
 /* The runtime of one spec's authorizers, owned by the spec (spec->rt):
  * made when the spec is loaded, freed when its last reference drops, so
  * a reload (SIGHUP) gives the new spec its own rings and caches while
- * handshakes on the old one (each holding it through c->spec) finish
+ * handshakes on the old one (each holding it through its origin) finish
  * against theirs. */
 struct auth {
 	struct server *srv;
@@ -436,7 +436,7 @@ static int wait_keys(struct auth_rt *rt, struct conn *c, const struct route *r, 
                      size_t head_len, const char *tok, size_t tok_len, const char *accept,
                      const struct auth_cache_key *key)
 {
-	const struct spec_authorizer *a = spec_route_authorizer(c->spec, r);
+	const struct spec_authorizer *a = spec_route_authorizer(conn_spec(c), r);
 	struct auth_wait *w;
 
 	if (rt->num_waiters >= AUTH_MAX_WAITERS) {
@@ -505,7 +505,7 @@ static char *authz_request(struct conn *c, const struct route *r, const struct h
 	for (size_t i = 0; i < req->num_headers && nh < HTTP1_MAX_HEADERS; i++, nh++)
 		hdr[nh] = (struct fn_kv){req->headers[i].name.p, req->headers[i].name.len,
 		                         req->headers[i].value.p, req->headers[i].value.len};
-	if (spec_match(c->spec, t, plen, &m) != r)
+	if (spec_match(conn_spec(c), t, plen, &m) != r)
 		m.num_params = 0; /* cannot be: the route was matched on this path */
 	for (size_t i = 0; i < m.num_params; i++)
 		pp[i] = (struct fn_kv){m.params[i].name, strlen(m.params[i].name),
@@ -570,7 +570,7 @@ static int call_function(struct auth_rt *rt, struct conn *c, const struct route 
                          const struct http1_request *req, const char *head, size_t head_len,
                          const char *accept, const struct auth_cache_key *key)
 {
-	const struct spec_authorizer *a = spec_route_authorizer(c->spec, r);
+	const struct spec_authorizer *a = spec_route_authorizer(conn_spec(c), r);
 	const struct config *cfg = c->srv->cfg;
 	const char *url = fnmap_find(cfg, a->function_id, a->tag);
 	const char *tag = a->tag && *a->tag ? a->tag : "$latest";
@@ -633,8 +633,8 @@ static int call_function(struct auth_rt *rt, struct conn *c, const struct route 
 int auth_check(struct conn *c, const struct route *r, const struct http1_request *req,
                const char *head, size_t head_len, const char *accept, char **ctx)
 {
-	const struct spec_authorizer *a = spec_route_authorizer(c->spec, r);
-	struct auth *au = c->spec ? c->spec->rt : NULL; /* the connection's spec, not srv's */
+	const struct spec_authorizer *a = spec_route_authorizer(conn_spec(c), r);
+	struct auth *au = conn_spec(c) ? conn_spec(c)->rt : NULL; /* the connection's spec, not srv's */
 	struct auth_rt *rt;
 	char tok[JWT_MAX_TOKEN], why[160];
 	struct auth_cache_key key, *kp = NULL;
@@ -703,7 +703,7 @@ int auth_check(struct conn *c, const struct route *r, const struct http1_request
 
 void auth_forget(struct conn *c)
 {
-	struct auth *au = c->spec ? c->spec->rt : NULL;
+	struct auth *au = conn_spec(c) ? conn_spec(c)->rt : NULL;
 
 	if (!(c->flags & CONN_F_WAIT_AUTH) || !au)
 		return;

@@ -47,12 +47,21 @@ static struct conn *conn_of(struct loop_io *io)
 /* Queued in the connection itself: its obuf, then a shared frame's rest. */
 static size_t pending_out(const struct conn *c)
 {
-	return obuf_pending(c->out) + (c->shared ? c->shared->len - c->shared_off : 0);
+	const struct conn_side *s = c->side;
+
+	return s ? obuf_pending(s->out) + (s->shared ? s->shared->len - s->shared_off : 0) : 0;
 }
 
 static bool has_queue(const struct conn *c)
 {
-	return c->out || c->shared;
+	return c->side && (c->side->out || c->side->shared);
+}
+
+struct conn_side *conn_side(struct conn *c)
+{
+	if (!c->side && (c->side = calloc(1, sizeof *c->side)) != NULL)
+		c->side->conn = c;
+	return c->side;
 }
 
 /* ---- transport: plain socket or TLS, with read()/writev()'s contract --- */
@@ -74,9 +83,9 @@ static ssize_t xread(struct conn *c, uint8_t *buf, size_t len)
 	const char *why = NULL;
 	ssize_t n;
 
-	if (!c->tls)
+	if (!conn_tls(c))
 		return read(c->io.fd, buf, len);
-	n = tls_read(c->tls, buf, len, &why);
+	n = tls_read(conn_tls(c), buf, len, &why);
 	return n >= 0 ? n : tls_errno(c, n, why);
 }
 
@@ -87,9 +96,9 @@ static ssize_t xwritev(struct conn *c, const struct iovec *iov, int iovcnt)
 	const char *why = NULL;
 	ssize_t n;
 
-	if (!c->tls)
+	if (!conn_tls(c))
 		return writev(c->io.fd, iov, iovcnt);
-	n = tls_writev(c->tls, iov, iovcnt, &why);
+	n = tls_writev(conn_tls(c), iov, iovcnt, &why);
 	return n >= 0 ? n : tls_errno(c, n, why);
 }
 
@@ -97,7 +106,7 @@ static ssize_t xwritev(struct conn *c, const struct iovec *iov, int iovcnt)
  * tell, so the connection asks for EPOLLOUT (writable at once) to come back. */
 static bool tls_wants_wakeup(const struct conn *c)
 {
-	return c->tls && tls_pending(c->tls) && !(c->flags & (CONN_F_READ_PAUSED |
+	return conn_tls(c) && tls_pending(conn_tls(c)) && !(c->flags & (CONN_F_READ_PAUSED |
 							       CONN_F_WAIT_CONNECT |
 							       CONN_F_BACKLOG_FULL));
 }
@@ -123,12 +132,12 @@ void conn_update_events(struct conn *c)
 		ev |= EPOLLIN | EPOLLRDHUP;
 	if (has_queue(c) || tls_wants_wakeup(c))
 		ev |= EPOLLOUT;
-	if (c->tls) /* a read waiting to write, a write waiting to read */
-		ev |= tls_cross_events(c->tls);
+	if (conn_tls(c)) /* a read waiting to write, a write waiting to read */
+		ev |= tls_cross_events(conn_tls(c));
 	/* A read that must write first cannot go on while only readable: the
 	 * socket would stay readable (records behind the one that made it
 	 * write) and the loop spin until the peer reads. */
-	if (c->tls && tls_read_wants_write(c->tls))
+	if (conn_tls(c) && tls_read_wants_write(conn_tls(c)))
 		ev &= ~(uint32_t)(EPOLLIN | EPOLLRDHUP);
 	if (loop_mod(&c->srv->loop, &c->io, ev) < 0)
 		log_warn_f(LOG_FIELDS(LF_STR("conn", c->id)), "epoll_ctl: %s", strerror(errno));
@@ -140,13 +149,15 @@ static void conn_free(struct loop_deferred *d)
 	struct conn *c = (struct conn *)((char *)d - offsetof(struct conn, reap));
 
 	ws_conn_rx_free(c->rx);
-	c->srv->metrics.out_queued -= obuf_pending(c->out);
-	obuf_free(&c->out);
-	obuf_shared_put(c->shared);
-	tls_free(c->tls);
-	registry_on_free(c);
+	if (c->side) { /* groups were left with the table (leave_open) */
+		c->srv->metrics.out_queued -= obuf_pending(c->side->out);
+		obuf_free(&c->side->out);
+		obuf_shared_put(c->side->shared);
+		tls_free(c->side->tls);
+		free(c->side);
+	}
+	registry_on_free(c); /* its origin: the spec too */
 	strpool_put(&c->srv->user_agents, c->user_agent);
-	spec_drop(c->spec);
 	free(c);
 }
 
@@ -171,8 +182,8 @@ static void close_now(struct conn *c)
 	loop_defer_free(&srv->loop, &c->reap, conn_free);
 	srv->num_conns--;
 	loop_del(&srv->loop, &c->io);
-	if (c->tls)
-		tls_close_notify(c->tls);
+	if (conn_tls(c))
+		tls_close_notify(conn_tls(c));
 	close(c->io.fd);
 	c->io.fd = -1;
 	if (srv->cork == c) {
@@ -196,15 +207,15 @@ static void after_output(struct conn *c)
 		/* Lingering close: our last bytes are out; FIN tells the peer,
 		 * and we keep draining its input so no RST destroys them. */
 		c->flags |= CONN_F_SHUT_WR;
-		if (c->tls)
-			tls_close_notify(c->tls);
+		if (conn_tls(c))
+			tls_close_notify(conn_tls(c));
 		shutdown(c->io.fd, SHUT_WR);
 	}
 	if (queued >= cfg->max_out_queue)
 		c->flags |= CONN_F_READ_PAUSED;
 	else if (queued <= cfg->max_out_queue / 2 && !(c->flags & CONN_F_CLOSE_AFTER_FLUSH))
 		c->flags &= (uint16_t)~CONN_F_READ_PAUSED;
-	if (flags != c->flags || !!(c->io.events & EPOLLOUT) != has_queue(c) || c->tls)
+	if (flags != c->flags || !!(c->io.events & EPOLLOUT) != has_queue(c) || conn_tls(c))
 		conn_update_events(c); /* TLS: a write may wait to read; no call when unchanged */
 }
 
@@ -233,8 +244,8 @@ static int send_or_queue(struct conn *c, struct iovec *iov, int iovcnt)
 			done -= iov[i].iov_len;
 			continue;
 		}
-		if (obuf_append(&c->out, (uint8_t *)iov[i].iov_base + done,
-				iov[i].iov_len - done) < 0) {
+		if (!conn_side(c) || obuf_append(&c->side->out, (uint8_t *)iov[i].iov_base + done,
+						 iov[i].iov_len - done) < 0) {
 			log_error_f(LOG_FIELDS(LF_STR("conn", c->id)),
 				    "out of memory queueing output");
 			close_now(c);
@@ -278,19 +289,22 @@ static int cork_append(struct server *srv, const uint8_t *hdr, size_t hdr_len,
 /* A shared frame's rest becomes bytes of the queue, so more can follow it. */
 static int unshare(struct conn *c)
 {
-	struct obuf_shared *f = c->shared;
+	struct conn_side *s = c->side;
+	struct obuf_shared *f = s ? s->shared : NULL;
 
 	if (!f)
 		return 0;
-	if (obuf_append(&c->out, f->data + c->shared_off, f->len - c->shared_off) < 0)
+	if (obuf_append(&s->out, f->data + s->shared_off, f->len - s->shared_off) < 0)
 		return ERR_NOMEM;
-	c->shared = NULL;
+	s->shared = NULL;
 	obuf_shared_put(f);
 	return 0;
 }
 
-/* conn_write_frame's general case. */
-static int write_frame(struct conn *c, const uint8_t *hdr, size_t hdr_len, const uint8_t *payload,
+/* conn_write_frame's general case. Never inlined: inlined, its set-up
+ * (saved registers, a stack frame) would run on the echo's fast path too,
+ * ~15 instructions per message. */
+__attribute__((noinline)) static int write_frame(struct conn *c, const uint8_t *hdr, size_t hdr_len, const uint8_t *payload,
 		       size_t len, bool enforce_limit)
 {
 	struct server *srv = c->srv;
@@ -312,11 +326,12 @@ static int write_frame(struct conn *c, const uint8_t *hdr, size_t hdr_len, const
 		close_now(c);
 		return ERR_CLOSED;
 	}
-	if (c->out) {
-		size_t before = obuf_pending(c->out);
+	if (c->side && c->side->out) {
+		struct obuf **out = &c->side->out;
+		size_t before = obuf_pending(*out);
 
-		if (obuf_append(&c->out, hdr, hdr_len) < 0 || obuf_append(&c->out, payload, len) < 0) {
-			srv->metrics.out_queued += obuf_pending(c->out) - before;
+		if (obuf_append(out, hdr, hdr_len) < 0 || obuf_append(out, payload, len) < 0) {
+			srv->metrics.out_queued += obuf_pending(*out) - before;
 			log_error_f(LOG_FIELDS(LF_STR("conn", c->id)),
 				    "out of memory queueing output");
 			close_now(c);
@@ -375,8 +390,13 @@ int conn_write_shared(struct conn *c, struct obuf_shared *f)
 	c->srv->stats.bytes_out += (size_t)w;
 	if ((size_t)w == f->len)
 		return 0;
-	c->shared = obuf_shared_get(f);
-	c->shared_off = (uint32_t)w; /* w < f->len <= --max-out-queue */
+	if (!conn_side(c)) {
+		log_error("conn %s: out of memory queueing output", c->id);
+		close_now(c);
+		return ERR_CLOSED;
+	}
+	c->side->shared = obuf_shared_get(f);
+	c->side->shared_off = (uint32_t)w; /* w < f->len <= --max-out-queue */
 	after_output(c);
 	return 0;
 }
@@ -408,12 +428,15 @@ static void flush_queue(struct conn *c)
 	int n = 0;
 	ssize_t w;
 	size_t from_out;
+	struct conn_side *s = c->side;
 
-	if (c->out)
-		iov[n++] = (struct iovec){(void *)obuf_data(c->out), obuf_pending(c->out)};
-	if (c->shared)
-		iov[n++] = (struct iovec){c->shared->data + c->shared_off,
-					  c->shared->len - c->shared_off};
+	if (!s)
+		return;
+	if (s->out)
+		iov[n++] = (struct iovec){(void *)obuf_data(s->out), obuf_pending(s->out)};
+	if (s->shared)
+		iov[n++] = (struct iovec){s->shared->data + s->shared_off,
+					  s->shared->len - s->shared_off};
 	if (!n)
 		return;
 	w = xwritev(c, iov, n);
@@ -427,11 +450,11 @@ static void flush_queue(struct conn *c)
 	}
 	c->srv->stats.bytes_out += (size_t)w;
 	c->srv->metrics.out_queued -= (size_t)w;
-	from_out = obuf_pending(c->out) < (size_t)w ? obuf_pending(c->out) : (size_t)w;
-	obuf_consume(&c->out, from_out);
-	if (c->shared && (c->shared_off += (uint32_t)((size_t)w - from_out)) == c->shared->len) {
-		obuf_shared_put(c->shared);
-		c->shared = NULL;
+	from_out = obuf_pending(s->out) < (size_t)w ? obuf_pending(s->out) : (size_t)w;
+	obuf_consume(&s->out, from_out);
+	if (s->shared && (s->shared_off += (uint32_t)((size_t)w - from_out)) == s->shared->len) {
+		obuf_shared_put(s->shared);
+		s->shared = NULL;
 	}
 	after_output(c);
 }
@@ -490,17 +513,18 @@ _Static_assert(sizeof PLAIN_BODY - 1 == 33, "Content-Length of plain_400");
 static void tls_step(struct conn *c)
 {
 	const char *why = NULL;
-	int rc = tls_handshake(c->tls, &why);
+	struct tls *tls = conn_tls(c);
+	int rc = tls_handshake(tls, &why);
 
 	if (rc == ERR_AGAIN) {
-		if (loop_mod(&c->srv->loop, &c->io, tls_events(c->tls) | EPOLLRDHUP) < 0)
+		if (loop_mod(&c->srv->loop, &c->io, tls_events(tls) | EPOLLRDHUP) < 0)
 			close_now(c);
 		return;
 	}
 	if (rc < 0) {
 		log_debug_f(LOG_FIELDS(LF_STR("conn", c->id)), "TLS handshake: %s", why);
 		c->srv->stats.handshakes_failed++;
-		if (tls_saw_http(c->tls) && write(c->io.fd, plain_400, sizeof plain_400 - 1) < 0)
+		if (tls_saw_http(tls) && write(c->io.fd, plain_400, sizeof plain_400 - 1) < 0)
 			log_debug("TLS port: cannot answer plain HTTP: %s", strerror(errno));
 		/* The rest of what came, read so that close() sends FIN, not an
 		 * RST that could destroy the answer or the alert; a few reads. */
@@ -521,18 +545,18 @@ static void on_event(struct loop_io *io, uint32_t events)
 
 	if (c->state == CONN_ST_DEAD) /* closed earlier in this batch */
 		return;
-	if (c->tls && !tls_is_ready(c->tls)) {
+	if (conn_tls(c) && !tls_is_ready(conn_tls(c))) {
 		tls_step(c);
 		return;
 	}
 	/* TLS crosses the directions (tls_cross_events): a write that must
 	 * read first goes on when readable, a read that must write first
 	 * (a KeyUpdate answered into a full socket) when writable. */
-	if ((events & EPOLLOUT) || (c->tls && (events & EPOLLIN) && tls_write_wants_read(c->tls)))
+	if ((events & EPOLLOUT) || (conn_tls(c) && (events & EPOLLIN) && tls_write_wants_read(conn_tls(c))))
 		flush_queue(c);
 	if (c->state != CONN_ST_DEAD &&
 	    ((events & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP)) ||
-	     (c->tls && (events & EPOLLOUT) && tls_read_wants_write(c->tls))) &&
+	     (conn_tls(c) && (events & EPOLLOUT) && tls_read_wants_write(conn_tls(c)))) &&
 	    !(c->flags & CONN_F_NO_READ))
 		on_readable(c);
 	else if (c->state != CONN_ST_DEAD && (events & (EPOLLHUP | EPOLLERR)))
@@ -541,7 +565,7 @@ static void on_event(struct loop_io *io, uint32_t events)
 	 * one record's worth, read now while reading is allowed. */
 	while (c->state != CONN_ST_DEAD && tls_wants_wakeup(c))
 		on_readable(c);
-	if (c->state != CONN_ST_DEAD && c->tls)
+	if (c->state != CONN_ST_DEAD && conn_tls(c))
 		conn_update_events(c); /* a spent wake-up, a new cross wait; no call if unchanged */
 }
 
@@ -619,16 +643,18 @@ static void accept_one(struct server *srv, int fd, const struct net_ip *ip)
 	c->connected_at_ns = c->last_active_ns = srv->loop.now_wall_ns;
 	if (srv->num_conns >= srv->cfg->max_connections)
 		c->flags |= CONN_F_REJECT_FULL;
-	if (srv->ws_tls && !(c->tls = tls_server_new(srv->ws_tls, fd))) {
+	if (srv->ws_tls && (!conn_side(c) || !(c->side->tls = tls_server_new(srv->ws_tls, fd)))) {
 		log_error("accept: out of memory for TLS");
 		close(fd);
+		free(c->side);
 		free(c);
 		return;
 	}
 	if (loop_add(&srv->loop, &c->io, EPOLLIN | EPOLLRDHUP) < 0) {
 		log_error("accept: epoll_ctl: %s", strerror(errno));
-		tls_free(c->tls);
+		tls_free(conn_tls(c));
 		close(fd);
+		free(c->side);
 		free(c);
 		return;
 	}
@@ -767,7 +793,7 @@ static void sweep_one(struct conn *c, const struct config *cfg, uint64_t now)
 {
 	switch (c->state) {
 	case CONN_ST_HANDSHAKE:
-		if (now >= c->deadline_ms && c->tls && !tls_is_ready(c->tls))
+		if (now >= c->deadline_ms && conn_tls(c) && !tls_is_ready(conn_tls(c)))
 			close_now(c); /* TLS unfinished: no way to answer */
 		else if (now >= c->deadline_ms)
 			ws_conn_http_error(c, 408, "handshake timeout");

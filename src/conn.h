@@ -23,6 +23,7 @@ struct obuf_shared;
 struct integ_state;
 struct spec;
 struct tls;
+struct conn_side;
 
 enum conn_state {
 	CONN_ST_HANDSHAKE, /* reading the HTTP upgrade request */
@@ -56,36 +57,108 @@ struct conn {
 	struct server *srv;
 	struct list_node link;    /* in server.all until DEAD */
 	char id[CONN_ID_LEN + 1];
-	uint8_t state;            /* enum conn_state */
 	uint16_t flags;           /* enum conn_flag */
-	int8_t protocol;          /* index into cfg->protocols, -1 none */
 	uint16_t close_code;      /* code reported for the disconnect */
+	uint8_t state;            /* enum conn_state */
+	int8_t protocol;          /* index into cfg->protocols, -1 none */
 	uint8_t close_by;         /* enum metrics_by: who closed first; NONE until upgraded */
 	struct net_ip ip;
-	/* How much of shared was written: below its length, which is at most
-	 * --max-out-queue (<= 1 GiB, conn_write_shared checks), so 32 bits;
-	 * it fills the hole after ip (8 B less per connection). */
-	uint32_t shared_off;
+	/* Registry order while OPEN (0: not indexed): 48 bits (2^48 opens
+	 * last 89 years at 100 000 a second) in what was padding after ip,
+	 * 8 B less per connection; conn_seq reads it. */
+	uint16_t seq_hi;
+	uint32_t seq_lo;
 	int64_t connected_at_ns;  /* wall clock */
 	int64_t last_active_ns;   /* wall clock: last frame in or message out */
 	uint64_t opened_ms;       /* monotonic: accept time */
 	uint64_t last_rx_ms;      /* monotonic: last frame from the client */
 	uint64_t deadline_ms;     /* handshake / close deadline, or next ping time */
 	struct ws_rx *rx;         /* NULL unless a frame or message is partial */
-	struct obuf *out;         /* NULL unless output is queued */
-	struct obuf_shared *shared; /* queued after out: a shared frame's unsent rest */
-	/* rx, out and shared stay next to the timestamps the frame path
-	 * updates (the write path checks out and shared together); user_agent,
-	 * read by Get and the logs only, comes after them. */
+	struct conn_side *side;   /* NULL until one of its fields is needed */
+	/* rx and side stay next to the timestamps the frame path updates
+	 * (the write path checks side's out and shared together);
+	 * user_agent, read by Get and the logs only, comes after them. */
 	const char *user_agent;   /* NULL when absent; shared (server.user_agents) */
 	struct integ_state *integ; /* NULL for echo-only routes */
-	struct spec *spec;        /* reference to the spec its route is in; NULL before the match */
-	uint64_t seq;             /* registry order while OPEN (0: not indexed) */
-	const char *path;         /* request path, interned (registry.c) */
-	const char *route;        /* spec path template matched, interned */
-	struct groups_member groups; /* wsgw.v1 groups (registry.c) */
-	struct tls *tls;          /* wss://: the TLS session (conn.c's transport); NULL: plain */
+	/* Where it came: request path, route and spec, shared by every
+	 * connection with the same three (registry.c); NULL before the match. */
+	const struct conn_origin *origin;
 };
+
+/* One pointer instead of three in every connection (16 B less): the path
+ * is interned already, and the route and the spec follow from the path
+ * (until a reload), so sharing them costs nothing more per distinct path. */
+struct conn_origin {
+	struct conntab_node node; /* in the registry's pool, by key */
+	uint32_t refs, len;       /* len: of key, without its NUL */
+	struct spec *spec;        /* reference: the route's strings point into it */
+	const char *route;        /* spec path template matched, interned: outlives reloads */
+	/* The spec's and the route's addresses, then the request path. */
+	char key[];
+};
+
+#define CONN_ORIGIN_PATH (2 * sizeof(void *)) /* the path's offset in key */
+
+static inline const char *conn_path(const struct conn *c)
+{
+	return c->origin ? c->origin->key + CONN_ORIGIN_PATH : NULL;
+}
+
+static inline const char *conn_route(const struct conn *c)
+{
+	return c->origin ? c->origin->route : NULL;
+}
+
+/* The spec c's route is in (held while c lives); NULL before the match. */
+static inline struct spec *conn_spec(const struct conn *c)
+{
+	return c->origin ? c->origin->spec : NULL;
+}
+
+/* What few connections need — a TLS session, group memberships, output
+ * the kernel did not take —, allocated on first use and freed with the
+ * connection: an idle plaintext connection holds none of it (40 B less
+ * in struct conn, and no allocation). */
+struct conn_side {
+	struct conn *conn;          /* back: a group's member list leads here */
+	struct tls *tls;            /* wss://: the TLS session (conn.c's transport); NULL: plain */
+	struct obuf *out;           /* NULL unless output is queued */
+	struct obuf_shared *shared; /* queued after out: a shared frame's unsent rest */
+	/* How much of shared was written: below its length, which is at most
+	 * --max-out-queue (<= 1 GiB, conn_write_shared checks), so 32 bits. */
+	uint32_t shared_off;
+	struct groups_member groups; /* wsgw.v1 groups (registry.c) */
+};
+
+/* c's side part, allocated (zeroed) on the first call; NULL when out of
+ * memory. */
+struct conn_side *conn_side(struct conn *c);
+
+#define CONN_SEQ_MAX ((UINT64_C(1) << 48) - 1)
+
+static inline uint64_t conn_seq(const struct conn *c)
+{
+	return (uint64_t)c->seq_hi << 32 | c->seq_lo;
+}
+
+static inline void conn_set_seq(struct conn *c, uint64_t seq)
+{
+	c->seq_hi = (uint16_t)(seq >> 32);
+	c->seq_lo = (uint32_t)seq;
+}
+
+static inline struct tls *conn_tls(const struct conn *c)
+{
+	return c->side ? c->side->tls : NULL;
+}
+
+/* c's groups (an empty member when it has no side part). */
+static inline const struct groups_member *conn_groups(const struct conn *c)
+{
+	static const struct groups_member none;
+
+	return c->side ? &c->side->groups : &none;
+}
 
 /* Listener callback: accepts up to a batch of pending connections. Beyond
  * --max-connections + 1024 a connection gets a static 503 and is closed at

@@ -12,10 +12,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* No hash is kept in the node (it is recomputed from the key when the
+ * array grows): 16 B, the size of the loop's deferred-free node that a
+ * connection's node shares storage with. */
 struct conntab_node {
 	struct conntab_node *next;
 	struct conntab_node **pprev;
-	uint64_t hash;
 };
 
 struct conntab_key {
@@ -45,6 +47,9 @@ int conntab_insert(struct conntab *t, struct conntab_node *node);
 
 /* Returns the node with this key, or NULL. */
 struct conntab_node *conntab_find(struct conntab *t, const char *key, size_t len);
+
+/* The node's hash under t's seed (from its key). */
+uint64_t conntab_hash(const struct conntab *t, const struct conntab_node *node);
 
 /* Unlinks a node that is in the table. O(1). */
 void conntab_remove(struct conntab *t, struct conntab_node *node);

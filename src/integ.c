@@ -562,7 +562,7 @@ static int connect_http(struct conn *c, const struct integration *in, const stru
 	struct integ_state *st = c->integ;
 	bool ok = true;
 	struct integ_subst s = {st->route, in, m, req, c->id, "CONNECT", st->connected_at_ms, NULL,
-				st->auth_ctx, c->tls ? "https" : "http"};
+				st->auth_ctx, conn_tls(c) ? "https" : "http"};
 	char *url = integ_http_url(in, &s);
 	struct integ_head h = {0};
 	struct upstream_call call = {
@@ -696,7 +696,7 @@ int integ_connect(struct conn *c, const struct route *route, const struct route_
 	st->srv = c->srv;
 	st->conn = c;
 	st->route = route;
-	st->spec = spec_hold(c->spec);
+	st->spec = spec_hold(conn_spec(c));
 	memcpy(st->id, c->id, sizeof st->id);
 	memcpy(st->accept, accept, sizeof st->accept);
 	st->connected_at_ms = c->srv->loop.now_wall_ns / 1000000;
@@ -707,13 +707,13 @@ int integ_connect(struct conn *c, const struct route *route, const struct route_
 	/* Everything later events need from the request, filled in now. */
 	struct integ_subst sm = {route, &route->message, m, req, c->id, "MESSAGE",
 				 st->connected_at_ms, NULL, st->auth_ctx,
-				 c->tls ? "https" : "http"};
+				 conn_tls(c) ? "https" : "http"};
 	struct integ_subst sd = {route, &route->disconnect, m, req, c->id, "DISCONNECT",
 				 st->connected_at_ms, NULL, st->auth_ctx,
-				 c->tls ? "https" : "http"};
+				 conn_tls(c) ? "https" : "http"};
 	struct integ_subst sc = {route, &route->connect, m, req, c->id, "CONNECT",
 				 st->connected_at_ms, NULL, st->auth_ctx,
-				 c->tls ? "https" : "http"};
+				 conn_tls(c) ? "https" : "http"};
 	const struct spec_kv *dm = route->message.type == INTEG_DUMMY
 					   ? dummy_content(&route->message)
 					   : NULL;

@@ -249,7 +249,7 @@ struct integ_fn *integ_fn_new(struct conn *c, const struct route *r, const struc
 	f->auth_ctx = integ_authorizer_context(c);
 	f->connected_ms = c->srv->loop.now_wall_ns / 1000000;
 	net_ip_format(&c->ip, f->source_ip, sizeof f->source_ip);
-	f->https = c->tls != NULL;
+	f->https = conn_tls(c) != NULL;
 	if (!snapshot(f, m, req)) {
 		snprintf(why, whylen, "out of memory");
 		goto fail;

@@ -14,6 +14,7 @@
 #include "log.h"
 #include "net.h"
 #include "registry_int.h"
+#include "spec.h"
 #include "ws.h"
 #include "ws_conn.h"
 
@@ -121,6 +122,19 @@ void registry_each(struct server *srv, bool (*fn)(void *arg, const char *id, siz
 
 /* ---- the local state and the connection hooks -------------------------------- */
 
+static struct conntab_key origin_key(const struct conntab_node *n)
+{
+	const struct conn_origin *o = (const struct conn_origin *)n;
+
+	return (struct conntab_key){o->key, o->len};
+}
+
+/* The order index reads a live connection's seq from the connection. */
+static uint64_t seq_of(const void *p)
+{
+	return conn_seq((const struct conn *)p);
+}
+
 int registry_init(struct server *srv)
 {
 	struct registry_state *r = calloc(1, sizeof *r);
@@ -129,10 +143,11 @@ int registry_init(struct server *srv)
 	if (!r)
 		return ERR_NOMEM;
 	srv->reg = r;
+	r->order.seq_of = seq_of;
 	if (server_random(srv, (uint8_t *)seed, sizeof seed) < 0)
 		return ERR_SYS;
 	r->secret = seed[0];
-	if (strpool_init(&r->paths, seed[1]) < 0 ||
+	if (conntab_init(&r->origins, 64, seed[1], origin_key) < 0 ||
 	    strpool_init(&r->routes, seed[1] ^ 0x5bd1e995u) < 0 ||
 	    groups_init(&r->groups, seed[1] ^ 0x27d4eb2du) < 0)
 		return ERR_NOMEM;
@@ -146,7 +161,7 @@ void registry_fini(struct server *srv)
 	if (!r)
 		return;
 	connidx_fini(&r->order);
-	strpool_fini(&r->paths);
+	conntab_fini(&r->origins);
 	strpool_fini(&r->routes);
 	groups_fini(&r->groups);
 	free(r->counts);
@@ -154,13 +169,49 @@ void registry_fini(struct server *srv)
 	srv->reg = NULL;
 }
 
-void registry_on_upgrade(struct conn *c, const char *path, size_t path_len, const char *route)
+int registry_on_upgrade(struct conn *c, const char *path, size_t path_len, const char *route,
+                        struct spec *spec)
 {
 	struct registry_state *r = c->srv->reg;
+	const char *rt = strpool_get(&r->routes, route, strlen(route));
+	char buf[256], *key = buf; /* most paths fit: no allocation to look up */
+	struct conntab_node *n;
+	struct conn_origin *o;
 
-	/* NULL when out of memory: the connection is then listed with "". */
-	c->path = strpool_get(&r->paths, path, path_len);
-	c->route = strpool_get(&r->routes, route, strlen(route));
+	if (!rt || path_len > UINT32_MAX - CONN_ORIGIN_PATH - 1 ||
+	    (CONN_ORIGIN_PATH + path_len > sizeof buf &&
+	     !(key = malloc(CONN_ORIGIN_PATH + path_len))))
+		goto out_nomem;
+	memcpy(key, &spec, sizeof spec);
+	memcpy(key + sizeof spec, &rt, sizeof rt);
+	memcpy(key + CONN_ORIGIN_PATH, path, path_len);
+	n = conntab_find(&r->origins, key, CONN_ORIGIN_PATH + path_len);
+	if (n) {
+		o = (struct conn_origin *)n;
+		o->refs++;
+		strpool_put(&r->routes, rt); /* o holds it already */
+		goto out_ok;
+	}
+	o = malloc(sizeof *o + CONN_ORIGIN_PATH + path_len + 1);
+	if (!o)
+		goto out_nomem;
+	o->refs = 1;
+	o->len = (uint32_t)(CONN_ORIGIN_PATH + path_len);
+	o->spec = spec_hold(spec);
+	o->route = rt;
+	memcpy(o->key, key, o->len);
+	o->key[o->len] = '\0';
+	conntab_insert(&r->origins, &o->node); /* ERR_NOMEM: inserted, denser */
+out_ok:
+	if (key != buf)
+		free(key);
+	c->origin = o;
+	return 0;
+out_nomem:
+	if (key != buf)
+		free(key);
+	strpool_put(&r->routes, rt);
+	return ERR_NOMEM;
 }
 
 static struct route_count *count_of(struct registry_state *r, const char *route, bool add)
@@ -188,14 +239,17 @@ void registry_on_open(struct conn *c)
 	struct registry_state *r = c->srv->reg;
 	struct route_count *rc;
 
-	c->seq = ++r->last_seq;
-	if (connidx_append(&r->order, c->seq, c) < 0) {
+	/* 2^48 - 1 opens: 89 years at 100 000 a second; past that, none is
+	 * indexed rather than the order broken. */
+	if (r->last_seq < CONN_SEQ_MAX)
+		conn_set_seq(c, ++r->last_seq);
+	if (conn_seq(c) && connidx_append(&r->order, conn_seq(c), c) < 0) {
 		log_error("conn %s: out of memory: it will not be listed or broadcast to", c->id);
-		c->seq = 0;
+		conn_set_seq(c, 0);
 	}
 	/* Keyed by the interned template string, never by a spec pointer:
 	 * a reloaded spec may replace the routes while connections stay. */
-	if (c->route && (rc = count_of(r, c->route, true)) != NULL)
+	if (conn_route(c) && (rc = count_of(r, conn_route(c), true)) != NULL)
 		rc->count++;
 }
 
@@ -204,30 +258,39 @@ void registry_on_leave(struct conn *c)
 	struct registry_state *r = c->srv->reg;
 	struct route_count *rc;
 
-	if (c->seq)
-		connidx_remove(&r->order, c->seq);
-	if (c->route && (rc = count_of(r, c->route, false)) != NULL && --rc->count == 0)
+	if (conn_seq(c))
+		connidx_remove(&r->order, conn_seq(c));
+	if (conn_route(c) && (rc = count_of(r, conn_route(c), false)) != NULL && --rc->count == 0)
 		*rc = r->counts[--r->ncounts];
-	groups_leave_all(&r->groups, &c->groups);
+	if (c->side)
+		groups_leave_all(&r->groups, &c->side->groups);
 }
 
 void registry_on_free(struct conn *c)
 {
 	struct registry_state *r = c->srv->reg;
 
-	strpool_put(&r->paths, c->path);
-	strpool_put(&r->routes, c->route);
-	c->path = c->route = NULL;
+	struct conn_origin *o = (struct conn_origin *)c->origin;
+
+	c->origin = NULL;
+	if (!o || --o->refs > 0)
+		return;
+	conntab_remove(&r->origins, &o->node);
+	strpool_put(&r->routes, o->route);
+	spec_drop(o->spec);
+	free(o);
 }
 
 #define GROUPS_HEADER "x-wsgw-groups"
 
 static void join_one(struct conn *c, const char *name, size_t n)
 {
+	struct conn_side *s;
 	int rc = -1;
 
 	if (groups_name_ok(name, n))
-		rc = groups_join(&c->srv->reg->groups, &c->groups, name, n);
+		rc = (s = conn_side(c)) ? groups_join(&c->srv->reg->groups, &s->groups, name, n)
+		                         : ERR_NOMEM;
 	if (rc < 0)
 		log_warn("conn %s: X-Wsgw-Groups: cannot join group \"%.*s\" (%s)", c->id,
 		         (int)(n > 128 ? 128 : n), name,

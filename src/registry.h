@@ -17,6 +17,7 @@
 
 struct conn;
 struct server;
+struct spec;
 
 /* True when id names an OPEN connection of this node (one still in its
  * handshake or already closing is not found, as API.md asks). */
@@ -78,12 +79,14 @@ int registry_init(struct server *srv);
 void registry_fini(struct server *srv);
 
 /* Hooks from the connection's life (conn.c, ws_conn.c):
- * - on_upgrade: the request path and the route template it matched
- *   (copied: interned, shared by connections with the same strings);
+ * - on_upgrade: the request path, the route template it matched and the
+ *   spec it is in (held; the strings copied: interned, shared by
+ *   connections with the same three); 0 or ERR_NOMEM (c has no origin);
  * - on_open: c became OPEN: it gets the next seq and is counted;
  * - on_leave: c stopped being OPEN: uncounted, out of its groups;
- * - on_free: c is freed: drops the strings. */
-void registry_on_upgrade(struct conn *c, const char *path, size_t path_len, const char *route);
+ * - on_free: c is freed: drops its origin (strings and spec). */
+int registry_on_upgrade(struct conn *c, const char *path, size_t path_len, const char *route,
+                        struct spec *spec);
 void registry_on_open(struct conn *c);
 void registry_on_leave(struct conn *c);
 void registry_on_free(struct conn *c);

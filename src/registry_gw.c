@@ -68,12 +68,14 @@ uint64_t registry_list_check(uint64_t secret, uint64_t seq, const struct gw_req 
 
 static bool list_match(const struct conn *c, const struct gw_req *q, const struct group *g)
 {
-	if (q->route.n && !str_eq(c->route, q->route))
+	const char *path = conn_path(c);
+
+	if (q->route.n && !str_eq(conn_route(c), q->route))
 		return false;
-	if (q->prefix.n && (!c->path || strlen(c->path) < q->prefix.n ||
-	                    memcmp(c->path, q->prefix.p, q->prefix.n)))
+	if (q->prefix.n &&
+	    (!path || strlen(path) < q->prefix.n || memcmp(path, q->prefix.p, q->prefix.n)))
 		return false;
-	if (g && !groups_has(&c->groups, g->gid))
+	if (g && !groups_has(conn_groups(c), g->gid))
 		return false;
 	if (q->has_after && c->connected_at_ns < q->after_ns)
 		return false;
@@ -89,13 +91,14 @@ static bool list_match(const struct conn *c, const struct gw_req *q, const struc
 static size_t list_size(const struct server *srv, const struct conn *c)
 {
 	size_t n = 96 + strlen(c->id) + strlen(srv->cfg->gateway_id) + 64 /* source_ip */;
+	const struct groups_member *gm = conn_groups(c);
 
 	n += c->user_agent ? strlen(c->user_agent) : 0;
-	n += c->path ? strlen(c->path) : 0;
-	n += c->route ? strlen(c->route) : 0;
+	n += conn_path(c) ? strlen(conn_path(c)) : 0;
+	n += conn_route(c) ? strlen(conn_route(c)) : 0;
 	n += c->protocol >= 0 ? strlen(srv->cfg->protocols[c->protocol]) : 0;
-	for (int i = 0; i < c->groups.n; i++)
-		n += 3 + c->groups.l[i]->g->len;
+	for (int i = 0; i < gm->n; i++)
+		n += 3 + gm->l[i]->g->len;
 	return n;
 }
 
@@ -104,15 +107,16 @@ static bool list_add(struct server *srv, struct gw_call *call, const struct conn
 {
 	struct gw_conn_info *o = &call->conns[call->nconns];
 	const struct config *cfg = srv->cfg;
+	const struct groups_member *gm = conn_groups(c);
 
-	if (c->groups.n) {
-		const char **v = realloc(call->names, (*names + c->groups.n) * sizeof *v);
+	if (gm->n) {
+		const char **v = realloc(call->names, (*names + gm->n) * sizeof *v);
 
 		if (!v)
 			return false;
 		call->names = v;
-		for (int i = 0; i < c->groups.n; i++)
-			v[*names + (size_t)i] = c->groups.l[i]->g->name;
+		for (int i = 0; i < gm->n; i++)
+			v[*names + (size_t)i] = gm->l[i]->g->name;
 	}
 	*o = (struct gw_conn_info){0};
 	o->base.id = c->id;
@@ -121,12 +125,12 @@ static bool list_add(struct server *srv, struct gw_call *call, const struct conn
 	o->base.user_agent = c->user_agent ? c->user_agent : "";
 	o->base.connected_at_ns = c->connected_at_ns;
 	o->base.last_active_at_ns = c->last_active_ns;
-	o->path = c->path ? c->path : "";
-	o->route = c->route ? c->route : "";
+	o->path = conn_path(c) ? conn_path(c) : "";
+	o->route = conn_route(c) ? conn_route(c) : "";
 	o->subprotocol = c->protocol >= 0 ? cfg->protocols[c->protocol] : "";
-	o->ngroups = c->groups.n;
+	o->ngroups = gm->n;
 	o->groups = (const char *const *)(uintptr_t)*names; /* an offset until the end */
-	*names += c->groups.n;
+	*names += gm->n;
 	call->nconns++;
 	return true;
 }
@@ -149,7 +153,7 @@ bool registry_list_page(struct server *srv, const struct gw_req *q, uint64_t *po
 		return false;
 	}
 	for (i = connidx_lower_bound(x, seq == UINT64_MAX ? seq : seq + 1); i < x->len; i++) {
-		struct conn *c = x->v[i].p;
+		struct conn *c = connidx_at(x, i);
 
 		if (call->nconns == page || scanned == LIST_SCAN_MAX)
 			break;
@@ -165,7 +169,7 @@ bool registry_list_page(struct server *srv, const struct gw_req *q, uint64_t *po
 			}
 		}
 		scanned++;
-		seq = x->v[i].seq;
+		seq = connidx_seq(x, i);
 	}
 	for (size_t k = 0; k < call->nconns; k++)
 		call->conns[k].groups = call->names + (uintptr_t)call->conns[k].groups;
@@ -263,7 +267,9 @@ void registry_gw_join(struct server *srv, const struct gw_req *q, struct gw_call
 	int rc;
 
 	if (c) {
-		rc = groups_join(&srv->reg->groups, &c->groups, q->group.p, q->group.n);
+		rc = conn_side(c)
+		         ? groups_join(&srv->reg->groups, &c->side->groups, q->group.p, q->group.n)
+		         : ERR_NOMEM;
 		if (rc == ERR_LIMIT)
 			api_fail(&call->api.st, API_RESOURCE_EXHAUSTED,
 			         "connection %s is in %d groups already, the most allowed", c->id,
@@ -281,7 +287,8 @@ void registry_gw_leave(struct server *srv, const struct gw_req *q, struct gw_cal
 	struct conn *c = member(srv, q, call);
 
 	if (c) {
-		if (groups_leave(&srv->reg->groups, &c->groups, q->group.p, q->group.n) < 0)
+		if (!c->side ||
+		    groups_leave(&srv->reg->groups, &c->side->groups, q->group.p, q->group.n) < 0)
 			api_fail(&call->api.st, API_NOT_FOUND, "connection %s is not in group %.*s",
 			         c->id, (int)q->group.n, q->group.p);
 		else
@@ -326,13 +333,13 @@ static bool excluded(const struct bcast *b, uint64_t seq)
 
 static bool bcast_match(const struct bcast *b, const struct conn *c)
 {
-	if (b->gid && !groups_has(&c->groups, b->gid))
+	if (b->gid && !groups_has(conn_groups(c), b->gid))
 		return false;
-	if (b->route && (!c->route || strcmp(c->route, b->route) != 0))
+	if (b->route && (!conn_route(c) || strcmp(conn_route(c), b->route) != 0))
 		return false;
-	if (b->prefix && (!c->path || strncmp(c->path, b->prefix, b->prefix_len) != 0))
+	if (b->prefix && (!conn_path(c) || strncmp(conn_path(c), b->prefix, b->prefix_len) != 0))
 		return false;
-	return !excluded(b, c->seq);
+	return !excluded(b, conn_seq(c));
 }
 
 /* A small group: visit its members by seq (each looked up again, so one
@@ -344,7 +351,7 @@ static bool members_step(struct bcast *b, uint64_t until_ns)
 	for (unsigned n = 0; b->next_member < b->nmembers; b->next_member++) {
 		uint64_t seq = b->members[b->next_member];
 		size_t i = connidx_lower_bound(x, seq);
-		struct conn *c = i < x->len && x->v[i].seq == seq ? x->v[i].p : NULL;
+		struct conn *c = i < x->len && connidx_seq(x, i) == seq ? connidx_at(x, i) : NULL;
 
 		if (++n % CLOCK_EVERY == 0 && fanout_now_ns() >= until_ns)
 			return false;
@@ -367,12 +374,12 @@ static bool bcast_step(struct fanout *f, uint64_t until_ns)
 
 	if (b->members)
 		return members_step(b, until_ns);
-	for (; i < x->len && x->v[i].seq <= b->last_seq; i++) {
-		struct conn *c = x->v[i].p;
+	for (; i < x->len && connidx_seq(x, i) <= b->last_seq; i++) {
+		struct conn *c = connidx_at(x, i);
 
 		if (++n % CLOCK_EVERY == 0 && fanout_now_ns() >= until_ns)
 			return false;
-		b->next_seq = x->v[i].seq + 1;
+		b->next_seq = connidx_seq(x, i) + 1;
 		if (!c || !bcast_match(b, c))
 			continue;
 		if (ws_conn_send_frame(c, b->frame) == 0)
@@ -461,8 +468,8 @@ static bool bcast_setup(struct server *srv, struct bcast *b, const struct gw_req
 		for (size_t i = 0; i < q->nids; i++) {
 			struct conn *c = find(srv, q->ids[i]);
 
-			if (c && c->seq) /* unknown ids exclude nobody */
-				b->exclude[b->nexclude++] = c->seq;
+			if (c && conn_seq(c)) /* unknown ids exclude nobody */
+				b->exclude[b->nexclude++] = conn_seq(c);
 		}
 		qsort(b->exclude, b->nexclude, sizeof *b->exclude, cmp_u64);
 	}
@@ -483,10 +490,12 @@ static bool snapshot(struct bcast *b, const struct group *g)
 	for (n = g->links.next; n != &g->links; n = n->next) {
 		const struct group_link *l = list_entry(n, struct group_link, in_group);
 		const struct conn *c =
-		    (const struct conn *)((const char *)l->owner - offsetof(struct conn, groups));
+		    ((const struct conn_side *)((const char *)l->owner -
+		                                offsetof(struct conn_side, groups)))
+		        ->conn;
 
-		if (c->seq)
-			b->members[b->nmembers++] = c->seq;
+		if (conn_seq(c))
+			b->members[b->nmembers++] = conn_seq(c);
 	}
 	qsort(b->members, b->nmembers, sizeof *b->members, cmp_u64);
 	return true;

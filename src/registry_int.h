@@ -21,7 +21,8 @@ struct registry_state {
 	struct connidx order; /* OPEN connections by seq */
 	uint64_t last_seq;
 	uint64_t secret; /* page token check values */
-	struct strpool paths, routes;
+	struct strpool routes;
+	struct conntab origins; /* struct conn_origin, by spec, route and path */
 	struct groups groups;
 	struct route_count *counts; /* one per route with OPEN connections */
 	size_t ncounts, cap_counts;

@@ -286,14 +286,17 @@ static int accept_upgrade(struct conn *c, const struct http1_request *req,
 		ws_conn_http_error(c, 404, "no WebSocket route for this path");
 		return ERR_CLOSED;
 	}
-	/* The route stays valid while c lives, whatever a reload does. */
-	c->spec = spec_hold(c->srv->spec);
+	/* The route stays valid while c lives, whatever a reload does: c's
+	 * origin holds the spec. */
+	if (registry_on_upgrade(c, hs->path.p, hs->path.len, route->path, c->srv->spec) < 0) {
+		ws_conn_http_error(c, 503, "out of memory");
+		return ERR_NOMEM;
+	}
 	if (make_id(c->srv, c->id) < 0) {
 		ws_conn_http_error(c, 500, "no randomness for a connection id");
 		return ERR_SYS;
 	}
 	set_identity(c, hs);
-	registry_on_upgrade(c, hs->path.p, hs->path.len, route->path);
 	c->protocol = (int8_t)hs->protocol;
 	log_debug_f(LOG_FIELDS(LF_STR("conn", c->id), LF_STR("route", route->path)), "upgrading");
 	ws_handshake_accept(hs->key, accept);
@@ -337,7 +340,7 @@ void ws_conn_auth_done(struct conn *c, int status, char *auth_ctx, const char *h
 						   : "authorizer failed");
 	} else if (http1_parse_request(head, head_len, &req) != (int)head_len ||
 		   check_request(c, &req, &hs) != 101 ||
-		   !(route = spec_match(c->spec, hs.path.p, hs.path.len, &m))) {
+		   !(route = spec_match(conn_spec(c), hs.path.p, hs.path.len, &m))) {
 		ws_conn_http_error(c, 500, "the request changed while authorizing"); /* cannot */
 	} else {
 		int rc = integ_connect(c, route, &m, &req, accept, auth_ctx);

@@ -114,14 +114,26 @@ static void test_check_binds_filters(void **state)
 	assert_true(a != d); /* another position */
 }
 
+/* connidx's elements: the seq is read from the element itself. */
+struct elem {
+	uint64_t seq;
+};
+
+static uint64_t elem_seq(const void *p)
+{
+	return ((const struct elem *)p)->seq;
+}
+
 static void test_connidx(void **state)
 {
-	struct connidx x = {0};
-	int dummy[3000];
+	struct connidx x = {.seq_of = elem_seq};
+	static struct elem dummy[3000];
 
 	(void)state;
-	for (int i = 0; i < 3000; i++)
-		assert_int_equal(connidx_append(&x, (uint64_t)(i * 2 + 1), &dummy[i]), 0);
+	for (int i = 0; i < 3000; i++) {
+		dummy[i].seq = (uint64_t)(i * 2 + 1);
+		assert_int_equal(connidx_append(&x, dummy[i].seq, &dummy[i]), 0);
+	}
 	assert_int_equal(connidx_lower_bound(&x, 0), 0);
 	assert_int_equal(connidx_lower_bound(&x, 2), 1);
 	assert_int_equal(connidx_lower_bound(&x, 5999), 2999);
@@ -133,20 +145,20 @@ static void test_connidx(void **state)
 	connidx_remove(&x, 12345); /* absent */
 	assert_int_equal(x.live, 1500);
 	for (size_t i = 1; i < x.len; i++)
-		assert_true(x.v[i - 1].seq < x.v[i].seq);
+		assert_true(connidx_seq(&x, i - 1) < connidx_seq(&x, i));
 	for (int i = 1; i < 3000; i += 2) {
 		size_t k = connidx_lower_bound(&x, (uint64_t)(i * 2 + 1));
 
 		assert_true(k < x.len);
-		assert_ptr_equal(x.v[k].p, &dummy[i]);
+		assert_ptr_equal(connidx_at(&x, k), &dummy[i]);
 	}
 	/* a position between entries finds the next live one */
 	{
 		size_t k = connidx_lower_bound(&x, 2);
 
-		while (k < x.len && !x.v[k].p)
+		while (k < x.len && !connidx_at(&x, k))
 			k++;
-		assert_ptr_equal(x.v[k].p, &dummy[1]);
+		assert_ptr_equal(connidx_at(&x, k), &dummy[1]);
 	}
 	for (int i = 1; i < 3000; i += 2)
 		connidx_remove(&x, (uint64_t)(i * 2 + 1));
@@ -206,12 +218,46 @@ static void test_node_token(void **state)
 		}
 }
 
+/* A hole keeps its seq (in the entry itself, the element may be gone), so
+ * the search still orders by it before any compaction. */
+static void test_connidx_holes(void **state)
+{
+	struct connidx x = {.seq_of = elem_seq};
+	static struct elem e[10];
+
+	(void)state;
+	for (int i = 0; i < 10; i++) {
+		e[i].seq = (uint64_t)(i * 10 + 10);
+		assert_int_equal(connidx_append(&x, e[i].seq, &e[i]), 0);
+	}
+	connidx_remove(&x, 20);
+	connidx_remove(&x, 40);
+	e[1].seq = e[3].seq = 999; /* the elements are gone: not read again */
+	assert_int_equal(x.len, 10);
+	assert_int_equal(x.live, 8);
+	assert_null(connidx_at(&x, 1));
+	assert_int_equal(connidx_seq(&x, 1), 20);
+	assert_int_equal(connidx_seq(&x, 3), 40);
+	assert_int_equal(connidx_lower_bound(&x, 20), 1);
+	assert_int_equal(connidx_lower_bound(&x, 21), 2);
+	assert_int_equal(connidx_lower_bound(&x, 40), 3);
+	assert_int_equal(connidx_lower_bound(&x, 41), 4);
+	assert_int_equal(connidx_lower_bound(&x, 100), 9);
+	assert_ptr_equal(connidx_at(&x, 4), &e[4]);
+	connidx_remove(&x, 20); /* a hole already */
+	assert_int_equal(x.live, 8);
+	connidx_remove(&x, 100); /* the newest: no hole left behind */
+	assert_int_equal(x.len, 9);
+	connidx_fini(&x);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_round_trip), cmocka_unit_test(test_refused),
 	    cmocka_unit_test(test_mangled),    cmocka_unit_test(test_check_binds_filters),
 	    cmocka_unit_test(test_connidx),    cmocka_unit_test(test_node_token),
+	    cmocka_unit_test(test_connidx_holes),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
