@@ -536,13 +536,25 @@ static void on_message(void *arg, const char *chan, size_t chan_len, const char 
 
 	(void)chan, (void)chan_len;
 	if (len && data[0] == CLUSTER_MSG_REQUEST &&
-	    cluster_request_decode((const uint8_t *)data, len, &q) == 0)
+	    cluster_request_decode((const uint8_t *)data, len, &q) == 0) {
+		/* Sends to one client in one read leave in one write (ended
+		 * by on_sub_read_done, before any other event). */
+		conn_batch_begin(cl->srv);
 		on_request(cl, &q);
+	}
 	else if (len && data[0] == CLUSTER_MSG_REPLY &&
 	         cluster_reply_decode((const uint8_t *)data, len, &a) == 0)
 		on_reply(cl, &a);
 	else
 		log_debug("cluster: ignored a malformed message (%zu bytes)", len);
+}
+
+static void on_sub_read_done(void *arg)
+{
+	struct cluster *cl = arg;
+
+	if (cl->srv->cork_batch)
+		conn_batch_end(cl->srv);
 }
 
 /* ---- the registry -------------------------------------------------------- */
@@ -871,6 +883,7 @@ int cluster_start(struct server *srv)
 	lc.name = "subscriber";
 	lc.on_state = on_sub_state;
 	lc.on_message = on_message;
+	lc.on_read_done = on_sub_read_done;
 	lc.channels[0] = cl->inbox;
 	lc.channels[1] = "wsgw:all";
 	lc.num_channels = 2;

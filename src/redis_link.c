@@ -423,8 +423,11 @@ static void on_event(struct loop_io *io, uint32_t events)
 		if (gen != l->gen)
 			return;
 	}
-	if (events & (EPOLLIN | EPOLLERR | EPOLLHUP))
+	if (events & (EPOLLIN | EPOLLERR | EPOLLHUP)) {
 		on_readable(l);
+		if (l->cfg.on_read_done)
+			l->cfg.on_read_done(l->cfg.arg);
+	}
 	/* Writable after a full socket (or the connect, with the handshake
 	 * queued); otherwise queued commands wait for the deferred flush. */
 	if (gen == l->gen && l->io.fd >= 0 && (events & EPOLLOUT))

@@ -44,6 +44,9 @@ struct redis_link_cfg {
 	unsigned num_channels;
 	redis_state_fn on_state;
 	redis_message_fn on_message;
+	/* After each wake-up's replies and messages were handed out (may be
+	 * NULL): the end of a batch of on_message calls. */
+	void (*on_read_done)(void *arg);
 	void *arg;
 };
 
