@@ -75,6 +75,7 @@ struct cluster {
 	char nonce_prefix[48]; /* {"node":"<nonce>" — the lease value starts so */
 	bool registered;       /* our lease is in Redis (as far as we know) */
 	bool ever_registered;  /* SET NX once; after that the compare-on-nonce script */
+	bool registering;      /* a SET NX in flight: a second would find our own lease */
 	uint64_t sub_up_ms;    /* when the subscriber last came up */
 	char *ua_buf;          /* a remote Get's User-Agent, during its done */
 	struct loop_timer tick, deadline;
@@ -682,6 +683,7 @@ static void on_registered(void *arg, const redisReply *r)
 {
 	struct cluster *cl = arg;
 
+	cl->registering = false;
 	if (!r || r->type == REDIS_REPLY_ERROR)
 		return; /* the next tick retries */
 	if (r->type == REDIS_REPLY_STATUS) {
@@ -709,13 +711,19 @@ static void register_lease(struct cluster *cl)
 	const char *argv[6];
 	size_t lens[6];
 
+	/* The link came up in the loop pass where the tick fired (a loaded
+	 * machine): two SET NX in flight, and the second, finding the first's
+	 * lease, would take our own tag for another node's. */
+	if (cl->registering)
+		return;
 	lease_value(cl, val, sizeof val);
 	snprintf(px, sizeof px, "%d", LEASE_MS);
 	argv[0] = "SET", argv[1] = cl->key, argv[2] = val, argv[3] = "NX", argv[4] = "PX";
 	argv[5] = px;
 	for (int i = 0; i < 6; i++)
 		lens[i] = strlen(argv[i]);
-	redis_link_cmd(cl->cmd, on_registered, cl, 6, argv, lens);
+	if (redis_link_cmd(cl->cmd, on_registered, cl, 6, argv, lens) == 0)
+		cl->registering = true;
 }
 
 static void on_refreshed(void *arg, const redisReply *r)
