@@ -328,12 +328,15 @@ static void remote(struct server *srv, struct cluster_request *q, struct api_cal
 		fail_now(cl, q->op, call);
 		return;
 	}
-	snprintf(key, sizeof key, "wsgw:node:%.*s", CLUSTER_TAG_LEN, (const char *)q->id.p);
-	snprintf(inbox, sizeof inbox, "wsgw:inbox:%.*s", CLUSTER_TAG_LEN, (const char *)q->id.p);
+	/* Built, not printed: this runs for every remote call. */
+	memcpy(key, "wsgw:node:", 10);
+	memcpy(key + 10, q->id.p, CLUSTER_TAG_LEN);
+	memcpy(inbox, "wsgw:inbox:", 11);
+	memcpy(inbox + 11, q->id.p, CLUSTER_TAG_LEN);
 	argv[0] = "EVAL", argv[1] = publish_lua, argv[2] = "2", argv[3] = key, argv[4] = inbox;
 	argv[5] = (const char *)buf;
-	for (int i = 0; i < 5; i++)
-		lens[i] = strlen(argv[i]);
+	lens[0] = 4, lens[1] = sizeof publish_lua - 1, lens[2] = 1;
+	lens[3] = 10 + CLUSTER_TAG_LEN, lens[4] = 11 + CLUSTER_TAG_LEN;
 	lens[5] = (size_t)n;
 	err = redis_link_cmd(cl->cmd, on_published, rc, 6, argv, lens);
 	if (err < 0) {
@@ -460,10 +463,12 @@ static void owner_done(struct api_call *call)
 	n = buf ? cluster_reply_encode(&a, buf, cluster_reply_size(&a)) : ERR_NOMEM;
 	if (n < 0)
 		return; /* the caller times out: UNAVAILABLE */
-	snprintf(chan, sizeof chan, "wsgw:inbox:%.*s", (int)oc->q->caller.len,
-	         (const char *)oc->q->caller.p);
+	/* caller is a tag (on_request checked); built, not printed. */
+	memcpy(chan, "wsgw:inbox:", 11);
+	memcpy(chan + 11, oc->q->caller.p, CLUSTER_TAG_LEN);
+	chan[11 + CLUSTER_TAG_LEN] = '\0';
 	argv[0] = "PUBLISH", argv[1] = chan, argv[2] = (const char *)buf;
-	lens[0] = 7, lens[1] = strlen(chan), lens[2] = (size_t)n;
+	lens[0] = 7, lens[1] = 11 + CLUSTER_TAG_LEN, lens[2] = (size_t)n;
 	if (redis_link_cmd(cl->cmd, NULL, NULL, 3, argv, lens) < 0)
 		log_debug("cluster: reply to node %s not queued", chan + 11);
 }

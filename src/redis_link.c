@@ -1,6 +1,6 @@
 /* redis_link.c — one Redis connection on our epoll loop (redis_link.h).
- * hiredis is only the RESP codec: redisFormatCommandArgv produces the bytes
- * we queue, redisReaderFeed/GetReply parse what we read. Never blocks: the
+ * hiredis parses what we read (redisReaderFeed/GetReply); commands are
+ * encoded by resp.c straight into our output buffer. Never blocks: the
  * connect is non-blocking, every wait is a loop timer (connect timeout,
  * reply timeout, reconnect backoff). Replies come back in command order
  * (RESP is a FIFO per connection), so a ring of callbacks is the whole
@@ -27,6 +27,7 @@
 #include "list.h"
 #include "log.h"
 #include "loop.h"
+#include "resp.h"
 
 #define BACKOFF_MIN_MS 50
 #define BACKOFF_MAX_MS 2000
@@ -147,25 +148,21 @@ void redis_link_reset(struct redis_link *l, const char *why)
 	fail(l, why);
 }
 
-/* Appends a formatted command and its callback. */
+/* Appends the command, encoded straight into the output buffer (resp.h
+ * says why not hiredis' formatter), and its callback. */
 static int queue(struct redis_link *l, redis_reply_fn fn, void *arg, int argc, const char **argv,
                  const size_t *argvlen)
 {
-	char *cmd;
-	int n;
+	size_t n;
 
 	if (l->count >= l->cfg.max_pending)
 		return ERR_LIMIT;
-	n = redisFormatCommandArgv(&cmd, argc, argv, argvlen);
-	if (n < 0)
-		return ERR_NOMEM;
+	n = resp_cmd_size(argc, argvlen);
 	if (l->out_off == l->out_len)
 		l->out_off = l->out_len = 0;
-	if (l->out_len - l->out_off + (size_t)n > l->cfg.max_out) {
-		redisFreeCommand(cmd);
+	if (l->out_len - l->out_off + n > l->cfg.max_out)
 		return ERR_LIMIT;
-	}
-	if (l->out_len + (size_t)n > l->out_cap) {
+	if (l->out_len + n > l->out_cap) {
 		size_t cap = l->out_cap ? l->out_cap : 4096;
 		char *b;
 
@@ -174,21 +171,17 @@ static int queue(struct redis_link *l, redis_reply_fn fn, void *arg, int argc, c
 			l->out_len -= l->out_off;
 			l->out_off = 0;
 		}
-		while (cap < l->out_len + (size_t)n)
+		while (cap < l->out_len + n)
 			cap *= 2;
 		if (cap != l->out_cap) {
 			b = realloc(l->out, cap);
-			if (!b) {
-				redisFreeCommand(cmd);
+			if (!b)
 				return ERR_NOMEM;
-			}
 			l->out = b;
 			l->out_cap = cap;
 		}
 	}
-	memcpy(l->out + l->out_len, cmd, (size_t)n);
-	l->out_len += (size_t)n;
-	redisFreeCommand(cmd);
+	l->out_len += resp_cmd_encode((uint8_t *)l->out + l->out_len, argc, argv, argvlen);
 	l->ring[(l->head + l->count) % l->cfg.max_pending] =
 	    (struct pending){fn, arg, l->loop->now_ms};
 	if (l->count++ == 0)
@@ -239,19 +232,20 @@ static void on_flush_later(struct loop_flush *f)
 
 void redis_link_send_now(struct redis_link *l, int argc, const char **argv, const size_t *argvlen)
 {
-	char *cmd;
-	int n;
+	size_t n = resp_cmd_size(argc, argvlen);
+	uint8_t *cmd;
 
 	if (l->st == ST_UP && l->out_off != l->out_len)
 		flush(l); /* what this batch queued goes first */
 	if (l->st != ST_UP || l->out_off != l->out_len)
 		return;
-	n = redisFormatCommandArgv(&cmd, argc, argv, argvlen);
-	if (n < 0)
+	cmd = malloc(n);
+	if (!cmd)
 		return;
-	if (send(l->io.fd, cmd, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) != n)
+	resp_cmd_encode(cmd, argc, argv, argvlen);
+	if (send(l->io.fd, cmd, n, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)n)
 		log_debug("redis %s link: shutdown command not sent whole", l->cfg.name);
-	redisFreeCommand(cmd);
+	free(cmd);
 }
 
 /* A handshake command answered: AUTH/SELECT want +OK, SUBSCRIBE an array. */
