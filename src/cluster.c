@@ -78,6 +78,7 @@ struct cluster {
 	char nonce_prefix[48]; /* {"node":"<nonce>" — the lease value starts so */
 	bool registered;       /* our lease is in Redis (as far as we know) */
 	bool ever_registered;  /* SET NX once; after that the compare-on-nonce script */
+	bool registering;      /* a SET NX in flight: a second would find our own lease */
 	uint64_t sub_up_ms;    /* when the subscriber last came up */
 	char *ua_buf;          /* a remote Get's User-Agent, during its done */
 	struct loop_timer tick, deadline;
@@ -331,12 +332,15 @@ static void remote(struct server *srv, struct cluster_request *q, struct api_cal
 		fail_now(cl, q->op, call);
 		return;
 	}
-	snprintf(key, sizeof key, "wsgw:node:%.*s", CLUSTER_TAG_LEN, (const char *)q->id.p);
-	snprintf(inbox, sizeof inbox, "wsgw:inbox:%.*s", CLUSTER_TAG_LEN, (const char *)q->id.p);
+	/* Built, not printed: this runs for every remote call. */
+	memcpy(key, "wsgw:node:", 10);
+	memcpy(key + 10, q->id.p, CLUSTER_TAG_LEN);
+	memcpy(inbox, "wsgw:inbox:", 11);
+	memcpy(inbox + 11, q->id.p, CLUSTER_TAG_LEN);
 	argv[0] = "EVAL", argv[1] = publish_lua, argv[2] = "2", argv[3] = key, argv[4] = inbox;
 	argv[5] = (const char *)buf;
-	for (int i = 0; i < 5; i++)
-		lens[i] = strlen(argv[i]);
+	lens[0] = 4, lens[1] = sizeof publish_lua - 1, lens[2] = 1;
+	lens[3] = 10 + CLUSTER_TAG_LEN, lens[4] = 11 + CLUSTER_TAG_LEN;
 	lens[5] = (size_t)n;
 	err = redis_link_cmd(cl->cmd, on_published, rc, 6, argv, lens);
 	if (err < 0) {
@@ -467,10 +471,12 @@ static void owner_done(struct api_call *call)
 	n = buf ? cluster_reply_encode(&a, buf, cluster_reply_size(&a)) : ERR_NOMEM;
 	if (n < 0)
 		return; /* the caller times out: UNAVAILABLE */
-	snprintf(chan, sizeof chan, "wsgw:inbox:%.*s", (int)oc->q->caller.len,
-	         (const char *)oc->q->caller.p);
+	/* caller is a tag (on_request checked); built, not printed. */
+	memcpy(chan, "wsgw:inbox:", 11);
+	memcpy(chan + 11, oc->q->caller.p, CLUSTER_TAG_LEN);
+	chan[11 + CLUSTER_TAG_LEN] = '\0';
 	argv[0] = "PUBLISH", argv[1] = chan, argv[2] = (const char *)buf;
-	lens[0] = 7, lens[1] = strlen(chan), lens[2] = (size_t)n;
+	lens[0] = 7, lens[1] = 11 + CLUSTER_TAG_LEN, lens[2] = (size_t)n;
 	if (redis_link_cmd(cl->cmd, NULL, NULL, 3, argv, lens) < 0)
 		log_debug("cluster: reply to node %s not queued", chan + 11);
 }
@@ -548,13 +554,25 @@ static void on_message(void *arg, const char *chan, size_t chan_len, const char 
 
 	(void)chan, (void)chan_len;
 	if (len && data[0] == CLUSTER_MSG_REQUEST &&
-	    cluster_request_decode((const uint8_t *)data, len, &q) == 0)
+	    cluster_request_decode((const uint8_t *)data, len, &q) == 0) {
+		/* Sends to one client in one read leave in one write (ended
+		 * by on_sub_read_done, before any other event). */
+		conn_batch_begin(cl->srv);
 		on_request(cl, &q);
+	}
 	else if (len && data[0] == CLUSTER_MSG_REPLY &&
 	         cluster_reply_decode((const uint8_t *)data, len, &a) == 0)
 		on_reply(cl, &a);
 	else
 		log_debug("cluster: ignored a malformed message (%zu bytes)", len);
+}
+
+static void on_sub_read_done(void *arg)
+{
+	struct cluster *cl = arg;
+
+	if (cl->srv->cork_batch)
+		conn_batch_end(cl->srv);
 }
 
 /* ---- the registry -------------------------------------------------------- */
@@ -680,6 +698,7 @@ static void on_registered(void *arg, const redisReply *r)
 {
 	struct cluster *cl = arg;
 
+	cl->registering = false;
 	if (!r || r->type == REDIS_REPLY_ERROR)
 		return; /* the next tick retries */
 	if (r->type == REDIS_REPLY_STATUS) {
@@ -711,13 +730,19 @@ static void register_lease(struct cluster *cl)
 	const char *argv[6];
 	size_t lens[6];
 
+	/* The link came up in the loop pass where the tick fired (a loaded
+	 * machine): two SET NX in flight, and the second, finding the first's
+	 * lease, would take our own tag for another node's. */
+	if (cl->registering)
+		return;
 	lease_value(cl, val, sizeof val);
 	snprintf(px, sizeof px, "%d", LEASE_MS);
 	argv[0] = "SET", argv[1] = cl->key, argv[2] = val, argv[3] = "NX", argv[4] = "PX";
 	argv[5] = px;
 	for (int i = 0; i < 6; i++)
 		lens[i] = strlen(argv[i]);
-	redis_link_cmd(cl->cmd, on_registered, cl, 6, argv, lens);
+	if (redis_link_cmd(cl->cmd, on_registered, cl, 6, argv, lens) == 0)
+		cl->registering = true;
 }
 
 static void on_refreshed(void *arg, const redisReply *r)
@@ -900,6 +925,7 @@ int cluster_start(struct server *srv)
 	lc.name = "subscriber";
 	lc.on_state = on_sub_state;
 	lc.on_message = on_message;
+	lc.on_read_done = on_sub_read_done;
 	lc.channels[0] = cl->inbox;
 	lc.channels[1] = "wsgw:all";
 	lc.num_channels = 2;

@@ -4,7 +4,9 @@
  * Parses nothing: bytes read go to ws_conn_on_data. Output produced while
  * handling one read is gathered in the loop-wide cork buffer and written
  * with one write() at the end, so a read holding 16 frames costs one
- * syscall each way. Only what the kernel refuses is copied into a
+ * syscall each way; a batch (conn_batch_begin: the Sends one read from
+ * Redis carries) corks the connection it writes, one at a time. Only what
+ * the kernel refuses is copied into a
  * per-connection queue, so an idle connection holds no buffer.
  * On a wss:// port the same paths run over TLS (tls.c) through xread and
  * xwritev, which keep read()/writev()'s contract; the handshake runs first,
@@ -301,6 +303,43 @@ static int unshare(struct conn *c)
 	return 0;
 }
 
+static void uncork(struct conn *c);
+
+#define BATCH_CORK_MAX 65536 /* gathered for one connection during a batch */
+
+/* During a batch, c is to be written n bytes: cork it (writing out the
+ * connection corked before), or write out what c has gathered when n more
+ * would pass the limit or the batch cap. Returns ERR_CLOSED when that write
+ * closed c. */
+static int batch_cork(struct conn *c, size_t n, bool enforce_limit)
+{
+	struct server *srv = c->srv;
+
+	if (srv->cork == c &&
+	    (srv->cork_len + n > BATCH_CORK_MAX ||
+	     (enforce_limit && conn_queued(c) + n > srv->cfg->max_out_queue)))
+		uncork(c);
+	else if (srv->cork && srv->cork != c)
+		uncork(srv->cork);
+	if (c->state == CONN_ST_DEAD)
+		return ERR_CLOSED;
+	if (!srv->cork && !has_queue(c) && n <= BATCH_CORK_MAX)
+		srv->cork = c;
+	return 0;
+}
+
+void conn_batch_begin(struct server *srv)
+{
+	srv->cork_batch = true;
+}
+
+void conn_batch_end(struct server *srv)
+{
+	srv->cork_batch = false;
+	if (srv->cork)
+		uncork(srv->cork);
+}
+
 /* conn_write_frame's general case. Never inlined: inlined, its set-up
  * (saved registers, a stack frame) would run on the echo's fast path too,
  * ~15 instructions per message. */
@@ -311,6 +350,8 @@ __attribute__((noinline)) static int write_frame(struct conn *c, const uint8_t *
 	struct iovec iov[2] = {{(void *)hdr, hdr_len}, {(void *)payload, len}};
 
 	if (c->state == CONN_ST_DEAD)
+		return ERR_CLOSED;
+	if (srv->cork_batch && batch_cork(c, hdr_len + len, enforce_limit) < 0)
 		return ERR_CLOSED;
 	if (enforce_limit && conn_queued(c) + hdr_len + len > srv->cfg->max_out_queue)
 		return ERR_LIMIT;
@@ -493,6 +534,8 @@ static void on_readable(struct conn *c)
 	srv->stats.bytes_in += (size_t)n;
 	if (c->flags & CONN_F_DISCARD)
 		return;
+	if (srv->cork && srv->cork != c) /* a batch left open: never mix two */
+		uncork(srv->cork);
 	if (!has_queue(c))
 		srv->cork = c;
 	ws_conn_on_data(c, srv->rbuf, (size_t)n);

@@ -187,6 +187,18 @@ int conn_write_frame(struct conn *c, const uint8_t *hdr, size_t hdr_len, const u
  * copied (the queue holds bytes). Returns 0, ERR_LIMIT or ERR_CLOSED. */
 int conn_write_shared(struct conn *c, struct obuf_shared *f);
 
+/* A batch of writes to any connections, not started by a read of theirs
+ * (the Sends one read from Redis carries for this node's connections):
+ * until conn_batch_end, the output for the connection last written is
+ * gathered in the cork buffer (as during its own read) and written when
+ * another connection is written, when it would pass --max-out-queue (so the
+ * limit sees what it saw before: the kernel takes those bytes) or 64 KiB,
+ * and at the end; so 100 Sends to one client cost one writev, not 100.
+ * Statuses and order are unchanged. conn_batch_end must run before the loop
+ * handles another event. */
+void conn_batch_begin(struct server *srv);
+void conn_batch_end(struct server *srv);
+
 /* Bytes currently queued for c. */
 size_t conn_queued(const struct conn *c);
 

@@ -78,6 +78,7 @@ struct server {
 	struct conn *cork;         /* connection whose output is gathered in cork_buf */
 	uint8_t *cork_buf;
 	size_t cork_len, cork_cap;
+	bool cork_batch;           /* conn_batch_begin: cork whichever connection is written */
 	uint8_t rand_pool[1024];   /* OS randomness, drawn in batches */
 	size_t rand_left;
 	struct spec *spec;         /* routes (the default echo route without --spec); shared:

@@ -1,6 +1,7 @@
 /* loop.h — the event loop: the only caller of epoll_*, a small timer list,
- * a cached clock, and the deferred-close list: whatever closes during a
- * batch of events is freed after the batch, by the loop.
+ * a cached clock, the deferred-flush list (output produced during a batch
+ * is written once, after the batch) and the deferred-close list: whatever
+ * closes during a batch of events is freed after the batch, by the loop.
  * It knows no protocol.
  */
 #ifndef WSGW_LOOP_H
@@ -9,6 +10,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/epoll.h>
+
+#include "list.h"
 
 struct loop_io;
 typedef void (*loop_io_fn)(struct loop_io *io, uint32_t events);
@@ -44,6 +47,18 @@ struct loop_deferred {
 	loop_free_fn free_fn;
 };
 
+struct loop_flush;
+typedef void (*loop_flush_fn)(struct loop_flush *f);
+
+/* Embedded in anything whose output may be produced many times in one batch
+ * (a management session answering calls completed by a Redis read, a Redis
+ * link queueing commands): queued once by loop_flush_later, its fn runs once
+ * after the batch, so the batch's output leaves in one write. */
+struct loop_flush {
+	struct list_node node; /* in loop.flushes while queued; self-linked otherwise */
+	loop_flush_fn fn;
+};
+
 struct loop {
 	int epfd;
 	bool stop;
@@ -53,6 +68,7 @@ struct loop {
 	struct loop_timer *timers;
 	uint64_t fire_gen; /* counts fire_timers runs */
 	struct loop_deferred *deferred, **deferred_tail; /* FIFO, freed after the batch */
+	struct list_node flushes;       /* struct loop_flush, FIFO, run after the batch */
 	void (*after_batch)(void *arg); /* runs after each batch, after the frees */
 	void *after_batch_arg;
 };
@@ -75,6 +91,19 @@ void loop_timer_disarm(struct loop *l, struct loop_timer *t);
 /* Queues d to be freed by fn(d) after the current batch of events (or at the
  * next loop_reap). d must not be queued twice; fn may queue more. */
 void loop_defer_free(struct loop *l, struct loop_deferred *d, loop_free_fn fn);
+
+/* Queues f (fn runs once after the current batch of events and timers,
+ * before the frees); queuing it again before then does nothing. fn may
+ * queue flushes, f included (they run in the same pass). f must be
+ * initialised with loop_flush_init and cancelled before its owner is freed. */
+void loop_flush_init(struct loop_flush *f, loop_flush_fn fn);
+void loop_flush_later(struct loop *l, struct loop_flush *f);
+/* Unqueues f (its owner flushed by itself, or is going away); harmless when
+ * f is not queued. */
+void loop_flush_cancel(struct loop_flush *f);
+/* Runs every queued flush, the ones they queue included. Called by loop_run
+ * after each batch; for anything that must see the output out now. */
+void loop_run_flushes(struct loop *l);
 
 /* Frees everything queued so far, in queue order. Called by loop_run after
  * each batch, and at shutdown outside the loop; never from a handler. */

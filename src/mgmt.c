@@ -46,6 +46,7 @@ struct mconn {
 	struct server *srv;
 	struct list_node link; /* in server.mgmt_all until DEAD */
 	struct loop_deferred reap; /* queued on the loop once DEAD */
+	struct loop_flush flush_later; /* answers completed after their read */
 	uint8_t state;
 	bool waiting; /* output pending since since_ms */
 	uint8_t head_len;
@@ -84,6 +85,7 @@ static void close_now(struct mconn *m)
 	m->state = MCONN_ST_DEAD;
 	srv->mgmt_num--;
 	list_remove(&m->link);
+	loop_flush_cancel(&m->flush_later);
 	loop_defer_free(&srv->loop, &m->reap, mconn_free);
 	loop_del(&srv->loop, &m->io);
 	if (m->tls)
@@ -134,6 +136,7 @@ static void flush(struct mconn *m)
 {
 	uint32_t ev;
 
+	loop_flush_cancel(&m->flush_later); /* this pass writes it all */
 	for (;;) {
 		ssize_t w;
 
@@ -184,7 +187,18 @@ static void flush(struct mconn *m)
 	loop_mod(&m->srv->loop, &m->io, ev);
 }
 
-/* A call answered after the read that started it: write the answer. */
+static void on_flush_later(struct loop_flush *f)
+{
+	struct mconn *m = (struct mconn *)((char *)f - offsetof(struct mconn, flush_later));
+
+	if (m->state != MCONN_ST_DEAD)
+		flush(m);
+}
+
+/* A call answered after the read that started it (a remote call's reply,
+ * an upstream's answer): write the answer after the batch, so that the
+ * answers one batch completes (a read from Redis carries hundreds) leave
+ * in one write, not one write (and one TCP segment) each. */
 static void on_h1_output(void *arg, int rc)
 {
 	struct mconn *m = arg;
@@ -193,7 +207,7 @@ static void on_h1_output(void *arg, int rc)
 		return;
 	if (rc < 0)
 		m->state = MCONN_ST_CLOSING;
-	flush(m);
+	loop_flush_later(&m->srv->loop, &m->flush_later);
 }
 
 static void on_h2_output(void *arg)
@@ -368,6 +382,7 @@ void mgmt_on_accept(struct loop_io *listener, uint32_t events)
 		m->srv = srv;
 		m->since_ms = srv->loop.now_ms;
 		m->io = (struct loop_io){.fd = fd, .on_event = on_event};
+		loop_flush_init(&m->flush_later, on_flush_later);
 		if ((srv->mgmt_tls && !(m->tls = tls_server_new(srv->mgmt_tls, fd))) ||
 		    loop_add(&srv->loop, &m->io, EPOLLIN) < 0) {
 			tls_free(m->tls);

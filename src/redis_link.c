@@ -1,10 +1,14 @@
 /* redis_link.c — one Redis connection on our epoll loop (redis_link.h).
- * hiredis is only the RESP codec: redisFormatCommandArgv produces the bytes
- * we queue, redisReaderFeed/GetReply parse what we read. Never blocks: the
+ * hiredis parses what we read (redisReaderFeed/GetReply); commands are
+ * encoded by resp.c straight into our output buffer. Never blocks: the
  * connect is non-blocking, every wait is a loop timer (connect timeout,
  * reply timeout, reconnect backoff). Replies come back in command order
  * (RESP is a FIFO per connection), so a ring of callbacks is the whole
- * bookkeeping. Callbacks must not free the link.
+ * bookkeeping. Commands queued during a batch of events go out in one send
+ * after the batch (a deferred flush; EPOLLOUT only when the socket is
+ * full): a management read that starts 100 remote calls costs one send(),
+ * not one each, nor an epoll_ctl pair and a loop pass of its own.
+ * Callbacks must not free the link.
  */
 #include "redis_link.h"
 
@@ -23,6 +27,7 @@
 #include "list.h"
 #include "log.h"
 #include "loop.h"
+#include "resp.h"
 
 #define BACKOFF_MIN_MS 50
 #define BACKOFF_MAX_MS 2000
@@ -40,6 +45,7 @@ struct redis_link {
 	struct loop *loop;
 	struct loop_io io;
 	struct loop_timer timer; /* connect/reply timeout, or the backoff */
+	struct loop_flush flush_later; /* commands queued during this batch */
 	enum link_st st;
 	redisReader *reader;
 	char *out;
@@ -49,6 +55,7 @@ struct redis_link {
 	uint64_t backoff_ms;
 	uint64_t gen; /* bumped by every failure: callbacks check it */
 	uint64_t ups; /* times the handshake completed */
+	bool blocked; /* the last send hit EAGAIN: wait for EPOLLOUT */
 	char why[160];
 };
 
@@ -76,9 +83,11 @@ const char *redis_link_state(const struct redis_link *l)
 	return l->why;
 }
 
+/* EPOLLOUT while connecting, or while the socket is full (blocked); what
+ * is merely queued waits for the deferred flush instead. */
 static void update_events(struct redis_link *l)
 {
-	uint32_t ev = EPOLLIN | (l->out_off < l->out_len || l->st == ST_CONNECTING ? EPOLLOUT : 0);
+	uint32_t ev = EPOLLIN | (l->blocked || l->st == ST_CONNECTING ? EPOLLOUT : 0);
 
 	if (l->io.fd >= 0 && ev != l->io.events)
 		loop_mod(l->loop, &l->io, ev);
@@ -118,6 +127,8 @@ static void fail(struct redis_link *l, const char *why)
 	redisReaderFree(l->reader);
 	l->reader = redisReaderCreate();
 	l->out_len = l->out_off = 0;
+	l->blocked = false;
+	loop_flush_cancel(&l->flush_later);
 	loop_timer_arm(l->loop, &l->timer, l->loop->now_ms + l->backoff_ms);
 	l->backoff_ms = l->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : l->backoff_ms * 2;
 	while (l->count) {
@@ -137,25 +148,21 @@ void redis_link_reset(struct redis_link *l, const char *why)
 	fail(l, why);
 }
 
-/* Appends a formatted command and its callback. */
+/* Appends the command, encoded straight into the output buffer (resp.h
+ * says why not hiredis' formatter), and its callback. */
 static int queue(struct redis_link *l, redis_reply_fn fn, void *arg, int argc, const char **argv,
                  const size_t *argvlen)
 {
-	char *cmd;
-	int n;
+	size_t n;
 
 	if (l->count >= l->cfg.max_pending)
 		return ERR_LIMIT;
-	n = redisFormatCommandArgv(&cmd, argc, argv, argvlen);
-	if (n < 0)
-		return ERR_NOMEM;
+	n = resp_cmd_size(argc, argvlen);
 	if (l->out_off == l->out_len)
 		l->out_off = l->out_len = 0;
-	if (l->out_len - l->out_off + (size_t)n > l->cfg.max_out) {
-		redisFreeCommand(cmd);
+	if (l->out_len - l->out_off + n > l->cfg.max_out)
 		return ERR_LIMIT;
-	}
-	if (l->out_len + (size_t)n > l->out_cap) {
+	if (l->out_len + n > l->out_cap) {
 		size_t cap = l->out_cap ? l->out_cap : 4096;
 		char *b;
 
@@ -164,26 +171,23 @@ static int queue(struct redis_link *l, redis_reply_fn fn, void *arg, int argc, c
 			l->out_len -= l->out_off;
 			l->out_off = 0;
 		}
-		while (cap < l->out_len + (size_t)n)
+		while (cap < l->out_len + n)
 			cap *= 2;
 		if (cap != l->out_cap) {
 			b = realloc(l->out, cap);
-			if (!b) {
-				redisFreeCommand(cmd);
+			if (!b)
 				return ERR_NOMEM;
-			}
 			l->out = b;
 			l->out_cap = cap;
 		}
 	}
-	memcpy(l->out + l->out_len, cmd, (size_t)n);
-	l->out_len += (size_t)n;
-	redisFreeCommand(cmd);
+	l->out_len += resp_cmd_encode((uint8_t *)l->out + l->out_len, argc, argv, argvlen);
 	l->ring[(l->head + l->count) % l->cfg.max_pending] =
 	    (struct pending){fn, arg, l->loop->now_ms};
 	if (l->count++ == 0)
 		arm_reply_timer(l);
-	update_events(l);
+	if (!l->blocked && l->st != ST_CONNECTING)
+		loop_flush_later(l->loop, &l->flush_later);
 	return 0;
 }
 
@@ -197,14 +201,18 @@ int redis_link_cmd(struct redis_link *l, redis_reply_fn fn, void *arg, int argc,
 
 static void flush(struct redis_link *l)
 {
+	loop_flush_cancel(&l->flush_later);
+	l->blocked = false;
 	while (l->out_off < l->out_len) {
 		ssize_t n =
 		    send(l->io.fd, l->out + l->out_off, l->out_len - l->out_off, MSG_NOSIGNAL);
 
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			l->blocked = true;
 			break;
+		}
 		if (n <= 0) {
 			fail(l, strerror(errno));
 			return;
@@ -214,19 +222,30 @@ static void flush(struct redis_link *l)
 	update_events(l);
 }
 
+static void on_flush_later(struct loop_flush *f)
+{
+	struct redis_link *l = list_entry(f, struct redis_link, flush_later);
+
+	if (l->io.fd >= 0 && l->st != ST_CONNECTING && l->st != ST_DOWN)
+		flush(l);
+}
+
 void redis_link_send_now(struct redis_link *l, int argc, const char **argv, const size_t *argvlen)
 {
-	char *cmd;
-	int n;
+	size_t n = resp_cmd_size(argc, argvlen);
+	uint8_t *cmd;
 
+	if (l->st == ST_UP && l->out_off != l->out_len)
+		flush(l); /* what this batch queued goes first */
 	if (l->st != ST_UP || l->out_off != l->out_len)
 		return;
-	n = redisFormatCommandArgv(&cmd, argc, argv, argvlen);
-	if (n < 0)
+	cmd = malloc(n);
+	if (!cmd)
 		return;
-	if (send(l->io.fd, cmd, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) != n)
+	resp_cmd_encode(cmd, argc, argv, argvlen);
+	if (send(l->io.fd, cmd, n, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)n)
 		log_debug("redis %s link: shutdown command not sent whole", l->cfg.name);
-	redisFreeCommand(cmd);
+	free(cmd);
 }
 
 /* A handshake command answered: AUTH/SELECT want +OK, SUBSCRIBE an array. */
@@ -290,6 +309,7 @@ static void start_handshake(struct redis_link *l)
 		fail(l, "cannot queue the handshake");
 		return;
 	}
+	update_events(l); /* no longer connecting: EPOLLOUT only when blocked */
 	if (l->count == 0) { /* nothing to ask: up at once */
 		l->st = ST_HANDSHAKE;
 		on_handshake(l, &(struct redisReply){.type = REDIS_REPLY_STATUS});
@@ -397,9 +417,14 @@ static void on_event(struct loop_io *io, uint32_t events)
 		if (gen != l->gen)
 			return;
 	}
-	if (events & (EPOLLIN | EPOLLERR | EPOLLHUP))
+	if (events & (EPOLLIN | EPOLLERR | EPOLLHUP)) {
 		on_readable(l);
-	if (gen == l->gen && l->io.fd >= 0 && l->out_off < l->out_len)
+		if (l->cfg.on_read_done)
+			l->cfg.on_read_done(l->cfg.arg);
+	}
+	/* Writable after a full socket (or the connect, with the handshake
+	 * queued); otherwise queued commands wait for the deferred flush. */
+	if (gen == l->gen && l->io.fd >= 0 && (events & EPOLLOUT))
 		flush(l);
 }
 
@@ -477,6 +502,7 @@ struct redis_link *redis_link_new(struct loop *loop, const struct redis_link_cfg
 	l->io.fd = -1;
 	l->io.on_event = on_event;
 	l->timer.on_fire = on_timer;
+	loop_flush_init(&l->flush_later, on_flush_later);
 	l->backoff_ms = BACKOFF_MIN_MS;
 	l->st = ST_DOWN;
 	snprintf(l->why, sizeof l->why, "down: not connected yet");
@@ -495,6 +521,7 @@ void redis_link_free(struct redis_link *l)
 {
 	if (!l)
 		return;
+	loop_flush_cancel(&l->flush_later);
 	loop_timer_disarm(l->loop, &l->timer);
 	if (l->io.fd >= 0) {
 		loop_del(l->loop, &l->io);

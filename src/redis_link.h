@@ -2,10 +2,10 @@
  * non-blocking connect with a timeout, AUTH and SELECT from the URL, a FIFO
  * of commands each with its callback, reconnect with capped exponential
  * backoff, and caps on the bytes buffered either way. hiredis serves only
- * as the codec (its reply reader and command formatter); the socket, the
- * timers and the retries are ours. A subscribe-mode link takes no commands:
- * it SUBSCRIBEs to its channels on every (re)connect and hands each message
- * to a callback.
+ * as the reply parser (its reader), resp.c encodes the commands; the
+ * socket, the timers and the retries are ours. A subscribe-mode link takes
+ * no commands: it SUBSCRIBEs to its channels on every (re)connect and hands
+ * each message to a callback.
  */
 #ifndef WSGW_REDIS_LINK_H
 #define WSGW_REDIS_LINK_H
@@ -44,6 +44,9 @@ struct redis_link_cfg {
 	unsigned num_channels;
 	redis_state_fn on_state;
 	redis_message_fn on_message;
+	/* After each wake-up's replies and messages were handed out (may be
+	 * NULL): the end of a batch of on_message calls. */
+	void (*on_read_done)(void *arg);
 	void *arg;
 };
 

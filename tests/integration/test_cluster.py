@@ -321,6 +321,43 @@ def test_ordering_of_1000_sends(cluster, pb):
     c.close()
 
 
+def test_burst_past_the_queue_limit_to_a_reading_client(cluster, pb):
+    """48 Sends of 1 000 bytes (three times --max-out-queue, 16K) arrive at
+    node 3 in one read from Redis: the owner gathers them into one write,
+    but what it gathers counts against the queue limit, so it writes out
+    before the limit would refuse one. The kernel takes them all, as it did
+    when each Send was written at once: every Send answers OK, in order.
+    Node 3 is paused while they are published, so they wait for it in one
+    piece (well within --cluster-call-timeout, 1 s)."""
+    import struct
+    import h2raw
+    n1, n3 = cluster.nodes[0], cluster.nodes[2]
+    c, cid = cluster.client(2)
+    conn = h2raw.H2(n1.mgmt_port, timeout=30)
+    out = []
+    for i in range(48):
+        msg = pb.SendToConnectionRequest(connection_id=cid, data=b"%04d" % i * 250,
+                                         type=2).SerializeToString()
+        sid = 1 + 2 * i
+        out.append(h2raw.frame(h2raw.HEADERS, h2raw.END_HEADERS, sid,
+                               conn.encode(h2raw.grpc_headers(grpc_stubs.SEND))))
+        out.append(h2raw.frame(h2raw.DATA, h2raw.END_STREAM, sid,
+                               b"\x00" + struct.pack("!I", len(msg)) + msg))
+    os.kill(n3.proc.pid, signal.SIGSTOP)
+    try:
+        conn.send(b"".join(out))
+        time.sleep(0.3)
+    finally:
+        os.kill(n3.proc.pid, signal.SIGCONT)
+    for i in range(48):
+        h = conn.wait_headers(1 + 2 * i, timeout=30)
+        assert h.get("grpc-status") == "0", (i, h)
+    got = [c.recv_message(timeout=10 * SLOW)[1] for _ in range(48)]
+    assert got == [b"%04d" % i * 250 for i in range(48)]
+    conn.close()
+    c.close()
+
+
 # -- failures ------------------------------------------------------------------------
 
 def test_sigkill_owner(cluster):
