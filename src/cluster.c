@@ -6,7 +6,7 @@
  * registry_local on it and PUBLISHes the reply to our inbox, which the
  * subscriber link delivers. Every remote call has a deadline (a loop timer
  * over a FIFO: every call gets the same timeout, so the oldest expires
- * first) and a slot out of a fixed table (the cap on pending calls).
+ * first) and a slot out of a table sized at start (--cluster-max-calls).
  * Never blocks; Redis being down only makes remote calls UNAVAILABLE.
  */
 #include "cluster.h"
