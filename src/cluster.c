@@ -6,7 +6,7 @@
  * registry_local on it and PUBLISHes the reply to our inbox, which the
  * subscriber link delivers. Every remote call has a deadline (a loop timer
  * over a FIFO: every call gets the same timeout, so the oldest expires
- * first) and a slot out of a fixed table (the cap on pending calls).
+ * first) and a slot out of a table sized at start (--cluster-max-calls).
  * Never blocks; Redis being down only makes remote calls UNAVAILABLE.
  */
 #include "cluster.h"
@@ -40,8 +40,7 @@
 #define TICK_MS 1000       /* lease refresh and inbox probe */
 #define LEASE_MS 5000      /* a node silent this long is gone */
 #define PROBE_DEAD_MS 3500 /* no probe back this long: resubscribe */
-#define MAX_PENDING 16384  /* remote calls in flight */
-#define LINK_MAX_OUT (64u << 20)
+#define LINK_CMDS 32768    /* commands awaiting Redis' reply, at least */
 #define LINK_MAX_IN (8u << 20)
 
 /* Both keys first, then the message: one round trip that cannot publish
@@ -84,6 +83,7 @@ struct cluster {
 	struct loop_timer tick, deadline;
 	struct rcall *slots;
 	unsigned *free_idx, num_free;
+	unsigned max_calls; /* --cluster-max-calls: the slots */
 	struct list_node pending;
 	uint64_t seq;
 	uint64_t probe_since; /* monotonic ms of the oldest probe not seen back; 0: none */
@@ -182,7 +182,7 @@ static void fail_now(struct cluster *cl, unsigned op, struct api_call *call)
 
 static struct rcall *slot_of(struct cluster *cl, uint64_t call_id)
 {
-	struct rcall *rc = &cl->slots[call_id % MAX_PENDING];
+	struct rcall *rc = &cl->slots[call_id % cl->max_calls];
 
 	return rc->call && rc->call_id == call_id ? rc : NULL;
 }
@@ -317,12 +317,16 @@ static void remote(struct server *srv, struct cluster_request *q, struct api_cal
 	}
 	if (cl->num_free == 0) {
 		api_fail(&call->st, API_RESOURCE_EXHAUSTED,
-		         "cluster: %u remote calls already in flight", MAX_PENDING);
+		         "cluster: %u remote calls already in flight (--cluster-max-calls)",
+		         cl->max_calls);
 		fail_now(cl, q->op, call);
 		return;
 	}
 	rc = &cl->slots[cl->free_idx[cl->num_free - 1]];
-	q->call_id = ++cl->seq * MAX_PENDING + (uint64_t)(rc - cl->slots);
+	/* The slot in the low part, a sequence above it: slot_of finds the slot
+	 * by the remainder and accepts only the exact id, so a late reply for a
+	 * slot reused since is ignored. Wraps after 2^64 / max_calls calls. */
+	q->call_id = ++cl->seq * cl->max_calls + (uint64_t)(rc - cl->slots);
 	q->caller = (struct cluster_bytes){(const uint8_t *)cl->tag, CLUSTER_TAG_LEN};
 	q->deadline_ms = wall_ms(srv) + srv->cfg->cluster_call_timeout_ms;
 	buf = scratch(cl, cluster_request_size(q));
@@ -346,7 +350,7 @@ static void remote(struct server *srv, struct cluster_request *q, struct api_cal
 	if (err < 0) {
 		api_fail(&call->st, err == ERR_LIMIT ? API_RESOURCE_EXHAUSTED : API_UNAVAILABLE,
 		         "cluster: %s",
-		         err == ERR_LIMIT ? "too many bytes queued for Redis"
+		         err == ERR_LIMIT ? "too many bytes queued for Redis (--cluster-max-queued)"
 		                          : "the link to Redis is down");
 		fail_now(cl, q->op, call);
 		return;
@@ -899,15 +903,16 @@ int cluster_start(struct server *srv)
 		log_error("--cluster: %s", why);
 		return ERR_INVAL;
 	}
-	cl->slots = calloc(MAX_PENDING, sizeof *cl->slots);
-	cl->free_idx = calloc(MAX_PENDING, sizeof *cl->free_idx);
+	cl->max_calls = cfg->cluster_max_calls ? cfg->cluster_max_calls : 1;
+	cl->slots = calloc(cl->max_calls, sizeof *cl->slots);
+	cl->free_idx = calloc(cl->max_calls, sizeof *cl->free_idx);
 	if (!cl->slots || !cl->free_idx || pick_tag(cl) < 0 ||
 	    server_random(srv, nonce, sizeof nonce) < 0)
 		return ERR_NOMEM;
-	for (unsigned i = 0; i < MAX_PENDING; i++) {
+	for (unsigned i = 0; i < cl->max_calls; i++) {
 		cl->slots[i].cl = cl;
 		list_init(&cl->slots[i].link);
-		cl->free_idx[cl->num_free++] = MAX_PENDING - 1 - i;
+		cl->free_idx[cl->num_free++] = cl->max_calls - 1 - i;
 	}
 	snprintf(cl->nonce_prefix, sizeof cl->nonce_prefix,
 	         "{\"node\":\"%02x%02x%02x%02x%02x%02x%02x%02x\"", nonce[0], nonce[1], nonce[2],
@@ -915,9 +920,12 @@ int cluster_start(struct server *srv)
 	lc.url = &cl->url;
 	lc.connect_timeout_ms = 2000;
 	lc.reply_timeout_ms = 5000;
-	lc.max_out = LINK_MAX_OUT;
+	lc.max_out = cfg->cluster_max_queued;
 	lc.max_in = LINK_MAX_IN;
-	lc.max_pending = MAX_PENDING * 2;
+	/* Room for every remote call's EVAL plus fan-outs, lists and leases. */
+	lc.max_pending = LINK_CMDS;
+	if (cl->max_calls * 2 > lc.max_pending)
+		lc.max_pending = cl->max_calls * 2;
 	lc.arg = cl;
 	lc.name = "commands";
 	lc.on_state = on_cmd_state;
@@ -986,7 +994,7 @@ void cluster_state_json(struct server *srv, char *out, size_t cap)
 		st = "registering";
 	jsonesc_encode(st, strlen(st), esc, sizeof esc);
 	snprintf(out, cap, "{\"node\":\"%s\",\"link\":\"%s\",\"pending_calls\":%u}", cl->tag, esc,
-	         MAX_PENDING - cl->num_free);
+	         cl->max_calls - cl->num_free);
 }
 
 void cluster_metrics(struct server *srv, struct metrics_cluster *out)

@@ -99,6 +99,8 @@ struct config {
 	/* cluster mode */
 	char cluster_url[512];          /* --cluster redis://... (empty = off) */
 	uint64_t cluster_call_timeout_ms; /* --cluster-call-timeout */
+	unsigned cluster_max_calls;       /* --cluster-max-calls (remote calls in flight) */
+	size_t cluster_max_queued;        /* --cluster-max-queued (bytes queued for Redis) */
 };
 
 enum { CONFIG_OK = 0, CONFIG_HELP = 1, CONFIG_VERSION = 2 };

@@ -632,6 +632,8 @@ FLAGS = [
     ("--log-format", "WSGW_LOG_FORMAT", "text", "`text`"),
     ("--cluster", "WSGW_CLUSTER", '""', "none"),
     ("--cluster-call-timeout", "WSGW_CLUSTER_CALL_TIMEOUT", "1s", "`1s`"),
+    ("--cluster-max-calls", "WSGW_CLUSTER_MAX_CALLS", "16384", "`16384`"),
+    ("--cluster-max-queued", "WSGW_CLUSTER_MAX_QUEUED", "64M", "`64M`"),
 ]
 HERE = "FLAGS in tests/integration/test_ws_lifecycle.py"
 

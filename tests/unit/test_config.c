@@ -189,6 +189,10 @@ static const struct flag_case flag_cases[] = {
      "redis://127.0.0.1:6379/0"},
     {"--cluster-call-timeout", "WSGW_CLUSTER_CALL_TIMEOUT", "250ms", AT(cluster_call_timeout_ms),
      T_MS, 250, NULL},
+    {"--cluster-max-calls", "WSGW_CLUSTER_MAX_CALLS", "20", AT(cluster_max_calls), T_UINT, 20,
+     NULL},
+    {"--cluster-max-queued", "WSGW_CLUSTER_MAX_QUEUED", "1M", AT(cluster_max_queued), T_SIZE,
+     1048576, NULL},
 };
 
 static void check_case(const struct flag_case *c, const char *how)
@@ -861,6 +865,8 @@ static const char *const all_flags[][3] = {
     {"--container", "WSGW_CONTAINER_N", "\"\""},
     {"--cluster", "WSGW_CLUSTER", "\"\""},
     {"--cluster-call-timeout", "WSGW_CLUSTER_CALL_TIMEOUT", "1s"},
+    {"--cluster-max-calls", "WSGW_CLUSTER_MAX_CALLS", "16384"},
+    {"--cluster-max-queued", "WSGW_CLUSTER_MAX_QUEUED", "64M"},
 };
 
 enum { NFLAGS = sizeof(all_flags) / sizeof(all_flags[0]) };
