@@ -30,6 +30,7 @@ count() { # count WORD FILE: the number before WORD on the phase's last summary 
 phase() {
 	key=$1; name=$2; shift 2
 	echo "==> $name"
+	t0=$(date +%s)
 	log=$(mktemp)
 	{ "$@"; echo $? >"$log.rc"; } 2>&1 | tee "$log"
 	p=$(count passed "$log"); f=$(count failed "$log"); e=$(count error "$log")
@@ -46,7 +47,8 @@ phase() {
 			status=1; f=$((f + 1)) ;;
 		esac
 	fi
-	echo "==> $name: $p passed, $((f + e)) failed, $s skipped, $xf xfailed, $xp xpassed"
+	echo "==> $name: $p passed, $((f + e)) failed, $s skipped, $xf xfailed, $xp xpassed" \
+		"($(($(date +%s) - t0)) s)"
 	total_p=$((total_p + p)); total_f=$((total_f + f + e)); total_s=$((total_s + s))
 	total_xf=$((total_xf + xf)); total_xp=$((total_xp + xp))
 	rm -f "$log" "$log.rc"
