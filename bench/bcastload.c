@@ -21,6 +21,14 @@
  *   bcastload --target IPv4:PORT --trigger IPv4:PORT --conns 10000
  *             --repeat 10 --size 32 --server-pid PID
  *
+ * Cluster mode (bench/run-cluster.sh): --target given twice (or more, up
+ * to MAX_TARGETS) spreads the connections round-robin over the nodes
+ * (connection i on target i mod n), the echo probes stay on the first;
+ * the one trigger goes to the node named by --trigger, which fans out to
+ * the others. --cpu-pid NAME=PID (repeatable) adds NAME_cpu_ms (per
+ * broadcast) and NAME_cpu_pct (during the broadcasts) for other processes
+ * (the second node, Redis), which other_cpu_pct then leaves out.
+ *
  * One line on stdout at the end:
  *   RESULT scenario=bcast conns=… open=… last_ms=… msgs_per_s=…
  *          server_busy_us_per_msg=… …
@@ -50,8 +58,12 @@
 #define MAX_REPEAT 1000
 #define RESP_MAX 4096
 #define REQ_MAX 2048
+#define MAX_TARGETS 4
+#define MAX_CPU_PIDS 4
 
-enum kind { K_WS = 1, K_ECHO, K_TRIG }; /* first member of struct wsc and struct trig */
+/* first member of struct wsc and struct trig; target p's connections are
+ * K_WS + p */
+enum kind { K_ECHO = 1, K_TRIG, K_WS };
 
 /* The trigger's HTTP/1.1 connection: one request, one response. */
 struct trig {
@@ -64,9 +76,19 @@ struct trig {
 	char buf[RESP_MAX + 1];
 };
 
+/* A process whose CPU is reported besides the server's (--cpu-pid). */
+struct cpu_pid {
+	const char *name;
+	int pid;
+	long long ns, span_ns; /* over the broadcasts; over the whole phase */
+	bool ok;
+};
+
 struct opts {
-	struct sockaddr_in dst, tdst;
-	const char *target, *trigger, *path, *tpath, *token, *route;
+	struct sockaddr_in dst[MAX_TARGETS], tdst;
+	const char *target[MAX_TARGETS], *trigger, *path, *tpath, *token, *route;
+	unsigned ntargets, ncpu;
+	struct cpu_pid cpu[MAX_CPU_PIDS];
 	unsigned conns, echo_conns, echo_us, repeat, size, src_addrs, max_pending, gap_ms;
 	bool binary;
 	double timeout, ramp_timeout;
@@ -86,8 +108,8 @@ struct g {
 	struct opts o;
 	int ep;
 	uint8_t *rbuf;
-	struct wsc_pool ws;
-	struct bcecho e; /* the echo probe (--echo-conns) */
+	struct wsc_pool ws[MAX_TARGETS]; /* one per --target */
+	struct bcecho e;                 /* the echo probe (--echo-conns) */
 	struct trig t;
 	unsigned next;
 	uint8_t payload[MAX_SIZE];
@@ -100,6 +122,25 @@ struct g {
 };
 
 const char bench_prog[] = "bcastload";
+
+/* The connections open over every target. */
+static unsigned ws_open(const struct g *g)
+{
+	unsigned n = 0;
+
+	for (unsigned p = 0; p < g->o.ntargets; p++)
+		n += g->ws[p].open;
+	return n;
+}
+
+static unsigned ws_pending(const struct g *g)
+{
+	unsigned n = 0;
+
+	for (unsigned p = 0; p < g->o.ntargets; p++)
+		n += g->ws[p].pending;
+	return n;
+}
 
 /* ---- the payload ---------------------------------------------------------- */
 
@@ -251,8 +292,8 @@ static void poll_once(struct g *g, int timeout_ms)
 			trig_readable(g);
 		else if (*kind == K_ECHO)
 			bcecho_on_event(&g->e, evs[i].data.ptr, evs[i].events);
-		else
-			wsc_on_event(&g->ws, evs[i].data.ptr, evs[i].events);
+		else if (*kind >= K_WS && *kind < K_WS + (int)g->o.ntargets)
+			wsc_on_event(&g->ws[*kind - K_WS], evs[i].data.ptr, evs[i].events);
 	}
 	if (g->e.conns)
 		bcecho_tick(&g->e, now_ns());
@@ -266,14 +307,14 @@ static void broadcast(struct g *g, unsigned k)
 	char req[REQ_MAX];
 	int len;
 	uint64_t deadline, now;
-	long long c0, c1, k0, k1;
+	long long c0, c1, k0, k1, x0[MAX_CPU_PIDS];
 
 	make_payload(g, k);
 	len = trig_open(g, req);
 	if (len < 0 || len >= REQ_MAX)
 		bench_die("cannot connect to --trigger");
 	/* the probe's connections get the broadcast too */
-	s->expected = g->ws.open + g->e.pool.open;
+	s->expected = ws_open(g) + g->e.pool.open;
 	g->got = 0;
 	g->cur = k;
 	g->e.bcast = g->payload;
@@ -281,6 +322,8 @@ static void broadcast(struct g *g, unsigned k)
 	g->e.bcast_got = 0;
 	c0 = proc_cpu_ns(g->o.server_pid);
 	k0 = proc_cpu_ticks(g->o.server_pid);
+	for (unsigned i = 0; i < g->o.ncpu; i++)
+		x0[i] = proc_cpu_ns(g->o.cpu[i].pid);
 	g->t0 = g->last = g->e.bcast_last = now_ns();
 	if (write(g->t.fd, req, (size_t)len) != len)
 		bench_die("cannot write the trigger request");
@@ -307,6 +350,13 @@ static void broadcast(struct g *g, unsigned k)
 	k1 = proc_cpu_ticks(g->o.server_pid);
 	s->srv_ns = c0 >= 0 && c1 >= 0 ? c1 - c0 : -1;
 	s->srv_ticks = k0 >= 0 && k1 >= 0 ? k1 - k0 : -1;
+	for (unsigned i = 0; i < g->o.ncpu; i++) {
+		struct cpu_pid *x = &g->o.cpu[i];
+		long long x1 = proc_cpu_ns(x->pid);
+
+		x->ok = x->ok && x0[i] >= 0 && x1 >= 0;
+		x->ns += x1 - x0[i];
+	}
 	s->got = g->got + (unsigned)g->e.bcast_got;
 	g->e.bcast = NULL;
 	if (s->got < s->expected) {
@@ -378,7 +428,8 @@ static int report(struct g *g, unsigned done, double span_s, long long busy, dou
                   double srv_span_s)
 {
 	const struct opts *o = &g->o;
-	const struct wsc_pool *ws = &g->ws;
+	struct wsc_pool all = {0}; /* every target's counts */
+	const struct wsc_pool *ws = &all;
 	const struct bcecho *e = &g->e;
 	unsigned long long got = 0, delivered = 0, skipped = 0, total = 0;
 	long long srv_ns = 0, srv_ticks = 0;
@@ -387,6 +438,13 @@ static int report(struct g *g, unsigned done, double span_s, long long busy, dou
 	double busy_s, srv_s, other, tck = (double)sysconf(_SC_CLK_TCK);
 	uint64_t errors;
 
+	for (unsigned p = 0; p < o->ntargets; p++) {
+		all.open += g->ws[p].open;
+		all.connect_err += g->ws[p].connect_err;
+		all.hs_err += g->ws[p].hs_err;
+		all.closed += g->ws[p].closed;
+		all.proto_err += g->ws[p].proto_err;
+	}
 	for (unsigned i = 0; i < done; i++) {
 		const struct shot *s = &g->shots[i];
 		double ms = (double)s->last_ns / 1e6;
@@ -403,6 +461,8 @@ static int report(struct g *g, unsigned done, double span_s, long long busy, dou
 	 * 10 ms, too coarse for single broadcasts) less server and us */
 	busy_s = (double)busy / tck;
 	other = busy_s - self - (srv_span_s > 0 ? srv_span_s : 0);
+	for (unsigned i = 0; i < o->ncpu; i++)
+		other -= o->cpu[i].ok ? (double)o->cpu[i].span_ns / 1e9 : 0;
 	errors = ws->connect_err + ws->hs_err + ws->closed + ws->proto_err + g->bad_payload +
 	         g->stray + g->lost + g->trigger_err + g->miscount + e->pool.connect_err +
 	         e->pool.hs_err + e->pool.closed + e->pool.proto_err + e->bad_payload +
@@ -415,7 +475,7 @@ static int report(struct g *g, unsigned done, double span_s, long long busy, dou
 	       "connect_err=%llu hs_err=%llu closed=%llu proto_err=%llu bad_payload=%llu "
 	       "stray=%llu lost=%llu trigger_err=%llu miscount=%llu echo_conns=%u echo_open=%u "
 	       "echo_n=%llu echo_p50_us=%.1f echo_p99_us=%.1f echo_max_us=%.1f echo_between_n=%llu "
-	       "echo_between_p50_us=%.1f echo_between_p99_us=%.1f echo_err=%llu\n",
+	       "echo_between_p50_us=%.1f echo_between_p99_us=%.1f echo_err=%llu",
 	       o->conns, ws->open, done, o->size, o->binary ? "binary" : "text", last_ms, lo, hi,
 	       last_ms > 0 ? (double)(ws->open + e->pool.open) / (last_ms / 1e3) : 0,
 	       med_ms(g, done, offsetof(struct shot, resp_ns)), hist_us(&g->h, 0.5) / 1e3,
@@ -437,12 +497,28 @@ static int report(struct g *g, unsigned done, double span_s, long long busy, dou
 	       hist_us(&e->between, 0.99),
 	       (unsigned long long)(e->pool.connect_err + e->pool.hs_err + e->pool.closed +
 	                            e->pool.proto_err + e->bad_payload + e->write_err));
+	/* cluster mode only, so a single target's line stays as it was */
+	if (o->ntargets > 1) {
+		printf(" targets=%u open_by_target=", o->ntargets);
+		for (unsigned p = 0; p < o->ntargets; p++)
+			printf("%s%u", p ? "," : "", g->ws[p].open);
+	}
+	for (unsigned i = 0; i < o->ncpu; i++) {
+		const struct cpu_pid *x = &o->cpu[i];
+
+		printf(" %s_cpu_ms=%.2f %s_cpu_pct=%.1f", x->name,
+		       x->ok && done ? (double)x->ns / 1e6 / done : -1.0, x->name,
+		       x->ok && last_ms > 0 ? 100.0 * (double)x->ns / 1e9 / (last_ms / 1e3 * done)
+		                            : -1.0);
+	}
+	printf("\n");
 	return errors ? 1 : 0;
 }
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: bcastload --target IPv4:PORT --trigger IPv4:PORT [--conns 1000]\n"
+	fprintf(stderr, "usage: bcastload --target IPv4:PORT [--target IPv4:PORT ...]\n"
+	                "  --trigger IPv4:PORT [--conns 1000] [--cpu-pid NAME=PID ...]\n"
 	                "  [--repeat 10] [--size 32] [--binary] [--path /] [--gap-ms 200]\n"
 	                "  [--timeout 10] [--server-pid PID] [--src-addrs K] [--max-pending 512]\n"
 	                "  [--ramp-timeout 60] [--trigger-path /wsgw/v1/broadcast] [--token T]\n"
@@ -462,7 +538,6 @@ int main(int argc, char **argv)
 	double self0;
 	unsigned k;
 
-	o->target = "127.0.0.1:8080";
 	o->path = "/";
 	o->tpath = "/wsgw/v1/broadcast";
 	o->conns = 1000;
@@ -484,9 +559,22 @@ int main(int argc, char **argv)
 		if (!v)
 			usage();
 		i++;
-		if (!strcmp(f, "--target"))
-			o->target = v;
-		else if (!strcmp(f, "--trigger"))
+		if (!strcmp(f, "--target")) {
+			if (o->ntargets == MAX_TARGETS)
+				bench_die("at most 4 --target");
+			o->target[o->ntargets++] = v;
+		} else if (!strcmp(f, "--cpu-pid")) {
+			const char *eq = strchr(v, '=');
+			struct cpu_pid *x = &o->cpu[o->ncpu];
+
+			if (o->ncpu == MAX_CPU_PIDS || !eq || eq == v || eq - v > 16 ||
+			    atoi(eq + 1) <= 0)
+				bench_die("bad --cpu-pid (NAME=PID, at most 4)");
+			x->name = strndup(v, (size_t)(eq - v));
+			x->pid = atoi(eq + 1);
+			x->ok = true;
+			o->ncpu++;
+		} else if (!strcmp(f, "--trigger"))
 			o->trigger = v;
 		else if (!strcmp(f, "--path"))
 			o->path = v;
@@ -524,8 +612,11 @@ int main(int argc, char **argv)
 	if (!o->conns || !o->repeat || o->repeat > MAX_REPEAT || o->size < 16 ||
 	    o->size > MAX_SIZE || o->timeout <= 0 || !o->max_pending)
 		bench_die("bad flags (--repeat 1..1000, --size 16..125)");
-	if (bench_parse_addr(o->target, &o->dst, 1) < 0)
-		bench_die("bad --target (IPv4:PORT)");
+	if (!o->ntargets)
+		o->target[o->ntargets++] = "127.0.0.1:8080";
+	for (unsigned p = 0; p < o->ntargets; p++)
+		if (bench_parse_addr(o->target[p], &o->dst[p], 1) < 0)
+			bench_die("bad --target (IPv4:PORT)");
 	if (!o->trigger || bench_parse_addr(o->trigger, &o->tdst, 1) < 0)
 		bench_die("bad or missing --trigger (IPv4:PORT)");
 	/* ports: one source address per 5000 connections, as loadgen does */
@@ -538,24 +629,32 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	g->ep = epoll_create1(EPOLL_CLOEXEC);
 	g->rbuf = malloc(RBUF_SIZE);
-	g->ws = (struct wsc_pool){.ep = g->ep,
-	                          .dst = &o->dst,
-	                          .host = o->target,
-	                          .path = o->path,
-	                          .src_addrs = o->src_addrs,
-	                          .rbuf = g->rbuf,
-	                          .rbuf_size = RBUF_SIZE,
-	                          .on_message = on_message,
-	                          .arg = g};
-	g->ws.c = calloc(o->conns, sizeof *g->ws.c);
-	g->ws.open_idx = calloc(o->conns, sizeof *g->ws.open_idx);
-	if (g->ep < 0 || !g->rbuf || !g->ws.c || !g->ws.open_idx)
+	if (g->ep < 0 || !g->rbuf)
 		bench_die("out of memory");
-	for (unsigned i = 0; i < o->conns; i++)
-		g->ws.c[i].kind = K_WS;
+	/* connection i is target (i mod n)'s connection i / n */
+	for (unsigned p = 0; p < o->ntargets; p++) {
+		struct wsc_pool *ws = &g->ws[p];
+		unsigned n = (o->conns + o->ntargets - 1 - p) / o->ntargets;
+
+		*ws = (struct wsc_pool){.ep = g->ep,
+		                        .dst = &o->dst[p],
+		                        .host = o->target[p],
+		                        .path = o->path,
+		                        .src_addrs = o->src_addrs,
+		                        .rbuf = g->rbuf,
+		                        .rbuf_size = RBUF_SIZE,
+		                        .on_message = on_message,
+		                        .arg = g};
+		ws->c = calloc(n ? n : 1, sizeof *ws->c);
+		ws->open_idx = calloc(n ? n : 1, sizeof *ws->open_idx);
+		if (!ws->c || !ws->open_idx)
+			bench_die("out of memory");
+		for (unsigned i = 0; i < n; i++)
+			ws->c[i].kind = K_WS + (int)p;
+	}
 	g->e.pool = (struct wsc_pool){.ep = g->ep,
-	                              .dst = &o->dst,
-	                              .host = o->target,
+	                              .dst = &o->dst[0],
+	                              .host = o->target[0],
 	                              .path = o->path,
 	                              .rbuf = g->rbuf,
 	                              .rbuf_size = RBUF_SIZE};
@@ -563,22 +662,24 @@ int main(int argc, char **argv)
 		bench_die("out of memory");
 
 	ramp_deadline = now_ns() + (uint64_t)(o->ramp_timeout * 1e9);
-	while (!got_term && (g->next < o->conns || g->ws.pending || g->e.next < o->echo_conns ||
+	while (!got_term && (g->next < o->conns || ws_pending(g) || g->e.next < o->echo_conns ||
 	                     g->e.pool.pending)) {
-		while (g->next < o->conns && g->ws.pending < o->max_pending)
-			wsc_start(&g->ws, g->next++);
+		while (g->next < o->conns && ws_pending(g) < o->max_pending) {
+			wsc_start(&g->ws[g->next % o->ntargets], g->next / o->ntargets);
+			g->next++;
+		}
 		if (g->next == o->conns)
 			bcecho_start(&g->e, o->max_pending);
 		poll_once(g, 50);
 		if (now_ns() > ramp_deadline) {
 			fprintf(stderr, "bcastload: ramp timeout: %u open, %u pending\n",
-			        g->ws.open, g->ws.pending);
+			        ws_open(g), ws_pending(g));
 			break;
 		}
 	}
-	if (!g->ws.open)
+	if (!ws_open(g))
 		bench_die("no connection opened");
-	fprintf(stderr, "bcastload: %u of %u connections open, %u of %u echo probes\n", g->ws.open,
+	fprintf(stderr, "bcastload: %u of %u connections open, %u of %u echo probes\n", ws_open(g),
 	        o->conns, g->e.pool.open, o->echo_conns);
 	quiet(g, 500); /* the server finishes what the last upgrades left */
 
@@ -586,10 +687,19 @@ int main(int argc, char **argv)
 	busy0 = machine_busy_ticks();
 	self0 = self_cpu_s();
 	srv0 = proc_cpu_ns(o->server_pid);
+	for (unsigned i = 0; i < o->ncpu; i++)
+		o->cpu[i].span_ns = proc_cpu_ns(o->cpu[i].pid);
 	for (k = 1; k <= o->repeat && !got_term; k++) {
 		broadcast(g, k);
 		if (k < o->repeat)
 			quiet(g, o->gap_ms);
+	}
+	for (unsigned i = 0; i < o->ncpu; i++) {
+		struct cpu_pid *x = &o->cpu[i];
+		long long x1 = proc_cpu_ns(x->pid);
+
+		x->ok = x->ok && x->span_ns >= 0 && x1 >= 0;
+		x->span_ns = x1 - x->span_ns;
 	}
 	return report(g, k - 1, (double)(now_ns() - span0) / 1e9, machine_busy_ticks() - busy0,
 	              self_cpu_s() - self0,

@@ -7,6 +7,15 @@
 #   (2) REST Send requests/s      h2load -c 4 -m 100 over h2c, to one connection
 #   (3) gRPC Send → delivery      sendlat send at SEND_RATES: WebSocket clients on
 #       latency                   B, the Sends made on A or on B (open loop)
+#   (4) broadcast to BC_CONNS     bcastload, one POST /wsgw/v1/broadcast on A
+#       (10 000) connections      per broadcast: all the connections on A
+#                                 (local: A's part, B answers 0 through Redis),
+#                                 then half on A and half on B (split: B's
+#                                 part through Redis); time to the last
+#                                 delivery, delivered msgs/s, the answer's
+#                                 delivered/total (anything but BC_CONNS /
+#                                 BC_CONNS is an error), CPU of A, B, Redis
+#                                 during the broadcasts
 # Each result line carries the CPU the three servers used during the run
 # (a_cpu_pct, b_cpu_pct, redis_cpu_pct): where a figure saturates.
 # The nodes and Redis run on SERVER_CPU (0), the load on CLIENT_CPU (1).
@@ -17,6 +26,7 @@
 #   make -o deps bench-build && bench/run-cluster.sh
 #   RUNS=1 DUR=2 bench/run-cluster.sh          # smoke run, ~1 minute
 #   SEND_RATES="1000 10000 30000" bench/run-cluster.sh
+#   SCENARIOS=bcast bench/run-cluster.sh       # (4) alone (default: get send lat bcast)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,29 +42,40 @@ DUR=${DUR:-5}
 WARMUP_S=${WARMUP_S:-1}
 SEND_RATES=${SEND_RATES:-"1000 10000"}
 SEND_CONNS=${SEND_CONNS:-100}
+SCENARIOS=${SCENARIOS:-"get send lat bcast"}
+BC_CONNS=${BC_CONNS:-10000}     # (4): connections, spread over A and B in the split runs
+BC_REPEAT=${BC_REPEAT:-10}      # (4): broadcasts per run (bcastload --repeat)
+BC_SIZE=${BC_SIZE:-32}          # (4): payload bytes
+BC_GAP_MS=${BC_GAP_MS:-200}     # (4): quiet between two broadcasts
 SERVER_CPU=${SERVER_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}
 WAIT_QUIET=${WAIT_QUIET:-30}
 RETRIES=${RETRIES:-4}
 WSGW=${WSGW:-build/release/wsgw}
 SENDLAT=build/bench/sendlat
+BCASTLOAD=build/bench/bcastload
 REDIS_BIN=${REDIS_BIN:-/usr/bin/redis-check-rdb}
 # shellcheck source=bench/lib.sh
 . bench/lib.sh
 
-need_bins "make -o deps bench-build" "$WSGW" "$SENDLAT"
+need_bins "make -o deps bench-build" "$WSGW" "$SENDLAT" "$BCASTLOAD"
+has() { case " $SCENARIOS " in *" $1 "*) return 0 ;; esac; return 1; }
+for s in $SCENARIOS; do
+	case $s in get | send | lat | bcast) ;; *) die "unknown scenario $s (SCENARIOS: get send lat bcast)" ;; esac
+done
 need_bins "apt-get install redis-tools (make deps)" "$REDIS_BIN"
 for t in taskset h2load redis-cli awk python3; do
 	command -v "$t" >/dev/null || die "$t not found"
 done
 check_cpus "everything shares CPU 0"
 bench_setup wsgw-bench-cluster
-copy_bins "" WSGW SENDLAT
+copy_bins "" WSGW SENDLAT BCASTLOAD
 
 shown() {
 	local s="$*"
 	s=${s//$TMP\/wsgw/$WSGW_SHOWN}
 	s=${s//$TMP\/sendlat/$SENDLAT_SHOWN}
+	s=${s//$TMP\/bcastload/$BCASTLOAD_SHOWN}
 	echo "${s//$TMP/\$TMP}"
 }
 CMDS=()
@@ -159,22 +180,23 @@ sendlat_run() { # sendlat_run NODE RATE
 }
 
 quiet_check
-echo "== (1) REST Get, h2load -c 4 -m 100 over h2c, ${DUR} s, ${RUNS} runs (remote on A, then local on B)"
-note_cmd h2load-get taskset -c "$CLIENT_CPU" h2load -c 4 -m 100 -D "$DUR" "http://127.0.0.1:${MGP[a]}$REST"
-for _ in $(seq "$RUNS"); do
+has get && echo "== (1) REST Get, h2load -c 4 -m 100 over h2c, ${DUR} s, ${RUNS} runs (remote on A, then local on B)"
+has get && note_cmd h2load-get taskset -c "$CLIENT_CPU" h2load -c 4 -m 100 -D "$DUR" "http://127.0.0.1:${MGP[a]}$REST"
+has get && for _ in $(seq "$RUNS"); do
 	for n in a b; do
 		measure "get-$n" with_cpu h2load_run "http://127.0.0.1:${MGP[$n]}$REST"
 	done
 done
-echo "== (2) REST Send, h2load -c 4 -m 100 over h2c, ${DUR} s, ${RUNS} runs (remote on A, then local on B)"
-note_cmd h2load-send taskset -c "$CLIENT_CPU" h2load -c 4 -m 100 -D "$DUR" -d "$TMP/send.json" \
+has send && echo "== (2) REST Send, h2load -c 4 -m 100 over h2c, ${DUR} s, ${RUNS} runs (remote on A, then local on B)"
+has send && note_cmd h2load-send taskset -c "$CLIENT_CPU" h2load -c 4 -m 100 -D "$DUR" -d "$TMP/send.json" \
 	-H "'content-type: application/json'" "http://127.0.0.1:${MGP[a]}$REST:send"
-for _ in $(seq "$RUNS"); do
+has send && for _ in $(seq "$RUNS"); do
 	for n in a b; do
 		measure "send-$n" with_cpu h2load_run "http://127.0.0.1:${MGP[$n]}$REST:send" \
 			-d "$TMP/send.json" -H 'content-type: application/json'
 	done
 done
+has lat || SEND_RATES=
 for rate in $SEND_RATES; do
 	echo "== (3) gRPC Send → delivery, $SEND_CONNS connections on B, $rate sends/s, ${DUR} s, ${RUNS} runs (Sends on A, then on B)"
 	note_cmd "sendlat-$rate" taskset -c "$CLIENT_CPU" "$SENDLAT" send --ws "127.0.0.1:${WSP[b]}" \
@@ -190,7 +212,47 @@ done
 REDIS_STATS=$(redis-cli -p "$REDIS_PORT" INFO stats | tr -d '\r' |
 	grep -E '^(total_commands_processed|total_net_input_bytes|total_net_output_bytes):' | tr '\n' ' ')
 REDIS_CPU=$(redis-cli -p "$REDIS_PORT" INFO cpu | tr -d '\r' | grep -E '^used_cpu_(sys|user):' | tr '\n' ' ')
+# the held connection would get the broadcasts too
 stop_proc hold "$HOLD_PID"
+
+# bcast_run MODE — one bcastload run, its RESULT line (without "RESULT"):
+# local: every connection on A; split: round-robin over A and B. The
+# trigger is always A. An answer other than BC_CONNS delivered of BC_CONNS
+# total per broadcast counts as an error (count_err=1).
+bcast_cmd() { # bcast_cmd MODE — sets BC_CMD
+	local t=(--target "127.0.0.1:${WSP[a]}")
+	[ "$1" = local ] || t+=(--target "127.0.0.1:${WSP[b]}")
+	BC_CMD=(taskset -c "$CLIENT_CPU" "$BCASTLOAD" "${t[@]}" --trigger "127.0.0.1:${MGP[a]}" \
+		--conns "$BC_CONNS" --repeat "$BC_REPEAT" --size "$BC_SIZE" --gap-ms "$BC_GAP_MS" \
+		--echo-conns 0 --server-pid "${PID[a]}" --cpu-pid "b=${PID[b]}" --cpu-pid "redis=$REDIS_PID")
+}
+bcast_run() {
+	local line
+	bcast_cmd "$1"
+	line=$("${BC_CMD[@]}" 2>"$TMP/bcastload.err" | sed -n 's/^RESULT //p')
+	[ -n "$line" ] || { sed 's/^/    /' "$TMP/bcastload.err" >&2; return 0; }
+	awk -v l="$line" -v n="$BC_CONNS" 'BEGIN {
+		split(l, f, " "); for (i in f) { split(f[i], kv, "="); v[kv[1]] = kv[2] }
+		r = v["repeat"] > 0 ? v["repeat"] : 1; d = v["delivered"] / r; t = v["total"] / r
+		bad = v["repeat"] == 0 || v["delivered"] != n * r || v["total"] != n * r
+		if (bad) sub(/ errors=[0-9]+/, " errors=" (v["errors"] + 1), l)
+		printf "%s delivered_per_bcast=%g total_per_bcast=%g count_err=%d\n", l, d, t, bad }'
+}
+if has bcast; then
+	echo "== (4) broadcast of $BC_SIZE B to $BC_CONNS connections through A, $BC_REPEAT broadcasts per run, ${RUNS} runs" \
+		"(all on A, then split A/B)"
+	bcast_cmd local
+	note_cmd bcast-local "${BC_CMD[@]}"
+	bcast_cmd split
+	note_cmd bcast-split "${BC_CMD[@]}"
+	if has get || has send || has lat; then quiet_check; fi
+	for _ in $(seq "$RUNS"); do
+		for m in local split; do
+			measure "bc-$m" bcast_run "$m"
+			sleep 0.5 # the nodes close the last run's connections
+		done
+	done
+fi
 for n in a b; do stop_proc "node-$n" "${PID[$n]}"; done
 stop_proc redis "$REDIS_PID"
 
@@ -210,18 +272,30 @@ machine_lines
 echo "redis:   $("$REDIS_BIN" --version 2>/dev/null | head -n1 || true)"
 echo "commands:"
 for c in "${CMDS[@]}"; do echo "  ${c#*|}"; done
-row "(1) REST Get req/s" get req_per_s
-row "(2) REST Send req/s" send req_per_s
+! has get || row "(1) REST Get req/s" get req_per_s
+! has send || row "(2) REST Send req/s" send req_per_s
 for rate in $SEND_RATES; do
 	row "(3) Send $rate/s p50 us" "lat$rate" p50_us
 	row "(3) Send $rate/s p99 us" "lat$rate" p99_us
 	row "(3) Send $rate/s achieved/s" "lat$rate" delivered_per_s
 done
-first=${SEND_RATES%% *}
-add=$(awk -v r="$(med "lat$first-a" p50_us)" -v l="$(med "lat$first-b" p50_us)" 'BEGIN { printf "%.1f", r - l }')
+if has bcast; then
+	echo "  (4) broadcast to $BC_CONNS connections through A   all on A (local)   A/B split   split/local"
+	for k in last_ms msgs_per_s resp_ms delivered_per_bcast total_per_bcast server_cpu_ms b_cpu_ms \
+		redis_cpu_ms server_cpu_pct b_cpu_pct redis_cpu_pct loadgen_cpu_pct other_cpu_pct errors; do
+		l=$(med bc-local "$k") s=$(med bc-split "$k")
+		printf '      %-44s %16s %12s %13s\n' "$(case $k in server_*) echo "a_${k#server_}" ;; *) echo "$k" ;; esac)" \
+			"$l" "$s" "$(awk -v a="$s" -v b="$l" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "-" }')"
+	done
+	echo "      (CPU: *_cpu_ms per broadcast, *_cpu_pct of one core during the broadcasts; a = node A)"
+fi
 echo "targets:"
-echo "  remote Send adds < 200 us at p50 (at $first/s): +$add us: $(verdict "$add" "<" 200)"
-echo "  remote Send >= 30000/s through one node: $(med send-a req_per_s)/s: $(verdict "$(med send-a req_per_s)" ">=" 30000)"
+if has lat; then
+	first=${SEND_RATES%% *}
+	add=$(awk -v r="$(med "lat$first-a" p50_us)" -v l="$(med "lat$first-b" p50_us)" 'BEGIN { printf "%.1f", r - l }')
+	echo "  remote Send adds < 200 us at p50 (at $first/s): +$add us: $(verdict "$add" "<" 200)"
+fi
+! has send || echo "  remote Send >= 30000/s through one node: $(med send-a req_per_s)/s: $(verdict "$(med send-a req_per_s)" ">=" 30000)"
 echo "redis:   $REDIS_STATS$REDIS_CPU"
 worth_a_look
 [ "$ERRORS" = 0 ]
