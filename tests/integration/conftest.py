@@ -132,6 +132,22 @@ def pb(tmp_path_factory):
     return grpc_stubs.generate(tmp_path_factory.mktemp("proto"))
 
 
+@pytest.fixture(scope="session")
+def gw_pb(tmp_path_factory):
+    """The generated wsgw.v1 GatewayService message module, once per run."""
+    import importlib
+    import subprocess
+    import sys
+    gen = str(tmp_path_factory.mktemp("wsgw_pb"))
+    subprocess.run(["protoc", "--python_out=" + gen, "-I" + os.path.join(ROOT, "proto"),
+                    "-I/usr/include", "wsgw/v1/gateway_service.proto"], check=True)
+    sys.path.insert(0, gen)
+    try:
+        return importlib.import_module("wsgw.v1.gateway_service_pb2")
+    finally:
+        sys.path.remove(gen)
+
+
 @pytest.fixture
 def grpc_client(pb):
     """grpc_client(server): a ConnectionService client on server's

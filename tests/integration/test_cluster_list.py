@@ -7,21 +7,14 @@ survives connections coming and going; an owner frozen (SIGSTOP) or killed
 same token lists on once it is back (a killed node once its lease expired:
 skipped). Also the fan-out cap: at most 64 fan-out calls wait on one node.
 """
-import base64
-import concurrent.futures
-import importlib
-import json
 import os
 import signal
-import subprocess
-import sys
 import time
 import urllib.parse
 
 import grpc
 import pytest
 
-import conftest
 import wsraw
 from test_cluster import SLOW, rest, running_cluster, wait_up
 from test_cluster_fan import write_spec
@@ -31,18 +24,6 @@ from test_ext_list_size import UA as BIG_UA, open_with_ua
 GW = "/wsgw/v1"
 TIMEOUT_MS = 1500  # --cluster-call-timeout
 ID_HEADER = "x-yc-apigateway-websocket-connection-id"
-
-
-@pytest.fixture(scope="module")
-def gwpb(tmp_path_factory):
-    gen = str(tmp_path_factory.mktemp("wsgw_pb"))
-    subprocess.run(["protoc", "--python_out=" + gen, "-I" + os.path.join(conftest.ROOT, "proto"),
-                    "-I/usr/include", "wsgw/v1/gateway_service.proto"], check=True)
-    sys.path.insert(0, gen)
-    try:
-        return importlib.import_module("wsgw.v1.gateway_service_pb2")
-    finally:
-        sys.path.remove(gen)
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +105,7 @@ def walk(c, size, between=None, **filters):
         assert n < 500, "the walk does not end"
 
 
-def test_every_connection_once_across_nodes(lst, gwpb):
+def test_every_connection_once_across_nodes(lst, gw_pb):
     settle(lst)
     cs = open_clients(lst, 3)
     cs.update(open_clients(lst, 1, path="/chat/r{i}"))
@@ -155,11 +136,11 @@ def test_every_connection_once_across_nodes(lst, gwpb):
     # The same through grpcio, asked on node 2.
     ch = grpc.insecure_channel("127.0.0.1:%d" % lst.nodes[1].mgmt_port)
     call = ch.unary_unary("/wsgw.v1.GatewayService/ListConnections",
-                          request_serializer=gwpb.ListConnectionsRequest.SerializeToString,
-                          response_deserializer=gwpb.ListConnectionsResponse.FromString)
+                          request_serializer=gw_pb.ListConnectionsRequest.SerializeToString,
+                          response_deserializer=gw_pb.ListConnectionsResponse.FromString)
     got, token = [], ""
     while True:
-        r = call(gwpb.ListConnectionsRequest(page_size=3, page_token=token), timeout=10)
+        r = call(gw_pb.ListConnectionsRequest(page_size=3, page_token=token), timeout=10)
         got += [x.id for x in r.connections]
         token = r.next_page_token
         if not token:
@@ -311,7 +292,7 @@ def test_redis_down_mid_listing(lst):
     close_clients(cs)
 
 
-def test_waiting_caps(lst, gwpb):
+def test_waiting_caps(lst, gw_pb):
     """With node 3 frozen every Count waits for it: 64 wait on node 1, the
     65th is RESOURCE_EXHAUSTED at once; likewise 8 listings waiting on
     other nodes. They all answer once the deadline passes."""
@@ -322,21 +303,21 @@ def test_waiting_caps(lst, gwpb):
     ids, token = walk_until_on(lst, 2)
     ch = grpc.insecure_channel("127.0.0.1:%d" % n1.mgmt_port)
     count = ch.unary_unary("/wsgw.v1.GatewayService/CountConnections",
-                           request_serializer=gwpb.CountConnectionsRequest.SerializeToString,
-                           response_deserializer=gwpb.CountConnectionsResponse.FromString)
+                           request_serializer=gw_pb.CountConnectionsRequest.SerializeToString,
+                           response_deserializer=gw_pb.CountConnectionsResponse.FromString)
     listc = ch.unary_unary("/wsgw.v1.GatewayService/ListConnections",
-                           request_serializer=gwpb.ListConnectionsRequest.SerializeToString,
-                           response_deserializer=gwpb.ListConnectionsResponse.FromString)
+                           request_serializer=gw_pb.ListConnectionsRequest.SerializeToString,
+                           response_deserializer=gw_pb.ListConnectionsResponse.FromString)
     os.kill(n3.proc.pid, signal.SIGSTOP)
     try:
         t0 = time.time()
-        waiting = [count.future(gwpb.CountConnectionsRequest(), timeout=30) for _ in range(64)]
-        lists = [listc.future(gwpb.ListConnectionsRequest(page_size=1, page_token=token),
+        waiting = [count.future(gw_pb.CountConnectionsRequest(), timeout=30) for _ in range(64)]
+        lists = [listc.future(gw_pb.ListConnectionsRequest(page_size=1, page_token=token),
                               timeout=30) for _ in range(8)]
         time.sleep(0.3 * SLOW)
         assert time.time() - t0 < TIMEOUT_MS / 1000 * 0.8, "too slow to test the cap"
-        over = [count.future(gwpb.CountConnectionsRequest(), timeout=10),
-                listc.future(gwpb.ListConnectionsRequest(page_size=1, page_token=token),
+        over = [count.future(gw_pb.CountConnectionsRequest(), timeout=10),
+                listc.future(gw_pb.ListConnectionsRequest(page_size=1, page_token=token),
                              timeout=10)]
         for f, n in zip(over, ("64", "8")):
             with pytest.raises(grpc.RpcError) as e:
@@ -355,7 +336,7 @@ def test_waiting_caps(lst, gwpb):
         os.kill(n3.proc.pid, signal.SIGCONT)
     wait_up(lst.nodes)
     # The cap is of calls waiting, not a lifetime count.
-    r = count(gwpb.CountConnectionsRequest(), timeout=10)
+    r = count(gw_pb.CountConnectionsRequest(), timeout=10)
     assert r.total == 6 and not r.missing_nodes
     ch.close()
     ids = finish(lst, ids, token)
@@ -363,7 +344,7 @@ def test_waiting_caps(lst, gwpb):
     close_clients(cs)
 
 
-def test_big_pages_cross_redis_whole(lst, gwpb):
+def test_big_pages_cross_redis_whole(lst, gw_pb):
     """600 connections on node 3 with 7 000-byte User-Agents (~4.4 MB of
     answer): listed through node 1 by grpcio with its default 4 MiB
     receive limit, the owner's pages end at its 3.5 MiB bound, cross Redis
@@ -374,11 +355,11 @@ def test_big_pages_cross_redis_whole(lst, gwpb):
     try:
         ch = grpc.insecure_channel("127.0.0.1:%d" % lst.nodes[0].mgmt_port)
         call = ch.unary_unary("/wsgw.v1.GatewayService/ListConnections",
-                              request_serializer=gwpb.ListConnectionsRequest.SerializeToString,
-                              response_deserializer=gwpb.ListConnectionsResponse.FromString)
+                              request_serializer=gw_pb.ListConnectionsRequest.SerializeToString,
+                              response_deserializer=gw_pb.ListConnectionsResponse.FromString)
         seen, pages, token = [], [], ""
         while True:
-            r = call(gwpb.ListConnectionsRequest(page_size=1000, page_token=token), timeout=30)
+            r = call(gw_pb.ListConnectionsRequest(page_size=1000, page_token=token), timeout=30)
             assert all(x.identity.user_agent == BIG_UA for x in r.connections)
             seen += [x.id for x in r.connections]
             if r.connections:

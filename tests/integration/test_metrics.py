@@ -411,20 +411,6 @@ GW = {
 }
 
 
-@pytest.fixture(scope="module")
-def gw_pb(tmp_path_factory):
-    import importlib
-    import sys
-    gen = str(tmp_path_factory.mktemp("wsgw_pb"))
-    subprocess.run(["protoc", "--python_out=" + gen, "-I" + os.path.join(conftest.ROOT, "proto"),
-                    "-I/usr/include", "wsgw/v1/gateway_service.proto"], check=True)
-    sys.path.insert(0, gen)
-    try:
-        return importlib.import_module("wsgw.v1.gateway_service_pb2")
-    finally:
-        sys.path.remove(gen)
-
-
 def test_gateway_service_methods_and_fanout(wsgw_factory, gw_pb):
     """Every wsgw.v1 call is counted under its own method over gRPC and
     REST (never "other"); sends to many count delivered and skipped per
